@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/keystone-ng/keystone-ng/pkg/config"
+)
+
+// check prints the effective configuration (secrets hidden) and every
+// problem with the configuration, the database and the key repository. It
+// exits non-zero if there is any.
+func check(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int {
+	cfg, cfgErr := loadConfig(o)
+	fmt.Fprintf(stdout, "configuration files: %v\nconfiguration dirs: %v\n\n", cfg.Files, cfg.Dirs)
+	printRedacted(stdout, cfg)
+	var problems []string
+	if cfgErr != nil {
+		var p *config.Problems
+		if errors.As(cfgErr, &p) {
+			problems = append(problems, p.List...)
+		} else {
+			problems = append(problems, cfgErr.Error())
+		}
+	}
+	if cfgErr == nil {
+		a, err := assemble(ctx, cfg, newLogger(cfg, io.Discard))
+		if err != nil {
+			problems = append(problems, splitJoined(err)...)
+		} else {
+			fmt.Fprintf(stdout, "\nfernet keys: %d usable in %s\ndatabase: reachable, Python Keystone schema present\n", a.keys.KeySet().Len(), cfg.FernetTokens.KeyRepository)
+			a.close()
+		}
+	}
+	if len(problems) == 0 {
+		fmt.Fprintln(stdout, "\nOK: no problems found")
+		return 0
+	}
+	fmt.Fprintf(stderr, "\n%d problem(s):\n", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "  - %s\n", p)
+	}
+	return 1
+}
+
+func splitJoined(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, e.Error())
+		}
+		return out
+	}
+	return []string{err.Error()}
+}
+
+func printRedacted(w io.Writer, cfg *config.Config) {
+	red := cfg.Redacted()
+	sections := make([]string, 0, len(red))
+	for s := range red {
+		sections = append(sections, s)
+	}
+	sort.Strings(sections)
+	for _, s := range sections {
+		fmt.Fprintf(w, "[%s]\n", s)
+		keys := make([]string, 0, len(red[s]))
+		for k := range red[s] {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s = %s\n", k, red[s][k])
+		}
+	}
+}

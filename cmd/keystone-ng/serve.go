@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+)
+
+func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
+	cfg, err := loadConfig(o)
+	if err != nil {
+		fmt.Fprintf(stderr, "keystone-ng: configuration problems:\n%v\n", err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	a, err := assemble(ctx, cfg, log)
+	if err != nil {
+		log.Error("refusing to start", "error", err)
+		return 1
+	}
+	defer a.close()
+
+	m := httpapi.NewMetrics(a.db.DB)
+	a.keys.OnReload = func(ok bool, n int) {
+		if ok {
+			m.KeyReloads.WithLabelValues("ok").Inc()
+		} else {
+			m.KeyReloads.WithLabelValues("failed").Inc()
+		}
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
+
+	srv := a.server(m)
+	e := srv.Echo()
+	hs := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: cfg.KeystoneNG.ReadHeaderTimeout,
+		ReadTimeout:       cfg.KeystoneNG.RequestTimeout,
+		WriteTimeout:      cfg.KeystoneNG.RequestTimeout + 5*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ln, err := net.Listen("tcp", cfg.KeystoneNG.Listen)
+	if err != nil {
+		log.Error("cannot listen", "listen", cfg.KeystoneNG.Listen, "error", err)
+		return 1
+	}
+	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
+		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server failed", "error", err)
+			return 1
+		}
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.KeystoneNG.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.KeystoneNG.ShutdownTimeout)
+		defer cancel()
+		if err := hs.Shutdown(sctx); err != nil {
+			log.Error("graceful shutdown incomplete", "error", err)
+			return 1
+		}
+	}
+	log.Info("stopped")
+	return 0
+}

@@ -1,0 +1,103 @@
+// Package apierror holds the typed errors keystone-ng answers with. Every
+// error a client sees is rendered in one place (the HTTP layer) in
+// Keystone's shape {"error": {"code", "title", "message"}}; internal causes
+// stay in Cause and go to the log only.
+package apierror
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is a client-facing error with Keystone's code, title and message.
+type Error struct {
+	Code    int
+	Title   string
+	Message string
+	// Cause is logged, never sent to the client.
+	Cause error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%d %s: %s (%v)", e.Code, e.Title, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Code, e.Title, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Titles are the HTTP reason phrases Keystone puts in "title".
+func title(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "Error"
+}
+
+// New builds an error with the standard title for code.
+func New(code int, message string) *Error {
+	return &Error{Code: code, Title: title(code), Message: message}
+}
+
+// Messages Keystone uses verbatim (keystone/exception.py).
+const (
+	// MsgUnauthorized is keystone.exception.Unauthorized's generic text.
+	MsgUnauthorized = "The request you have made requires authentication."
+	// MsgForbidden is keystone.exception.Forbidden's generic text.
+	MsgForbidden = "You are not authorized to perform the requested action."
+	// MsgInternal is keystone.exception.UnexpectedError's generic text.
+	MsgInternal = "An unexpected error prevented the server from fulfilling your request."
+)
+
+// TokenNotFound is keystone.exception.TokenNotFound(token_id=...): 404 with
+// "Could not find token: <id>".
+func TokenNotFound(tokenID string) *Error {
+	return New(http.StatusNotFound, "Could not find token: "+tokenID)
+}
+
+// NotFound is a 404 with a custom message (ProjectNotFound(msg) etc.).
+func NotFound(msg string) *Error { return New(http.StatusNotFound, msg) }
+
+// Unauthorized is the generic 401.
+func Unauthorized() *Error { return New(http.StatusUnauthorized, MsgUnauthorized) }
+
+// Forbidden is a 403; msg empty means Keystone's generic text.
+func Forbidden(msg string) *Error {
+	if msg == "" {
+		msg = MsgForbidden
+	}
+	return New(http.StatusForbidden, msg)
+}
+
+// ForbiddenAction is keystone.exception.ForbiddenAction, raised by policy
+// enforcement.
+func ForbiddenAction(action string) *Error {
+	return New(http.StatusForbidden, fmt.Sprintf("You are not authorized to perform the requested action: %s.", action))
+}
+
+// Internal wraps an unexpected failure; the cause is logged only.
+func Internal(cause error) *Error {
+	e := New(http.StatusInternalServerError, MsgInternal)
+	e.Cause = cause
+	return e
+}
+
+// BadRequest is a 400 validation error.
+func BadRequest(msg string) *Error { return New(http.StatusBadRequest, msg) }
+
+// As extracts an *Error, converting anything else into an internal error.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return Internal(err)
+}
+
+// Is404 reports whether err is a client-facing 404.
+func Is404(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == http.StatusNotFound
+}

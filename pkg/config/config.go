@@ -1,0 +1,200 @@
+// Package config reads the operator's unmodified keystone.conf the way
+// Python Keystone (through oslo.config) reads it, plus keystone-ng's own
+// [keystone_ng] section and KEYSTONE_NG_* environment overrides.
+//
+// keystone-ng runs beside an unmodified Python Keystone and shares its
+// database and key repositories, so it must see exactly the settings Python
+// sees: the same files in the same order (repeated --config-file, then every
+// *.conf of each --config-dir), the same INI dialect (oslo_config/iniparser.py)
+// and the same $option substitution (oslo_config/cfg.py ConfigOpts._substitute).
+// Defaults are those of Python Keystone 22 (Zed) with oslo.db 12.1 and
+// oslo.policy 4.0 as shipped by Debian bookworm.
+//
+// Python's sections are read, never rejected: an operator's keystone.conf has
+// hundreds of options keystone-ng ignores. keystone-ng's own sections
+// ([keystone_ng]) reject unknown keys, because there a typo would otherwise be
+// silently ignored.
+package config
+
+import "time"
+
+// Config is the effective configuration: defaults, then config files, then
+// environment overrides. Field names follow the keystone.conf option names in
+// CamelCase; each nested struct is one section.
+//
+// Integer options whose Python default is None ("unset") are 0 here when unset;
+// the field comments say so.
+type Config struct {
+	Default            DefaultSection
+	Database           DatabaseSection
+	Token              TokenSection
+	FernetTokens       FernetSection // [fernet_tokens]
+	FernetReceipts     FernetSection // [fernet_receipts]
+	Credential         CredentialSection
+	Identity           IdentitySection
+	Auth               AuthSection
+	Resource           ResourceSection
+	Revoke             RevokeSection
+	EndpointFilter     EndpointFilterSection
+	Federation         FederationSection
+	SecurityCompliance SecurityComplianceSection
+	Trust              TrustSection
+	OsloPolicy         OsloPolicySection
+	KeystoneNG         KeystoneNGSection // [keystone_ng], keystone-ng's own
+
+	// Files lists every configuration file read, absolute, in the order
+	// applied: the --config-file files, then the *.conf files of each
+	// --config-dir. Later files override earlier ones.
+	Files []string
+	// Dirs lists the --config-dir directories, absolute, in the order given.
+	Dirs []string
+	// SearchDirs are the directories oslo.config's ConfigOpts.find_file
+	// searches for a relative file name such as [oslo_policy] policy_file:
+	// the config dirs, the directories of the --config-file files (last file
+	// first), then ~/.keystone, ~, /etc/keystone, /etc.
+	SearchDirs []string
+
+	// sources maps "section name" to where Load took the value from, for
+	// problem messages.
+	sources map[string]string
+}
+
+// DefaultSection is keystone.conf [DEFAULT].
+type DefaultSection struct {
+	PublicEndpoint string // public_endpoint, a URI; "" = unset (use the request's host URL)
+	InsecureDebug  bool   // insecure_debug
+	AdminToken     string // admin_token, secret: never printed
+	MaxTokenSize   int    // max_token_size (255)
+}
+
+// DatabaseSection is keystone.conf [database] (oslo.db options).
+type DatabaseSection struct {
+	Connection            string // connection, a SQLAlchemy URL; secret (password)
+	MaxPoolSize           int    // max_pool_size (5)
+	MaxOverflow           int    // max_overflow (50)
+	PoolTimeout           int    // pool_timeout (oslo.db leaves it unset; SQLAlchemy then uses 30)
+	ConnectionRecycleTime int    // connection_recycle_time (3600)
+	MaxRetries            int    // max_retries (10; -1 = forever)
+}
+
+// TokenSection is keystone.conf [token].
+type TokenSection struct {
+	Expiration              int    // expiration in seconds (3600)
+	Provider                string // provider (fernet)
+	AllowExpiredWindow      int    // allow_expired_window in seconds (172800)
+	AllowRescopeScopedToken bool   // allow_rescope_scoped_token (true)
+	RevokeByID              bool   // revoke_by_id (true)
+	CacheOnIssue            bool   // cache_on_issue (true)
+}
+
+// FernetSection is keystone.conf [fernet_tokens] or [fernet_receipts].
+type FernetSection struct {
+	KeyRepository string // key_repository (/etc/keystone/fernet-keys/)
+	MaxActiveKeys int    // max_active_keys (3)
+}
+
+// CredentialSection is keystone.conf [credential].
+type CredentialSection struct {
+	KeyRepository string // key_repository (/etc/keystone/credential-keys/)
+}
+
+// IdentitySection is keystone.conf [identity].
+type IdentitySection struct {
+	DefaultDomainID              string // default_domain_id (default)
+	Driver                       string // driver (sql)
+	DomainSpecificDriversEnabled bool   // domain_specific_drivers_enabled
+	PasswordHashAlgorithm        string // password_hash_algorithm (bcrypt)
+	PasswordHashRounds           int    // password_hash_rounds (0 = unset: the algorithm's default)
+	MaxPasswordLength            int    // max_password_length (4096)
+}
+
+// AuthSection is keystone.conf [auth].
+type AuthSection struct {
+	// Methods is [auth] methods in file order. The order matters: it defines
+	// the bit of each method in the Fernet token methods bitmask.
+	Methods []string
+}
+
+// ResourceSection is keystone.conf [resource].
+type ResourceSection struct {
+	AdminProjectName       string // admin_project_name ("" = unset)
+	AdminProjectDomainName string // admin_project_domain_name ("" = unset)
+}
+
+// RevokeSection is keystone.conf [revoke].
+type RevokeSection struct {
+	ExpirationBuffer int // expiration_buffer in seconds (1800)
+}
+
+// EndpointFilterSection is keystone.conf [endpoint_filter].
+type EndpointFilterSection struct {
+	ReturnAllEndpointsIfNoFilter bool // return_all_endpoints_if_no_filter (true)
+}
+
+// FederationSection is keystone.conf [federation].
+type FederationSection struct {
+	DefaultAuthorizationTTL int // default_authorization_ttl in minutes (0)
+}
+
+// SecurityComplianceSection is keystone.conf [security_compliance].
+type SecurityComplianceSection struct {
+	LockoutFailureAttempts         int // lockout_failure_attempts (0 = unset: no lockout)
+	LockoutDuration                int // lockout_duration in seconds (1800)
+	DisableUserAccountDaysInactive int // disable_user_account_days_inactive (0 = unset)
+	PasswordExpiresDays            int // password_expires_days (0 = unset)
+}
+
+// TrustSection is keystone.conf [trust].
+type TrustSection struct {
+	AllowRedelegation    bool // allow_redelegation (false)
+	MaxRedelegationCount int  // max_redelegation_count (3)
+}
+
+// OsloPolicySection is keystone.conf [oslo_policy] (oslo.policy options).
+type OsloPolicySection struct {
+	PolicyFile string // policy_file (policy.yaml, Keystone's override of oslo.policy's policy.json)
+	// PolicyDirs is policy_dirs (policy.d). It is a MultiStrOpt in
+	// oslo.policy: every "policy_dirs =" line of every file adds one entry,
+	// commas are not separators.
+	PolicyDirs         []string
+	EnforceScope       bool // enforce_scope (false in oslo.policy 4.0)
+	EnforceNewDefaults bool // enforce_new_defaults (false in oslo.policy 4.0)
+}
+
+// KeystoneNGSection is keystone-ng's own [keystone_ng] section. Unknown keys
+// in it are an error.
+type KeystoneNGSection struct {
+	Listen              string        // listen, host:port (127.0.0.1:5001)
+	LogLevel            string        // log_level: debug|info|warn|error (info)
+	LogFormat           string        // log_format: text|json (text)
+	KeyReloadInterval   time.Duration // key_reload_interval (500ms)
+	ShutdownTimeout     time.Duration // shutdown_timeout (15s)
+	RequestTimeout      time.Duration // request_timeout (30s)
+	ReadHeaderTimeout   time.Duration // read_header_timeout (10s)
+	MaxRequestBodyBytes int64         // max_request_body_bytes (1 MiB)
+	DBQueryTimeout      time.Duration // db_query_timeout (5s)
+	MetricsEnabled      bool          // metrics_enabled (true)
+}
+
+// SectionKeystoneNG is the name of keystone-ng's own section.
+const SectionKeystoneNG = "keystone_ng"
+
+// Defaults returns a Config holding only the defaults (Python Keystone 22's
+// for Python options, keystone-ng's for [keystone_ng]). SearchDirs holds the
+// standard oslo.config directories.
+func Defaults() *Config {
+	c := &Config{}
+	for _, o := range schema {
+		raw := any(o.def)
+		if o.kind == kindMulti {
+			raw = o.defMulti
+		}
+		// Defaults are compile-time constants; a failure is a programming
+		// error caught by TestDefaults.
+		if err := o.set(c, raw); err != nil {
+			panic("config: bad default for [" + o.section + "] " + o.name + ": " + err.Error())
+		}
+	}
+	c.SearchDirs = searchDirs(nil, nil, homeDir())
+	return c
+}

@@ -1,0 +1,232 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+)
+
+// SupportedDatabaseSchemes are the SQLAlchemy URL schemes of [database]
+// connection that keystone-ng can serve (MySQL/MariaDB, PostgreSQL, SQLite).
+var SupportedDatabaseSchemes = []string{
+	"mysql", "mysql+pymysql", "mysql+mysqldb",
+	"postgresql", "postgresql+psycopg2",
+	"sqlite",
+}
+
+var (
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+// Validate checks the semantic rules keystone-ng needs to serve safely and
+// returns nil or a *Problems listing every violation at once (so that
+// `keystone-ng check` shows them all). Load already calls it.
+func (c *Config) Validate() error {
+	p := &Problems{}
+
+	// [keystone_ng]
+	ng := c.KeystoneNG
+	if err := checkListen(ng.Listen); err != "" {
+		p.add("%s: %q: %s", c.at("keystone_ng", "listen"), ng.Listen, err)
+	}
+	if !contains(logLevels, ng.LogLevel) {
+		p.add("%s: %q: must be one of %s", c.at("keystone_ng", "log_level"), ng.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if !contains(logFormats, ng.LogFormat) {
+		p.add("%s: %q: must be one of %s", c.at("keystone_ng", "log_format"), ng.LogFormat, strings.Join(logFormats, ", "))
+	}
+	for _, d := range []struct {
+		name string
+		v    int64
+	}{
+		{"key_reload_interval", int64(ng.KeyReloadInterval)},
+		{"shutdown_timeout", int64(ng.ShutdownTimeout)},
+		{"request_timeout", int64(ng.RequestTimeout)},
+		{"read_header_timeout", int64(ng.ReadHeaderTimeout)},
+		{"db_query_timeout", int64(ng.DBQueryTimeout)},
+	} {
+		if d.v <= 0 {
+			p.add("%s: must be greater than zero", c.at(SectionKeystoneNG, d.name))
+		}
+	}
+	if ng.MaxRequestBodyBytes <= 0 {
+		p.add("%s: must be greater than zero", c.at("keystone_ng", "max_request_body_bytes"))
+	}
+
+	// [DEFAULT]
+	if c.Default.PublicEndpoint != "" {
+		if err := checkURI(c.Default.PublicEndpoint); err != nil {
+			p.add("%s: %q: %v", c.at("DEFAULT", "public_endpoint"), c.Default.PublicEndpoint, err)
+		}
+	}
+
+	// [database]
+	db := c.Database
+	if db.Connection == "" {
+		p.add("%s: must be set", c.at("database", "connection"))
+	} else if scheme, ok := dbScheme(db.Connection); !ok {
+		p.add("%s: not a SQLAlchemy URL (expected e.g. mysql+pymysql://user:password@host/keystone)", c.at("database", "connection"))
+	} else if !contains(SupportedDatabaseSchemes, strings.ToLower(scheme)) {
+		p.add("%s: unsupported scheme %q (supported: %s)", c.at("database", "connection"), scheme, strings.Join(SupportedDatabaseSchemes, ", "))
+	}
+	if db.MaxPoolSize < 0 {
+		p.add("%s: must be 0 (no limit) or more", c.at("database", "max_pool_size"))
+	}
+	if db.MaxOverflow < -1 {
+		p.add("%s: must be -1 (no limit) or more", c.at("database", "max_overflow"))
+	}
+	if db.PoolTimeout < 0 {
+		p.add("%s: must not be negative", c.at("database", "pool_timeout"))
+	}
+	if db.MaxRetries < -1 {
+		p.add("%s: must be -1 (forever) or more", c.at("database", "max_retries"))
+	}
+
+	// [token]
+	if c.Token.Expiration <= 0 {
+		p.add("%s: must be greater than zero", c.at("token", "expiration"))
+	}
+	switch c.Token.Provider {
+	case "fernet":
+	case "jws":
+		p.add("%s: jws tokens are not supported by keystone-ng (only fernet)", c.at("token", "provider"))
+	default:
+		p.add("%s: %q: unknown provider (keystone-ng supports fernet)", c.at("token", "provider"), c.Token.Provider)
+	}
+	if c.Token.AllowExpiredWindow < 0 {
+		p.add("%s: must not be negative", c.at("token", "allow_expired_window"))
+	}
+
+	// Key repositories.
+	for _, k := range []struct {
+		section string
+		f       FernetSection
+	}{{"fernet_tokens", c.FernetTokens}, {"fernet_receipts", c.FernetReceipts}} {
+		if strings.TrimSpace(k.f.KeyRepository) == "" {
+			p.add("%s: must be set", c.at(k.section, "key_repository"))
+		}
+		if k.f.MaxActiveKeys < 1 {
+			p.add("%s: must be at least 1", c.at(k.section, "max_active_keys"))
+		}
+	}
+	if strings.TrimSpace(c.Credential.KeyRepository) == "" {
+		p.add("%s: must be set", c.at("credential", "key_repository"))
+	}
+
+	// [identity]
+	id := c.Identity
+	if id.DefaultDomainID == "" {
+		p.add("%s: must be set", c.at("identity", "default_domain_id"))
+	}
+	hashAlgs := lookupOption("identity", "password_hash_algorithm").choices
+	if !contains(hashAlgs, id.PasswordHashAlgorithm) {
+		p.add("%s: %q: must be one of %s", c.at("identity", "password_hash_algorithm"), id.PasswordHashAlgorithm, strings.Join(hashAlgs, ", "))
+	} else if id.PasswordHashRounds != 0 {
+		// Bounds from the option's help in keystone/conf/identity.py.
+		lo, hi := 4, 31
+		switch id.PasswordHashAlgorithm {
+		case "scrypt":
+			lo, hi = 1, 31
+		case "pbkdf2_sha512":
+			lo, hi = 1, 1<<32-1
+		}
+		if id.PasswordHashRounds < lo || id.PasswordHashRounds > hi {
+			p.add("%s: %d: must be between %d and %d for %s", c.at("identity", "password_hash_rounds"), id.PasswordHashRounds, lo, hi, id.PasswordHashAlgorithm)
+		}
+	}
+	if id.MaxPasswordLength < 1 || id.MaxPasswordLength > 4096 {
+		p.add("%s: must be between 1 and 4096", c.at("identity", "max_password_length"))
+	}
+
+	// [auth] methods: order defines the token methods bitmask.
+	if len(c.Auth.Methods) == 0 {
+		p.add("%s: must not be empty", c.at("auth", "methods"))
+	}
+	seen := map[string]bool{}
+	for i, m := range c.Auth.Methods {
+		if m == "" {
+			p.add("%s: entry %d is empty", c.at("auth", "methods"), i+1)
+			continue
+		}
+		if seen[m] {
+			p.add("%s: %q listed twice (the order defines the token methods bitmask)", c.at("auth", "methods"), m)
+		}
+		seen[m] = true
+	}
+
+	// Other Python sections: bounds a hand-built Config could break.
+	if c.Revoke.ExpirationBuffer < 0 {
+		p.add("%s: must not be negative", c.at("revoke", "expiration_buffer"))
+	}
+	if c.Federation.DefaultAuthorizationTTL < 0 {
+		p.add("%s: must not be negative", c.at("federation", "default_authorization_ttl"))
+	}
+	sc := c.SecurityCompliance
+	if sc.LockoutFailureAttempts < 0 {
+		p.add("%s: must not be negative (0 = unset)", c.at("security_compliance", "lockout_failure_attempts"))
+	}
+	if sc.LockoutDuration < 1 {
+		p.add("%s: must be at least 1", c.at("security_compliance", "lockout_duration"))
+	}
+	if sc.DisableUserAccountDaysInactive < 0 {
+		p.add("%s: must not be negative (0 = unset)", c.at("security_compliance", "disable_user_account_days_inactive"))
+	}
+	if sc.PasswordExpiresDays < 0 {
+		p.add("%s: must not be negative (0 = unset)", c.at("security_compliance", "password_expires_days"))
+	}
+	if c.Trust.MaxRedelegationCount < 0 {
+		p.add("%s: must not be negative", c.at("trust", "max_redelegation_count"))
+	}
+	if strings.TrimSpace(c.OsloPolicy.PolicyFile) == "" {
+		p.add("%s: must be set", c.at("oslo_policy", "policy_file"))
+	}
+	return p.errOrNil()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// checkListen returns "" if s is host:port with a numeric port 0-65535
+// (the host may be empty, meaning all addresses).
+func checkListen(s string) string {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "must be host:port (e.g. 127.0.0.1:5001 or [::1]:5001)"
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "port must be a number between 0 and 65535"
+	}
+	return ""
+}
+
+// dbScheme returns the scheme of a SQLAlchemy URL ("dialect[+driver]").
+func dbScheme(u string) (string, bool) {
+	scheme, _, ok := strings.Cut(u, "://")
+	if !ok || scheme == "" {
+		return "", false
+	}
+	for _, r := range scheme {
+		if !(r == '+' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return "", false
+		}
+	}
+	return scheme, true
+}
+
+// at names an option for a problem message, with where its value came from
+// when Load knows it (a file line or an environment variable).
+func (c *Config) at(section, name string) string {
+	s := "[" + section + "] " + name
+	if w := c.sources[section+" "+name]; w != "" {
+		s += " (from " + w + ")"
+	}
+	return s
+}

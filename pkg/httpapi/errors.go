@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/labstack/echo/v4"
+)
+
+// errorHandler renders every error in Keystone's JSON shape. It is the only
+// place errors reach the client; causes are logged with the request id.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var ae *apierror.Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &he):
+		msg := http.StatusText(he.Code)
+		switch he.Code {
+		case http.StatusNotFound:
+			msg = "The resource could not be found."
+		case http.StatusMethodNotAllowed:
+			msg = "The method is not allowed for the requested URL."
+		case http.StatusRequestEntityTooLarge:
+			msg = "Request is too large."
+		case http.StatusServiceUnavailable:
+			msg = "The service is temporarily unavailable; try again."
+		}
+		ae = apierror.New(he.Code, msg)
+		if he.Internal != nil {
+			ae.Cause = he.Internal
+		}
+	default:
+		ae = apierror.Internal(err)
+	}
+	log := s.logger(c)
+	if ae.Code >= 500 {
+		log.ErrorContext(c.Request().Context(), "request failed", "status", ae.Code, "error", ae.Cause)
+	} else if ae.Cause != nil {
+		log.DebugContext(c.Request().Context(), "request refused", "status", ae.Code, "error", ae.Cause)
+	}
+	if ae.Code == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(c)+`/v3"`)
+	}
+	body := pyjson.Marshal(pyjson.Object{{Key: "error", Value: pyjson.Object{
+		{Key: "code", Value: ae.Code},
+		{Key: "title", Value: ae.Title},
+		{Key: "message", Value: ae.Message},
+	}}})
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(ae.Code)
+		return
+	}
+	_ = c.Blob(ae.Code, "application/json", body)
+}
+
+func (s *Server) logger(c echo.Context) *slog.Logger {
+	if id, ok := c.Get(requestIDKey).(string); ok {
+		return s.Log.With("request_id", id)
+	}
+	return s.Log
+}

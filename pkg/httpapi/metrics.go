@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"database/sql"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are keystone-ng's Prometheus series (design.md §8).
+type Metrics struct {
+	Registry    *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	validations *prometheus.CounterVec
+	KeyReloads  *prometheus.CounterVec
+}
+
+// NewMetrics registers the series; db may be nil.
+func NewMetrics(db *sql.DB) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_http_requests_total",
+			Help: "HTTP requests answered, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "keystone_ng_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and method.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route", "method"}),
+		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_token_validations_total",
+			Help: "Subject token validations by outcome (valid, invalid, expired_or_revoked, forbidden, unauthorized, error).",
+		}, []string{"outcome"}),
+		KeyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_fernet_key_reloads_total",
+			Help: "Fernet key repository reloads by result (ok, failed).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if db != nil {
+		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
+	}
+	return m
+}
+
+// Middleware records every request.
+func (m *Metrics) Middleware() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			route := c.Path()
+			if route == "" {
+				route = "unmatched"
+			}
+			method := c.Request().Method
+			m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().Status)).Inc()
+			m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+			return nil
+		}
+	}
+}
+
+// Outcome counts one validation outcome.
+func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+}

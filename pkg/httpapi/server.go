@@ -1,0 +1,162 @@
+// Package httpapi is keystone-ng's HTTP surface: GET/HEAD /v3/auth/tokens,
+// health, readiness and metrics. Handlers are thin; validation and policy
+// live in pkg/token and pkg/policy.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/policy"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+const requestIDKey = "request_id"
+
+// ServiceHeader names the component that produced a response, so that
+// operators (and the routing tests) see which side answered.
+const ServiceHeader = "OpenStack-Identity-Service"
+
+// Server wires the handlers.
+type Server struct {
+	Validator *token.Validator
+	Policy    *policy.Enforcer
+	Metrics   *Metrics
+	Log       *slog.Logger
+	// Ready reports whether the database and keys are usable.
+	Ready func(ctx context.Context) error
+	// PublicEndpoint is [DEFAULT] public_endpoint ("" = from the request).
+	PublicEndpoint string
+	// AllowExpiredWindow is [token] allow_expired_window.
+	AllowExpiredWindow time.Duration
+	// AdminToken is the deprecated [DEFAULT] admin_token ("" = off).
+	AdminToken string
+	// InsecureDebug is [DEFAULT] insecure_debug.
+	InsecureDebug  bool
+	RequestTimeout time.Duration
+	MaxBodyBytes   int64
+	Version        string
+}
+
+// Echo builds the router.
+func (s *Server) Echo() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(s.requestID, s.recoverer)
+	if s.Metrics != nil {
+		e.Use(s.Metrics.Middleware())
+	}
+	e.Use(s.accessLog)
+	if s.MaxBodyBytes > 0 {
+		e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.MaxBodyBytes)))
+	}
+	if s.RequestTimeout > 0 {
+		e.Use(s.deadline)
+	}
+	e.GET("/v3/auth/tokens", s.validateToken)
+	e.HEAD("/v3/auth/tokens", s.validateToken)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if s.Metrics != nil {
+		e.GET("/metrics", s.Metrics.Handler())
+	}
+	return e
+}
+
+// requestID gives every request an id in oslo's "req-<uuid>" form, logged
+// and returned in X-Openstack-Request-Id like Python Keystone does.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := newRequestID()
+		c.Set(requestIDKey, id)
+		h := c.Response().Header()
+		h.Set("X-Openstack-Request-Id", id)
+		h.Set(ServiceHeader, "keystone-ng")
+		return next(c)
+	}
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("req-%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// recoverer turns a panic into a logged 500 in Keystone's shape.
+func (s *Server) recoverer(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		if s.Log.Enabled(c.Request().Context(), slog.LevelDebug) || c.Response().Status >= 500 {
+			s.logger(c).LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
+				slog.String("method", c.Request().Method),
+				slog.String("path", c.Request().URL.Path),
+				slog.Int("status", c.Response().Status),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("remote", c.RealIP()))
+		}
+		return nil
+	}
+}
+
+// baseURL is [DEFAULT] public_endpoint or the request's own URL root, as
+// Keystone builds WWW-Authenticate and links.
+func (s *Server) baseURL(c echo.Context) string {
+	if s.PublicEndpoint != "" {
+		return strings.TrimRight(s.PublicEndpoint, "/")
+	}
+	r := c.Request()
+	scheme := c.Scheme()
+	host := r.Host
+	if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
+		host = strings.TrimSpace(strings.Split(fh, ",")[0])
+	}
+	return scheme + "://" + host
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/json", []byte(`{"status": "ok"}`))
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.Ready != nil {
+		if err := s.Ready(c.Request().Context()); err != nil {
+			s.logger(c).WarnContext(c.Request().Context(), "not ready", "error", err)
+			return c.Blob(http.StatusServiceUnavailable, "application/json", []byte(`{"status": "unavailable"}`))
+		}
+	}
+	return c.Blob(http.StatusOK, "application/json", []byte(`{"status": "ready"}`))
+}

@@ -1,0 +1,252 @@
+package interop
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// checker validates a subject token and judges the answer. Two kinds exist:
+// pyOnly (Python alone; used to verify the dataset and the steps while
+// keystone-ng is unfinished) and pair (Python and keystone-ng must agree).
+type checker interface {
+	// check validates subject with authToken (GET and HEAD /v3/auth/tokens +
+	// query). wantPy, when non-zero, is the status Python is expected to give.
+	check(t *testing.T, label, authToken, subject, query string, wantPy int)
+	python() *ksClient
+}
+
+type pyOnly struct{ py *ksClient }
+
+func (c pyOnly) python() *ksClient { return c.py }
+
+func (c pyOnly) check(t *testing.T, label, authToken, subject, query string, wantPy int) {
+	t.Helper()
+	for _, method := range []string{"GET", "HEAD"} {
+		r := validate(t, c.py, method, authToken, subject, query)
+		verbose(t, "%s %s%s: python %d", method, label, query, r.Status)
+		if wantPy != 0 && r.Status != wantPy {
+			t.Errorf("%s: python %s /v3/auth/tokens%s: status %d, want %d\n%s", label, method, query, r.Status, wantPy, r.Body)
+		}
+	}
+}
+
+type pair struct {
+	py *ksClient
+	ng *sidecar
+}
+
+func (c pair) python() *ksClient { return c.py }
+
+// compare is the brief's compare(t, authToken, subjectToken, query) for this pair.
+func (c pair) compare(t *testing.T, authToken, subject, query string) int {
+	t.Helper()
+	return compare(t, c.py, c.ng.ksClient, "token", authToken, subject, query)
+}
+
+func (c pair) check(t *testing.T, label, authToken, subject, query string, wantPy int) {
+	t.Helper()
+	status := compare(t, c.py, c.ng.ksClient, label, authToken, subject, query)
+	if wantPy != 0 && status != wantPy {
+		t.Errorf("%s%s: python answered %d, the test expected %d (dataset/step problem, not a keystone-ng one)", label, query, status, wantPy)
+	}
+}
+
+// validate sends one GET/HEAD /v3/auth/tokens. An empty subject omits X-Subject-Token.
+func validate(t testing.TB, c *ksClient, method, authToken, subject, query string) *response {
+	t.Helper()
+	var hdr []string
+	if authToken != "" {
+		hdr = append(hdr, "X-Auth-Token", authToken)
+	}
+	if subject != "" {
+		hdr = append(hdr, "X-Subject-Token", subject)
+	}
+	return c.do(t, method, "/v3/auth/tokens"+query, nil, hdr...)
+}
+
+// compare sends GET and HEAD /v3/auth/tokens<query> to Python and keystone-ng
+// and requires the same status, the same relevant headers and (GET) the same
+// JSON after canonical ordering. It returns Python's GET status.
+func compare(t *testing.T, py, ng *ksClient, label, authToken, subject, query string) int {
+	t.Helper()
+	var pyStatus int
+	for _, method := range []string{"GET", "HEAD"} {
+		pr := validate(t, py, method, authToken, subject, query)
+		nr := validate(t, ng, method, authToken, subject, query)
+		if method == "GET" {
+			pyStatus = pr.Status
+		}
+		verbose(t, "%s %s%s: python %d, keystone-ng %d", method, label, query, pr.Status, nr.Status)
+		what := fmt.Sprintf("%s: %s /v3/auth/tokens%s", label, method, query)
+		if pr.Status != nr.Status {
+			t.Errorf("%s: status python %d, keystone-ng %d\npython body: %s\nkeystone-ng body: %s", what, pr.Status, nr.Status, pr.Body, nr.Body)
+			continue
+		}
+		compareHeaders(t, what, py, ng, pr, nr)
+		if method == "HEAD" {
+			if len(nr.Body) != 0 {
+				t.Errorf("%s: keystone-ng sent a body with HEAD (%d bytes)", what, len(nr.Body))
+			}
+			continue
+		}
+		pj, perr := canonicalJSON(pr.Body)
+		nj, nerr := canonicalJSON(nr.Body)
+		if perr != nil {
+			t.Errorf("%s: python body is not JSON: %v\n%s", what, perr, pr.Body)
+			continue
+		}
+		if nerr != nil {
+			t.Errorf("%s: keystone-ng body is not JSON: %v\n%s", what, nerr, nr.Body)
+			continue
+		}
+		if !reflect.DeepEqual(pj, nj) {
+			t.Errorf("%s: JSON differs (status %d)\n%s", what, pr.Status, jsonDiff(pj, nj))
+		}
+	}
+	return pyStatus
+}
+
+// compareHeaders checks the headers a client can rely on. Hop-by-hop and
+// server-specific headers (Date, Server, Connection, Content-Length,
+// X-Openstack-Request-Id, keystone-ng's request id) are deliberately not
+// compared: they differ between any two servers or requests.
+func compareHeaders(t *testing.T, what string, py, ng *ksClient, pr, nr *response) {
+	t.Helper()
+	for _, h := range []string{"X-Subject-Token", "Vary"} {
+		if pv, nv := pr.Header.Get(h), nr.Header.Get(h); pv != nv {
+			t.Errorf("%s: header %s: python %q, keystone-ng %q", what, h, pv, nv)
+		}
+	}
+	// Content-Type only where there is a body to describe.
+	if pr.Status != http.StatusNoContent {
+		pv, nv := mediaType(pr.Header.Get("Content-Type")), mediaType(nr.Header.Get("Content-Type"))
+		if pv != nv {
+			t.Errorf("%s: Content-Type: python %q, keystone-ng %q", what, pv, nv)
+		}
+	}
+	// WWW-Authenticate names the server's own base URL, which necessarily
+	// differs (another port); compare it with each server's base replaced.
+	pv := strings.ReplaceAll(pr.Header.Get("WWW-Authenticate"), py.base, "<base>")
+	nv := strings.ReplaceAll(nr.Header.Get("WWW-Authenticate"), ng.base, "<base>")
+	if pv != nv {
+		t.Errorf("%s: WWW-Authenticate: python %q, keystone-ng %q", what, pr.Header.Get("WWW-Authenticate"), nr.Header.Get("WWW-Authenticate"))
+	}
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}
+
+// canonicalJSON decodes a body (empty -> nil) and puts the lists whose order
+// Python leaves unspecified into a fixed order: "roles" by id, "catalog" by
+// type then id, "endpoints" by id. Everything else is compared as is.
+func canonicalJSON(b []byte) (any, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	canonicalize(v)
+	return v, nil
+}
+
+func canonicalize(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, child := range x {
+			canonicalize(child)
+			list, ok := child.([]any)
+			if !ok {
+				continue
+			}
+			switch k {
+			case "roles", "endpoints":
+				sortBy(list, "id")
+			case "catalog":
+				sortBy(list, "type", "id")
+			}
+		}
+	case []any:
+		for _, child := range x {
+			canonicalize(child)
+		}
+	}
+}
+
+func sortBy(list []any, keys ...string) {
+	key := func(v any) string {
+		m, _ := v.(map[string]any)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprint(m[k])
+		}
+		return strings.Join(parts, "\x00")
+	}
+	sort.SliceStable(list, func(i, j int) bool { return key(list[i]) < key(list[j]) })
+}
+
+// jsonDiff renders both values (map keys sorted by encoding/json) and lists the
+// differing lines with a little context.
+func jsonDiff(py, ng any) string {
+	pb, _ := json.MarshalIndent(py, "", "  ")
+	nb, _ := json.MarshalIndent(ng, "", "  ")
+	pl, nl := strings.Split(string(pb), "\n"), strings.Split(string(nb), "\n")
+	var out strings.Builder
+	shown := 0
+	for i := 0; i < len(pl) || i < len(nl); i++ {
+		var a, b string
+		if i < len(pl) {
+			a = pl[i]
+		}
+		if i < len(nl) {
+			b = nl[i]
+		}
+		if a == b {
+			continue
+		}
+		fmt.Fprintf(&out, "line %d:\n  python:      %s\n  keystone-ng: %s\n", i+1, a, b)
+		if shown++; shown >= 15 {
+			out.WriteString("  ...\n")
+			break
+		}
+	}
+	fmt.Fprintf(&out, "---- python ----\n%s\n---- keystone-ng ----\n%s", pb, nb)
+	return out.String()
+}
+
+func verbose(t testing.TB, format string, args ...any) {
+	if os.Getenv("KSNG_INTEROP_VERBOSE") != "" {
+		t.Helper()
+		t.Logf(format, args...)
+	}
+}
+
+// waitAgree polls until Python and keystone-ng give the same GET status for
+// subject, for at most within. Used only where keystone-ng may lag by design:
+// it reloads the Fernet key repository "within a second" of a rotation, while
+// Python re-reads it on every request. The strict comparisons run afterwards.
+func waitAgree(t *testing.T, py, ng *ksClient, authToken, subject string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		p := validate(t, py, "GET", authToken, subject, "").Status
+		n := validate(t, ng, "GET", authToken, subject, "").Status
+		if p == n || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,173 @@
+package interop
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// pyEnv is what deploy/keystone-py/up.sh wrote into $KSPY_STATE_DIR/env.
+type pyEnv struct {
+	vars map[string]string
+
+	URL           string // http://127.0.0.1:PORT/v3
+	BaseURL       string // http://127.0.0.1:PORT
+	Conf          string // keystone.conf shared with keystone-ng
+	DB            string // mysql | postgresql | sqlite
+	DBURL         string // SQLAlchemy URL
+	FernetDir     string
+	CredentialDir string
+	StateDir      string
+	AdminUser     string
+	AdminPassword string
+	AdminProject  string
+	ServiceUser   string // system user owning the key repositories ("keystone")
+}
+
+// loadEnv reads the file named by KSNG_INTEROP_ENV, or skips the test.
+func loadEnv(t testing.TB) *pyEnv {
+	t.Helper()
+	path := os.Getenv("KSNG_INTEROP_ENV")
+	if path == "" {
+		t.Skip("KSNG_INTEROP_ENV is not set: start Python Keystone with deploy/keystone-py/up.sh " +
+			"and set KSNG_INTEROP_ENV=$KSPY_STATE_DIR/env (or run deploy/keystone-py/run-interop.sh)")
+	}
+	vars, err := parseEnvFile(path)
+	if err != nil {
+		t.Fatalf("KSNG_INTEROP_ENV=%s: %v", path, err)
+	}
+	e := &pyEnv{vars: vars}
+	need := func(k string) string {
+		v := vars[k]
+		if v == "" {
+			t.Fatalf("KSNG_INTEROP_ENV=%s: %s is missing or empty (was the file written by deploy/keystone-py/up.sh?)", path, k)
+		}
+		return v
+	}
+	e.URL = strings.TrimRight(need("KSPY_URL"), "/")
+	e.BaseURL = strings.TrimSuffix(e.URL, "/v3")
+	e.Conf = need("KSPY_CONF")
+	e.DB = need("KSPY_DB")
+	e.DBURL = need("KSPY_DB_URL")
+	e.FernetDir = need("KSPY_FERNET_DIR")
+	e.CredentialDir = need("KSPY_CREDENTIAL_DIR")
+	e.StateDir = need("KSPY_STATE_DIR")
+	e.AdminUser = need("KSPY_ADMIN_USER")
+	e.AdminPassword = need("KSPY_ADMIN_PASSWORD")
+	e.AdminProject = need("KSPY_ADMIN_PROJECT")
+	e.ServiceUser = vars["KSPY_SERVICE_USER"]
+	if e.ServiceUser == "" {
+		e.ServiceUser = "keystone"
+	}
+	return e
+}
+
+// parseEnvFile reads KEY=VALUE lines as up.sh writes them: values are bare or
+// single-quoted shell words ('...', with '\” standing for one quote); # starts a comment line.
+func parseEnvFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: no '=' in %q", n, line)
+		}
+		val, err := shellUnquote(v)
+		if err != nil {
+			return nil, fmt.Errorf("line %d (%s): %v", n, k, err)
+		}
+		out[k] = val
+	}
+	return out, sc.Err()
+}
+
+func shellUnquote(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return "", fmt.Errorf("unterminated single quote in %q", s)
+			}
+			b.WriteString(s[i+1 : i+1+j])
+			i += j + 2
+		case '\\':
+			if i+1 < len(s) {
+				b.WriteByte(s[i+1])
+			}
+			i += 2
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String(), nil
+}
+
+// moduleRoot finds the directory holding go.mod, starting at the test's cwd.
+func moduleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+}
+
+// keystoneManage runs keystone-manage with Python's config file as the keystone
+// user (so new key files get the owner Python expects), e.g. fernet_rotate.
+func keystoneManage(t testing.TB, env *pyEnv, args ...string) string {
+	t.Helper()
+	full := append([]string{"--config-file", env.Conf}, args...)
+	var cmd *exec.Cmd
+	if os.Geteuid() == 0 {
+		cmd = exec.Command("runuser", append([]string{"-u", env.ServiceUser, "--", "keystone-manage"}, full...)...)
+	} else {
+		cmd = exec.Command("keystone-manage", full...)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("keystone-manage %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fernetRotate runs `keystone-manage fernet_rotate` the way operators do.
+func fernetRotate(t testing.TB, env *pyEnv) {
+	t.Helper()
+	keystoneManage(t, env, "fernet_rotate", "--keystone-user", env.ServiceUser, "--keystone-group", env.ServiceUser)
+}
+
+// keyFiles lists the key repository (names only), for logs.
+func keyFiles(env *pyEnv) []string {
+	ents, _ := os.ReadDir(env.FernetDir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -1,0 +1,240 @@
+// Package store reads (and, for keystone-ng's own tables, writes) the SQL
+// database shared with Python Keystone, through bun, on MySQL/MariaDB,
+// PostgreSQL and SQLite. Python's tables are only ever read here.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/mysqldialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/pgdriver"
+	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
+)
+
+// Dialect names the SQL backend.
+type Dialect string
+
+const (
+	MySQL    Dialect = "mysql"
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Target is a parsed SQLAlchemy URL: which backend and how to reach it.
+type Target struct {
+	Dialect Dialect
+	// DSN is in the Go driver's own syntax.
+	DSN string
+	// Redacted is the URL with its password hidden, for logs.
+	Redacted string
+}
+
+// ParseURL turns an SQLAlchemy URL, as Python Keystone's [database]
+// connection holds it, into a Go driver target:
+//
+//	mysql[+pymysql|+mysqldb|+mysqlconnector]://user:pw@host[:port]/db[?charset=..&unix_socket=..]
+//	postgresql[+psycopg2]://user:pw@host[:port]/db[?host=/socket/dir&sslmode=..]
+//	sqlite:///relative.db  sqlite:////absolute.db  sqlite:// (memory)
+func ParseURL(raw string) (Target, error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return Target{}, fmt.Errorf("database connection %q is not an SQLAlchemy URL (scheme://...)", redact(raw))
+	}
+	backend, _, _ := strings.Cut(strings.ToLower(scheme), "+")
+	switch backend {
+	case "sqlite":
+		return sqliteTarget(rest)
+	case "mysql", "mariadb":
+		return mysqlTarget(raw)
+	case "postgresql", "postgres", "pgsql":
+		return postgresTarget(raw)
+	}
+	return Target{}, fmt.Errorf("database backend %q is not supported (mysql, postgresql or sqlite)", scheme)
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}
+
+func sqliteTarget(rest string) (Target, error) {
+	// SQLAlchemy: sqlite:///foo.db is relative, sqlite:////abs/foo.db is
+	// absolute, sqlite:// (nothing) is an in-memory database.
+	path, query, _ := strings.Cut(rest, "?")
+	path = strings.TrimPrefix(path, "/")
+	pragmas := url.Values{}
+	pragmas.Add("_pragma", "busy_timeout(10000)")
+	pragmas.Add("_pragma", "foreign_keys(1)")
+	_ = query
+	if path == "" {
+		return Target{Dialect: SQLite, DSN: "file::memory:?cache=shared&" + pragmas.Encode(), Redacted: "sqlite://"}, nil
+	}
+	if !filepath.IsAbs(path) && strings.HasPrefix(rest, "//") {
+		path = "/" + path
+	}
+	return Target{Dialect: SQLite, DSN: "file:" + path + "?" + pragmas.Encode(), Redacted: "sqlite:///" + strings.TrimPrefix(path, "/")}, nil
+}
+
+func mysqlTarget(raw string) (Target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Target{}, fmt.Errorf("database connection: %v", err)
+	}
+	cfg := mysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	q := u.Query()
+	if sock := q.Get("unix_socket"); sock != "" {
+		cfg.Net, cfg.Addr = "unix", sock
+	} else {
+		host := u.Hostname()
+		if host == "" {
+			host = "localhost"
+		}
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		}
+		cfg.Net, cfg.Addr = "tcp", host+":"+port
+	}
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Params = map[string]string{}
+	charset := q.Get("charset")
+	if charset == "" {
+		charset = "utf8mb4"
+	}
+	cfg.Params["charset"] = charset
+	// Python Keystone stores naive UTC datetimes; make the session agree.
+	cfg.Params["time_zone"] = "'+00:00'"
+	cfg.InterpolateParams = true
+	return Target{Dialect: MySQL, DSN: cfg.FormatDSN(), Redacted: redact(raw)}, nil
+}
+
+func postgresTarget(raw string) (Target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Target{}, fmt.Errorf("database connection: %v", err)
+	}
+	q := u.Query()
+	out := url.URL{Scheme: "postgres", User: u.User, Path: u.Path}
+	host := u.Host
+	oq := url.Values{}
+	if h := q.Get("host"); h != "" && strings.HasPrefix(h, "/") {
+		// libpq-style socket directory: pgdriver wants the socket path.
+		oq.Set("unix_socket", filepath.Join(h, ".s.PGSQL."+portOr(u.Port(), "5432")))
+	}
+	if host == "" {
+		host = "localhost:5432"
+	}
+	out.Host = host
+	ssl := q.Get("sslmode")
+	switch ssl {
+	case "", "disable", "allow", "prefer":
+		// psycopg2 defaults to "prefer"; a loopback or socket deployment
+		// does not offer TLS, so start without it like libpq's fallback.
+		oq.Set("sslmode", "disable")
+	default:
+		oq.Set("sslmode", ssl)
+	}
+	if an := q.Get("application_name"); an != "" {
+		oq.Set("application_name", an)
+	} else {
+		oq.Set("application_name", "keystone-ng")
+	}
+	out.RawQuery = oq.Encode()
+	return Target{Dialect: Postgres, DSN: out.String(), Redacted: redact(raw)}, nil
+}
+
+func portOr(p, def string) string {
+	if p == "" {
+		return def
+	}
+	return p
+}
+
+// PoolOptions are oslo.db's pool settings from [database].
+type PoolOptions struct {
+	MaxPoolSize           int
+	MaxOverflow           int
+	ConnectionRecycleTime time.Duration
+}
+
+// Open connects and pings the database.
+func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
+	var sqldb *sql.DB
+	var db *bun.DB
+	switch t.Dialect {
+	case MySQL:
+		c, err := mysql.ParseDSN(t.DSN)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := mysql.NewConnector(c)
+		if err != nil {
+			return nil, err
+		}
+		sqldb = sql.OpenDB(conn)
+		db = bun.NewDB(sqldb, mysqldialect.New())
+	case Postgres:
+		sqldb = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(t.DSN), pgdriver.WithTimeout(10*time.Second)))
+		db = bun.NewDB(sqldb, pgdialect.New())
+	case SQLite:
+		var err error
+		sqldb, err = sql.Open("sqlite", t.DSN)
+		if err != nil {
+			return nil, err
+		}
+		db = bun.NewDB(sqldb, sqlitedialect.New())
+	default:
+		return nil, fmt.Errorf("unknown dialect %q", t.Dialect)
+	}
+	// oslo.db keeps max_pool_size connections and allows max_overflow more
+	// under load; database/sql's idle/open limits express the same.
+	idle := pool.MaxPoolSize
+	if idle <= 0 {
+		idle = 5
+	}
+	open := idle + max(pool.MaxOverflow, 0)
+	sqldb.SetMaxIdleConns(idle)
+	sqldb.SetMaxOpenConns(open)
+	if pool.ConnectionRecycleTime > 0 {
+		sqldb.SetConnMaxLifetime(pool.ConnectionRecycleTime)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
+	}
+	return db, nil
+}
+
+// atoi parses an int, returning def on failure.
+func atoi(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}
