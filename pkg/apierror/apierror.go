@@ -52,9 +52,9 @@ const (
 )
 
 // TokenNotFound is keystone.exception.TokenNotFound(token_id=...): 404 with
-// "Could not find token: <id>".
+// "Could not find token: <id>.".
 func TokenNotFound(tokenID string) *Error {
-	return New(http.StatusNotFound, "Could not find token: "+tokenID)
+	return New(http.StatusNotFound, "Could not find token: "+tokenID+".")
 }
 
 // NotFound is a 404 with a custom message (ProjectNotFound(msg) etc.).

@@ -77,6 +77,7 @@ type key struct {
 type macState struct {
 	h   hash.Hash
 	sum [macLen]byte
+	tmp [aes.BlockSize]byte // CBC scratch block
 }
 
 func newKey(id int64, raw []byte) (*key, error) {
@@ -182,13 +183,13 @@ func (ks *KeySet) Decrypt(token string) (plaintext []byte, issuedAt time.Time, e
 		m := k.macs.Get().(*macState)
 		m.h.Reset()
 		m.h.Write(signed)
-		ok := hmac.Equal(m.h.Sum(m.sum[:0]), tag)
-		k.macs.Put(m)
-		if !ok {
+		if !hmac.Equal(m.h.Sum(m.sum[:0]), tag) {
+			k.macs.Put(m)
 			continue
 		}
 		out := data[headerLen : len(data)-macLen]
-		cipher.NewCBCDecrypter(k.block, data[9:headerLen]).CryptBlocks(out, out)
+		cbcDecryptInPlace(k.block, data[9:headerLen], out, &m.tmp)
+		k.macs.Put(m)
 		n, ok := unpad(out)
 		if !ok {
 			// MultiFernet would try the remaining keys, whose HMAC
@@ -201,6 +202,24 @@ func (ks *KeySet) Decrypt(token string) (plaintext []byte, issuedAt time.Time, e
 		return out[:n:n], time.Unix(int64(ts), 0).UTC(), nil
 	}
 	return nil, time.Time{}, errNoKey
+}
+
+// cbcDecryptInPlace decrypts AES-CBC in place, last block first so that
+// each block's predecessor is still ciphertext when it is needed. It
+// avoids cipher.NewCBCDecrypter, which copies the expanded key schedule
+// into a new ~500-byte object per call.
+func cbcDecryptInPlace(b cipher.Block, iv, buf []byte, tmp *[aes.BlockSize]byte) {
+	for i := len(buf) - aes.BlockSize; i >= 0; i -= aes.BlockSize {
+		blk := buf[i : i+aes.BlockSize]
+		b.Decrypt(tmp[:], blk)
+		prev := iv
+		if i > 0 {
+			prev = buf[i-aes.BlockSize : i]
+		}
+		for j := range tmp {
+			blk[j] = tmp[j] ^ prev[j]
+		}
+	}
 }
 
 // unpad checks PKCS7 padding in constant time with respect to the padding

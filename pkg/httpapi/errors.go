@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
@@ -48,16 +49,28 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if ae.Code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(c)+`/v3"`)
 	}
-	body := pyjson.Marshal(pyjson.Object{{Key: "error", Value: pyjson.Object{
-		{Key: "code", Value: ae.Code},
-		{Key: "title", Value: ae.Title},
-		{Key: "message", Value: ae.Message},
-	}}})
+	body := ErrorBody(ae)
 	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(ae.Code)
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "application/json")
+		h.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
+		c.Response().WriteHeader(ae.Code)
 		return
 	}
 	_ = c.Blob(ae.Code, "application/json", body)
+}
+
+// ErrorBody renders Keystone's error JSON as Flask's jsonify does:
+// compact, keys sorted, non-ASCII escaped.
+func ErrorBody(ae *apierror.Error) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"error":{"code":`...)
+	b = strconv.AppendInt(b, int64(ae.Code), 10)
+	b = append(b, `,"message":`...)
+	b = pyjson.AppendString(b, ae.Message)
+	b = append(b, `,"title":`...)
+	b = pyjson.AppendString(b, ae.Title)
+	return append(b, "}}\n"...)
 }
 
 func (s *Server) logger(c echo.Context) *slog.Logger {

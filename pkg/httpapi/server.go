@@ -80,6 +80,8 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		h := c.Response().Header()
 		h.Set("X-Openstack-Request-Id", id)
 		h.Set(ServiceHeader, "keystone-ng")
+		// Keystone varies every response on the caller's token.
+		h.Set("Vary", "X-Auth-Token")
 		return next(c)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // reader walks a msgpack buffer. Every read checks bounds: a lying length
@@ -15,6 +16,11 @@ type reader struct {
 	b   []byte
 	off int
 	err *DecodeError
+	// arena holds the bytes of every string of the payload: one
+	// allocation instead of one per id. Its capacity (2*len(b)) bounds
+	// what can be appended (hex doubles, base64 grows by 4/3, text is
+	// copied), so it never moves and the strings stay valid.
+	arena []byte
 	// Legacy (msgpack < 1.0) payloads carry bytes as msgpack str. keystone
 	// unpacks with raw=False first and retries with raw=True only on a
 	// UnicodeDecodeError, so a str where bytes are required works only if
@@ -184,6 +190,33 @@ func (r *reader) value(allowNil bool) (b []byte, isStr, isNil bool) {
 	return r.take(n), isStr, false
 }
 
+// str copies b into the arena and returns it as a string.
+func (r *reader) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	start := len(r.arena)
+	r.arena = append(r.arena, b...)
+	return unsafe.String(&r.arena[start], len(b))
+}
+
+// hexStr appends the lowercase hex of b to the arena as a string.
+func (r *reader) hexStr(b []byte) string {
+	start := len(r.arena)
+	r.arena = hex.AppendEncode(r.arena, b)
+	return unsafe.String(&r.arena[start], len(r.arena)-start)
+}
+
+// b64Str appends the URL-safe unpadded base64 of b to the arena.
+func (r *reader) b64Str(b []byte) string {
+	start := len(r.arena)
+	r.arena = base64.RawURLEncoding.AppendEncode(r.arena, b)
+	if len(r.arena) == start {
+		return ""
+	}
+	return unsafe.String(&r.arena[start], len(r.arena)-start)
+}
+
 // text reads a str/bin (or nil) that Python decodes as UTF-8.
 func (r *reader) text(allowNil bool) string {
 	b, _ := r.bytes(allowNil)
@@ -194,7 +227,7 @@ func (r *reader) text(allowNil bool) string {
 		r.fail("invalid UTF-8")
 		return ""
 	}
-	return string(b)
+	return r.str(b)
 }
 
 // uuidHex reads 16 raw bytes and returns uuid.UUID(bytes=...).hex.
@@ -207,9 +240,7 @@ func (r *reader) uuidHex() string {
 		r.fail("expected 16 UUID bytes")
 		return ""
 	}
-	var h [32]byte
-	hex.Encode(h[:], b)
-	return string(h[:])
+	return r.hexStr(b)
 }
 
 // maybeUUID reads keystone's [is_bytes, value] pair (_convert_or_decode):
@@ -297,7 +328,7 @@ func timeFromFloat(f float64) (time.Time, bool) {
 
 // auditIDs reads the array of audit id bytes and renders each as URL-safe
 // base64 without padding (token_formatters.py base64_encode).
-func (r *reader) auditIDs() []string {
+func (r *reader) auditIDs(ids []string) []string {
 	n := r.arrayLen()
 	if r.err != nil {
 		return nil
@@ -306,32 +337,32 @@ func (r *reader) auditIDs() []string {
 		r.fail("array length beyond end of data")
 		return nil
 	}
-	ids := make([]string, 0, n)
+	if n > cap(ids) {
+		ids = make([]string, 0, n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		b := r.rawBytes()
 		if r.err != nil {
 			break
 		}
-		if len(b) == 16 {
-			var s [22]byte
-			base64.RawURLEncoding.Encode(s[:], b)
-			ids = append(ids, string(s[:]))
-		} else {
-			ids = append(ids, base64.RawURLEncoding.EncodeToString(b))
-		}
+		ids = append(ids, r.b64Str(b))
 	}
 	return ids
 }
 
-func (r *reader) methods(c *Codec) []string {
+func (r *reader) methods(c *Codec, dst []string) []string {
 	v, big, ok := r.int()
-	if !ok {
-		return nil
+	if !ok || big {
+		return dst // big: every quotient >= 2, no method
 	}
-	if big {
-		return []string{} // every quotient >= 2: no method
-	}
-	return c.IntToMethods(v)
+	return c.appendMethods(dst, v)
+}
+
+// decoded is a Payload with room for the usual lists, allocated at once.
+type decoded struct {
+	p       Payload
+	methods [4]string
+	audit   [2]string
 }
 
 // arity is the number of array elements (version included) per version.
@@ -365,9 +396,12 @@ func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 		r.fail("wrong number of fields for the version")
 		return nil, r.err
 	}
-	p := &Payload{Version: int(ver)}
+	r.arena = make([]byte, 0, 2*len(plaintext))
+	d := &decoded{}
+	p := &d.p
+	p.Version = int(ver)
 	p.UserID = r.maybeUUID()
-	p.Methods = r.methods(c)
+	p.Methods = r.methods(c, d.methods[:0:len(d.methods)])
 	switch ver {
 	case VersionUnscoped:
 	case VersionDomainScoped:
@@ -381,9 +415,7 @@ func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 				r.strAsBytes = true
 				r.strInvalid = r.strInvalid || !utf8.Valid(b)
 			}
-			var h [32]byte
-			hex.Encode(h[:], b)
-			p.DomainID = string(h[:])
+			p.DomainID = r.hexStr(b)
 		} else if string(b) == c.defaultDomain() {
 			p.DomainID = c.defaultDomain()
 		} else {
@@ -425,7 +457,7 @@ func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 		p.DomainID = r.maybeUUID()
 	}
 	p.ExpiresAt = r.expiry()
-	p.AuditIDs = r.auditIDs()
+	p.AuditIDs = r.auditIDs(d.audit[:0:len(d.audit)])
 	switch ver {
 	case VersionTrustScoped:
 		p.TrustID = r.uuidHex()

@@ -192,11 +192,16 @@ func (c *Codec) MethodsToInt(methods []string) int64 {
 // such values (and negative ones) decode to no method at all, as in Python.
 // The result is never nil (JSON renders it as []).
 func (c *Codec) IntToMethods(v int64) []string {
-	if v == 0 {
-		return []string{}
-	}
 	var buf [8]string
-	out := buf[:0]
+	out := c.appendMethods(buf[:0], v)
+	return append(make([]string, 0, len(out)), out...)
+}
+
+// appendMethods is IntToMethods appending to dst.
+func (c *Codec) appendMethods(dst []string, v int64) []string {
+	if v == 0 {
+		return dst
+	}
 	for i := c.topBit() - 1; i >= 0; i-- {
 		name, ok := c.methodAt(i)
 		if !ok {
@@ -204,11 +209,11 @@ func (c *Codec) IntToMethods(v int64) []string {
 		}
 		bit := int64(1) << i
 		if v/bit == 1 { // Go's division truncates toward zero like int()
-			out = append(out, name)
+			dst = append(dst, name)
 			v -= bit
 		}
 	}
-	return append(make([]string, 0, len(out)), out...)
+	return dst
 }
 
 // ErrMalformed is matched (errors.Is) by every decoding error: truncated

@@ -128,6 +128,9 @@ func mysqlTarget(raw string) (Target, error) {
 	// Python Keystone stores naive UTC datetimes; make the session agree.
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.InterpolateParams = true
+	// Skip the "SELECT @@max_allowed_packet" round trip on every new
+	// connection; 64 MiB is MariaDB's default.
+	cfg.MaxAllowedPacket = 64 << 20
 	return Target{Dialect: MySQL, DSN: cfg.FormatDSN(), Redacted: redact(raw)}, nil
 }
 
@@ -216,6 +219,10 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		idle = 5
 	}
 	open := idle + max(pool.MaxOverflow, 0)
+	// One validation issues its lookups in parallel (up to about ten), so
+	// a pool smaller than that would open and close connections on every
+	// request; keep enough idle ones for a few concurrent validations.
+	idle = min(max(idle, 32), open)
 	sqldb.SetMaxIdleConns(idle)
 	sqldb.SetMaxOpenConns(open)
 	if pool.ConnectionRecycleTime > 0 {

@@ -53,10 +53,12 @@ func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
 		(SELECT fu.display_name FROM federated_user fu WHERE fu.user_id = u.id ORDER BY fu.id LIMIT 1),
 		(SELECT p.expires_at_int FROM password p WHERE p.local_user_id = lu.id ORDER BY p.created_at_int DESC, p.id DESC LIMIT 1),
 		(SELECT p.expires_at FROM password p WHERE p.local_user_id = lu.id ORDER BY p.created_at_int DESC, p.id DESC LIMIT 1),
-		(SELECT o.option_value FROM user_option o WHERE o.user_id = u.id AND o.option_id = '1004')
+		(SELECT o.option_value FROM user_option o WHERE o.user_id = u.id AND o.option_id = '1004'),
+		d.id, d.name, d.domain_id, d.parent_id, d.enabled, d.is_domain
 		FROM ` + r.tUser + ` u
 		LEFT JOIN local_user lu ON lu.user_id = u.id
 		LEFT JOIN nonlocal_user nl ON nl.user_id = u.id
+		LEFT JOIN project d ON d.id = u.domain_id
 		WHERE u.id = ?`
 	rows, err := r.query(ctx, q, id)
 	if err != nil {
@@ -77,8 +79,12 @@ func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
 		expInt               nullInt64
 		exp                  nullTime
 		opt                  nullString
+		did, dname, ddom     nullString
+		dparent              nullString
+		denabled, disdom     nullBool
 	)
-	if err := rows.Scan(&u.ID, &u.DomainID, &enabled, &created, &lastActive, &local, &nonlocal, &fed, &expInt, &exp, &opt); err != nil {
+	if err := rows.Scan(&u.ID, &u.DomainID, &enabled, &created, &lastActive, &local, &nonlocal, &fed, &expInt, &exp, &opt,
+		&did, &dname, &ddom, &dparent, &denabled, &disdom); err != nil {
 		return nil, fmt.Errorf("get user: %w", err)
 	}
 	u.Enabled = enabled.Valid && enabled.Bool
@@ -100,6 +106,10 @@ func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
 		u.PasswordExpiresAt = exp.ptr()
 	}
 	u.IgnoreInactivity = opt.Valid && strings.TrimSpace(opt.String) == "true"
+	if did.Valid {
+		u.Domain = &token.Project{ID: did.String, Name: dname.String, DomainID: ddom.String, ParentID: dparent.String,
+			Enabled: denabled.Valid && denabled.Bool, IsDomain: disdom.Bool}
+	}
 	return &u, rows.Err()
 }
 
@@ -240,6 +250,43 @@ func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) 
 	out, err := r.scanAssignments(rows)
 	if err != nil {
 		return nil, fmt.Errorf("assignments: %w", err)
+	}
+	return out, nil
+}
+
+func (r *Reader) UserAssignments(ctx context.Context, userID, projectID, domainID string) ([]token.Assignment, error) {
+	actors := `(a.actor_id = ? OR a.actor_id IN (SELECT m.group_id FROM user_group_membership m WHERE m.user_id = ?)
+		OR a.actor_id IN (SELECT e.group_id FROM expiring_user_group_membership e WHERE e.user_id = ?))`
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	switch {
+	case projectID != "":
+		// The lineage walk ends at the domain (the top-level project's
+		// parent), so its ids cover direct, inherited-from-parent and
+		// inherited-from-domain assignments.
+		rows, err = r.query(ctx, `WITH RECURSIVE lineage(id, parent_id, depth) AS (
+				SELECT id, parent_id, 0 FROM project WHERE id = ?
+				UNION ALL
+				SELECT p.id, p.parent_id, l.depth + 1 FROM project p JOIN lineage l ON p.id = l.parent_id WHERE l.depth < ?
+			)
+			SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+			FROM assignment a JOIN role r ON r.id = a.role_id
+			WHERE a.target_id IN (SELECT id FROM lineage) AND `+actors, projectID, maxProjectDepth, userID, userID, userID)
+	case domainID != "":
+		rows, err = r.query(ctx, `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+			FROM assignment a JOIN role r ON r.id = a.role_id
+			WHERE a.target_id = ? AND `+actors, domainID, userID, userID, userID)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("user assignments: %w", err)
+	}
+	out, err := r.scanAssignments(rows)
+	if err != nil {
+		return nil, fmt.Errorf("user assignments: %w", err)
 	}
 	return out, nil
 }

@@ -24,6 +24,9 @@ type User struct {
 	PasswordExpiresAt *time.Time
 	// IgnoreInactivity is user option 1004.
 	IgnoreInactivity bool
+	// Domain is the user's domain row, read in the same query (nil if the
+	// row is missing).
+	Domain *Project
 }
 
 // Project is a project row; domains are projects with IsDomain.
@@ -197,6 +200,12 @@ type AssignmentReader interface {
 	// Assignments returns assignment rows with actor in actorIDs and
 	// target in targetIDs.
 	Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]Assignment, error)
+	// UserAssignments returns, in one round trip, the assignments whose
+	// actor is the user or any group the user belongs to (regular or
+	// expiring membership: the caller filters expired ones) and whose
+	// target is the project, any of its ancestors or its domain (when
+	// projectID is set) or the domain (when domainID is set).
+	UserAssignments(ctx context.Context, userID, projectID, domainID string) ([]Assignment, error)
 	SystemAssignments(ctx context.Context, actorIDs []string) ([]Assignment, error)
 	ImpliedRoles(ctx context.Context) ([]Implied, error)
 	GetRoles(ctx context.Context, ids []string) (map[string]*Role, error)

@@ -132,7 +132,43 @@ const (
 	msgAppCredNotFound = "Could not find Application Credential: %s."
 	msgIdPNotFound     = "Could not find Identity Provider: %s."
 	msgFailed          = "Failed to validate token"
+	msgUnrecognized    = "Could not recognize Fernet token"
 )
+
+// peekVersion reads the integer version at the start of a msgpack array,
+// for the "not a recognized payload version" message.
+func peekVersion(b []byte) (int64, bool) {
+	if len(b) < 2 {
+		return 0, false
+	}
+	i := 1
+	switch {
+	case b[0]&0xf0 == 0x90:
+	case b[0] == 0xdc && len(b) > 3:
+		i = 3
+	case b[0] == 0xdd && len(b) > 5:
+		i = 5
+	default:
+		return 0, false
+	}
+	c := b[i]
+	rest := b[i+1:]
+	switch {
+	case c < 0x80:
+		return int64(c), true
+	case c >= 0xe0:
+		return int64(int8(c)), true
+	case c == 0xcc && len(rest) >= 1:
+		return int64(rest[0]), true
+	case c == 0xcd && len(rest) >= 2:
+		return int64(rest[0])<<8 | int64(rest[1]), true
+	case c == 0xce && len(rest) >= 4:
+		return int64(rest[0])<<24 | int64(rest[1])<<16 | int64(rest[2])<<8 | int64(rest[3]), true
+	case c == 0xd0 && len(rest) >= 1:
+		return int64(int8(rest[0])), true
+	}
+	return 0, false
+}
 
 // Validate checks a token the way Python's provider.validate_token does,
 // in the same order, so the first failing check gives the same status and
@@ -143,16 +179,25 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	plain, issuedAt, err := v.Keys.Decrypt(req.Token)
 	if err != nil {
-		return nil, apierror.TokenNotFound(req.Token)
+		// The formatter's ValidationError becomes TokenNotFound(e) and keeps
+		// its message (keystone/token/providers/fernet/core.py).
+		return nil, &apierror.Error{Code: 404, Title: "Not Found", Message: msgUnrecognized, Cause: err}
 	}
 	p, err := v.Codec.Decode(plain)
 	if err != nil {
-		return nil, apierror.TokenNotFound(req.Token)
+		msg := msgUnrecognized
+		if ver, ok := peekVersion(plain); ok && errors.Is(err, payload.ErrUnknownVersion) {
+			msg = fmt.Sprintf("This is not a recognized Fernet payload version: %d", ver)
+		}
+		return nil, &apierror.Error{Code: 404, Title: "Not Found", Message: msg, Cause: err}
 	}
 	now := v.Now().UTC()
 	t := &Token{ID: req.Token, Payload: p, IssuedAt: issuedAt.UTC()}
 
-	// Round one: everything the payload alone determines.
+	// Round one: everything the payload alone determines, issued in
+	// parallel: for a project token that is the user (with its domain),
+	// memberships, the project lineage, the assignments on it, implied
+	// roles, revocation events and, when rendering, the catalog.
 	var (
 		lineage     []*Project
 		memberships []Membership
@@ -160,23 +205,25 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		domainRows  map[string]*Project
 		assignments []Assignment
 		sysAssign   []Assignment
-		userErr     error
-		trustErr    error
-		appErr      error
-		atErr       error
 		idpExists   = true
 		events      []RevocationEvent
-		eventsDone  bool
+		userErr     error
 	)
 	scoped := !t.Unscoped()
 	wantCatalog := req.Catalog && scoped
-	fns := []func() error{
-		func() error {
-			t.User, userErr = v.Store.GetUser(ctx, p.UserID)
-			if userErr != nil && !errors.Is(userErr, ErrNotFound) {
-				return userErr
-			}
+	optional := func(dst *error, err error) error {
+		// A missing row is a validation outcome, not a failure.
+		if err != nil && errors.Is(err, ErrNotFound) {
+			*dst = err
 			return nil
+		}
+		return err
+	}
+	var trustErr, appErr, atErr error
+	fns := []func() error{
+		func() (err error) {
+			t.User, err = v.Store.GetUser(ctx, p.UserID)
+			return optional(&userErr, err)
 		},
 		func() (err error) { memberships, err = v.Store.ListMemberships(ctx, p.UserID); return },
 		func() (err error) { implied, err = v.Store.ImpliedRoles(ctx); return },
@@ -187,17 +234,42 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if p.DomainID != "" {
 		fns = append(fns, func() (err error) { domainRows, err = v.Store.GetProjects(ctx, p.DomainID); return })
 	}
+	switch {
+	case p.System != "":
+		// System grants need the user's groups: fetched in round two.
+	case p.Federated:
+		if p.ProjectID != "" {
+			fns = append(fns, func() error {
+				targets, err := v.Store.ProjectLineage(ctx, p.ProjectID)
+				if err != nil {
+					return err
+				}
+				ids := make([]string, 0, len(targets))
+				for _, pr := range targets {
+					ids = append(ids, pr.ID)
+				}
+				assignments, err = v.Store.Assignments(ctx, append([]string{p.UserID}, p.FederatedGroupIDs...), ids)
+				return err
+			})
+		} else if p.DomainID != "" {
+			fns = append(fns, func() (err error) {
+				assignments, err = v.Store.Assignments(ctx, append([]string{p.UserID}, p.FederatedGroupIDs...), []string{p.DomainID})
+				return
+			})
+		}
+	case p.TrustID == "" && (p.ProjectID != "" || p.DomainID != ""):
+		fns = append(fns, func() (err error) {
+			assignments, err = v.Store.UserAssignments(ctx, p.UserID, p.ProjectID, p.DomainID)
+			return
+		})
+	}
 	if p.TrustID != "" {
-		fns = append(fns, func() error {
-			t.Trust, trustErr = v.Store.GetTrust(ctx, p.TrustID)
-			if trustErr != nil && !errors.Is(trustErr, ErrNotFound) {
-				return trustErr
-			}
-			return nil
+		fns = append(fns, func() (err error) {
+			t.Trust, err = v.Store.GetTrust(ctx, p.TrustID)
+			return optional(&trustErr, err)
 		})
 	} else {
 		// Without a trust the revocation pre-filter is known already.
-		eventsDone = true
 		fns = append(fns, func() (err error) {
 			events, err = v.Store.RevocationEvents(ctx, RevocationQuery{
 				IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p),
@@ -206,21 +278,15 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		})
 	}
 	if p.AppCredID != "" {
-		fns = append(fns, func() error {
-			t.AppCred, appErr = v.Store.GetAppCred(ctx, p.AppCredID)
-			if appErr != nil && !errors.Is(appErr, ErrNotFound) {
-				return appErr
-			}
-			return nil
+		fns = append(fns, func() (err error) {
+			t.AppCred, err = v.Store.GetAppCred(ctx, p.AppCredID)
+			return optional(&appErr, err)
 		})
 	}
 	if p.AccessTokenID != "" {
-		fns = append(fns, func() error {
-			t.AccessToken, atErr = v.Store.GetAccessToken(ctx, p.AccessTokenID)
-			if atErr != nil && !errors.Is(atErr, ErrNotFound) {
-				return atErr
-			}
-			return nil
+		fns = append(fns, func() (err error) {
+			t.AccessToken, err = v.Store.GetAccessToken(ctx, p.AccessTokenID)
+			return optional(&atErr, err)
 		})
 	}
 	if p.Federated {
@@ -228,7 +294,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	if wantCatalog {
 		fns = append(fns, func() (err error) { t.Catalog, err = v.Store.Services(ctx); return })
-		if p.ProjectID != "" {
+		if p.ProjectID != "" || p.TrustID != "" {
 			fns = append(fns, func() (err error) { t.ProjectEndpoints, err = v.Store.ProjectEndpoints(ctx, p.ProjectID); return })
 		}
 	}
@@ -241,111 +307,84 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	groups := validGroups(memberships, now, v.Settings.DefaultAuthorizationTTL)
 	graph := newImpliedGraph(implied)
 
-	// Round two: lookups that depend on round one.
+	// Round two, only for system and trust tokens: lookups that depend on
+	// round one.
 	var (
-		userDomains map[string]*Project
+		userDomains = map[string]*Project{}
 		trustUsers  = map[string]*User{}
 		trustorRows []Assignment
-		trustorLine []*Project
 		trustorGrp  []string
+		trustorLine []*Project
+		mu          sync.Mutex
 	)
-	fns = fns[:0]
-	actorIDs := append([]string{p.UserID}, groups...)
-	if len(lineage) > 0 {
-		targets := make([]string, 0, len(lineage)+1)
-		for _, pr := range lineage {
-			targets = append(targets, pr.ID)
-		}
-		targets = append(targets, lineage[0].DomainID)
-		fns = append(fns, func() (err error) { assignments, err = v.Store.Assignments(ctx, actorIDs, targets); return })
+	if t.User != nil && t.User.Domain != nil {
+		userDomains[t.User.Domain.ID] = t.User.Domain
 	}
-	if p.DomainID != "" {
+	for _, pr := range lineage {
+		if pr.IsDomain {
+			userDomains[pr.ID] = pr
+		}
+	}
+	fns = fns[:0]
+	if p.System != "" {
 		fns = append(fns, func() (err error) {
-			assignments, err = v.Store.Assignments(ctx, actorIDs, []string{p.DomainID})
+			sysAssign, err = v.Store.SystemAssignments(ctx, append([]string{p.UserID}, groups...))
 			return
 		})
 	}
-	if p.System != "" {
-		fns = append(fns, func() (err error) { sysAssign, err = v.Store.SystemAssignments(ctx, actorIDs); return })
-	}
-	domIDs := []string{}
-	if t.User != nil {
-		domIDs = append(domIDs, t.User.DomainID)
-	}
 	if t.Trust != nil {
 		for _, id := range []string{t.Trust.TrustorUserID, t.Trust.TrusteeUserID} {
-			id := id
-			var mu sync.Mutex
 			fns = append(fns, func() error {
 				u, err := v.Store.GetUser(ctx, id)
 				if err != nil {
-					if errors.Is(err, ErrNotFound) {
-						return nil
-					}
-					return err
+					return optional(new(error), err)
 				}
 				mu.Lock()
 				trustUsers[id] = u
+				if u.Domain != nil {
+					userDomains[u.Domain.ID] = u.Domain
+				}
 				mu.Unlock()
 				return nil
 			})
 		}
-	}
-	if err := fetch(append(fns, func() error { return nil })...); err != nil {
-		return nil, apierror.Internal(err)
-	}
-	if t.Trust != nil {
-		t.Trustor, t.Trustee = trustUsers[t.Trust.TrustorUserID], trustUsers[t.Trust.TrusteeUserID]
-		for _, u := range []*User{t.Trustor, t.Trustee} {
-			if u != nil {
-				domIDs = append(domIDs, u.DomainID)
-			}
-		}
-	}
-	if len(lineage) > 0 {
-		t.Project = lineage[0]
-		domIDs = append(domIDs, t.Project.DomainID)
-	}
-	fns = fns[:0]
-	fns = append(fns, func() (err error) { userDomains, err = v.Store.GetProjects(ctx, domIDs...); return })
-	if t.Trust != nil && t.Trustor != nil {
-		// The trustor's roles on the trust's project, for the delegation
-		// check (get_roles_for_trustor_and_project).
-		trustorID := t.Trustor.ID
+		trust := t.Trust
 		fns = append(fns, func() error {
-			ms, err := v.Store.ListMemberships(ctx, trustorID)
+			// The trustor's roles on the trust's project, for the
+			// delegation check (get_roles_for_trustor_and_project).
+			ms, err := v.Store.ListMemberships(ctx, trust.TrustorUserID)
 			if err != nil {
 				return err
 			}
 			trustorGrp = validGroups(ms, now, v.Settings.DefaultAuthorizationTTL)
-			if t.Trust.ProjectID == "" {
+			if trust.ProjectID == "" {
 				return nil
 			}
-			trustorLine, err = v.Store.ProjectLineage(ctx, t.Trust.ProjectID)
-			if err != nil || len(trustorLine) == 0 {
+			trustorLine, err = v.Store.ProjectLineage(ctx, trust.ProjectID)
+			if err != nil {
 				return err
 			}
-			targets := []string{trustorLine[0].DomainID}
-			for _, pr := range trustorLine {
-				targets = append(targets, pr.ID)
-			}
-			trustorRows, err = v.Store.Assignments(ctx, append([]string{trustorID}, trustorGrp...), targets)
+			trustorRows, err = v.Store.UserAssignments(ctx, trust.TrustorUserID, trust.ProjectID, "")
 			return err
 		})
-	}
-	if !eventsDone {
-		ids := []string{p.UserID}
-		if t.Trust != nil {
-			ids = append(ids, t.Trust.TrustorUserID, t.Trust.TrusteeUserID)
-		}
 		fns = append(fns, func() (err error) {
-			events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: ids, ProjectID: p.ProjectID, AuditID: auditID(p)})
+			events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt,
+				UserIDs: []string{p.UserID, trust.TrustorUserID, trust.TrusteeUserID}, ProjectID: p.ProjectID, AuditID: auditID(p)})
 			return
 		})
 	}
-	if err := fetch(fns...); err != nil {
-		return nil, apierror.Internal(err)
+	if len(fns) > 0 {
+		if err := fetch(fns...); err != nil {
+			return nil, apierror.Internal(err)
+		}
 	}
+	if t.Trust != nil {
+		t.Trustor, t.Trustee = trustUsers[t.Trust.TrustorUserID], trustUsers[t.Trust.TrusteeUserID]
+	}
+	if len(lineage) > 0 {
+		t.Project = lineage[0]
+	}
+	_, _, _ = userErr, appErr, atErr
 
 	// --- TokenModel.mint(): _validate_token_resources
 	if p.ProjectID != "" {
@@ -365,7 +404,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	// --- _validate_token_user
 	if p.TrustID != "" {
-		if t.Trust == nil || !trustUsable(t.Trust, now) {
+		if trustErr != nil || t.Trust == nil || !trustUsable(t.Trust, now) {
 			return nil, apierror.NotFound(fmt.Sprintf(msgTrustNotFound, p.TrustID))
 		}
 		if t.Trustee == nil {
