@@ -12,6 +12,7 @@ package payload
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"time"
 )
 
@@ -188,7 +189,7 @@ func (c *Codec) MethodsToInt(methods []string) int64 {
 
 // IntToMethods is convert_integer_to_method_list: walk the mapped bits
 // from high to low; when int(v / bit) == 1, emit the name and subtract the
-// bit. A set bit that maps to no method makes every lower quotient >= 2, so
+// bit (see appendMethods). A set bit that maps to no method makes every lower quotient >= 2, so
 // such values (and negative ones) decode to no method at all, as in Python.
 // The result is never nil (JSON renders it as []).
 func (c *Codec) IntToMethods(v int64) []string {
@@ -197,21 +198,24 @@ func (c *Codec) IntToMethods(v int64) []string {
 	return append(make([]string, 0, len(out)), out...)
 }
 
-// appendMethods is IntToMethods appending to dst.
+// appendMethods is IntToMethods appending to dst. For v >= 0,
+// int(v / 2**i) == 1 exactly when i is v's highest set bit, so Python's
+// walk amounts to: take the highest set bit; if it is mapped, emit it and
+// clear it; if not, every lower quotient is >= 2 and nothing more matches.
+// Negative values never give a quotient of 1.
 func (c *Codec) appendMethods(dst []string, v int64) []string {
-	if v == 0 {
-		return dst
-	}
-	for i := c.topBit() - 1; i >= 0; i-- {
+	top := c.topBit()
+	for v > 0 {
+		i := bits.Len64(uint64(v)) - 1
+		if i >= top {
+			break
+		}
 		name, ok := c.methodAt(i)
 		if !ok {
-			continue
+			break
 		}
-		bit := int64(1) << i
-		if v/bit == 1 { // Go's division truncates toward zero like int()
-			dst = append(dst, name)
-			v -= bit
-		}
+		dst = append(dst, name)
+		v &^= int64(1) << i
 	}
 	return dst
 }
