@@ -118,9 +118,11 @@ func (m *memStore) ProjectEndpoints(context.Context, string) (*ProjectEndpoints,
 func (m *memStore) EnabledServiceProviders(context.Context) ([]ServiceProvider, error) {
 	return nil, nil
 }
-func (m *memStore) GetTrust(context.Context, string) (*Trust, error)             { return nil, ErrNotFound }
-func (m *memStore) GetAppCred(context.Context, string) (*AppCred, error)         { return nil, ErrNotFound }
-func (m *memStore) GetAccessToken(context.Context, string) (*AccessToken, error) { return nil, ErrNotFound }
+func (m *memStore) GetTrust(context.Context, string) (*Trust, error)     { return nil, ErrNotFound }
+func (m *memStore) GetAppCred(context.Context, string) (*AppCred, error) { return nil, ErrNotFound }
+func (m *memStore) GetAccessToken(context.Context, string) (*AccessToken, error) {
+	return nil, ErrNotFound
+}
 func (m *memStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
 
 const (

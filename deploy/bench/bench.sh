@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# bench.sh - load the same token against Python Keystone and keystone-ng on
+# the same database, side by side, and print requests/s, p50, p99 and the
+# ratios. Loopback only, bounded duration.
+#
+# Scenarios (wrk, BENCH_THREADS threads, BENCH_CONNS connections, BENCH_DURATION):
+#   python-nocache  Python Keystone 22 with [cache] enabled = false
+#   python-memcache Python Keystone 22 with memcached (dogpile.cache.pymemcache)
+#   keystone-ng     keystone-ng beside it (no cache of authorization data)
+# Both services validate X-Subject-Token = X-Auth-Token = a project-scoped
+# admin token, catalog included (GET /v3/auth/tokens), as keystonemiddleware
+# does. keystone-ng's resident memory is sampled during its run, and the SQL
+# statements one validation costs are counted with MariaDB's Com_select.
+#
+# Knobs: BENCH_DB (mysql), BENCH_CONNS (16), BENCH_THREADS (2),
+# BENCH_DURATION (20s), BENCH_WARMUP (5s), BENCH_PY_DURATION (20s),
+# BENCH_OUT (out/bench), BENCH_SKIP_PYTHON=1 (keystone-ng only).
+set -Eeuo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DB=${BENCH_DB:-mysql}
+CONNS=${BENCH_CONNS:-16}
+THREADS=${BENCH_THREADS:-2}
+DUR=${BENCH_DURATION:-20s}
+PYDUR=${BENCH_PY_DURATION:-20s}
+WARM=${BENCH_WARMUP:-5s}
+OUT=${BENCH_OUT:-$ROOT/out/bench}
+STATE=/tmp/keystone-ng-bench-$DB
+PYPORT=${BENCH_PY_PORT:-5201}
+NGPORT=${BENCH_NG_PORT:-5202}
+mkdir -p "$OUT"
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+command -v wrk >/dev/null || { say "installing wrk"; apt-get install -y -q wrk >/dev/null; }
+
+up() { KSPY_DB=$DB KSPY_STATE_DIR=$STATE KSPY_PORT=$PYPORT KSPY_CACHE=$1 "$ROOT/deploy/keystone-py/up.sh" >&2; }
+up 0
+# shellcheck disable=SC1091
+. "$STATE/env"
+
+say "building keystone-ng"
+(cd "$ROOT" && go build -trimpath -o "$OUT/keystone-ng" ./cmd/keystone-ng)
+printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\n' "$NGPORT" > "$OUT/ng.conf"
+"$OUT/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$OUT/ng.conf" >"$OUT/keystone-ng.log" 2>&1 &
+NGPID=$!
+trap 'kill $NGPID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$NGPORT/healthz" 2>/dev/null && break; sleep 0.2; done
+
+token() {
+  curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$KSPY_ADMIN_USER\",\"domain\":{\"id\":\"default\"},\"password\":\"$KSPY_ADMIN_PASSWORD\"}}},\"scope\":{\"project\":{\"name\":\"$KSPY_ADMIN_PROJECT\",\"domain\":{\"id\":\"default\"}}}}}" \
+    "$KSPY_URL/auth/tokens" | tr -d '\r' | awk 'tolower($1)=="x-subject-token:"{print $2}'
+}
+T=$(token)
+[ -n "$T" ] || { say "could not get a token"; exit 1; }
+
+# Same answer from both before measuring anything.
+py=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$KSPY_URL/auth/tokens" | python3 -c 'import json,sys; d=json.load(sys.stdin)["token"]; print(d["user"]["id"], d["project"]["id"], sorted(r["name"] for r in d["roles"]))')
+ng=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "http://127.0.0.1:$NGPORT/v3/auth/tokens" | python3 -c 'import json,sys; d=json.load(sys.stdin)["token"]; print(d["user"]["id"], d["project"]["id"], sorted(r["name"] for r in d["roles"]))')
+[ "$py" = "$ng" ] || { say "Python and keystone-ng disagree: $py vs $ng"; exit 1; }
+
+# wrk_run NAME URL DURATION -> "rps p50ms p99ms non2xx"
+wrk_run() {
+  local name=$1 url=$2 dur=$3 f="$OUT/wrk-$1.txt"
+  wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 60s --latency -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url" >"$f" 2>&1
+  awk -v n="$name" '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)} /Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$NF}
+    END { printf "%s %.2f %.2f %.2f %d\n", n, rps, p50, p99, bad+0 }' "$f"
+}
+
+results="$OUT/results.txt"
+: >"$results"
+NGURL="http://127.0.0.1:$NGPORT/v3/auth/tokens"
+
+say "warming up keystone-ng ($WARM)"
+wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL" >/dev/null 2>&1
+say "keystone-ng: $DUR at c=$CONNS"
+( peak=0; while kill -0 $NGPID 2>/dev/null; do r=$(awk '/VmRSS/{print $2}' /proc/$NGPID/status 2>/dev/null || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$OUT/rss-peak-kb"; sleep 0.2; done ) &
+RSSPID=$!
+wrk_run keystone-ng "$NGURL" "$DUR" >>"$results"
+kill $RSSPID 2>/dev/null || true
+rss=$(cat "$OUT/rss-peak-kb" 2>/dev/null || echo 0)
+
+# SQL statements per validation (MariaDB only): sequential requests while
+# nothing else talks to the database.
+selects=""
+if [ "$DB" = mysql ]; then
+  before=$(mysql -uroot -N -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | awk '{print $2}')
+  for _ in $(seq 200); do curl -fsS -o /dev/null -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL"; done
+  after=$(mysql -uroot -N -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | awk '{print $2}')
+  selects=$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.1f", (b-a)/200}')
+fi
+
+if [ "${BENCH_SKIP_PYTHON:-0}" != 1 ]; then
+  say "Python Keystone, cache off: $PYDUR at c=$CONNS"
+  wrk_run python-nocache "$KSPY_URL/auth/tokens" "$PYDUR" >>"$results"
+  say "Python Keystone with memcached"
+  up 1
+  T=$(token)
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$KSPY_URL/auth/tokens" >/dev/null 2>&1
+  wrk_run python-memcache "$KSPY_URL/auth/tokens" "$PYDUR" >>"$results"
+  up 0
+fi
+
+{
+  echo "## GET /v3/auth/tokens, same project token, catalog included, c=$CONNS, $THREADS wrk threads, database $DB ($(date -u +%F))"
+  echo
+  echo "| service | req/s | p50 ms | p99 ms | non-2xx |"
+  echo "|---|---|---|---|---|"
+  awk '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$results"
+  echo
+  ng=$(awk '$1=="keystone-ng"{print $2}' "$results")
+  for ref in python-nocache python-memcache; do
+    v=$(awk -v r="$ref" '$1==r{print $2}' "$results")
+    [ -n "$v" ] && awk -v a="$ng" -v b="$v" -v r="$ref" 'BEGIN{ if (b>0) printf "- keystone-ng / %s: **%.0fx**\n", r, a/b }'
+  done
+  echo "- keystone-ng peak resident memory under load: $((rss / 1024)) MiB"
+  [ -n "$selects" ] && echo "- SQL SELECT statements per validation (MariaDB Com_select, 200 sequential requests): $selects"
+} | tee "$OUT/summary.md"
