@@ -245,24 +245,51 @@ func (r *reader) uuidHex() string {
 
 // maybeUUID reads keystone's [is_bytes, value] pair (_convert_or_decode):
 // true -> 16 bytes rendered as lowercase hex; false -> the text, or "" for
-// None.
+// None. The flag is tested for Python truthiness (`if is_stored_as_bytes`),
+// so nil, numbers, str and bin flags work as they do in Python.
 func (r *reader) maybeUUID() string {
 	if !r.expectArray(2, "expected [bool, id]") {
 		return ""
 	}
-	c, ok := r.next()
-	if !ok {
+	if r.truthy() {
+		return r.uuidHex()
+	}
+	if r.err != nil {
 		return ""
 	}
-	switch c {
-	case 0xc3:
-		return r.uuidHex()
-	case 0xc2:
-		return r.text(true)
+	return r.text(true)
+}
+
+// truthy reads a scalar and returns its Python truth value.
+func (r *reader) truthy() bool {
+	c, ok := r.next()
+	if !ok {
+		return false
+	}
+	switch {
+	case c == 0xc3:
+		return true
+	case c == 0xc2 || c == 0xc0:
+		return false
+	case c == 0xcb:
+		f := math.Float64frombits(r.uint(8))
+		return f != 0
+	case c == 0xca:
+		f := math.Float32frombits(uint32(r.uint(4)))
+		return f != 0
+	case c&0xe0 == 0xa0 || (c >= 0xc4 && c <= 0xc6) || (c >= 0xd9 && c <= 0xdb):
+		r.off--
+		b, _ := r.bytes(false)
+		return len(b) > 0
 	}
 	r.off--
-	r.fail("expected a bool")
-	return ""
+	v, big, ok := r.int()
+	if !ok {
+		r.err = nil
+		r.fail("expected a flag")
+		return false
+	}
+	return big || v != 0
 }
 
 // Python's datetime range (years 1..9999) in Unix seconds.
@@ -351,11 +378,53 @@ func (r *reader) auditIDs(ids []string) []string {
 }
 
 func (r *reader) methods(c *Codec, dst []string) []string {
+	c0, ok := r.next()
+	if !ok {
+		return dst
+	}
+	switch c0 {
+	case 0xc2, 0xc3: // Python: False == 0, True == 1
+		return c.appendMethods(dst, int64(c0-0xc2))
+	case 0xcb, 0xca:
+		var f float64
+		if c0 == 0xcb {
+			f = math.Float64frombits(r.uint(8))
+		} else {
+			f = float64(math.Float32frombits(uint32(r.uint(4))))
+		}
+		return c.appendMethodsFloat(r, dst, f)
+	}
+	r.off--
 	v, big, ok := r.int()
 	if !ok || big {
 		return dst // big: every quotient >= 2, no method
 	}
 	return c.appendMethods(dst, v)
+}
+
+// appendMethodsFloat is convert_integer_to_method_list given a float (a
+// payload keystone never writes, but decodes): int(f / bit) == 1 with float
+// arithmetic; NaN and infinities make int() raise.
+func (c *Codec) appendMethodsFloat(r *reader, dst []string, f float64) []string {
+	if f == 0 {
+		return dst
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		r.fail("methods is not a finite number")
+		return dst
+	}
+	for i := c.topBit() - 1; i >= 0; i-- {
+		name, ok := c.methodAt(i)
+		if !ok {
+			continue
+		}
+		bit := float64(int64(1) << i)
+		if math.Trunc(f/bit) == 1 {
+			dst = append(dst, name)
+			f -= bit
+		}
+	}
+	return dst
 }
 
 // decoded is a Payload with room for the usual lists, allocated at once.

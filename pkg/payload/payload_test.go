@@ -343,7 +343,9 @@ func TestDecodeMalformed(t *testing.T) {
 		{"trailing garbage", "95 00" + u + "02" + e + a + "00", ErrMalformed},
 		{"user not a pair", "95 00 c4 10" + userHex + "02" + e + a, ErrMalformed},
 		{"user triple", "95 00 93 c3 c4 10" + userHex + "c0 02" + e + a, ErrMalformed},
-		{"user flag not bool", "95 00 92 01 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"user flag an array", "95 00 92 91 c3 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"user flag a map", "95 00 92 80 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"methods NaN", "95 00" + u + "cb 7f f8 00 00 00 00 00 00" + e + a, ErrMalformed},
 		{"user 15 bytes", "95 00 92 c3 c4 0f" + userHex[:30] + "02" + e + a, ErrMalformed},
 		{"user int", "95 00 92 c2 05 02" + e + a, ErrMalformed},
 		{"user invalid utf-8", "95 00 92 c2 c4 02 ff fe 02" + e + a, ErrMalformed},
@@ -381,6 +383,33 @@ func TestDecodeMalformed(t *testing.T) {
 	for i := 0; i < len(good); i++ {
 		if _, err := c.Decode(good[:i]); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrUnknownVersion) {
 			t.Fatalf("truncated at %d: %v", i, err)
+		}
+	}
+	// Python truthiness for the [flag, id] pair, and float/bool methods
+	for _, tc := range []struct{ hex, user string }{
+		{"95 00 92 01 c4 10" + userHex + "02" + e + a, userHex},
+		{"95 00 92 ff c4 10" + userHex + "02" + e + a, userHex},
+		{"95 00 92 a1 78 c4 10" + userHex + "02" + e + a, userHex},
+		{"95 00 92 00 a1 75 02" + e + a, "u"},
+		{"95 00 92 c0 a1 75 02" + e + a, "u"},
+		{"95 00 92 cb 00 00 00 00 00 00 00 00 a1 75 02" + e + a, "u"},
+	} {
+		if p, err := c.Decode(mustHex(tc.hex)); err != nil || p.UserID != tc.user {
+			t.Errorf("%s: %+v %v", tc.hex, p, err)
+		}
+	}
+	for _, tc := range []struct {
+		methods string
+		want    []string
+	}{
+		{"c3", []string{"external"}},
+		{"cb 40 18 00 00 00 00 00 00", []string{"token", "password"}}, // 6.0
+		{"cb 40 04 00 00 00 00 00 00", []string{"password"}},          // 2.5
+		{"cb bf f0 00 00 00 00 00 00", []string{}},                    // -1.0
+	} {
+		p, err := c.Decode(mustHex("95 00" + u + tc.methods + e + a))
+		if err != nil || !reflect.DeepEqual(p.Methods, tc.want) {
+			t.Errorf("methods %s: %+v %v", tc.methods, p, err)
 		}
 	}
 	// legacy raw payload with invalid UTF-8 somewhere decodes (raw=True retry)

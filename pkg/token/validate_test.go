@@ -1,4 +1,4 @@
-package token
+package token_test
 
 import (
 	"context"
@@ -13,117 +13,9 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	. "github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/keystone-ng/keystone-ng/pkg/token/tokentest"
 )
-
-// memStore is an in-memory Store for testing the validation logic in
-// isolation; the same logic runs against MariaDB, PostgreSQL and SQLite
-// beside a real Python Keystone in pkg/interop.
-type memStore struct {
-	users       map[string]*User
-	projects    map[string]*Project
-	memberships map[string][]Membership
-	assignments []Assignment
-	system      []Assignment
-	implied     []Implied
-	events      []RevocationEvent
-	services    []Service
-	roles       map[string]*Role
-}
-
-var _ Store = (*memStore)(nil)
-
-func (m *memStore) GetUser(_ context.Context, id string) (*User, error) {
-	u, ok := m.users[id]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	c := *u
-	c.Domain = m.projects[u.DomainID]
-	return &c, nil
-}
-func (m *memStore) ListMemberships(_ context.Context, id string) ([]Membership, error) {
-	return m.memberships[id], nil
-}
-func (m *memStore) GetProjects(_ context.Context, ids ...string) (map[string]*Project, error) {
-	out := map[string]*Project{}
-	for _, id := range ids {
-		if p, ok := m.projects[id]; ok {
-			out[id] = p
-		}
-	}
-	return out, nil
-}
-func (m *memStore) ProjectLineage(_ context.Context, id string) ([]*Project, error) {
-	var out []*Project
-	for p := m.projects[id]; p != nil; p = m.projects[p.ParentID] {
-		out = append(out, p)
-		if p.ParentID == "" {
-			break
-		}
-	}
-	return out, nil
-}
-func (m *memStore) Assignments(_ context.Context, actors, targets []string) ([]Assignment, error) {
-	in := func(s string, l []string) bool {
-		for _, x := range l {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
-	var out []Assignment
-	for _, a := range m.assignments {
-		if in(a.ActorID, actors) && in(a.TargetID, targets) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-func (m *memStore) UserAssignments(ctx context.Context, userID, projectID, domainID string) ([]Assignment, error) {
-	actors := []string{userID}
-	for _, ms := range m.memberships[userID] {
-		actors = append(actors, ms.GroupID)
-	}
-	targets := []string{domainID}
-	if projectID != "" {
-		line, _ := m.ProjectLineage(ctx, projectID)
-		targets = nil
-		for _, p := range line {
-			targets = append(targets, p.ID)
-		}
-	}
-	return m.Assignments(ctx, actors, targets)
-}
-func (m *memStore) SystemAssignments(_ context.Context, actors []string) ([]Assignment, error) {
-	return m.system, nil
-}
-func (m *memStore) ImpliedRoles(context.Context) ([]Implied, error) { return m.implied, nil }
-func (m *memStore) GetRoles(_ context.Context, ids []string) (map[string]*Role, error) {
-	out := map[string]*Role{}
-	for _, id := range ids {
-		if r, ok := m.roles[id]; ok {
-			out[id] = r
-		}
-	}
-	return out, nil
-}
-func (m *memStore) RevocationEvents(context.Context, RevocationQuery) ([]RevocationEvent, error) {
-	return m.events, nil
-}
-func (m *memStore) Services(context.Context) ([]Service, error) { return m.services, nil }
-func (m *memStore) ProjectEndpoints(context.Context, string) (*ProjectEndpoints, error) {
-	return &ProjectEndpoints{}, nil
-}
-func (m *memStore) EnabledServiceProviders(context.Context) ([]ServiceProvider, error) {
-	return nil, nil
-}
-func (m *memStore) GetTrust(context.Context, string) (*Trust, error)     { return nil, ErrNotFound }
-func (m *memStore) GetAppCred(context.Context, string) (*AppCred, error) { return nil, ErrNotFound }
-func (m *memStore) GetAccessToken(context.Context, string) (*AccessToken, error) {
-	return nil, ErrNotFound
-}
-func (m *memStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
 
 const (
 	testKey   = "xKSbOjKeoFqcuDzVmnNOqCNmA9DbYXUIfaSYp3CgxwQ="
@@ -131,17 +23,17 @@ const (
 	projectID = "fedcba9876543210fedcba9876543210"
 )
 
-func fixture() *memStore {
+func fixture() *tokentest.MemStore {
 	region := "RegionOne"
-	return &memStore{
-		users: map[string]*User{userID: {ID: userID, Name: "alice", DomainID: "default", Enabled: true}},
-		projects: map[string]*Project{
+	return &tokentest.MemStore{
+		Users: map[string]*User{userID: {ID: userID, Name: "alice", DomainID: "default", Enabled: true}},
+		Projects: map[string]*Project{
 			"default": {ID: "default", Name: "Default", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true},
 			projectID: {ID: projectID, Name: "demo", DomainID: "default", ParentID: "default", Enabled: true},
 		},
-		assignments: []Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}},
-		implied:     []Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}},
-		services: []Service{{ID: "s1", Type: "compute", Extra: pyjson.Object{{Key: "name", Value: "nova"}}, Endpoints: []Endpoint{
+		Grants:  []Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}},
+		Implied: []Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}},
+		Catalog: []Service{{ID: "s1", Type: "compute", Extra: pyjson.Object{{Key: "name", Value: "nova"}}, Endpoints: []Endpoint{
 			{ID: "e1", Interface: "public", RegionID: &region, URL: "http://nova/v2.1/$(project_id)s", Enabled: true, Extra: pyjson.Object{}},
 			{ID: "e2", Interface: "admin", RegionID: &region, URL: "http://nova/off", Enabled: false, Extra: pyjson.Object{}},
 		}}},
@@ -182,7 +74,7 @@ func TestValidateOutcomes(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		mutate  func(*memStore, *payload.Payload)
+		mutate  func(*tokentest.MemStore, *payload.Payload)
 		window  time.Duration
 		garbage bool
 		code    int
@@ -190,17 +82,17 @@ func TestValidateOutcomes(t *testing.T) {
 	}{
 		{name: "valid project token", code: 200},
 		{name: "garbage", garbage: true, code: 404, message: "Could not recognize Fernet token"},
-		{name: "expired", mutate: func(_ *memStore, p *payload.Payload) { p.ExpiresAt = now.Add(-time.Second) }, code: 404, message: "Failed to validate token"},
-		{name: "expired within allow_expired window", mutate: func(_ *memStore, p *payload.Payload) { p.ExpiresAt = now.Add(-time.Second) }, window: time.Hour, code: 200},
-		{name: "user deleted", mutate: func(m *memStore, _ *payload.Payload) { delete(m.users, userID) }, code: 404, message: "Could not find user: " + userID + "."},
-		{name: "user disabled", mutate: func(m *memStore, _ *payload.Payload) { m.users[userID].Enabled = false }, code: 404},
-		{name: "project disabled", mutate: func(m *memStore, _ *payload.Payload) { m.projects[projectID].Enabled = false },
+		{name: "expired", mutate: func(_ *tokentest.MemStore, p *payload.Payload) { p.ExpiresAt = now.Add(-time.Second) }, code: 404, message: "Failed to validate token"},
+		{name: "expired within allow_expired window", mutate: func(_ *tokentest.MemStore, p *payload.Payload) { p.ExpiresAt = now.Add(-time.Second) }, window: time.Hour, code: 200},
+		{name: "user deleted", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { delete(m.Users, userID) }, code: 404, message: "Could not find user: " + userID + "."},
+		{name: "user disabled", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Users[userID].Enabled = false }, code: 404},
+		{name: "project disabled", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Projects[projectID].Enabled = false },
 			code: 404, message: "Unable to validate token because project " + projectID + " is disabled"},
-		{name: "domain disabled", mutate: func(m *memStore, _ *payload.Payload) { m.projects["default"].Enabled = false },
+		{name: "domain disabled", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Projects["default"].Enabled = false },
 			code: 404, message: "Unable to validate token because domain default is disabled"},
-		{name: "no role left", mutate: func(m *memStore, _ *payload.Payload) { m.assignments = nil }, code: 404},
-		{name: "revoked by audit id", mutate: func(m *memStore, _ *payload.Payload) {
-			m.events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
+		{name: "no role left", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Grants = nil }, code: 404},
+		{name: "revoked by audit id", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
 		}, code: 404, message: "Failed to validate token"},
 	}
 	for _, tc := range tests {
