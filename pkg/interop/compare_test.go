@@ -8,32 +8,79 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// checker validates a subject token and judges the answer. Two kinds exist:
-// pyOnly (Python alone; used to verify the dataset and the steps while
-// keystone-ng is unfinished) and pair (Python and keystone-ng must agree).
+// checkCase is one validation request (GET and/or HEAD /v3/auth/tokens+query).
+type checkCase struct {
+	label     string
+	authToken string // X-Auth-Token ("" = none)
+	subject   string // X-Subject-Token ("" = none)
+	query     string // "" or "?nocatalog" etc.
+	methods   []string
+	wantPy    int // status Python is expected to give (0 = no expectation)
+}
+
+// checker judges validation requests. Two kinds exist: pyOnly (Python alone;
+// verifies the dataset and the steps while keystone-ng is unfinished) and pair
+// (Python and keystone-ng must agree).
 type checker interface {
-	// check validates subject with authToken (GET and HEAD /v3/auth/tokens +
-	// query). wantPy, when non-zero, is the status Python is expected to give.
-	check(t *testing.T, label, authToken, subject, query string, wantPy int)
+	check(t *testing.T, c checkCase)
 	python() *ksClient
+}
+
+// parallelism: Python without a cache needs 0.2-0.8 s per validation; its
+// uWSGI runs 2 processes, so 2 requests in flight halve the suite's time.
+func parallelism() int {
+	if n, err := strconv.Atoi(os.Getenv("KSNG_INTEROP_PARALLEL")); err == nil && n > 0 {
+		return n
+	}
+	return 2
+}
+
+// runChecks runs the cases on a small worker pool. Checks report with
+// t.Errorf only (safe from goroutines), never t.Fatal.
+func runChecks(t *testing.T, chk checker, cases []checkCase) {
+	t.Helper()
+	jobs := make(chan checkCase)
+	var wg sync.WaitGroup
+	for i := 0; i < parallelism(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				chk.check(t, c)
+			}
+		}()
+	}
+	for _, c := range cases {
+		if len(c.methods) == 0 {
+			c.methods = []string{"GET", "HEAD"}
+		}
+		jobs <- c
+	}
+	close(jobs)
+	wg.Wait()
 }
 
 type pyOnly struct{ py *ksClient }
 
 func (c pyOnly) python() *ksClient { return c.py }
 
-func (c pyOnly) check(t *testing.T, label, authToken, subject, query string, wantPy int) {
-	t.Helper()
-	for _, method := range []string{"GET", "HEAD"} {
-		r := validate(t, c.py, method, authToken, subject, query)
-		verbose(t, "%s %s%s: python %d", method, label, query, r.Status)
-		if wantPy != 0 && r.Status != wantPy {
-			t.Errorf("%s: python %s /v3/auth/tokens%s: status %d, want %d\n%s", label, method, query, r.Status, wantPy, r.Body)
+func (c pyOnly) check(t *testing.T, cc checkCase) {
+	for _, method := range cc.methods {
+		r, err := validateE(c.py, method, cc.authToken, cc.subject, cc.query)
+		if err != nil {
+			t.Errorf("%s: %v", cc.label, err)
+			continue
+		}
+		verbose(t, "%s %s%s: python %d", method, cc.label, cc.query, r.Status)
+		if cc.wantPy != 0 && r.Status != cc.wantPy {
+			t.Errorf("%s: python %s /v3/auth/tokens%s: status %d, want %d\n%s", cc.label, method, cc.query, r.Status, cc.wantPy, r.Body)
 		}
 	}
 }
@@ -45,23 +92,25 @@ type pair struct {
 
 func (c pair) python() *ksClient { return c.py }
 
-// compare is the brief's compare(t, authToken, subjectToken, query) for this pair.
-func (c pair) compare(t *testing.T, authToken, subject, query string) int {
-	t.Helper()
-	return compare(t, c.py, c.ng.ksClient, "token", authToken, subject, query)
-}
-
-func (c pair) check(t *testing.T, label, authToken, subject, query string, wantPy int) {
-	t.Helper()
-	status := compare(t, c.py, c.ng.ksClient, label, authToken, subject, query)
-	if wantPy != 0 && status != wantPy {
-		t.Errorf("%s%s: python answered %d, the test expected %d (dataset/step problem, not a keystone-ng one)", label, query, status, wantPy)
+func (c pair) check(t *testing.T, cc checkCase) {
+	status := compareMethods(t, c.py, c.ng.ksClient, cc)
+	if cc.wantPy != 0 && status != 0 && status != cc.wantPy {
+		t.Errorf("%s%s: python answered %d, the scenario expected %d (a dataset/step problem, not a keystone-ng one)", cc.label, cc.query, status, cc.wantPy)
 	}
 }
 
-// validate sends one GET/HEAD /v3/auth/tokens. An empty subject omits X-Subject-Token.
-func validate(t testing.TB, c *ksClient, method, authToken, subject, query string) *response {
+// compare is the brief's compare(t, authToken, subjectToken, query): GET and
+// HEAD /v3/auth/tokens<query> to Python and keystone-ng must give the same
+// status, the same relevant headers and (GET) the same canonical JSON.
+func (c pair) compare(t *testing.T, authToken, subject, query string) int {
 	t.Helper()
+	return compareMethods(t, c.py, c.ng.ksClient, checkCase{label: "token", authToken: authToken, subject: subject, query: query,
+		methods: []string{"GET", "HEAD"}})
+}
+
+// validateE sends one GET/HEAD /v3/auth/tokens. An empty subject or auth token
+// omits the header.
+func validateE(c *ksClient, method, authToken, subject, query string) (*response, error) {
 	var hdr []string
 	if authToken != "" {
 		hdr = append(hdr, "X-Auth-Token", authToken)
@@ -69,23 +118,39 @@ func validate(t testing.TB, c *ksClient, method, authToken, subject, query strin
 	if subject != "" {
 		hdr = append(hdr, "X-Subject-Token", subject)
 	}
-	return c.do(t, method, "/v3/auth/tokens"+query, nil, hdr...)
+	return c.fetch(method, "/v3/auth/tokens"+query, nil, hdr...)
 }
 
-// compare sends GET and HEAD /v3/auth/tokens<query> to Python and keystone-ng
-// and requires the same status, the same relevant headers and (GET) the same
-// JSON after canonical ordering. It returns Python's GET status.
-func compare(t *testing.T, py, ng *ksClient, label, authToken, subject, query string) int {
+func validate(t testing.TB, c *ksClient, method, authToken, subject, query string) *response {
 	t.Helper()
-	var pyStatus int
-	for _, method := range []string{"GET", "HEAD"} {
-		pr := validate(t, py, method, authToken, subject, query)
-		nr := validate(t, ng, method, authToken, subject, query)
-		if method == "GET" {
+	r, err := validateE(c, method, authToken, subject, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// compareMethods does the comparison for each method of cc (Python and
+// keystone-ng are asked concurrently) and returns Python's status for the
+// first method (0 if it could not be reached).
+func compareMethods(t *testing.T, py, ng *ksClient, cc checkCase) int {
+	pyStatus := 0
+	for i, method := range cc.methods {
+		var pr, nr *response
+		var perr, nerr error
+		done := make(chan struct{})
+		go func() { nr, nerr = validateE(ng, method, cc.authToken, cc.subject, cc.query); close(done) }()
+		pr, perr = validateE(py, method, cc.authToken, cc.subject, cc.query)
+		<-done
+		what := fmt.Sprintf("%s: %s /v3/auth/tokens%s", cc.label, method, cc.query)
+		if perr != nil || nerr != nil {
+			t.Errorf("%s: transport error: python: %v; keystone-ng: %v", what, perr, nerr)
+			continue
+		}
+		if i == 0 {
 			pyStatus = pr.Status
 		}
-		verbose(t, "%s %s%s: python %d, keystone-ng %d", method, label, query, pr.Status, nr.Status)
-		what := fmt.Sprintf("%s: %s /v3/auth/tokens%s", label, method, query)
+		verbose(t, "%s: python %d, keystone-ng %d", what, pr.Status, nr.Status)
 		if pr.Status != nr.Status {
 			t.Errorf("%s: status python %d, keystone-ng %d\npython body: %s\nkeystone-ng body: %s", what, pr.Status, nr.Status, pr.Body, nr.Body)
 			continue

@@ -33,9 +33,7 @@ type dataset struct {
 
 	trustImp, trustNoImp string // trusts userA -> trustee on proj
 
-	appCred, appCredSecret           string // restricted, roles [member] on proj
-	appCredShort, appCredShortSecret string // expires a few seconds after creation
-	appCredShortExpires              time.Time
+	appCred, appCredSecret string // restricted, roles [member] on proj
 
 	region2, service2 string
 }
@@ -180,10 +178,6 @@ func buildDataset(t testing.TB, py *ksClient, env *pyEnv) *dataset {
 	ac := py.create(t, aTok, "/v3/users/"+ds.userA+"/application_credentials", "application_credential", map[string]any{
 		"name": n("appcred"), "description": "interop", "roles": []any{map[string]any{"id": r["member"]}}})
 	ds.appCred, ds.appCredSecret = idOf(ac), ac["secret"].(string)
-	ds.appCredShortExpires = time.Now().UTC().Add(25 * time.Second).Truncate(time.Second)
-	acs := py.create(t, aTok, "/v3/users/"+ds.userA+"/application_credentials", "application_credential", map[string]any{
-		"name": n("appcred-short"), "expires_at": ds.appCredShortExpires.Format("2006-01-02T15:04:05.000000Z")})
-	ds.appCredShort, ds.appCredShortSecret = idOf(acs), acs["secret"].(string)
 
 	t.Logf("dataset %s built through Python in %s (domains %s %s, project %s, child %s, userA %s)",
 		ds.sfx, time.Since(start).Round(time.Millisecond), ds.dom1, ds.dom2, ds.proj, ds.child, ds.userA)
@@ -234,7 +228,6 @@ func issueAll(t testing.TB, py *ksClient, env *pyEnv, ds *dataset) *tokenSet {
 	ts.add("trust-impersonation", py.issue(t, auth(passwordIdentity(ds.trustee, pw), scopeTrust(ds.trustImp))).Token)
 	ts.add("trust-plain", py.issue(t, auth(passwordIdentity(ds.trustee, pw), scopeTrust(ds.trustNoImp))).Token)
 	ts.add("app-cred", py.issue(t, auth(appCredIdentity(ds.appCred, ds.appCredSecret), nil)).Token)
-	ts.add("app-cred-short", py.issue(t, auth(appCredIdentity(ds.appCredShort, ds.appCredShortSecret), nil)).Token)
 	ts.add("c-projq", py.issue(t, auth(passwordIdentity(ds.userC, pw), scopeProject(ds.projQ))).Token)
 	ts.add("d-projoff", py.issue(t, auth(passwordIdentity(ds.userD, pw), scopeProject(ds.projOff))).Token)
 	ts.add("e-project", py.issue(t, auth(passwordIdentity(ds.userE, pw), scopeProject(ds.proj))).Token)

@@ -171,3 +171,29 @@ func keyFiles(env *pyEnv) []string {
 	}
 	return names
 }
+
+// TestParseEnvFile needs no Keystone: the env file format up.sh writes.
+func TestParseEnvFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env")
+	content := "# comment\nKSPY_URL=http://127.0.0.1:5000/v3\n" +
+		"KSPY_DB_URL='mysql+pymysql://u:p@127.0.0.1:3306/db?charset=utf8mb4'\n" +
+		"KSPY_ADMIN_PASSWORD='it'\\''s'\nKSPY_MEMCACHED_PORT=\n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseEnvFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"KSPY_URL":            "http://127.0.0.1:5000/v3",
+		"KSPY_DB_URL":         "mysql+pymysql://u:p@127.0.0.1:3306/db?charset=utf8mb4",
+		"KSPY_ADMIN_PASSWORD": "it's",
+		"KSPY_MEMCACHED_PORT": "",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}

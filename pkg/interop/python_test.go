@@ -46,20 +46,30 @@ func (r *response) json(t testing.TB) map[string]any {
 	return m
 }
 
-// do sends one request. headers: alternating name, value.
+// do sends one request and fails the test on transport errors. headers:
+// alternating name, value. Only for the test goroutine (it may call Fatal).
 func (c *ksClient) do(t testing.TB, method, path string, body any, headers ...string) *response {
 	t.Helper()
+	r, err := c.fetch(method, path, body, headers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// fetch sends one request; safe from any goroutine.
+func (c *ksClient) fetch(method, path string, body any, headers ...string) (*response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -70,14 +80,14 @@ func (c *ksClient) do(t testing.TB, method, path string, body any, headers ...st
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s %s: %v", c.name, method, path, err)
+		return nil, fmt.Errorf("%s %s %s: %v", c.name, method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s %s: reading body: %v", c.name, method, path, err)
+		return nil, fmt.Errorf("%s %s %s: reading body: %v", c.name, method, path, err)
 	}
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // must sends a request with a token and fails the test unless the status is want.

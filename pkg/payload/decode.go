@@ -260,8 +260,21 @@ func (r *reader) maybeUUID() string {
 	return r.text(true)
 }
 
-// truthy reads a scalar and returns its Python truth value.
-func (r *reader) truthy() bool {
+// truthy reads any value and returns its Python truth value.
+func (r *reader) truthy() bool { return r.skip(0) }
+
+// maxDepth bounds the nesting skip follows (msgpack-python has its own
+// limit; keystone never nests beyond 3).
+const maxDepth = 32
+
+// skip reads one value of any supported type and returns its Python truth
+// value: nil/False/0/empty are false. Maps need str or bin keys
+// (msgpack-python's strict_map_key); ext types are refused.
+func (r *reader) skip(depth int) bool {
+	if depth > maxDepth {
+		r.fail("nested too deep")
+		return false
+	}
 	c, ok := r.next()
 	if !ok {
 		return false
@@ -272,21 +285,41 @@ func (r *reader) truthy() bool {
 	case c == 0xc2 || c == 0xc0:
 		return false
 	case c == 0xcb:
-		f := math.Float64frombits(r.uint(8))
-		return f != 0
+		return math.Float64frombits(r.uint(8)) != 0
 	case c == 0xca:
-		f := math.Float32frombits(uint32(r.uint(4)))
-		return f != 0
+		return math.Float32frombits(uint32(r.uint(4))) != 0
 	case c&0xe0 == 0xa0 || (c >= 0xc4 && c <= 0xc6) || (c >= 0xd9 && c <= 0xdb):
 		r.off--
 		b, _ := r.bytes(false)
 		return len(b) > 0
+	case c&0xf0 == 0x90 || c == 0xdc || c == 0xdd:
+		r.off--
+		n := r.arrayLen()
+		for i := 0; i < n && r.err == nil; i++ {
+			r.skip(depth + 1)
+		}
+		return n > 0
+	case c&0xf0 == 0x80 || c == 0xde || c == 0xdf:
+		var n int
+		switch c {
+		case 0xde:
+			n = int(r.uint(2))
+		case 0xdf:
+			n = int(r.uint(4))
+		default:
+			n = int(c & 0x0f)
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			r.bytes(false) // key
+			r.skip(depth + 1)
+		}
+		return n > 0
 	}
 	r.off--
 	v, big, ok := r.int()
 	if !ok {
 		r.err = nil
-		r.fail("expected a flag")
+		r.fail("unsupported msgpack type")
 		return false
 	}
 	return big || v != 0
@@ -434,14 +467,47 @@ type decoded struct {
 	audit   [2]string
 }
 
+// version reads the version. Python compares the first element with
+// 0..10 using ==, so False, True and integral floats count as well.
+func (r *reader) version() (int64, bool, bool) {
+	if r.off < len(r.b) {
+		switch c := r.b[r.off]; c {
+		case 0xc2, 0xc3:
+			r.off++
+			return int64(c - 0xc2), false, true
+		case 0xca, 0xcb:
+			r.off++
+			var f float64
+			if c == 0xcb {
+				f = math.Float64frombits(r.uint(8))
+			} else {
+				f = float64(math.Float32frombits(uint32(r.uint(4))))
+			}
+			if r.err != nil || f != math.Trunc(f) || f < 0 || f > 10 {
+				return 0, false, false
+			}
+			return int64(f), false, true
+		}
+	}
+	return r.int()
+}
+
 // arity is the number of array elements (version included) per version.
 var arity = [...]int{5, 6, 6, 7, 8, 9, 9, 7, 6, 7, 8}
 
 // Decode parses a token payload (TokenFormatter.validate_token and the
-// payload classes' disassemble, spec §1.5). Unlike Python, which ignores
-// extra array elements, every version must have exactly its own number of
-// fields; trailing bytes after the array are an error as in msgpack.unpackb
-// (ExtraData). Errors match ErrMalformed or ErrUnknownVersion.
+// payload classes' disassemble, spec §1.5) and accepts what keystone
+// accepts: str or bin for every field, legacy str-typed bytes only when
+// keystone's raw=True retry would happen, Python truthiness for the
+// [flag, id] pair, bool/float versions and methods, int or float expiry.
+// Differences, all on payloads only a key holder can forge: Go requires
+// each version's exact number of fields (Python ignores extra elements),
+// refuses maps where Python would iterate a dict's keys, and refuses
+// non-text ids that Python would pass on as ints or lists. Trailing bytes
+// after the array are an error as in msgpack.unpackb (ExtraData). Checked
+// against keystone itself by TestPythonVectorsDecode and, on mutated
+// payloads, by the opt-in TestPythonDifferential. Errors match
+// ErrMalformed or ErrUnknownVersion; Decode never panics (FuzzDecode).
 func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 	r := reader{b: plaintext}
 	n := r.arrayLen()
@@ -452,7 +518,7 @@ func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 		r.fail("empty array")
 		return nil, r.err
 	}
-	ver, big, ok := r.int()
+	ver, big, ok := r.version()
 	if !ok {
 		// Python compares any first element with 0..10 and reports an
 		// unrecognised version (vectors.json hand_receipt_shape).

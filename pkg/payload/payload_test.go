@@ -343,8 +343,11 @@ func TestDecodeMalformed(t *testing.T) {
 		{"trailing garbage", "95 00" + u + "02" + e + a + "00", ErrMalformed},
 		{"user not a pair", "95 00 c4 10" + userHex + "02" + e + a, ErrMalformed},
 		{"user triple", "95 00 93 c3 c4 10" + userHex + "c0 02" + e + a, ErrMalformed},
-		{"user flag an array", "95 00 92 91 c3 c4 10" + userHex + "02" + e + a, ErrMalformed},
-		{"user flag a map", "95 00 92 80 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"user flag ext", "95 00 92 d4 01 00 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"user flag map with int key", "95 00 92 81 01 01 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"user flag nested too deep", "95 00 92" + strings.Repeat("91", 40) + "c3 c4 10" + userHex + "02" + e + a, ErrMalformed},
+		{"version a map", "95 80" + u + "02" + e + a, ErrUnknownVersion},
+		{"version 2.5", "95 cb 40 04 00 00 00 00 00 00" + u + "02" + e + a, ErrUnknownVersion},
 		{"methods NaN", "95 00" + u + "cb 7f f8 00 00 00 00 00 00" + e + a, ErrMalformed},
 		{"user 15 bytes", "95 00 92 c3 c4 0f" + userHex[:30] + "02" + e + a, ErrMalformed},
 		{"user int", "95 00 92 c2 05 02" + e + a, ErrMalformed},
@@ -393,6 +396,11 @@ func TestDecodeMalformed(t *testing.T) {
 		{"95 00 92 00 a1 75 02" + e + a, "u"},
 		{"95 00 92 c0 a1 75 02" + e + a, "u"},
 		{"95 00 92 cb 00 00 00 00 00 00 00 00 a1 75 02" + e + a, "u"},
+		{"95 00 92 91 c2 c4 10" + userHex + "02" + e + a, userHex}, // non-empty list
+		{"95 00 92 90 a1 75 02" + e + a, "u"},                      // empty list
+		{"95 00 92 81 a1 6b c0 c4 10" + userHex + "02" + e + a, userHex},
+		{"95 c2 92 c2 a1 75 02" + e + a, "u"},                         // version False == 0
+		{"95 cb 00 00 00 00 00 00 00 00 92 c2 a1 75 02" + e + a, "u"}, // version 0.0
 	} {
 		if p, err := c.Decode(mustHex(tc.hex)); err != nil || p.UserID != tc.user {
 			t.Errorf("%s: %+v %v", tc.hex, p, err)

@@ -98,7 +98,7 @@ func TestPythonDifferential(t *testing.T) {
 	if err := json.Unmarshal(out, &res); err != nil || len(res) != len(tokens) {
 		t.Fatalf("py_decode output: %v (%d results)", err, len(res))
 	}
-	okBoth, errBoth, bad, odd := 0, 0, 0, 0
+	okBoth, errBoth, bad, odd, known := 0, 0, 0, 0, 0
 	for i, r := range res {
 		p, err := c.Decode(payloads[i])
 		var dec *vectorFields
@@ -124,6 +124,8 @@ func TestPythonDifferential(t *testing.T) {
 			}
 		case !r.OK && err != nil:
 			errBoth++
+		case knownDivergence(payloads[i], r.Error, err):
+			known++
 		default:
 			bad++
 			if bad <= 30 {
@@ -131,7 +133,21 @@ func TestPythonDifferential(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d payloads: %d both ok, %d both rejected, %d with non-text Python fields, %d differ", n, okBoth, errBoth, odd, bad)
+	t.Logf("%d payloads: %d both ok, %d both rejected, %d with non-text Python fields, %d known divergences, %d differ", n, okBoth, errBoth, odd, known, bad)
+}
+
+// knownDivergence accepts the documented differences: Go requires the
+// exact field count (Python ignores extra elements), refuses maps where
+// Python would iterate a dict's keys, and py_decode.py's --v10 emulation
+// lacks keystone's raw=True retry (upstream >= 23 has it for v10 too).
+func knownDivergence(b []byte, pyErr string, goErr error) bool {
+	if goErr != nil {
+		msg := goErr.Error()
+		if strings.Contains(msg, "wrong number of fields") || strings.Contains(msg, "expected an array") {
+			return true
+		}
+	}
+	return goErr == nil && len(b) > 1 && b[1] == 0x0a && strings.Contains(pyErr, "version: 10")
 }
 
 func compareDecoded(p *Payload, want *vectorFields) string {

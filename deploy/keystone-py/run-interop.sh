@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# run-interop.sh - the Python Keystone <-> keystone-ng interop suite, per database.
+#
+# For each database in ${KSPY_DBS:-mysql postgresql sqlite}: up.sh (own port and
+# state dir), `go test -count=1 -v ./pkg/interop/...` with KSNG_INTEROP_ENV
+# pointing at that instance, then down.sh. Exits non-zero if any phase failed;
+# prints how long each phase took.
+#
+# Knobs: KSPY_DBS, KSPY_BASE_PORT (5400: mysql 5401, postgresql 5402, sqlite 5403),
+# KSNG_INTEROP_RUN (go test -run filter), KSNG_INTEROP_PURGE=0 (keep the
+# databases and state dirs afterwards; default is down.sh --purge),
+# KSNG_INTEROP_TIMEOUT (go test -timeout, default 30m), GO (go binary).
+# Run as root from anywhere inside the repository.
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+DBS=${KSPY_DBS:-mysql postgresql sqlite}
+BASE_PORT=${KSPY_BASE_PORT:-5400}
+PURGE=${KSNG_INTEROP_PURGE:-1}
+TIMEOUT=${KSNG_INTEROP_TIMEOUT:-30m}
+GO=${GO:-go}
+command -v "$GO" >/dev/null 2>&1 || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; }
+
+declare -a SUMMARY=()
+failed=0
+
+phase() { # label command... : run, time and record one phase; never exits
+  local label=$1 t0 rc
+  shift
+  t0=$(date +%s)
+  printf '\n[run-interop] ==== %s\n' "$label"
+  set +e
+  "$@"
+  rc=$?
+  set -e
+  local secs=$(($(date +%s) - t0))
+  SUMMARY+=("$(printf '%-40s %5ss  %s' "$label" "$secs" "$([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")")")
+  printf '[run-interop] ==== %s: %s in %ss\n' "$label" "$([ "$rc" = 0 ] && echo ok || echo "FAILED (exit $rc)")" "$secs"
+  [ "$rc" = 0 ] || failed=1
+  return "$rc"
+}
+
+i=0
+for db in $DBS; do
+  i=$((i + 1))
+  port=$((BASE_PORT + i))
+  state="/tmp/keystone-ng-interop-$db"
+  export KSPY_DB=$db KSPY_PORT=$port KSPY_STATE_DIR=$state
+  if phase "$db: up.sh (port $port)" "$HERE/up.sh"; then
+    phase "$db: go test ./pkg/interop/..." \
+      env KSNG_INTEROP_ENV="$state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
+      "$GO" test -count=1 -v -timeout "$TIMEOUT" ${KSNG_INTEROP_RUN:+-run "$KSNG_INTEROP_RUN"} ./pkg/interop/... || true
+  fi
+  if [ "$PURGE" = 1 ]; then
+    phase "$db: down.sh --purge" "$HERE/down.sh" --purge || true
+  else
+    phase "$db: down.sh" "$HERE/down.sh" || true
+  fi
+done
+
+printf '\n[run-interop] summary\n'
+printf '  %s\n' "${SUMMARY[@]}"
+if [ "$failed" != 0 ]; then
+  printf '[run-interop] FAILED\n'
+  exit 1
+fi
+printf '[run-interop] all passed\n'
