@@ -40,6 +40,15 @@ func (v *Validator) Render(t *Token, includeCatalog bool) pyjson.Object {
 			{Key: "impersonation", Value: t.Trust.Impersonation},
 		})
 		tok.Set("project", v.renderProject(t))
+		if t.Trust.Impersonation {
+			// The user block describes the trustor (render_token.py).
+			tok.Set("user", pyjson.Object{
+				{Key: "domain", Value: pyjson.Object{{Key: "id", Value: t.TrustorDomain.ID}, {Key: "name", Value: t.TrustorDomain.Name}}},
+				{Key: "id", Value: t.Trustor.ID},
+				{Key: "name", Value: t.Trustor.Name},
+				{Key: "password_expires_at", Value: pyTime(t.Trustor.PasswordExpiresAt)},
+			})
+		}
 		tok.Set("roles", roles)
 	case p.ProjectID != "":
 		tok.Set("project", v.renderProject(t))

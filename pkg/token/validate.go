@@ -75,6 +75,7 @@ type Token struct {
 	Trust         *Trust
 	Trustor       *User
 	Trustee       *User
+	TrustorDomain *Project
 	AppCred       *AppCred
 	AccessToken   *AccessToken
 
@@ -380,6 +381,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	if t.Trust != nil {
 		t.Trustor, t.Trustee = trustUsers[t.Trust.TrustorUserID], trustUsers[t.Trust.TrusteeUserID]
+		if t.Trustor != nil {
+			t.TrustorDomain = userDomains[t.Trustor.DomainID]
+		}
 	}
 	if len(lineage) > 0 {
 		t.Project = lineage[0]
@@ -442,14 +446,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if !t.UserDomain.Enabled {
 		return nil, apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", t.UserDomain.ID))
 	}
-	// Keystone 29.0.0+ refuses tokens of disabled users (including the
-	// inactivity rule) at validation; older releases rely on the
-	// revocation event written when a user is disabled through the API.
-	// Refusing here is the safe superset: a user disabled directly in SQL
-	// loses access too.
-	if !v.userEnabled(t.User, now) {
-		return nil, apierror.TokenNotFound(req.Token)
-	}
 
 	// --- roles, and the scope checks that need them
 	actors := map[string]bool{p.UserID: true}
@@ -470,6 +466,15 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	if isRevoked(events, tokenValues(t)) {
 		return nil, apierror.NotFound(msgFailed)
+	}
+	// Keystone 29.0.0+ refuses tokens of disabled users (including the
+	// inactivity rule) during validation; older releases rely on the
+	// revocation event written when a user is disabled through the API,
+	// which the check above already matched (so the message stays the one
+	// those releases give). Checking here as well is the safe superset: a
+	// user disabled directly in SQL loses access too.
+	if !v.userEnabled(t.User, now) {
+		return nil, apierror.TokenNotFound(req.Token)
 	}
 	// --- _validate_token_access_rules
 	if t.AppCred != nil && len(t.AppCred.AccessRules) > 0 && !accessRulesSupported(req.AccessRulesVersion) {
