@@ -46,7 +46,8 @@ for db in $DBS; do
   i=$((i + 1))
   port=$((BASE_PORT + i))
   state="/tmp/keystone-ng-interop-$db"
-  export KSPY_DB=$db KSPY_PORT=$port KSPY_STATE_DIR=$state
+  # own database name, so a developer's up.sh instance of the same kind is left alone
+  export KSPY_DB=$db KSPY_PORT=$port KSPY_STATE_DIR=$state KSPY_DB_NAME="keystone_ng_runinterop_$db"
   if phase "$db: up.sh (port $port)" "$HERE/up.sh"; then
     phase "$db: go test ./pkg/interop/..." \
       env KSNG_INTEROP_ENV="$state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \

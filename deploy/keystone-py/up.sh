@@ -104,6 +104,11 @@ chown "$KSPY_SERVICE_USER:$KSPY_SERVICE_USER" "$KSPY_LOG_DIR"
 chmod 0755 "$KSPY_LOG_DIR"
 MANAGE_LOG="$KSPY_LOG_DIR/keystone-manage.log"
 
+# fail early if someone else serves on our port
+if listening_on "$KSPY_PORT" && ! recorded_pid uwsgi >/dev/null; then
+  fail "127.0.0.1:$KSPY_PORT is in use by a process this state dir ($KSPY_STATE_DIR) did not start; stop it or choose another KSPY_PORT"
+fi
+
 # a database recorded by an earlier run with other settings would be orphaned
 if [ -s "$KSPY_RUN_DIR/db" ]; then
   prev=$(cat "$KSPY_RUN_DIR/db")
@@ -332,20 +337,33 @@ token_round_trip() {
 
 # Everything that determines the setup; identical sum + healthy server = nothing to do.
 setup_sum=$({
-  echo "$KSPY_VERSION $KSPY_URL $KSPY_ADMIN_USER $KSPY_ADMIN_PASSWORD $KSPY_ADMIN_PROJECT $KSPY_REGION"
+  echo "recipe-2 $KSPY_VERSION $KSPY_URL $KSPY_ADMIN_USER $KSPY_ADMIN_PASSWORD $KSPY_ADMIN_PROJECT $KSPY_REGION"
   cat "$KSPY_CONF" "$KSPY_UWSGI_INI"
 } | sha256sum | cut -c1-64)
 
-if [ "$KSPY_RESET" != 1 ] && [ "$config_changed" = 0 ] &&
+if [ "$KSPY_RESET" != 1 ] && [ "${KSPY_FORCE_SETUP:-0}" != 1 ] && [ "$config_changed" = 0 ] &&
   [ "$(cat "$KSPY_RUN_DIR/setup.sum" 2>/dev/null || true)" = "$setup_sum" ] &&
   [ -s "$KSPY_FERNET_DIR/0" ] && recorded_pid uwsgi >/dev/null && api_up && token_round_trip; then
   say "already running with this configuration (uWSGI master pid $(recorded_pid uwsgi)); nothing to do"
 else
   rm -f "$KSPY_RUN_DIR/setup.sum"
+  # SQLite: Keystone's idle uWSGI workers keep read locks, which would block
+  # db_sync and the WAL switch below; restart uWSGI around the setup instead.
+  [ "$KSPY_DB" = sqlite ] && stop_recorded uwsgi TERM
   for d in "$KSPY_FERNET_DIR" "$KSPY_CREDENTIAL_DIR"; do
     install -d -o "$KSPY_SERVICE_USER" -g "$KSPY_SERVICE_USER" -m 0700 "$d"
   done
   manage db_sync
+  if [ "$KSPY_DB" = sqlite ]; then
+    # WAL: Keystone (oslo.db emits its own BEGIN) leaves idle connections in
+    # an open read transaction, and in the default rollback-journal mode that
+    # shared lock makes every write from the other uWSGI process (or from
+    # anyone) fail with "database is locked" after 5 s. In WAL mode readers
+    # never block a writer. The mode is stored in the file; run as keystone so
+    # the -wal/-shm files belong to it.
+    as_keystone sqlite3 "$KSPY_SQLITE_DIR/$KSPY_DB_NAME.db" 'PRAGMA journal_mode=WAL;' >/dev/null ||
+      fail "could not switch $KSPY_SQLITE_DIR/$KSPY_DB_NAME.db to WAL mode"
+  fi
   [ -s "$KSPY_FERNET_DIR/0" ] || manage fernet_setup --keystone-user "$KSPY_SERVICE_USER" --keystone-group "$KSPY_SERVICE_USER"
   [ -s "$KSPY_CREDENTIAL_DIR/0" ] || manage credential_setup --keystone-user "$KSPY_SERVICE_USER" --keystone-group "$KSPY_SERVICE_USER"
   OS_BOOTSTRAP_PASSWORD="$KSPY_ADMIN_PASSWORD" manage bootstrap \

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -22,7 +23,8 @@ type checkCase struct {
 	subject   string // X-Subject-Token ("" = none)
 	query     string // "" or "?nocatalog" etc.
 	methods   []string
-	wantPy    int // status Python is expected to give (0 = no expectation)
+	headers   []string // extra request headers: name, value, ...
+	wantPy    int      // status Python is expected to give (0 = no expectation)
 }
 
 // checker judges validation requests. Two kinds exist: pyOnly (Python alone;
@@ -73,12 +75,13 @@ func (c pyOnly) python() *ksClient { return c.py }
 
 func (c pyOnly) check(t *testing.T, cc checkCase) {
 	for _, method := range cc.methods {
-		r, err := validateE(c.py, method, cc.authToken, cc.subject, cc.query)
+		r, err := validateE(c.py, method, cc.authToken, cc.subject, cc.query, cc.headers...)
 		if err != nil {
 			t.Errorf("%s: %v", cc.label, err)
 			continue
 		}
 		verbose(t, "%s %s%s: python %d", method, cc.label, cc.query, r.Status)
+		dump(cc, method, r)
 		if cc.wantPy != 0 && r.Status != cc.wantPy {
 			t.Errorf("%s: python %s /v3/auth/tokens%s: status %d, want %d\n%s", cc.label, method, cc.query, r.Status, cc.wantPy, r.Body)
 		}
@@ -110,8 +113,8 @@ func (c pair) compare(t *testing.T, authToken, subject, query string) int {
 
 // validateE sends one GET/HEAD /v3/auth/tokens. An empty subject or auth token
 // omits the header.
-func validateE(c *ksClient, method, authToken, subject, query string) (*response, error) {
-	var hdr []string
+func validateE(c *ksClient, method, authToken, subject, query string, extra ...string) (*response, error) {
+	hdr := append([]string(nil), extra...)
 	if authToken != "" {
 		hdr = append(hdr, "X-Auth-Token", authToken)
 	}
@@ -139,8 +142,11 @@ func compareMethods(t *testing.T, py, ng *ksClient, cc checkCase) int {
 		var pr, nr *response
 		var perr, nerr error
 		done := make(chan struct{})
-		go func() { nr, nerr = validateE(ng, method, cc.authToken, cc.subject, cc.query); close(done) }()
-		pr, perr = validateE(py, method, cc.authToken, cc.subject, cc.query)
+		go func() {
+			nr, nerr = validateE(ng, method, cc.authToken, cc.subject, cc.query, cc.headers...)
+			close(done)
+		}()
+		pr, perr = validateE(py, method, cc.authToken, cc.subject, cc.query, cc.headers...)
 		<-done
 		what := fmt.Sprintf("%s: %s /v3/auth/tokens%s", cc.label, method, cc.query)
 		if perr != nil || nerr != nil {
@@ -151,6 +157,7 @@ func compareMethods(t *testing.T, py, ng *ksClient, cc checkCase) int {
 			pyStatus = pr.Status
 		}
 		verbose(t, "%s: python %d, keystone-ng %d", what, pr.Status, nr.Status)
+		dump(cc, method, pr)
 		if pr.Status != nr.Status {
 			t.Errorf("%s: status python %d, keystone-ng %d\npython body: %s\nkeystone-ng body: %s", what, pr.Status, nr.Status, pr.Body, nr.Body)
 			continue
@@ -290,6 +297,31 @@ func jsonDiff(py, ng any) string {
 	}
 	fmt.Fprintf(&out, "---- python ----\n%s\n---- keystone-ng ----\n%s", pb, nb)
 	return out.String()
+}
+
+// dump writes Python's answer to $KSNG_INTEROP_DUMP/<label><query>.<method>.json
+// when that variable names a directory: a record of Python's exact output.
+func dump(cc checkCase, method string, r *response) {
+	dir := os.Getenv("KSNG_INTEROP_DUMP")
+	if dir == "" || method != "GET" {
+		return
+	}
+	name := strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' {
+			return c
+		}
+		return '_'
+	}, cc.label+cc.query)
+	body := fmt.Sprintf("{\"status\": %d, \"body\": %s}\n", r.Status, orNull(r.Body))
+	_ = os.MkdirAll(dir, 0o755)
+	_ = os.WriteFile(filepath.Join(dir, name+".json"), []byte(body), 0o644)
+}
+
+func orNull(b []byte) []byte {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return []byte("null")
+	}
+	return b
 }
 
 func verbose(t testing.TB, format string, args ...any) {

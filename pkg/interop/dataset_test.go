@@ -33,7 +33,8 @@ type dataset struct {
 
 	trustImp, trustNoImp string // trusts userA -> trustee on proj
 
-	appCred, appCredSecret string // restricted, roles [member] on proj
+	appCred, appCredSecret           string // restricted, roles [member] on proj
+	appCredRules, appCredRulesSecret string // with access rules (needs OpenStack-Identity-Access-Rules)
 
 	region2, service2 string
 }
@@ -178,6 +179,10 @@ func buildDataset(t testing.TB, py *ksClient, env *pyEnv) *dataset {
 	ac := py.create(t, aTok, "/v3/users/"+ds.userA+"/application_credentials", "application_credential", map[string]any{
 		"name": n("appcred"), "description": "interop", "roles": []any{map[string]any{"id": r["member"]}}})
 	ds.appCred, ds.appCredSecret = idOf(ac), ac["secret"].(string)
+	acr := py.create(t, aTok, "/v3/users/"+ds.userA+"/application_credentials", "application_credential", map[string]any{
+		"name": n("appcred-rules"), "unrestricted": false,
+		"access_rules": []any{map[string]any{"service": "identity", "path": "/v3/users", "method": "GET"}}})
+	ds.appCredRules, ds.appCredRulesSecret = idOf(acr), acr["secret"].(string)
 
 	t.Logf("dataset %s built through Python in %s (domains %s %s, project %s, child %s, userA %s)",
 		ds.sfx, time.Since(start).Round(time.Millisecond), ds.dom1, ds.dom2, ds.proj, ds.child, ds.userA)
@@ -228,6 +233,7 @@ func issueAll(t testing.TB, py *ksClient, env *pyEnv, ds *dataset) *tokenSet {
 	ts.add("trust-impersonation", py.issue(t, auth(passwordIdentity(ds.trustee, pw), scopeTrust(ds.trustImp))).Token)
 	ts.add("trust-plain", py.issue(t, auth(passwordIdentity(ds.trustee, pw), scopeTrust(ds.trustNoImp))).Token)
 	ts.add("app-cred", py.issue(t, auth(appCredIdentity(ds.appCred, ds.appCredSecret), nil)).Token)
+	ts.add("app-cred-access-rules", py.issue(t, auth(appCredIdentity(ds.appCredRules, ds.appCredRulesSecret), nil)).Token)
 	ts.add("c-projq", py.issue(t, auth(passwordIdentity(ds.userC, pw), scopeProject(ds.projQ))).Token)
 	ts.add("d-projoff", py.issue(t, auth(passwordIdentity(ds.userD, pw), scopeProject(ds.projOff))).Token)
 	ts.add("e-project", py.issue(t, auth(passwordIdentity(ds.userE, pw), scopeProject(ds.proj))).Token)

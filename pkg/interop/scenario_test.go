@@ -1,7 +1,9 @@
 package interop
 
 import (
+	"flag"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +15,15 @@ import (
 // state-change steps (and documents Python's behaviour) on its own:
 //
 //	KSNG_INTEROP_ENV=... go test -count=1 -v -run TestPython ./pkg/interop/
+//
+// TestInteropScenario checks the same expectations, so to save CI time this
+// test runs only when asked for by name (-run with "TestPython" in it) or with
+// KSNG_INTEROP_PYTHON=1.
 func TestPythonScenario(t *testing.T) {
 	env := loadEnv(t)
+	if f := flag.Lookup("test.run"); os.Getenv("KSNG_INTEROP_PYTHON") != "1" && (f == nil || !strings.Contains(f.Value.String(), "TestPython")) {
+		t.Skip("Python-only run of the scenario; TestInteropScenario covers it (select it with -run TestPython or KSNG_INTEROP_PYTHON=1)")
+	}
 	py := newClient("python", env.BaseURL)
 	runScenario(t, env, pyOnly{py: py}, nil)
 }
@@ -70,6 +79,10 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 	for _, n := range ts.names {
 		want[n] = http.StatusOK
 	}
+	// a token from an application credential with access rules is "not found"
+	// unless the caller announces access-rules support (keystonemiddleware
+	// sends OpenStack-Identity-Access-Rules: 1)
+	want["app-cred-access-rules"] = http.StatusNotFound
 	step := func(name string, f func(t *testing.T)) {
 		t0 := time.Now()
 		t.Run(name, f)
@@ -88,6 +101,16 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 			one("system-admin-validates", ts.get(t, "admin-system"), aProj, "", http.StatusOK),
 			one("system-reader-validates-other", ts.get(t, "a-system"), ts.get(t, "e-project"), "", http.StatusOK),
 		})
+		rules := ts.get(t, "app-cred-access-rules")
+		var cases []checkCase
+		for _, v := range []string{"1", "1.0", "0.9", "2"} {
+			c := one("access-rules-header-"+v, admin, rules, "", 0)
+			c.headers = []string{"OpenStack-Identity-Access-Rules", v}
+			cases = append(cases, c)
+		}
+		cases[0].wantPy = http.StatusOK
+		runChecks(t, chk, cases)
+		nonNumericAccessRulesHeader(t, chk, admin, rules)
 	})
 
 	step("policy-and-errors", func(t *testing.T) {
@@ -245,4 +268,32 @@ func TestPythonEnv(t *testing.T) {
 		t.Fatalf("self-validation of the admin token: %d\n%s", v.Status, v.Body)
 	}
 	t.Logf("Python Keystone at %s (db %s, %s) validates its own tokens", env.URL, env.DB, env.DBURL)
+}
+
+// nonNumericAccessRulesHeader: Python Keystone 22 calls float() on the
+// OpenStack-Identity-Access-Rules header of a request whose subject token
+// comes from an application credential with access rules; a non-number raises
+// an unhandled ValueError and uWSGI closes the connection without any HTTP
+// response. There is nothing to compare, so this case is checked on its own:
+// Python drops the connection, keystone-ng must at least not accept the token
+// (any status >= 400; it is logged for the record).
+func nonNumericAccessRulesHeader(t *testing.T, chk checker, admin, subject string) {
+	t.Helper()
+	hdr := []string{"OpenStack-Identity-Access-Rules", "bogus"}
+	if r, err := validateE(chk.python(), "GET", admin, subject, "", hdr...); err == nil {
+		t.Logf("note: python now answers a non-numeric OpenStack-Identity-Access-Rules with %d (it used to drop the connection)", r.Status)
+	}
+	p, ok := chk.(pair)
+	if !ok {
+		return
+	}
+	r, err := validateE(p.ng.ksClient, "GET", admin, subject, "", hdr...)
+	if err != nil {
+		t.Errorf("keystone-ng, non-numeric OpenStack-Identity-Access-Rules: %v", err)
+		return
+	}
+	t.Logf("keystone-ng answers a non-numeric OpenStack-Identity-Access-Rules with %d: %s", r.Status, r.Body)
+	if r.Status < 400 {
+		t.Errorf("keystone-ng accepted an access-rules token with OpenStack-Identity-Access-Rules: bogus (status %d)", r.Status)
+	}
 }
