@@ -116,7 +116,7 @@ func (a *app) validator() *token.Validator {
 	return &token.Validator{
 		Keys:  a.keys,
 		Codec: &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
-		Store: a.reader,
+		Store: store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
 		Settings: token.Settings{
 			DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
 			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
@@ -125,8 +125,9 @@ func (a *app) validator() *token.Validator {
 			AdminProjectDomainName:         cfg.Resource.AdminProjectDomainName,
 			PublicEndpoint:                 cfg.Default.PublicEndpoint,
 		},
-		Now: time.Now,
-		Log: a.log,
+		Now:          time.Now,
+		Log:          a.log,
+		QueryTimeout: cfg.KeystoneNG.DBQueryTimeout,
 	}
 }
 

@@ -27,12 +27,15 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	}
 	defer a.close()
 
-	m := httpapi.NewMetrics(a.db.DB)
-	a.keys.OnReload = func(ok bool, n int) {
-		if ok {
-			m.KeyReloads.WithLabelValues("ok").Inc()
-		} else {
-			m.KeyReloads.WithLabelValues("failed").Inc()
+	var m *httpapi.Metrics
+	if cfg.KeystoneNG.MetricsEnabled {
+		m = httpapi.NewMetrics(a.db.DB)
+		a.keys.OnReload = func(ok bool, n int) {
+			if ok {
+				m.KeyReloads.WithLabelValues("ok").Inc()
+			} else {
+				m.KeyReloads.WithLabelValues("failed").Inc()
+			}
 		}
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)

@@ -174,6 +174,12 @@ type KeystoneNGSection struct {
 	MaxRequestBodyBytes int64         // max_request_body_bytes (1 MiB)
 	DBQueryTimeout      time.Duration // db_query_timeout (5s)
 	MetricsEnabled      bool          // metrics_enabled (true)
+	// CatalogCacheTTL is catalog_cache_ttl (1s; 0 = off): how long the
+	// service catalog (services, endpoints, endpoint filters, service
+	// providers) may be reused. The catalog grants no access, so this is
+	// the only cache on the validation path; roles, users, projects and
+	// revocations are always read afresh.
+	CatalogCacheTTL time.Duration
 }
 
 // SectionKeystoneNG is the name of keystone-ng's own section.

@@ -113,7 +113,7 @@ func TestDefaults(t *testing.T) {
 			Listen: "127.0.0.1:5001", LogLevel: "info", LogFormat: "text",
 			KeyReloadInterval: 500 * time.Millisecond, ShutdownTimeout: 15 * time.Second,
 			RequestTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second,
-			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true}},
+			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second}},
 	}
 	for _, tc := range checks {
 		if !reflect.DeepEqual(tc.got, tc.exp) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SupportedDatabaseSchemes are the SQLAlchemy URL schemes of [database]
@@ -49,6 +50,9 @@ func (c *Config) Validate() error {
 		if d.v <= 0 {
 			p.add("%s: must be greater than zero", c.at(SectionKeystoneNG, d.name))
 		}
+	}
+	if ng.CatalogCacheTTL < 0 || ng.CatalogCacheTTL > time.Minute {
+		p.add("%s: must be between 0 (off) and 1m", c.at(SectionKeystoneNG, "catalog_cache_ttl"))
 	}
 	if ng.MaxRequestBodyBytes <= 0 {
 		p.add("%s: must be greater than zero", c.at("keystone_ng", "max_request_body_bytes"))

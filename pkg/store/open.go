@@ -219,11 +219,12 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		idle = 5
 	}
 	open := idle + max(pool.MaxOverflow, 0)
-	// One validation issues its lookups in parallel (up to about ten), so
-	// a pool smaller than that would open and close connections on every
-	// request; keep enough idle ones for a few concurrent validations.
-	idle = min(max(idle, 32), open)
-	sqldb.SetMaxIdleConns(idle)
+	// One validation issues its lookups in parallel, so under load every
+	// connection of the pool is busy at once; letting the overflow ones
+	// close when they go idle (as SQLAlchemy does) would make the service
+	// open and close connections continuously. Keep them all; the
+	// recycle time still renews them.
+	sqldb.SetMaxIdleConns(open)
 	sqldb.SetMaxOpenConns(open)
 	if pool.ConnectionRecycleTime > 0 {
 		sqldb.SetConnMaxLifetime(pool.ConnectionRecycleTime)

@@ -200,12 +200,10 @@ type AssignmentReader interface {
 	// Assignments returns assignment rows with actor in actorIDs and
 	// target in targetIDs.
 	Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]Assignment, error)
-	// UserAssignments returns, in one round trip, the assignments whose
-	// actor is the user or any group the user belongs to (regular or
-	// expiring membership: the caller filters expired ones) and whose
-	// target is the project, any of its ancestors or its domain (when
-	// projectID is set) or the domain (when domainID is set).
-	UserAssignments(ctx context.Context, userID, projectID, domainID string) ([]Assignment, error)
+	// UserAssignments returns the assignments on targetIDs whose actor is
+	// the user or any group the user belongs to (regular or expiring
+	// membership: the caller drops expired ones), in one statement.
+	UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]Assignment, error)
 	SystemAssignments(ctx context.Context, actorIDs []string) ([]Assignment, error)
 	ImpliedRoles(ctx context.Context) ([]Implied, error)
 	GetRoles(ctx context.Context, ids []string) (map[string]*Role, error)

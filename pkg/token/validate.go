@@ -48,6 +48,9 @@ type Validator struct {
 	Settings Settings
 	Now      func() time.Time
 	Log      *slog.Logger
+	// QueryTimeout bounds the database lookups of one validation
+	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
+	QueryTimeout time.Duration
 }
 
 // Request says how to validate.
@@ -192,6 +195,11 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 		return nil, &apierror.Error{Code: 404, Title: "Not Found", Message: msg, Cause: err}
 	}
+	if v.QueryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, v.QueryTimeout)
+		defer cancel()
+	}
 	now := v.Now().UTC()
 	t := &Token{ID: req.Token, Payload: p, IssuedAt: issuedAt.UTC()}
 
@@ -258,9 +266,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 				return
 			})
 		}
-	case p.TrustID == "" && (p.ProjectID != "" || p.DomainID != ""):
+	case p.TrustID == "" && p.ProjectID == "" && p.DomainID != "":
 		fns = append(fns, func() (err error) {
-			assignments, err = v.Store.UserAssignments(ctx, p.UserID, p.ProjectID, p.DomainID)
+			assignments, err = v.Store.UserAssignments(ctx, p.UserID, []string{p.DomainID})
 			return
 		})
 	}
@@ -308,8 +316,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	groups := validGroups(memberships, now, v.Settings.DefaultAuthorizationTTL)
 	graph := newImpliedGraph(implied)
 
-	// Round two, only for system and trust tokens: lookups that depend on
-	// round one.
+	// Round two: lookups that depend on round one (the assignments of a
+	// project token need its lineage; system grants need the groups; trust
+	// tokens need the trustor).
 	var (
 		userDomains = map[string]*Project{}
 		trustUsers  = map[string]*User{}
@@ -327,6 +336,20 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 	}
 	fns = fns[:0]
+	if p.ProjectID != "" && p.TrustID == "" && !p.Federated && len(lineage) > 0 {
+		// Assignments on the project, its ancestors and its domain.
+		ids := make([]string, 0, len(lineage))
+		for _, pr := range lineage {
+			ids = append(ids, pr.ID)
+		}
+		// The memberships are known by now: list the actors explicitly,
+		// which is cheaper for the database than membership subqueries.
+		actors := append([]string{p.UserID}, groupIDs(memberships)...)
+		fns = append(fns, func() (err error) {
+			assignments, err = v.Store.Assignments(ctx, actors, ids)
+			return
+		})
+	}
 	if p.System != "" {
 		fns = append(fns, func() (err error) {
 			sysAssign, err = v.Store.SystemAssignments(ctx, append([]string{p.UserID}, groups...))
@@ -365,7 +388,11 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			if err != nil {
 				return err
 			}
-			trustorRows, err = v.Store.UserAssignments(ctx, trust.TrustorUserID, trust.ProjectID, "")
+			ids := make([]string, 0, len(trustorLine))
+			for _, pr := range trustorLine {
+				ids = append(ids, pr.ID)
+			}
+			trustorRows, err = v.Store.UserAssignments(ctx, trust.TrustorUserID, ids)
 			return err
 		})
 		fns = append(fns, func() (err error) {
@@ -477,9 +504,8 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		return nil, apierror.TokenNotFound(req.Token)
 	}
 	// --- _validate_token_access_rules
-	if t.AppCred != nil && len(t.AppCred.AccessRules) > 0 && !accessRulesSupported(req.AccessRulesVersion) {
-		v.Log.WarnContext(ctx, "application credential with access rules used by a client that does not declare support for them")
-		return nil, apierror.NotFound(msgFailed)
+	if err := v.CheckAccessRules(ctx, t, req.AccessRulesVersion); err != nil {
+		return nil, err
 	}
 	// --- render-time lookups
 	if p.Federated && !idpExists {
@@ -497,6 +523,19 @@ func auditID(p *payload.Payload) string {
 		return ""
 	}
 	return p.AuditIDs[0]
+}
+
+// CheckAccessRules refuses a token issued from an application credential
+// with access rules when the client does not declare support for them
+// (OpenStack-Identity-Access-Rules >= 1.0), as
+// provider._validate_token_access_rules does.
+func (v *Validator) CheckAccessRules(ctx context.Context, t *Token, header string) error {
+	if t.AppCred != nil && len(t.AppCred.AccessRules) > 0 && !accessRulesSupported(header) {
+		v.Log.WarnContext(ctx, "application credential with access rules used by a client that does not declare support for them",
+			"application_credential_id", t.AppCred.ID)
+		return apierror.NotFound(msgFailed)
+	}
+	return nil
 }
 
 // accessRulesSupported mirrors the float(header) >= 1.0 check.
@@ -550,4 +589,14 @@ func (v *Validator) userEnabled(u *User, now time.Time) bool {
 	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 	lastDay := time.Date(last.Year(), last.Month(), last.Day(), 0, 0, 0, 0, time.UTC)
 	return int(today.Sub(lastDay).Hours()/24) < maxDays
+}
+
+// groupIDs lists the group of every membership, valid or not: assignments
+// of expired memberships are dropped later by the actor filter.
+func groupIDs(ms []Membership) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.GroupID)
+	}
+	return out
 }

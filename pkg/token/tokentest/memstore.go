@@ -74,18 +74,10 @@ func (m *MemStore) Assignments(_ context.Context, actors, targets []string) ([]t
 	}
 	return out, nil
 }
-func (m *MemStore) UserAssignments(ctx context.Context, userID, projectID, domainID string) ([]token.Assignment, error) {
+func (m *MemStore) UserAssignments(ctx context.Context, userID string, targets []string) ([]token.Assignment, error) {
 	actors := []string{userID}
 	for _, ms := range m.Memberships[userID] {
 		actors = append(actors, ms.GroupID)
-	}
-	targets := []string{domainID}
-	if projectID != "" {
-		line, _ := m.ProjectLineage(ctx, projectID)
-		targets = nil
-		for _, p := range line {
-			targets = append(targets, p.ID)
-		}
 	}
 	return m.Assignments(ctx, actors, targets)
 }
