@@ -131,6 +131,10 @@ func mysqlTarget(raw string) (Target, error) {
 	// Skip the "SELECT @@max_allowed_packet" round trip on every new
 	// connection; 64 MiB is MariaDB's default.
 	cfg.MaxAllowedPacket = 64 << 20
+	// Validation sends its independent lookups as one multi-statement
+	// query (Reader.runAll). Every value in them is escaped by bun's
+	// formatter, never concatenated.
+	cfg.MultiStatements = true
 	return Target{Dialect: MySQL, DSN: cfg.FormatDSN(), Redacted: redact(raw)}, nil
 }
 

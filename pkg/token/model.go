@@ -230,8 +230,39 @@ type DelegationReader interface {
 	IdentityProviderExists(ctx context.Context, id string) (bool, error)
 }
 
+// PrefetchQuery says what the first round of a validation reads.
+type PrefetchQuery struct {
+	UserID string
+	// ProjectID asks for the project's lineage up to its domain.
+	ProjectID string
+	// DomainID asks for the domain row, and with DomainAssignments for
+	// the assignments of the user and their groups on it.
+	DomainID          string
+	DomainAssignments bool
+	// Revocation asks for the revocation events (nil: not yet known).
+	Revocation *RevocationQuery
+}
+
+// Prefetched is the result of a PrefetchQuery.
+type Prefetched struct {
+	User        *User // nil if the user does not exist
+	Memberships []Membership
+	Implied     []Implied
+	Lineage     []*Project
+	Domains     map[string]*Project
+	Assignments []Assignment
+	Events      []RevocationEvent
+}
+
+// Prefetcher reads the independent lookups of a validation together; a
+// store can answer in a single round trip.
+type Prefetcher interface {
+	Prefetch(ctx context.Context, q PrefetchQuery) (*Prefetched, error)
+}
+
 // Store is everything validation reads.
 type Store interface {
+	Prefetcher
 	IdentityReader
 	ResourceReader
 	AssignmentReader

@@ -114,3 +114,26 @@ func (m *MemStore) GetAccessToken(context.Context, string) (*token.AccessToken, 
 	return nil, token.ErrNotFound
 }
 func (m *MemStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
+
+// Prefetch answers from the individual lookups.
+func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
+	out := &token.Prefetched{Domains: map[string]*token.Project{}}
+	if u, err := m.GetUser(ctx, q.UserID); err == nil {
+		out.User = u
+	}
+	out.Memberships, _ = m.ListMemberships(ctx, q.UserID)
+	out.Implied, _ = m.ImpliedRoles(ctx)
+	if q.ProjectID != "" {
+		out.Lineage, _ = m.ProjectLineage(ctx, q.ProjectID)
+	}
+	if q.DomainID != "" {
+		out.Domains, _ = m.GetProjects(ctx, q.DomainID)
+		if q.DomainAssignments {
+			out.Assignments, _ = m.UserAssignments(ctx, q.UserID, []string{q.DomainID})
+		}
+	}
+	if q.Revocation != nil {
+		out.Events, _ = m.RevocationEvents(ctx, *q.Revocation)
+	}
+	return out, nil
+}

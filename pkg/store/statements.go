@@ -1,0 +1,543 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// stmt is one SELECT with the code that reads its result set. Statements
+// are built separately from running them so that the validation lookups can
+// be sent together: on MySQL/MariaDB as one multi-statement round trip, on
+// the other backends concurrently.
+type stmt struct {
+	sql  string
+	args []any
+	// scan reads every row of the statement's result set; it must not
+	// close rows.
+	scan func(*sql.Rows) error
+}
+
+// run executes one statement.
+func (r *Reader) run(ctx context.Context, st stmt) error {
+	rows, err := r.db.QueryContext(ctx, st.sql, st.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := st.scan(rows); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+// runAll executes statements that do not depend on each other. On MySQL
+// and MariaDB they travel as one multi-statement query: one round trip, one
+// server thread wake-up and one connection instead of one each, which
+// matters more than anything else for the throughput of validation there.
+func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
+	switch {
+	case len(sts) == 0:
+		return nil
+	case len(sts) == 1:
+		return r.run(ctx, sts[0])
+	case r.multi:
+		gen := r.db.QueryGen()
+		parts := make([]string, len(sts))
+		for i, st := range sts {
+			parts[i] = gen.FormatQuery(st.sql, st.args...)
+		}
+		rows, err := r.db.DB.QueryContext(ctx, strings.Join(parts, ";\n"))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for i, st := range sts {
+			if i > 0 && !rows.NextResultSet() {
+				if err := rows.Err(); err != nil {
+					return err
+				}
+				return fmt.Errorf("store: statement %d of %d returned no result set", i+1, len(sts))
+			}
+			if err := st.scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(sts))
+	for i := range sts[1:] {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = r.run(ctx, sts[i])
+		}(i + 1)
+	}
+	errs[0] = r.run(ctx, sts[0])
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- users
+
+// userStmt reads a user in one statement of plain joins (correlated
+// subqueries cost MariaDB's optimizer more than the rows they save): the
+// user, its local/nonlocal/federated name, its password history (the
+// current password is the one with the highest created_at_int, as the
+// ORM's order_by says), the inactivity-exemption option and its domain
+// row. *out stays nil when the user does not exist.
+func (r *Reader) userStmt(id string, out **token.User) stmt {
+	q := `SELECT u.id, u.domain_id, u.enabled, u.created_at, u.last_active_at,
+		lu.name, nl.name, fu.display_name, fu.id,
+		p.id, p.created_at_int, p.created_at, p.expires_at_int, p.expires_at,
+		o.option_value,
+		d.id, d.name, d.domain_id, d.parent_id, d.enabled, d.is_domain
+		FROM ` + r.tUser + ` u
+		LEFT JOIN local_user lu ON lu.user_id = u.id
+		LEFT JOIN password p ON p.local_user_id = lu.id
+		LEFT JOIN nonlocal_user nl ON nl.user_id = u.id
+		LEFT JOIN federated_user fu ON fu.user_id = u.id
+		LEFT JOIN user_option o ON o.user_id = u.id AND o.option_id = '1004'
+		LEFT JOIN project d ON d.id = u.domain_id
+		WHERE u.id = ?`
+	return stmt{sql: q, args: []any{id}, scan: func(rows *sql.Rows) error {
+		var (
+			u                        *token.User
+			bestPw, bestFed          int64
+			bestPwCreated            int64
+			local, nonlocal, fedName nullString
+			pwExpInt                 nullInt64
+			pwExp                    nullTime
+			haveFed, havePw          bool
+		)
+		for rows.Next() {
+			var (
+				row                    token.User
+				enabled                nullBool
+				created, lastActive    nullTime
+				lname, nlname, fname   nullString
+				fid, pid, pcInt, peInt nullInt64
+				pc, pe                 nullTime
+				opt                    nullString
+				did, dname, ddom, dpar nullString
+				denabled, disdom       nullBool
+			)
+			if err := rows.Scan(&row.ID, &row.DomainID, &enabled, &created, &lastActive,
+				&lname, &nlname, &fname, &fid, &pid, &pcInt, &pc, &peInt, &pe, &opt,
+				&did, &dname, &ddom, &dpar, &denabled, &disdom); err != nil {
+				return fmt.Errorf("get user: %w", err)
+			}
+			if u == nil {
+				row.Enabled = enabled.Valid && enabled.Bool
+				row.CreatedAt = created.ptr()
+				row.LastActiveAt = lastActive.ptr()
+				row.IgnoreInactivity = opt.Valid && strings.TrimSpace(opt.String) == "true"
+				if did.Valid {
+					row.Domain = &token.Project{ID: did.String, Name: dname.String, DomainID: ddom.String, ParentID: dpar.String,
+						Enabled: denabled.Valid && denabled.Bool, IsDomain: disdom.Bool}
+				}
+				u = &row
+				local, nonlocal = lname, nlname
+			}
+			// federated_users[0]: the relationship's default order, by id.
+			if fid.Valid && (!haveFed || fid.Int64 < bestFed) {
+				haveFed, bestFed, fedName = true, fid.Int64, fname
+			}
+			if pid.Valid {
+				// Password.created_at is "created_at_int or _created_at".
+				c := pcInt.Int64
+				if !pcInt.Valid || c == 0 {
+					c = pc.Time.UnixMicro()
+				}
+				if !havePw || c > bestPwCreated || (c == bestPwCreated && pid.Int64 > bestPw) {
+					havePw, bestPw, bestPwCreated, pwExpInt, pwExp = true, pid.Int64, c, peInt, pe
+				}
+			}
+		}
+		if u == nil {
+			return rows.Err()
+		}
+		switch {
+		case local.Valid:
+			u.Name = local.String
+		case nonlocal.Valid:
+			u.Name = nonlocal.String
+		case haveFed:
+			u.Name = fedName.String
+		}
+		// Password.expires_at is "expires_at_int or _expires_at".
+		if havePw {
+			if pwExpInt.Valid && pwExpInt.Int64 != 0 {
+				t := microsToTime(pwExpInt.Int64)
+				u.PasswordExpiresAt = &t
+			} else {
+				u.PasswordExpiresAt = pwExp.ptr()
+			}
+		}
+		*out = u
+		return rows.Err()
+	}}
+}
+
+func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
+	var u *token.User
+	if err := r.run(ctx, r.userStmt(id, &u)); err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, token.ErrNotFound
+	}
+	return u, nil
+}
+
+func membershipsStmt(userID string, out *[]token.Membership) stmt {
+	return stmt{sql: `SELECT m.group_id, 0, NULL, NULL FROM user_group_membership m WHERE m.user_id = ?
+		UNION ALL
+		SELECT e.group_id, 1, e.last_verified, i.authorization_ttl FROM expiring_user_group_membership e
+		LEFT JOIN identity_provider i ON i.id = e.idp_id WHERE e.user_id = ?`,
+		args: []any{userID, userID},
+		scan: func(rows *sql.Rows) error {
+			for rows.Next() {
+				var (
+					m   token.Membership
+					exp nullInt64
+					lv  nullTime
+					ttl nullInt64
+				)
+				if err := rows.Scan(&m.GroupID, &exp, &lv, &ttl); err != nil {
+					return fmt.Errorf("list memberships: %w", err)
+				}
+				m.Expiring = exp.Int64 == 1
+				m.LastVerified = lv.Time
+				if ttl.Valid {
+					v := int(ttl.Int64)
+					m.IdPTTLMinutes = &v
+				}
+				*out = append(*out, m)
+			}
+			return nil
+		}}
+}
+
+func (r *Reader) ListMemberships(ctx context.Context, userID string) ([]token.Membership, error) {
+	var out []token.Membership
+	err := r.run(ctx, membershipsStmt(userID, &out))
+	return out, err
+}
+
+// --- projects
+
+func projectsStmt(ids []string, out map[string]*token.Project) stmt {
+	return stmt{sql: `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE id IN (?)`,
+		args: []any{bun.In(ids)},
+		scan: func(rows *sql.Rows) error {
+			for rows.Next() {
+				var (
+					p                 token.Project
+					parent            nullString
+					enabled, isDomain nullBool
+				)
+				if err := rows.Scan(&p.ID, &p.Name, &p.DomainID, &parent, &enabled, &isDomain); err != nil {
+					return fmt.Errorf("get projects: %w", err)
+				}
+				p.ParentID = parent.String
+				p.Enabled = enabled.Valid && enabled.Bool
+				p.IsDomain = isDomain.Bool
+				out[p.ID] = &p
+			}
+			return nil
+		}}
+}
+
+func (r *Reader) GetProjects(ctx context.Context, ids ...string) (map[string]*token.Project, error) {
+	out := make(map[string]*token.Project, len(ids))
+	ids = nonEmptyUnique(ids)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := r.run(ctx, projectsStmt(ids, out))
+	return out, err
+}
+
+// maxProjectDepth bounds the parent walk; Keystone's own
+// [DEFAULT] max_project_tree_depth defaults to 5, and a corrupt cycle must
+// not loop forever.
+const maxProjectDepth = 64
+
+// lineageJoins is how many ancestors one lineage statement fetches: a
+// project, four levels of parents and the domain cover the usual trees in
+// one statement; deeper trees (Keystone's max_project_tree_depth is 5 by
+// default) take one more statement per lineageJoins+1 levels. A chain of
+// self-joins on the primary key is far cheaper on MariaDB than a recursive
+// CTE, which materialises a temporary table.
+const lineageJoins = 4
+
+var lineageSQL = func() string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i := 0; i <= lineageJoins; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "p%d.id, p%d.name, p%d.domain_id, p%d.parent_id, p%d.enabled, p%d.is_domain", i, i, i, i, i, i)
+	}
+	b.WriteString(" FROM project p0")
+	for i := 1; i <= lineageJoins; i++ {
+		fmt.Fprintf(&b, " LEFT JOIN project p%d ON p%d.id = p%d.parent_id", i, i, i-1)
+	}
+	b.WriteString(" WHERE p0.id = ?")
+	return b.String()
+}()
+
+// lineageStmt appends up to lineageJoins+1 levels starting at projectID to
+// *out, skipping ids already seen (a corrupt cycle).
+func lineageStmt(projectID string, out *[]*token.Project) stmt {
+	return stmt{sql: lineageSQL, args: []any{projectID}, scan: func(rows *sql.Rows) error {
+		for rows.Next() {
+			type level struct {
+				id, name, dom, parent nullString
+				enabled, isDomain     nullBool
+			}
+			var vals [lineageJoins + 1]level
+			cols := make([]any, 0, 6*(lineageJoins+1))
+			for i := range vals {
+				v := &vals[i]
+				cols = append(cols, &v.id, &v.name, &v.dom, &v.parent, &v.enabled, &v.isDomain)
+			}
+			if err := rows.Scan(cols...); err != nil {
+				return fmt.Errorf("project lineage: %w", err)
+			}
+			for _, v := range vals {
+				if !v.id.Valid || containsProject(*out, v.id.String) {
+					break
+				}
+				*out = append(*out, &token.Project{ID: v.id.String, Name: v.name.String, DomainID: v.dom.String,
+					ParentID: v.parent.String, Enabled: v.enabled.Valid && v.enabled.Bool, IsDomain: v.isDomain.Bool})
+			}
+		}
+		return nil
+	}}
+}
+
+func containsProject(ps []*token.Project, id string) bool {
+	for _, p := range ps {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// continueLineage fetches further levels while the walk stopped at a
+// project that still has a parent.
+func (r *Reader) continueLineage(ctx context.Context, out *[]*token.Project) error {
+	for len(*out) > 0 && len(*out) < maxProjectDepth {
+		last := (*out)[len(*out)-1]
+		if last.ParentID == "" || containsProject(*out, last.ParentID) {
+			return nil
+		}
+		n := len(*out)
+		if err := r.run(ctx, lineageStmt(last.ParentID, out)); err != nil {
+			return err
+		}
+		if len(*out) == n {
+			return nil // the parent row is missing
+		}
+	}
+	return nil
+}
+
+func (r *Reader) ProjectLineage(ctx context.Context, projectID string) ([]*token.Project, error) {
+	var out []*token.Project
+	if err := r.run(ctx, lineageStmt(projectID, &out)); err != nil {
+		return nil, err
+	}
+	return out, r.continueLineage(ctx, &out)
+}
+
+// --- roles
+
+func (r *Reader) scanAssignmentsInto(rows *sql.Rows, out *[]token.Assignment) error {
+	for rows.Next() {
+		var (
+			a         token.Assignment
+			inherited nullBool
+			dom       nullString
+		)
+		if err := rows.Scan(&a.Type, &a.ActorID, &a.TargetID, &a.RoleID, &inherited, &a.RoleName, &dom); err != nil {
+			return err
+		}
+		a.Inherited = inherited.Bool
+		if dom.String != nullDomainID {
+			a.RoleDomainID = dom.String
+		}
+		*out = append(*out, a)
+	}
+	return nil
+}
+
+func (r *Reader) scanAssignments(rows *sql.Rows) ([]token.Assignment, error) {
+	defer rows.Close()
+	var out []token.Assignment
+	if err := r.scanAssignmentsInto(rows, &out); err != nil {
+		return nil, err
+	}
+	return out, rows.Err()
+}
+
+func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]token.Assignment) stmt {
+	return stmt{sql: `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+		FROM assignment a JOIN role r ON r.id = a.role_id
+		WHERE a.target_id IN (?) AND (a.actor_id = ?
+			OR a.actor_id IN (SELECT m.group_id FROM user_group_membership m WHERE m.user_id = ?)
+			OR a.actor_id IN (SELECT e.group_id FROM expiring_user_group_membership e WHERE e.user_id = ?))`,
+		args: []any{bun.In(targetIDs), userID, userID, userID},
+		scan: func(rows *sql.Rows) error {
+			if err := r.scanAssignmentsInto(rows, out); err != nil {
+				return fmt.Errorf("user assignments: %w", err)
+			}
+			return nil
+		}}
+}
+
+func (r *Reader) UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]token.Assignment, error) {
+	targetIDs = nonEmptyUnique(targetIDs)
+	if len(targetIDs) == 0 {
+		return nil, nil
+	}
+	var out []token.Assignment
+	err := r.run(ctx, r.userAssignmentsStmt(userID, targetIDs, &out))
+	return out, err
+}
+
+func impliedStmt(out *[]token.Implied) stmt {
+	return stmt{sql: `SELECT i.prior_role_id, i.implied_role_id, r.name, r.domain_id
+		FROM implied_role i JOIN role r ON r.id = i.implied_role_id`,
+		scan: func(rows *sql.Rows) error {
+			for rows.Next() {
+				var (
+					i   token.Implied
+					dom nullString
+				)
+				if err := rows.Scan(&i.PriorID, &i.ImpliedID, &i.ImpliedName, &dom); err != nil {
+					return fmt.Errorf("implied roles: %w", err)
+				}
+				if dom.String != nullDomainID {
+					i.ImpliedDomID = dom.String
+				}
+				*out = append(*out, i)
+			}
+			return nil
+		}}
+}
+
+func (r *Reader) ImpliedRoles(ctx context.Context) ([]token.Implied, error) {
+	var out []token.Implied
+	err := r.run(ctx, impliedStmt(&out))
+	return out, err
+}
+
+// --- revocation
+
+// revocationStmt is Python's SQL pre-filter
+// (keystone/revoke/backends/sql.py _list_token_events).
+func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt {
+	var (
+		where = []string{"issued_before >= ?"}
+		args  = []any{rq.IssuedAt.UTC().Format("2006-01-02 15:04:05")}
+	)
+	if ids := nonEmptyUnique(rq.UserIDs); len(ids) > 0 {
+		where = append(where, "(user_id IS NULL OR user_id IN (?))")
+		args = append(args, bun.In(ids))
+	} else {
+		where = append(where, "user_id IS NULL")
+	}
+	if rq.ProjectID != "" {
+		where = append(where, "(project_id IS NULL OR project_id = ?)")
+		args = append(args, rq.ProjectID)
+	} else {
+		where = append(where, "project_id IS NULL")
+	}
+	if rq.AuditID != "" {
+		where = append(where, "(audit_id IS NULL OR audit_id = ?)")
+		args = append(args, rq.AuditID)
+	} else {
+		where = append(where, "audit_id IS NULL")
+	}
+	q := `SELECT domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id,
+		audit_id, audit_chain_id, issued_before, expires_at, revoked_at FROM revocation_event WHERE ` + strings.Join(where, " AND ")
+	return stmt{sql: q, args: args, scan: func(rows *sql.Rows) error {
+		for rows.Next() {
+			var (
+				dom, proj, user, role, trust, consumer, at, audit, chain nullString
+				ib, exp, rev                                             nullTime
+			)
+			if err := rows.Scan(&dom, &proj, &user, &role, &trust, &consumer, &at, &audit, &chain, &ib, &exp, &rev); err != nil {
+				return fmt.Errorf("revocation events: %w", err)
+			}
+			*out = append(*out, token.RevocationEvent{
+				DomainID: dom.String, ProjectID: proj.String, UserID: user.String, RoleID: role.String,
+				TrustID: trust.String, ConsumerID: consumer.String, AccessTokenID: at.String,
+				AuditID: audit.String, AuditChainID: chain.String,
+				IssuedBefore: ib.Time, ExpiresAt: exp.ptr(), RevokedAt: rev.Time,
+			})
+		}
+		return nil
+	}}
+}
+
+func (r *Reader) RevocationEvents(ctx context.Context, rq token.RevocationQuery) ([]token.RevocationEvent, error) {
+	var out []token.RevocationEvent
+	err := r.run(ctx, revocationStmt(rq, &out))
+	return out, err
+}
+
+// --- the first round of a validation
+
+// Prefetch reads in one round trip what a validation needs first (see
+// token.Prefetcher).
+func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
+	out := &token.Prefetched{Domains: map[string]*token.Project{}}
+	sts := []stmt{
+		r.userStmt(q.UserID, &out.User),
+		membershipsStmt(q.UserID, &out.Memberships),
+		impliedStmt(&out.Implied),
+	}
+	if q.ProjectID != "" {
+		sts = append(sts, lineageStmt(q.ProjectID, &out.Lineage))
+	}
+	if q.DomainID != "" {
+		sts = append(sts, projectsStmt([]string{q.DomainID}, out.Domains))
+		if q.DomainAssignments {
+			sts = append(sts, r.userAssignmentsStmt(q.UserID, []string{q.DomainID}, &out.Assignments))
+		}
+	}
+	if q.Revocation != nil {
+		sts = append(sts, revocationStmt(*q.Revocation, &out.Events))
+	}
+	if err := r.runAll(ctx, sts); err != nil {
+		return nil, err
+	}
+	if err := r.continueLineage(ctx, &out.Lineage); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var _ token.Prefetcher = (*Reader)(nil)
+
+// multiStatements reports whether the dialect can run several statements
+// in one query (MySQL/MariaDB with the DSN flag set in ParseURL).
+func multiStatements(d dialect.Name) bool { return d == dialect.MySQL }
