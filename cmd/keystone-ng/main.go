@@ -89,6 +89,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keystone-ng: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
+	// "db status --config-file F": the subcommand may come before the flags
+	// (Go's flag parsing stops at the first non-flag argument).
+	var sub []string
+	if cmd == "db" && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		sub, rest = rest[:1], rest[1:]
+	}
 	opts, err := parseFlags(cmd, rest, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	opts.args = append(sub, opts.args...)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	switch cmd {

@@ -63,3 +63,16 @@ func TestCheckAndServeRefuseBrokenSetup(t *testing.T) {
 		t.Fatalf("typo not reported: rc=%d stderr=%s", rc, errb.String())
 	}
 }
+
+func TestDBUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if rc := run([]string{"db", "frob", "--config-file", "/nonexistent.conf"}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), "usage: keystone-ng db") {
+		t.Fatalf("rc=%d stderr=%s", rc, errb.String())
+	}
+	errb.Reset()
+	// The subcommand before the flags is understood (and the missing file
+	// is then reported as a configuration problem).
+	if rc := run([]string{"db", "status", "--config-file", "/nonexistent.conf"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "/nonexistent.conf") {
+		t.Fatalf("rc=%d stderr=%s", rc, errb.String())
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +68,9 @@ func redact(raw string) string {
 		return raw
 	}
 	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***")
+		// url.UserPassword would percent-encode the mask.
+		u.User = url.User(u.User.Username())
+		return strings.Replace(u.String(), "@", ":***@", 1)
 	}
 	return u.String()
 }
@@ -77,12 +78,13 @@ func redact(raw string) string {
 func sqliteTarget(rest string) (Target, error) {
 	// SQLAlchemy: sqlite:///foo.db is relative, sqlite:////abs/foo.db is
 	// absolute, sqlite:// (nothing) is an in-memory database.
-	path, query, _ := strings.Cut(rest, "?")
+	// Query parameters (SQLAlchemy's sqlite options) have no meaning for
+	// the Go driver and are dropped.
+	path, _, _ := strings.Cut(rest, "?")
 	path = strings.TrimPrefix(path, "/")
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", "busy_timeout(10000)")
 	pragmas.Add("_pragma", "foreign_keys(1)")
-	_ = query
 	if path == "" {
 		return Target{Dialect: SQLite, DSN: "file::memory:?cache=shared&" + pragmas.Encode(), Redacted: "sqlite://"}, nil
 	}
@@ -240,13 +242,4 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
 	}
 	return db, nil
-}
-
-// atoi parses an int, returning def on failure.
-func atoi(s string, def int) int {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return def
-	}
-	return n
 }
