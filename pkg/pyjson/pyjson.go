@@ -105,35 +105,25 @@ func Append(b []byte, v Value) []byte {
 		}
 		return Append(b, *x)
 	case []Value:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ", "...)
-			}
-			b = Append(b, e)
-		}
-		return append(b, ']')
+		return appendList(b, x, Append)
 	case []Object:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ", "...)
-			}
-			b = Append(b, e)
-		}
-		return append(b, ']')
+		return appendList(b, x, func(b []byte, o Object) []byte { return Append(b, o) })
 	case []string:
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ", "...)
-			}
-			b = AppendString(b, e)
-		}
-		return append(b, ']')
+		return appendList(b, x, AppendString)
 	default:
 		return append(b, "null"...)
 	}
+}
+
+func appendList[T any](b []byte, list []T, each func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = each(b, e)
+	}
+	return append(b, ']')
 }
 
 // appendFloat follows Python's float repr for the finite values Keystone

@@ -22,7 +22,7 @@ type CachedCatalog struct {
 	mu       sync.Mutex
 	services cacheEntry[[]token.Service]
 	sps      cacheEntry[[]token.ServiceProvider]
-	projects map[string]cacheEntry[*token.ProjectEndpoints]
+	projects map[string]*cacheEntry[*token.ProjectEndpoints]
 }
 
 var _ token.Store = (*CachedCatalog)(nil)
@@ -42,62 +42,47 @@ func NewCachedCatalog(s token.Store, ttl time.Duration) token.Store {
 	if ttl <= 0 {
 		return s
 	}
-	return &CachedCatalog{Store: s, TTL: ttl, Now: time.Now, projects: map[string]cacheEntry[*token.ProjectEndpoints]{}}
+	return &CachedCatalog{Store: s, TTL: ttl, Now: time.Now, projects: map[string]*cacheEntry[*token.ProjectEndpoints]{}}
+}
+
+// cached returns *e while it is fresh, otherwise loads, stores and returns
+// a new value. Concurrent misses may load twice; both results are valid.
+func cached[T any](c *CachedCatalog, e *cacheEntry[T], load func() (T, error)) (T, error) {
+	now := c.Now()
+	c.mu.Lock()
+	cur := *e
+	c.mu.Unlock()
+	if cur.ok && now.Before(cur.expires) {
+		return cur.val, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	*e = cacheEntry[T]{val: v, expires: now.Add(c.TTL), ok: true}
+	c.mu.Unlock()
+	return v, nil
 }
 
 func (c *CachedCatalog) Services(ctx context.Context) ([]token.Service, error) {
-	now := c.Now()
-	c.mu.Lock()
-	e := c.services
-	c.mu.Unlock()
-	if e.ok && now.Before(e.expires) {
-		return e.val, nil
-	}
-	v, err := c.Store.Services(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.services = cacheEntry[[]token.Service]{val: v, expires: now.Add(c.TTL), ok: true}
-	c.mu.Unlock()
-	return v, nil
+	return cached(c, &c.services, func() ([]token.Service, error) { return c.Store.Services(ctx) })
 }
 
 func (c *CachedCatalog) EnabledServiceProviders(ctx context.Context) ([]token.ServiceProvider, error) {
-	now := c.Now()
-	c.mu.Lock()
-	e := c.sps
-	c.mu.Unlock()
-	if e.ok && now.Before(e.expires) {
-		return e.val, nil
-	}
-	v, err := c.Store.EnabledServiceProviders(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.sps = cacheEntry[[]token.ServiceProvider]{val: v, expires: now.Add(c.TTL), ok: true}
-	c.mu.Unlock()
-	return v, nil
+	return cached(c, &c.sps, func() ([]token.ServiceProvider, error) { return c.Store.EnabledServiceProviders(ctx) })
 }
 
 func (c *CachedCatalog) ProjectEndpoints(ctx context.Context, projectID string) (*token.ProjectEndpoints, error) {
-	now := c.Now()
 	c.mu.Lock()
-	e := c.projects[projectID]
+	e, ok := c.projects[projectID]
+	if !ok {
+		if len(c.projects) >= maxCachedProjects {
+			c.projects = map[string]*cacheEntry[*token.ProjectEndpoints]{}
+		}
+		e = &cacheEntry[*token.ProjectEndpoints]{}
+		c.projects[projectID] = e
+	}
 	c.mu.Unlock()
-	if e.ok && now.Before(e.expires) {
-		return e.val, nil
-	}
-	v, err := c.Store.ProjectEndpoints(ctx, projectID)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.projects) >= maxCachedProjects {
-		c.projects = map[string]cacheEntry[*token.ProjectEndpoints]{}
-	}
-	c.projects[projectID] = cacheEntry[*token.ProjectEndpoints]{val: v, expires: now.Add(c.TTL), ok: true}
-	c.mu.Unlock()
-	return v, nil
+	return cached(c, e, func() (*token.ProjectEndpoints, error) { return c.Store.ProjectEndpoints(ctx, projectID) })
 }
