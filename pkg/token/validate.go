@@ -203,10 +203,10 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	now := v.Now().UTC()
 	t := &Token{ID: req.Token, Payload: p, IssuedAt: issuedAt.UTC()}
 
-	// Round one: everything the payload alone determines, issued in
-	// parallel: for a project token that is the user (with its domain),
-	// memberships, the project lineage, the assignments on it, implied
-	// roles, revocation events and, when rendering, the catalog.
+	// Round one: everything the payload alone determines. For a project
+	// token that is the user (with its domain), memberships, implied
+	// roles, the project lineage and revocation events, read together by
+	// the store's Prefetch, and the catalog (normally from its cache).
 	var (
 		lineage     []*Project
 		memberships []Membership
@@ -216,19 +216,17 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		sysAssign   []Assignment
 		idpExists   = true
 		events      []RevocationEvent
-		userErr     error
 	)
 	scoped := !t.Unscoped()
 	wantCatalog := req.Catalog && scoped
-	optional := func(dst *error, err error) error {
-		// A missing row is a validation outcome, not a failure.
-		if err != nil && errors.Is(err, ErrNotFound) {
-			*dst = err
+	// A missing row is a validation outcome (checked below in Python's
+	// order), not a failure.
+	optional := func(err error) error {
+		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
 	}
-	var trustErr, appErr, atErr error
 	// The independent lookups go to the store together (one round trip
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
@@ -244,9 +242,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 				return err
 			}
 			t.User, memberships, implied, lineage, events = pre.User, pre.Memberships, pre.Implied, pre.Lineage, pre.Events
-			if t.User == nil {
-				userErr = ErrNotFound
-			}
 			if p.DomainID != "" {
 				domainRows = pre.Domains
 			}
@@ -277,19 +272,19 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if p.TrustID != "" {
 		fns = append(fns, func() (err error) {
 			t.Trust, err = v.Store.GetTrust(ctx, p.TrustID)
-			return optional(&trustErr, err)
+			return optional(err)
 		})
 	}
 	if p.AppCredID != "" {
 		fns = append(fns, func() (err error) {
 			t.AppCred, err = v.Store.GetAppCred(ctx, p.AppCredID)
-			return optional(&appErr, err)
+			return optional(err)
 		})
 	}
 	if p.AccessTokenID != "" {
 		fns = append(fns, func() (err error) {
 			t.AccessToken, err = v.Store.GetAccessToken(ctx, p.AccessTokenID)
-			return optional(&atErr, err)
+			return optional(err)
 		})
 	}
 	if p.Federated {
@@ -365,7 +360,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			fns = append(fns, func() error {
 				u, err := v.Store.GetUser(ctx, id)
 				if err != nil {
-					return optional(new(error), err)
+					return optional(err)
 				}
 				mu.Lock()
 				trustUsers[id] = u
@@ -419,7 +414,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if len(lineage) > 0 {
 		t.Project = lineage[0]
 	}
-	_, _, _ = userErr, appErr, atErr
 
 	// --- TokenModel.mint(): _validate_token_resources
 	if p.ProjectID != "" {
@@ -439,7 +433,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	// --- _validate_token_user
 	if p.TrustID != "" {
-		if trustErr != nil || t.Trust == nil || !trustUsable(t.Trust, now) {
+		if t.Trust == nil || !trustUsable(t.Trust, now) {
 			return nil, apierror.NotFound(fmt.Sprintf(msgTrustNotFound, p.TrustID))
 		}
 		if t.Trustee == nil {
