@@ -15,7 +15,7 @@ FUZZTIME ?= 10s
 RUN_DB   ?= sqlite
 RUN_STATE ?= /tmp/keystone-ng-run
 
-.PHONY: all build run stop-run test unit lint fuzz interop middleware bench bench-go bench-load clean
+.PHONY: all build run stop-run demo demo-down test unit lint fuzz interop frontdoor bench bench-go bench-load clean
 
 all: build
 
@@ -34,6 +34,16 @@ run: build
 
 stop-run:
 	KSPY_STATE_DIR=$(RUN_STATE) deploy/keystone-py/down.sh
+
+# The whole stack on one machine: Python Keystone, keystone-ng and nginx in
+# front (http://127.0.0.1:8080), admin/secret; prints what to try.
+# DEMO_DB=mysql|postgresql|sqlite, DEMO_FRONT_PORT, DEMO_PY_PORT, DEMO_NG_PORT.
+demo:
+	deploy/demo/demo-up.sh
+
+# Stops what `make demo` started (DEMO_DOWN_ARGS=--purge also drops its data).
+demo-down:
+	deploy/demo/demo-down.sh $(DEMO_DOWN_ARGS)
 
 test: lint unit fuzz interop
 

@@ -18,6 +18,7 @@ for a in "$@"; do
 done
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck disable=SC2154 # rc is assigned inside the trap string
 trap 'rc=$?; printf "[demo] ERROR: demo-down.sh line %s: \"%s\" exited with %s\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2; exit $rc' ERR
 
 [ "$(id -u)" = 0 ] || fail "run me as root"

@@ -1,6 +1,7 @@
 # lib.sh - settings and helpers shared by demo-up.sh and demo-down.sh
 # (sourced, not executed).
-# shellcheck shell=bash
+# The settings are used by the scripts that source this file:
+# shellcheck shell=bash disable=SC2034
 
 export PATH="/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LC_ALL=C.UTF-8
@@ -46,8 +47,10 @@ check_settings() {
   for p in "$DEMO_FRONT_PORT" "$DEMO_PY_PORT" "$DEMO_NG_PORT"; do
     case "$p" in '' | *[!0-9]*) fail "DEMO_FRONT_PORT, DEMO_PY_PORT and DEMO_NG_PORT must be numbers" ;; esac
   done
-  [ "$DEMO_FRONT_PORT" != "$DEMO_PY_PORT" ] && [ "$DEMO_FRONT_PORT" != "$DEMO_NG_PORT" ] &&
-    [ "$DEMO_PY_PORT" != "$DEMO_NG_PORT" ] || fail "the three ports must differ"
+  if [ "$DEMO_FRONT_PORT" = "$DEMO_PY_PORT" ] || [ "$DEMO_FRONT_PORT" = "$DEMO_NG_PORT" ] ||
+    [ "$DEMO_PY_PORT" = "$DEMO_NG_PORT" ]; then
+    fail "DEMO_FRONT_PORT, DEMO_PY_PORT and DEMO_NG_PORT must differ"
+  fi
 }
 
 # One demo-up/demo-down at a time per state dir. fd 9 stays open until exit;

@@ -91,7 +91,9 @@ func sqliteTarget(rest string) (Target, error) {
 	if !filepath.IsAbs(path) && strings.HasPrefix(rest, "//") {
 		path = "/" + path
 	}
-	return Target{Dialect: SQLite, DSN: "file:" + path + "?" + pragmas.Encode(), Redacted: "sqlite:///" + strings.TrimPrefix(path, "/")}, nil
+	// mode=rw: a missing database file is an error, not a new empty
+	// database (Python's db_sync creates it; keystone-ng never should).
+	return Target{Dialect: SQLite, DSN: "file:" + path + "?mode=rw&" + pragmas.Encode(), Redacted: "sqlite:///" + strings.TrimPrefix(path, "/")}, nil
 }
 
 func mysqlTarget(raw string) (Target, error) {
