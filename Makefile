@@ -2,9 +2,10 @@
 #
 #   make build    build bin/keystone-ng
 #   make run      start a real Python Keystone (SQLite) and keystone-ng beside it
-#   make test     every test: unit (SQLite, MariaDB, PostgreSQL), fuzz smoke,
-#                 interop against a real Python Keystone on all three databases,
-#                 and keystonemiddleware
+#   make demo     Python Keystone + keystone-ng + nginx on 127.0.0.1:8080
+#   make test     every test: unit, fuzz smoke, interop against a real Python
+#                 Keystone on MariaDB, PostgreSQL and SQLite, keystonemiddleware,
+#                 and the shipped nginx/Apache routing with failover
 #   make bench    Go benchmarks and the side-by-side load test against Python
 
 GO       ?= go
@@ -45,7 +46,7 @@ demo:
 demo-down:
 	deploy/demo/demo-down.sh $(DEMO_DOWN_ARGS)
 
-test: lint unit fuzz interop
+test: lint unit fuzz interop frontdoor
 
 lint:
 	@out=$$(gofmt -l cmd pkg migrations); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -66,6 +67,12 @@ fuzz:
 # MariaDB, PostgreSQL and SQLite in turn and compares it with keystone-ng.
 interop:
 	deploy/keystone-py/run-interop.sh
+
+# Real nginx and apache2 (Debian's) with the shipped configs in front of a
+# real Python Keystone and keystone-ng: routing, openstack CLI workflow,
+# failover while keystone-ng is killed, keystonemiddleware.
+frontdoor:
+	deploy/frontdoor/run-frontdoor-tests.sh
 
 bench: bench-go bench-load
 

@@ -28,6 +28,8 @@ cleanup() {
   set +e
   if [ "${FD_KEEP:-0}" = 1 ]; then fd_say "FD_KEEP=1: leaving everything running"; return; fi
   "$HERE/frontdoor.sh" down
+  echo_env "$HERE/frontdoor.sh" down
+  fd_stop_recorded fake-5xx TERM
   fd_stop_recorded keystone-ng TERM
   fd_stop_recorded uwsgi-proto TERM
   "$FD_ROOT/deploy/keystone-py/down.sh" --purge >/dev/null 2>&1 || fd_say "down.sh --purge failed"
@@ -38,9 +40,18 @@ finish() {
   printf '[frontdoor] done in %ss\n' "$(($(date +%s) - T0))"
   [ "$rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
   printf 'frontdoor: %d passed, %d failed\n' "$passed" "$failed"
-  [ "$failed" = 0 ]
+  trap - EXIT
+  [ "$failed" = 0 ] && exit 0
+  exit 1
 }
 trap finish EXIT
+# A second rendering of the same configs, in front of two echo backends
+# (echo_check.py) instead of the real services: routing matrix and headers.
+echo_env() {
+  env FD_STATE_DIR="$FD_STATE_DIR-echo" FD_NG_ADDR=127.0.0.1:5842 FD_PY_ADDR=127.0.0.1:5841 \
+    FD_NGINX_PORT=5850 FD_NGINX_TLS_PORT=5851 FD_NGINX_UWSGI_PORT=5852 FD_NGINX_IDENTITY_PORT=5853 \
+    FD_APACHE_PORT=5860 FD_APACHE_WSGI_PORT=5861 FD_APACHE_WSGI_FALLBACK=127.0.0.1:5862 "$@"
+}
 [ "$(id -u)" = 0 ] || fd_fail "run me as root"
 mkdir -p "$FD_RUN_DIR" "$FD_LOG_DIR"
 
@@ -58,7 +69,9 @@ start_ng() {
   fd_stop_recorded keystone-ng TERM
   setsid "$FD_STATE_DIR/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" \
     </dev/null >>"$FD_LOG_DIR/keystone-ng.log" 2>&1 &
-  fd_remember_pid keystone-ng $! || fd_fail "keystone-ng exited at once, see $FD_LOG_DIR/keystone-ng.log"
+  local pid=$!
+  disown "$pid" # no "Killed" job message from bash when the test kills it
+  fd_remember_pid keystone-ng "$pid" || fd_fail "keystone-ng exited at once, see $FD_LOG_DIR/keystone-ng.log"
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://$FD_NG_ADDR/readyz" 2>/dev/null && return 0; sleep 0.1; done
   fd_fail "keystone-ng not ready, see $FD_LOG_DIR/keystone-ng.log"
 }
@@ -90,8 +103,10 @@ issue() { # base -> token
 # validate base auth subject [method] -> sets V_CODE, V_BY (keystone-ng|python), V_BODY file
 V_BODY="$FD_STATE_DIR/body"
 validate() {
-  local h
-  h=$("${CURL[@]}" -X "${4:-GET}" -D - -o "$V_BODY" -H "X-Auth-Token: $2" -H "X-Subject-Token: $3" \
+  local h m=(-X GET)
+  [ "${4:-GET}" = HEAD ] && m=(-I) # -X HEAD would make curl wait for a body
+  : >"$V_BODY"
+  h=$("${CURL[@]}" "${m[@]}" -D - -o "$V_BODY" -H "X-Auth-Token: $2" -H "X-Subject-Token: $3" \
     -H "X-Openstack-Request-Id: req-00000000-0000-4000-8000-000000000000" "$1/v3/auth/tokens" | tr -d '\r')
   V_CODE=$(printf '%s\n' "$h" | awk 'NR==1 {print $2}')
   if printf '%s\n' "$h" | grep -qi '^openstack-identity-service: keystone-ng'; then V_BY=keystone-ng; else V_BY=python; fi
@@ -166,6 +181,21 @@ ksm() { # name base region
 }
 
 # ------------------------------------------------------------------ tests
+# From here on every check reports itself; a failing command must not end the run.
+set +e +o pipefail
+printf '\n[frontdoor] ==== routing matrix and header pass-through (echo backends)\n'
+if echo_env FD_KEYSTONE_CONF="$KSPY_CONF" "$HERE/frontdoor.sh" up 2>"$FD_LOG_DIR/echo-frontdoor.log"; then
+  out=$(/usr/bin/python3 "$HERE/echo_check.py" --ng-port 5842 --py-port 5841 --front nginx=http://127.0.0.1:5850 \
+    --front nginx-tls=https://127.0.0.1:5851 --front apache=http://127.0.0.1:5860 2>&1)
+  printf '%s\n' "$out" | grep -E '^  (ok|FAIL) '
+  passed=$((passed + $(printf '%s\n' "$out" | grep -c '^  ok ')))
+  failed=$((failed + $(printf '%s\n' "$out" | grep -c '^  FAIL ')))
+  printf '%s\n' "$out" | grep -qE '^  (ok|FAIL) ' || bad "echo_check.py: $(printf '%s' "$out" | tail -n 3)"
+else
+  bad "rendering/starting the echo front doors: $(tail -n 3 "$FD_LOG_DIR/echo-frontdoor.log")"
+fi
+echo_env "$HERE/frontdoor.sh" down 2>/dev/null
+
 printf '\n[frontdoor] ==== routing through every front door\n'
 for f in "${FRONTS[@]}"; do routing_checks ${f% *} ${f#* }; done
 
@@ -195,10 +225,29 @@ for f in "${FRONTS[@]}"; do
   validate "${f#* }" "$ADMIN" "$VALID"
   BEFORE[${f% *}]="$V_CODE $(summary "$V_BODY")"
 done
+# Clients keep validating through every front door while keystone-ng dies:
+# every one of their answers must be 200.
+LOAD_PIDS=()
+for f in "${FRONTS[@]}"; do
+  (
+    end=$((SECONDS + 4))
+    while [ "$SECONDS" -lt "$end" ]; do
+      "${CURL[@]}" -o /dev/null -w '%{http_code}\n' -H "X-Auth-Token: $ADMIN" -H "X-Subject-Token: $VALID" "${f#* }/v3/auth/tokens?nocatalog" || echo "curl-error"
+    done >"$FD_STATE_DIR/load-${f% *}"
+  ) &
+  LOAD_PIDS+=($!)
+done
+sleep 1.5
 ng_pid=$(fd_recorded_pid keystone-ng)
 kill -KILL "$ng_pid"
 for _ in $(seq 50); do fd_start_time "$ng_pid" >/dev/null 2>&1 || break; sleep 0.1; done
-fd_say "keystone-ng (pid $ng_pid) killed"
+fd_say "keystone-ng (pid $ng_pid) killed with SIGKILL while clients validate through every front door"
+wait "${LOAD_PIDS[@]}"
+for f in "${FRONTS[@]}"; do
+  n=$(wc -l <"$FD_STATE_DIR/load-${f% *}")
+  errs=$(grep -vc '^200$' "$FD_STATE_DIR/load-${f% *}")
+  [ "$n" -gt 0 ] && [ "$errs" = 0 ] && ok "${f% *}: $n validations during the kill, all 200" || bad "${f% *}: $errs of $n validations during the kill were not 200: $(sort "$FD_STATE_DIR/load-${f% *}" | uniq -c | tr '\n' ' ')"
+done
 for f in "${FRONTS[@]}"; do
   name=${f% *} base=${f#* }
   for i in 1 2 3; do # the first request finds it dead; the next ones too (no reload anywhere)
@@ -224,7 +273,7 @@ case "$(ksm_out=$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://
 start_ng
 fd_say "keystone-ng restarted (pid $(fd_recorded_pid keystone-ng)); Apache retries it after retry=5s"
 for f in "${FRONTS[@]}"; do
-  name=${f% *} base=${f#* } back=0 m0
+  name=${f% *} base=${f#* } back=0
   m0=$(metric)
   for _ in $(seq 1 40); do # at most ~10 s: Apache's retry=5 plus margin; nginx: the next request
     validate "$base" "$ADMIN" "$VALID"
@@ -235,6 +284,24 @@ for f in "${FRONTS[@]}"; do
   [ "$back" = 1 ] && [ "$(metric)" -gt "$m0" ] && [ "$V_CODE $(summary "$V_BODY")" = "${BEFORE[$name]}" ] &&
     ok "$name: keystone-ng takes validation back without a reload (header present, metrics up)" || bad "$name: keystone-ng did not take traffic back ($V_CODE from $V_BY)"
 done
+
+printf '\n[frontdoor] ==== keystone-ng answering 500/503 instead of dying\n'
+for status in 500 503; do
+  fd_stop_recorded keystone-ng TERM
+  setsid /usr/bin/python3 "$HERE/fake_5xx.py" "$NG_PORT" "$status" </dev/null >>"$FD_LOG_DIR/fake_5xx.log" 2>&1 &
+  fake=$!
+  disown "$fake"
+  fd_remember_pid fake-5xx "$fake"
+  for _ in $(seq 50); do fd_listening "$NG_PORT" && break; sleep 0.1; done
+  for f in "${FRONTS[@]}"; do
+    name=${f% *} base=${f#* }
+    validate "$base" "$ADMIN" "$VALID"
+    [ "$V_CODE $(summary "$V_BODY")" = "${BEFORE[$name]}" ] && [ "$V_BY" = python ] &&
+      ok "$name: keystone-ng answering $status -> the same request is answered 200 by Python" || bad "$name: keystone-ng answering $status: client got $V_CODE from $V_BY"
+  done
+  fd_stop_recorded fake-5xx TERM
+done
+start_ng
 
 printf '\n[frontdoor] ==== access logs: nothing but GET/HEAD validation and /v4 reached keystone-ng\n'
 if awk -v ng="$FD_NG_ADDR" 'index($0, ng) && !/"(GET|HEAD) (\/identity)?\/v3\/auth\/tokens[? ]/ && !/"[A-Z]+ (\/identity)?\/v4/' \
