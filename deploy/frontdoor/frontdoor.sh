@@ -73,26 +73,32 @@ EOC
 
 render_apache() {
   rm -rf "$APX"
-  mkdir -p "$APX/sites" "$APX/run"
+  mkdir -p "$APX/sites" "$APX/run" "$APX/tls"
   cp -r "$FD_ROOT/apache/keystone-ng" "$APX/"
+  # self-signed certificate for the TLS variant, made now
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$APX/tls/key.pem" -out "$APX/tls/cert.pem" >/dev/null 2>&1
   sed -e "s|^Define KEYSTONE_NG_URL .*|Define KEYSTONE_NG_URL http://$FD_NG_ADDR|" \
     -e "s|^Define KEYSTONE_PYTHON_URL .*|Define KEYSTONE_PYTHON_URL http://$FD_PY_ADDR|" \
     -e "s|^Define KEYSTONE_PYTHON_WSGI_FALLBACK .*|Define KEYSTONE_PYTHON_WSGI_FALLBACK $FD_APACHE_WSGI_FALLBACK|" \
+    -e "s|^Define KEYSTONE_PYTHON_IDENTITY_FALLBACK .*|Define KEYSTONE_PYTHON_IDENTITY_FALLBACK $FD_APACHE_IDENTITY_FALLBACK|" \
     "$FD_ROOT/apache/keystone-ng-upstreams.conf" >"$APX/keystone-ng-upstreams.conf"
   local site port
-  for site in site:$FD_APACHE_PORT site-wsgi:$FD_APACHE_WSGI_PORT; do
+  for site in site:$FD_APACHE_PORT site-wsgi:$FD_APACHE_WSGI_PORT site-tls:$FD_APACHE_TLS_PORT site-identity:$FD_APACHE_IDENTITY_PORT; do
     port=${site#*:}
     site=${site%%:*}
     [ -f "$FD_ROOT/apache/keystone-ng-$site.conf" ] || continue
     sed -E -e "s#^<VirtualHost \*:(80|443|5000)>#<VirtualHost 127.0.0.1:$port>#" \
       -e "s#/etc/apache2/keystone-ng#$APX/keystone-ng#g" \
+      -e "s#/etc/ssl/certs/keystone.pem#$APX/tls/cert.pem#" \
+      -e "s#/etc/ssl/private/keystone.key#$APX/tls/key.pem#" \
       "$FD_ROOT/apache/keystone-ng-$site.conf" >"$APX/sites/keystone-ng-$site.conf"
     grep -q "VirtualHost 127.0.0.1:$port" "$APX/sites/keystone-ng-$site.conf" || fd_fail "render: no VirtualHost replaced in keystone-ng-$site.conf"
     echo "Listen 127.0.0.1:$port" >>"$APX/listen.conf"
   done
   local m mods=""
   for m in mpm_event authz_core authz_host alias mime headers rewrite proxy proxy_http proxy_balancer \
-    lbmethod_byrequests slotmem_shm wsgi; do
+    lbmethod_byrequests slotmem_shm wsgi socache_shmcb ssl; do
     mods="${mods}Include /etc/apache2/mods-available/$m.load
 "
   done
@@ -149,7 +155,7 @@ start_apache() {
     fd_fail "apache2 did not start, see $FD_LOG_DIR/apache-error.log"
   for _ in $(seq 1 50); do [ -s "$FD_RUN_DIR/apache2.pid" ] && break; sleep 0.1; done
   fd_remember_pid apache2 "$(tr -dc 0-9 <"$FD_RUN_DIR/apache2.pid")" || fd_fail "apache2 exited right after start, see $FD_LOG_DIR/apache-error.log"
-  fd_say "apache2 started (pid $(fd_recorded_pid apache2)) on 127.0.0.1:$FD_APACHE_PORT,$FD_APACHE_WSGI_PORT(mod_wsgi)"
+  fd_say "apache2 started (pid $(fd_recorded_pid apache2)) on 127.0.0.1:$FD_APACHE_PORT,$FD_APACHE_WSGI_PORT(mod_wsgi),$FD_APACHE_TLS_PORT(tls),$FD_APACHE_IDENTITY_PORT(/identity)"
 }
 
 [ "$(id -u)" = 0 ] || fd_fail "run me as root"

@@ -18,6 +18,9 @@ FD_NGINX_IDENTITY_PORT="${FD_NGINX_IDENTITY_PORT:-5823}" # keystone-ng-site-iden
 FD_APACHE_PORT="${FD_APACHE_PORT:-5830}"           # keystone-ng-site.conf
 FD_APACHE_WSGI_PORT="${FD_APACHE_WSGI_PORT:-5831}" # keystone-ng-site-wsgi.conf
 FD_APACHE_WSGI_FALLBACK="${FD_APACHE_WSGI_FALLBACK:-127.0.0.1:5832}"
+FD_APACHE_TLS_PORT="${FD_APACHE_TLS_PORT:-5833}"           # keystone-ng-site-tls.conf
+FD_APACHE_IDENTITY_PORT="${FD_APACHE_IDENTITY_PORT:-5834}" # keystone-ng-site-identity.conf
+FD_APACHE_IDENTITY_FALLBACK="${FD_APACHE_IDENTITY_FALLBACK:-127.0.0.1:5835}"
 # Python Keystone config for the mod_wsgi variant (keystone-wsgi-public reads
 # OS_KEYSTONE_CONFIG_FILES from the process environment).
 FD_KEYSTONE_CONF="${FD_KEYSTONE_CONF:-/etc/keystone/keystone.conf}"

@@ -50,7 +50,8 @@ trap finish EXIT
 echo_env() {
   env FD_STATE_DIR="$FD_STATE_DIR-echo" FD_NG_ADDR=127.0.0.1:5842 FD_PY_ADDR=127.0.0.1:5841 \
     FD_NGINX_PORT=5850 FD_NGINX_TLS_PORT=5851 FD_NGINX_UWSGI_PORT=5852 FD_NGINX_IDENTITY_PORT=5853 \
-    FD_APACHE_PORT=5860 FD_APACHE_WSGI_PORT=5861 FD_APACHE_WSGI_FALLBACK=127.0.0.1:5862 "$@"
+    FD_APACHE_PORT=5860 FD_APACHE_WSGI_PORT=5861 FD_APACHE_WSGI_FALLBACK=127.0.0.1:5862 \
+    FD_APACHE_TLS_PORT=5863 FD_APACHE_IDENTITY_PORT=5864 FD_APACHE_IDENTITY_FALLBACK=127.0.0.1:5865 "$@"
 }
 [ "$(id -u)" = 0 ] || fd_fail "run me as root"
 mkdir -p "$FD_RUN_DIR" "$FD_LOG_DIR"
@@ -116,7 +117,8 @@ summary() { python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["token"]
 
 FRONTS=("nginx http://127.0.0.1:$FD_NGINX_PORT" "nginx-tls https://127.0.0.1:$FD_NGINX_TLS_PORT"
   "apache http://127.0.0.1:$FD_APACHE_PORT" "apache-wsgi http://127.0.0.1:$FD_APACHE_WSGI_PORT"
-  "nginx-uwsgi http://127.0.0.1:$FD_NGINX_UWSGI_PORT" "nginx-identity http://127.0.0.1:$FD_NGINX_IDENTITY_PORT/identity")
+  "nginx-uwsgi http://127.0.0.1:$FD_NGINX_UWSGI_PORT" "nginx-identity http://127.0.0.1:$FD_NGINX_IDENTITY_PORT/identity"
+  "apache-tls https://127.0.0.1:$FD_APACHE_TLS_PORT" "apache-identity http://127.0.0.1:$FD_APACHE_IDENTITY_PORT/identity")
 
 routing_checks() { # name base
   local name=$1 base=$2 T m0 m1 h
@@ -186,7 +188,8 @@ set +e +o pipefail
 printf '\n[frontdoor] ==== routing matrix and header pass-through (echo backends)\n'
 if echo_env FD_KEYSTONE_CONF="$KSPY_CONF" "$HERE/frontdoor.sh" up 2>"$FD_LOG_DIR/echo-frontdoor.log"; then
   out=$(/usr/bin/python3 "$HERE/echo_check.py" --ng-port 5842 --py-port 5841 --front nginx=http://127.0.0.1:5850 \
-    --front nginx-tls=https://127.0.0.1:5851 --front apache=http://127.0.0.1:5860 2>&1)
+    --front nginx-tls=https://127.0.0.1:5851 --front apache=http://127.0.0.1:5860 \
+    --front apache-tls=https://127.0.0.1:5863 2>&1)
   printf '%s\n' "$out" | grep -E '^  (ok|FAIL) '
   passed=$((passed + $(printf '%s\n' "$out" | grep -c '^  ok ')))
   failed=$((failed + $(printf '%s\n' "$out" | grep -c '^  FAIL ')))
@@ -200,13 +203,14 @@ printf '\n[frontdoor] ==== routing through every front door\n'
 for f in "${FRONTS[@]}"; do routing_checks ${f% *} ${f#* }; done
 
 printf '\n[frontdoor] ==== keystonemiddleware and the openstack CLI through nginx and Apache\n'
-for f in "nginx http://127.0.0.1:$FD_NGINX_PORT" "apache http://127.0.0.1:$FD_APACHE_PORT" "apache-wsgi http://127.0.0.1:$FD_APACHE_WSGI_PORT" "nginx-tls https://127.0.0.1:$FD_NGINX_TLS_PORT"; do
+for f in "nginx http://127.0.0.1:$FD_NGINX_PORT" "apache http://127.0.0.1:$FD_APACHE_PORT" "apache-wsgi http://127.0.0.1:$FD_APACHE_WSGI_PORT" "nginx-tls https://127.0.0.1:$FD_NGINX_TLS_PORT" "apache-tls https://127.0.0.1:$FD_APACHE_TLS_PORT"; do
   name=${f% *} base=${f#* }
-  case $name in nginx-tls) ;; *) ksm "$base" "$name" "fd-$name" ;; esac
-  [ "$name" = nginx-tls ] && /usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "$base" --python-url "${KSPY_URL%/v3}" --region "fd-$name" >/dev/null 2>&1 || true
+  case $name in *-tls) ;; *) ksm "$base" "$name" "fd-$name" ;; esac
+  case $name in *-tls) /usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "$base" --python-url "${KSPY_URL%/v3}" --region "fd-$name" >/dev/null 2>&1 || true ;; esac
   workflow "$name" "$base" "fd-$name"
 done
-for f in "nginx-uwsgi http://127.0.0.1:$FD_NGINX_UWSGI_PORT" "nginx-identity http://127.0.0.1:$FD_NGINX_IDENTITY_PORT/identity"; do
+for f in "nginx-uwsgi http://127.0.0.1:$FD_NGINX_UWSGI_PORT" "nginx-identity http://127.0.0.1:$FD_NGINX_IDENTITY_PORT/identity" \
+  "apache-identity http://127.0.0.1:$FD_APACHE_IDENTITY_PORT/identity"; do
   name=${f% *} base=${f#* }
   out=$(OS_AUTH_URL="$base/v3" OS_AUTH_TYPE=password OS_IDENTITY_API_VERSION=3 OS_USERNAME="$KSPY_ADMIN_USER" \
     OS_PASSWORD="$KSPY_ADMIN_PASSWORD" OS_PROJECT_NAME="$KSPY_ADMIN_PROJECT" OS_USER_DOMAIN_ID=default \
@@ -307,6 +311,6 @@ printf '\n[frontdoor] ==== access logs: nothing but GET/HEAD validation and /v4 
 if awk -v ng="$FD_NG_ADDR" 'index($0, ng) && !/"(GET|HEAD) (\/identity)?\/v3\/auth\/tokens[? ]/ && !/"[A-Z]+ (\/identity)?\/v4/' \
   "$FD_LOG_DIR/nginx-access.log" | grep -q .; then bad "nginx: other requests reached keystone-ng (see $FD_LOG_DIR/nginx-access.log)"
 else ok "nginx: access log shows only validation and /v4 sent to keystone-ng"; fi
-if awk -v ng="http://$FD_NG_ADDR" 'index($0, "upstream=\"" ng) && !/"(GET|HEAD) \/v3\/auth\/tokens[? ]/' \
+if awk -v ng="http://$FD_NG_ADDR" 'index($0, "upstream=\"" ng) && !/"(GET|HEAD) (\/identity)?\/v3\/auth\/tokens[? ]/' \
   "$FD_LOG_DIR/apache-access.log" | grep -q .; then bad "apache: other requests reached keystone-ng (see $FD_LOG_DIR/apache-access.log)"
 else ok "apache: access log shows only validation sent to keystone-ng's balancer member"; fi
