@@ -141,10 +141,8 @@ func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 		PublicEndpoint:     cfg.Default.PublicEndpoint,
 		AllowExpiredWindow: time.Duration(cfg.Token.AllowExpiredWindow) * time.Second,
 		AdminToken:         cfg.Default.AdminToken,
-		InsecureDebug:      cfg.Default.InsecureDebug,
 		RequestTimeout:     cfg.KeystoneNG.RequestTimeout,
 		MaxBodyBytes:       cfg.KeystoneNG.MaxRequestBodyBytes,
-		Version:            version,
 		Ready: func(ctx context.Context) error {
 			if err := a.reader.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)

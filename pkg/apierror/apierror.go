@@ -84,9 +84,6 @@ func Internal(cause error) *Error {
 	return e
 }
 
-// BadRequest is a 400 validation error.
-func BadRequest(msg string) *Error { return New(http.StatusBadRequest, msg) }
-
 // As extracts an *Error, converting anything else into an internal error.
 func As(err error) *Error {
 	var e *Error
@@ -94,10 +91,4 @@ func As(err error) *Error {
 		return e
 	}
 	return Internal(err)
-}
-
-// Is404 reports whether err is a client-facing 404.
-func Is404(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == http.StatusNotFound
 }

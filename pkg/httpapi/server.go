@@ -37,12 +37,9 @@ type Server struct {
 	// AllowExpiredWindow is [token] allow_expired_window.
 	AllowExpiredWindow time.Duration
 	// AdminToken is the deprecated [DEFAULT] admin_token ("" = off).
-	AdminToken string
-	// InsecureDebug is [DEFAULT] insecure_debug.
-	InsecureDebug  bool
+	AdminToken     string
 	RequestTimeout time.Duration
 	MaxBodyBytes   int64
-	Version        string
 }
 
 // Echo builds the router.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -399,6 +398,3 @@ func nonEmptyUnique(in []string) []string {
 	}
 	return out
 }
-
-// IsNotFound reports a missing row.
-func IsNotFound(err error) bool { return errors.Is(err, token.ErrNotFound) }
