@@ -43,6 +43,13 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
 
 	srv := a.server(m)
+	v4, purgers, err := a.v4(watchCtx, srv)
+	if err != nil {
+		log.Error("refusing to start", "error", err)
+		return 1
+	}
+	srv.V4 = v4
+	go purgeLoop(watchCtx, log, cfg.KeystoneNG.PurgeInterval, purgers)
 	e := srv.Echo()
 	hs := &http.Server{
 		Handler:           e,

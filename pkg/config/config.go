@@ -41,6 +41,7 @@ type Config struct {
 	Trust              TrustSection
 	OsloPolicy         OsloPolicySection
 	KeystoneNG         KeystoneNGSection // [keystone_ng], keystone-ng's own
+	WebAuthn           WebAuthnSection   // [webauthn], keystone-ng's own
 
 	// Files lists every configuration file read, absolute, in the order
 	// applied: the --config-file files, then the *.conf files of each
@@ -134,6 +135,9 @@ type EndpointFilterSection struct {
 // FederationSection is keystone.conf [federation].
 type FederationSection struct {
 	DefaultAuthorizationTTL int // default_authorization_ttl in minutes (0)
+	// TrustedDashboard is trusted_dashboard (MultiStrOpt): the dashboards
+	// a browser login may hand its token to.
+	TrustedDashboard []string
 }
 
 // SecurityComplianceSection is keystone.conf [security_compliance].
@@ -180,7 +184,44 @@ type KeystoneNGSection struct {
 	// the only cache on the validation path; roles, users, projects and
 	// revocations are always read afresh.
 	CatalogCacheTTL time.Duration
+	// PolicyDir is policy_dir: the operator's Rego directory for /v4
+	// ("" = the shipped policy only).
+	PolicyDir string
+	// PurgeInterval is purge_interval (1m): how often expired rows of
+	// keystone-ng's own tables (login state, ceremonies) are deleted.
+	PurgeInterval time.Duration
+	// LoginStateTTL is login_state_ttl (10m): lifetime of a pending
+	// OIDC login (state, nonce, PKCE verifier).
+	LoginStateTTL time.Duration
+	// OutboundTimeout is outbound_timeout (10s): deadline of every call
+	// to an identity provider (discovery, JWKS, token endpoint).
+	OutboundTimeout time.Duration
+	// JWTClockLeeway is jwt_clock_leeway (30s, at most 5m): tolerated
+	// clock skew for exp/nbf/iat of incoming JWTs.
+	JWTClockLeeway time.Duration
+	// JWKSCacheTTL is jwks_cache_ttl (10m): how long a fetched JWKS or
+	// discovery document is reused (an unknown kid refreshes it early).
+	JWKSCacheTTL time.Duration
 }
+
+// WebAuthnSection is keystone-ng's [webauthn] section (passkeys). Passkeys
+// are off while relying_party_id is empty.
+type WebAuthnSection struct {
+	RelyingPartyID      string        // relying_party_id, a registrable domain ("" = passkeys off)
+	RelyingPartyOrigins []string      // relying_party_origins, e.g. https://cloud.example.com
+	RelyingPartyName    string        // relying_party_name (OpenStack)
+	UserVerification    string        // user_verification: required|preferred|discouraged (required)
+	Attestation         string        // attestation: none|indirect|direct|enterprise (none)
+	CeremonyTimeout     time.Duration // ceremony_timeout (5m)
+	// TokenMethods is token_methods (external): the [auth] methods a
+	// passkey token carries. Python decodes only methods it knows, so they
+	// must be listed in [auth] methods; "external" says the user was
+	// authenticated outside Keystone's own plugins.
+	TokenMethods []string
+}
+
+// SectionWebAuthn is the name of keystone-ng's passkey section.
+const SectionWebAuthn = "webauthn"
 
 // SectionKeystoneNG is the name of keystone-ng's own section.
 const SectionKeystoneNG = "keystone_ng"

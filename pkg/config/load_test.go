@@ -113,7 +113,8 @@ func TestDefaults(t *testing.T) {
 			Listen: "127.0.0.1:5001", LogLevel: "info", LogFormat: "text",
 			KeyReloadInterval: 500 * time.Millisecond, ShutdownTimeout: 15 * time.Second,
 			RequestTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second,
-			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second}},
+			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second,
+			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute}},
 	}
 	for _, tc := range checks {
 		if !reflect.DeepEqual(tc.got, tc.exp) {
@@ -448,6 +449,10 @@ func TestValidate(t *testing.T) {
 		`[keystone_ng] read_header_timeout: must be greater than zero`,
 		`[keystone_ng] db_query_timeout: must be greater than zero`,
 		`[keystone_ng] max_request_body_bytes: must be greater than zero`,
+		`[keystone_ng] purge_interval: must be greater than zero`,
+		`[keystone_ng] login_state_ttl: must be greater than zero`,
+		`[keystone_ng] outbound_timeout: must be greater than zero`,
+		`[keystone_ng] jwks_cache_ttl: must be greater than zero`,
 		`[DEFAULT] public_endpoint: "/relative": invalid URI`,
 		`[database] connection: unsupported scheme "oracle"`,
 		`[database] max_pool_size`,
@@ -684,4 +689,45 @@ func TestParseHelpers(t *testing.T) {
 	}
 	eq(t, parseList(" a, b ,,c,, "), []string{"a", "b", "", "c"})
 	eq(t, parseList(""), []string{})
+}
+
+func TestValidateWebAuthn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		w    WebAuthnSection
+		want []string
+	}{
+		{name: "off", w: WebAuthnSection{}},
+		{name: "good", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://cloud.example.com", "https://login.cloud.example.com:8443"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}}},
+		{name: "localhost over http", w: WebAuthnSection{RelyingPartyID: "localhost", RelyingPartyOrigins: []string{"http://localhost:5001"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}}},
+		{name: "origins without rp id", w: WebAuthnSection{RelyingPartyOrigins: []string{"https://x.example"}},
+			want: []string{`[webauthn] relying_party_id: must be set when relying_party_origins is`}},
+		{name: "everything wrong", w: WebAuthnSection{RelyingPartyID: "https://cloud.example.com/", RelyingPartyOrigins: nil, CeremonyTimeout: 0, TokenMethods: []string{"passkey"}},
+			want: []string{
+				`[webauthn] relying_party_id: "https://cloud.example.com/": must be a host name`,
+				`[webauthn] relying_party_origins: must list at least one origin`,
+				`[webauthn] ceremony_timeout: must be between 1s and 1h`,
+				`[webauthn] token_methods: "passkey" is not in [auth] methods`,
+			}},
+		{name: "origin outside rp id", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://evil.example.org", "http://cloud.example.com", "https://notcloud.example.com", "https://cloud.example.com/path"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}},
+			want: []string{
+				`"https://evil.example.org": host evil.example.org is outside relying_party_id cloud.example.com`,
+				`"http://cloud.example.com": must use https (http only for localhost)`,
+				`"https://notcloud.example.com": host notcloud.example.com is outside relying_party_id`,
+				`"https://cloud.example.com/path": must be an origin`,
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Defaults()
+			c.WebAuthn = tc.w
+			err := c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			wantProblems(t, err, tc.want...)
+		})
+	}
 }

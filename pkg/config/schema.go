@@ -127,6 +127,7 @@ var schema = []*option{
 
 	// [federation]
 	{section: "federation", name: "default_authorization_ttl", kind: kindInt, def: "0", field: func(c *Config) any { return &c.Federation.DefaultAuthorizationTTL }},
+	{section: "federation", name: "trusted_dashboard", kind: kindMulti, field: func(c *Config) any { return &c.Federation.TrustedDashboard }},
 
 	// [security_compliance] (keystone/conf/security_compliance.py)
 	{section: "security_compliance", name: "lockout_failure_attempts", kind: kindInt, none: true, min: i64(1), field: func(c *Config) any { return &c.SecurityCompliance.LockoutFailureAttempts }},
@@ -156,10 +157,25 @@ var schema = []*option{
 	{section: SectionKeystoneNG, name: "db_query_timeout", kind: kindDuration, def: "5s", field: func(c *Config) any { return &c.KeystoneNG.DBQueryTimeout }},
 	{section: SectionKeystoneNG, name: "catalog_cache_ttl", kind: kindDuration, def: "1s", field: func(c *Config) any { return &c.KeystoneNG.CatalogCacheTTL }},
 	{section: SectionKeystoneNG, name: "metrics_enabled", kind: kindBool, def: "true", field: func(c *Config) any { return &c.KeystoneNG.MetricsEnabled }},
+	{section: SectionKeystoneNG, name: "policy_dir", kind: kindString, field: func(c *Config) any { return &c.KeystoneNG.PolicyDir }},
+	{section: SectionKeystoneNG, name: "purge_interval", kind: kindDuration, def: "1m", field: func(c *Config) any { return &c.KeystoneNG.PurgeInterval }},
+	{section: SectionKeystoneNG, name: "login_state_ttl", kind: kindDuration, def: "10m", field: func(c *Config) any { return &c.KeystoneNG.LoginStateTTL }},
+	{section: SectionKeystoneNG, name: "outbound_timeout", kind: kindDuration, def: "10s", field: func(c *Config) any { return &c.KeystoneNG.OutboundTimeout }},
+	{section: SectionKeystoneNG, name: "jwt_clock_leeway", kind: kindDuration, def: "30s", field: func(c *Config) any { return &c.KeystoneNG.JWTClockLeeway }},
+	{section: SectionKeystoneNG, name: "jwks_cache_ttl", kind: kindDuration, def: "10m", field: func(c *Config) any { return &c.KeystoneNG.JWKSCacheTTL }},
+
+	// [webauthn], keystone-ng's own (passkeys).
+	{section: SectionWebAuthn, name: "relying_party_id", kind: kindString, field: func(c *Config) any { return &c.WebAuthn.RelyingPartyID }},
+	{section: SectionWebAuthn, name: "relying_party_origins", kind: kindList, field: func(c *Config) any { return &c.WebAuthn.RelyingPartyOrigins }},
+	{section: SectionWebAuthn, name: "relying_party_name", kind: kindString, def: "OpenStack", field: func(c *Config) any { return &c.WebAuthn.RelyingPartyName }},
+	{section: SectionWebAuthn, name: "user_verification", kind: kindString, def: "required", choices: []string{"required", "preferred", "discouraged"}, field: func(c *Config) any { return &c.WebAuthn.UserVerification }},
+	{section: SectionWebAuthn, name: "attestation", kind: kindString, def: "none", choices: []string{"none", "indirect", "direct", "enterprise"}, field: func(c *Config) any { return &c.WebAuthn.Attestation }},
+	{section: SectionWebAuthn, name: "ceremony_timeout", kind: kindDuration, def: "5m", field: func(c *Config) any { return &c.WebAuthn.CeremonyTimeout }},
+	{section: SectionWebAuthn, name: "token_methods", kind: kindList, def: "external", field: func(c *Config) any { return &c.WebAuthn.TokenMethods }},
 }
 
 // ownSections are keystone-ng's own sections: unknown keys there are errors.
-var ownSections = map[string]bool{SectionKeystoneNG: true}
+var ownSections = map[string]bool{SectionKeystoneNG: true, SectionWebAuthn: true}
 
 // schemaIndex maps group -> name -> option.
 var schemaIndex = func() map[string]map[string]*option {

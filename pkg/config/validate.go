@@ -2,6 +2,7 @@ package config
 
 import (
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -185,7 +186,101 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.OsloPolicy.PolicyFile) == "" {
 		p.add("%s: must be set", c.at("oslo_policy", "policy_file"))
 	}
+	c.validateV4(p)
 	return p.errOrNil()
+}
+
+// validateV4 checks the options of the /v4 features.
+func (c *Config) validateV4(p *Problems) {
+	ng := c.KeystoneNG
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"purge_interval", ng.PurgeInterval},
+		{"login_state_ttl", ng.LoginStateTTL},
+		{"outbound_timeout", ng.OutboundTimeout},
+		{"jwks_cache_ttl", ng.JWKSCacheTTL},
+	} {
+		if d.v <= 0 {
+			p.add("%s: must be greater than zero", c.at(SectionKeystoneNG, d.name))
+		}
+	}
+	if ng.JWTClockLeeway < 0 || ng.JWTClockLeeway > 5*time.Minute {
+		p.add("%s: must be between 0 and 5m (a larger leeway stretches every JWT's lifetime)", c.at(SectionKeystoneNG, "jwt_clock_leeway"))
+	}
+
+	w := c.WebAuthn
+	if w.RelyingPartyID == "" {
+		if len(w.RelyingPartyOrigins) > 0 {
+			p.add("%s: must be set when relying_party_origins is (passkeys are off without it)", c.at(SectionWebAuthn, "relying_party_id"))
+		}
+		return
+	}
+	if !validRPID(w.RelyingPartyID) {
+		p.add("%s: %q: must be a host name such as cloud.example.com (no scheme, port or path)", c.at(SectionWebAuthn, "relying_party_id"), w.RelyingPartyID)
+	}
+	if len(w.RelyingPartyOrigins) == 0 {
+		p.add("%s: must list at least one origin, e.g. https://%s", c.at(SectionWebAuthn, "relying_party_origins"), w.RelyingPartyID)
+	}
+	for _, o := range w.RelyingPartyOrigins {
+		if err := checkOrigin(o, w.RelyingPartyID); err != "" {
+			p.add("%s: %q: %s", c.at(SectionWebAuthn, "relying_party_origins"), o, err)
+		}
+	}
+	if w.CeremonyTimeout <= 0 || w.CeremonyTimeout > time.Hour {
+		p.add("%s: must be between 1s and 1h", c.at(SectionWebAuthn, "ceremony_timeout"))
+	}
+	if len(w.TokenMethods) == 0 {
+		p.add("%s: must name at least one method", c.at(SectionWebAuthn, "token_methods"))
+	}
+	for _, m := range w.TokenMethods {
+		if !contains(c.Auth.Methods, m) {
+			p.add("%s: %q is not in [auth] methods (%s): Python could not decode the token", c.at(SectionWebAuthn, "token_methods"), m, strings.Join(c.Auth.Methods, ","))
+		}
+	}
+}
+
+// validRPID accepts a WebAuthn RP ID: a host name, no scheme, port or path
+// (WebAuthn §5.1.2 "RP ID" is a valid domain string).
+func validRPID(id string) bool {
+	if id == "localhost" {
+		return true
+	}
+	if strings.ContainsAny(id, ":/ @?#") || strings.HasPrefix(id, ".") || strings.HasSuffix(id, ".") {
+		return false
+	}
+	for _, label := range strings.Split(id, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrigin verifies that origin is scheme://host[:port] with https (or
+// http for localhost) and that its host equals the RP ID or is a subdomain
+// of it (WebAuthn §13.4.9: an RP ID must be a registrable suffix of the
+// origin's effective domain).
+func checkOrigin(origin, rpID string) string {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "must be an origin such as https://" + rpID
+	}
+	host := u.Hostname()
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if host != "localhost" && host != "127.0.0.1" && host != "::1" {
+			return "must use https (http only for localhost)"
+		}
+	default:
+		return "must use https"
+	}
+	if host != rpID && !strings.HasSuffix(host, "."+rpID) {
+		return "host " + host + " is outside relying_party_id " + rpID
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -40,6 +40,8 @@ type Server struct {
 	AdminToken     string
 	RequestTimeout time.Duration
 	MaxBodyBytes   int64
+	// V4 enables the /v4 API (nil = validation only).
+	V4 *V4
 }
 
 // Echo builds the router.
@@ -65,6 +67,7 @@ func (s *Server) Echo() *echo.Echo {
 	if s.Metrics != nil {
 		e.GET("/metrics", s.Metrics.Handler())
 	}
+	s.registerV4(e)
 	return e
 }
 

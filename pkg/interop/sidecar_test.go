@@ -82,11 +82,19 @@ func freePort(t testing.TB) int {
 // goes to t.Log when the test failed.
 func startSidecar(t *testing.T, env *pyEnv) *sidecar {
 	t.Helper()
+	return startSidecarWith(t, env, "", "")
+}
+
+// startSidecarWith is startSidecar with extra configuration: keystoneNG is
+// appended to the [keystone_ng] section, extra (whole sections such as
+// [webauthn]) after it.
+func startSidecarWith(t *testing.T, env *pyEnv, keystoneNG, extra string) *sidecar {
+	t.Helper()
 	bin := sidecarBinary(t)
 	dir := t.TempDir()
 	port := freePort(t)
 	ngConf := filepath.Join(dir, "ng.conf")
-	conf := fmt.Sprintf("[keystone_ng]\nlisten = 127.0.0.1:%d\nlog_format = json\n", port)
+	conf := fmt.Sprintf("[keystone_ng]\nlisten = 127.0.0.1:%d\nlog_format = json\n%s\n%s\n", port, keystoneNG, extra)
 	if err := os.WriteFile(ngConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/authz"
+	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
+	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/payload"
+)
+
+// Purger deletes expired rows of keystone-ng's own tables (login state,
+// ceremonies, replay records); serve runs every purger periodically
+// (design.md §8).
+type Purger interface {
+	Purge(ctx context.Context, now time.Time) (int64, error)
+	Name() string
+}
+
+// v4 assembles the /v4 API: policy engine, token issuer, login checks and
+// every feature that is configured.
+func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger, error) {
+	cfg := a.cfg
+	engine, err := authz.New(ctx, authz.Options{OverrideDir: cfg.KeystoneNG.PolicyDir, Log: a.log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("[keystone_ng] policy_dir: %w", err)
+	}
+	if cfg.KeystoneNG.PolicyDir != "" {
+		go engine.Watch(ctx, 2*time.Second)
+	}
+	v4 := &httpapi.V4{
+		Authz: engine,
+		Issuer: &issue.Issuer{
+			Keys:       a.keys,
+			Codec:      &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
+			Validator:  v.Validator,
+			Expiration: time.Duration(cfg.Token.Expiration) * time.Second,
+			Now:        time.Now,
+		},
+		Identity: &identity.Checker{
+			Dir: a.reader,
+			Lockout: identity.Lockout{
+				Attempts: cfg.SecurityCompliance.LockoutFailureAttempts,
+				Duration: time.Duration(cfg.SecurityCompliance.LockoutDuration) * time.Second,
+			},
+			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
+			Now:                            time.Now,
+		},
+		Scopes: a.reader,
+	}
+	var purgers []Purger
+	pk, ps, err := a.passkeyFeature(ctx, v4)
+	if err != nil {
+		return nil, nil, err
+	}
+	if pk != nil {
+		v4.Passkeys = pk
+		purgers = append(purgers, ps...)
+	}
+	fed, fs, err := a.federationFeature(ctx, v4)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fed != nil {
+		v4.Federation = fed
+		purgers = append(purgers, fs...)
+	}
+	return v4, purgers, nil
+}
+
+// purgeLoop runs the purgers every interval until ctx ends.
+func purgeLoop(ctx context.Context, log *slog.Logger, every time.Duration, ps []Purger) {
+	if len(ps) == 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, p := range ps {
+				n, err := p.Purge(ctx, now)
+				if err != nil {
+					log.Warn("purge of expired rows failed", "table", p.Name(), "error", err)
+				} else if n > 0 {
+					log.Debug("purged expired rows", "table", p.Name(), "rows", n)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/authz"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
+	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/labstack/echo/v4"
+)
+
+// V4 is what the /v4 handlers share. A nil feature field leaves its
+// routes out (they then answer 404 like any unknown path).
+type V4 struct {
+	Authz    authz.Authorizer
+	Issuer   *issue.Issuer
+	Identity *identity.Checker
+	Scopes   issue.ScopeLookup
+	// Feature services, wired by cmd/keystone-ng.
+	Passkeys   PasskeyService
+	Federation FederationService
+}
+
+// registerV4 adds the /v4 routes of the configured features.
+func (s *Server) registerV4(e *echo.Echo) {
+	if s.V4 == nil {
+		return
+	}
+	if s.V4.Passkeys != nil {
+		s.registerPasskeyRoutes(e)
+	}
+	if s.V4.Federation != nil {
+		s.registerFederationRoutes(e)
+	}
+}
+
+// callerKey caches the authenticated caller on the request.
+const callerKey = "v4_caller"
+
+// Caller authenticates the X-Auth-Token of a /v4 request with the same
+// validation as GET /v3/auth/tokens: a missing or invalid token is 401.
+func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
+	if t, ok := c.Get(callerKey).(*token.Token); ok {
+		return t, callerOf(t), nil
+	}
+	raw := strings.TrimSpace(c.Request().Header.Get("X-Auth-Token"))
+	if raw == "" {
+		return nil, authz.Caller{}, apierror.Unauthorized()
+	}
+	t, err := s.Validator.Validate(c.Request().Context(), token.Request{Token: raw})
+	if err != nil {
+		ae := apierror.As(err)
+		if ae.Code >= 500 {
+			return nil, authz.Caller{}, ae
+		}
+		out := apierror.Unauthorized()
+		out.Cause = err
+		return nil, authz.Caller{}, out
+	}
+	c.Set(callerKey, t)
+	return t, callerOf(t), nil
+}
+
+// callerOf is the OPA view of a validated token.
+func callerOf(t *token.Token) authz.Caller {
+	p := t.Payload
+	cl := authz.Caller{UserID: p.UserID, ScopeType: "unscoped", Roles: make([]string, 0, len(t.Roles))}
+	if t.User != nil {
+		cl.UserDomainID = t.User.DomainID
+	}
+	for _, r := range t.Roles {
+		cl.Roles = append(cl.Roles, r.Name)
+	}
+	switch {
+	case p.System != "":
+		cl.ScopeType, cl.ScopeID = "system", p.System
+	case p.DomainID != "":
+		cl.ScopeType, cl.ScopeID, cl.ScopeDomainID = "domain", p.DomainID, p.DomainID
+	case p.ProjectID != "" || p.TrustID != "":
+		cl.ScopeType = "project"
+		if t.Project != nil {
+			cl.ScopeID, cl.ScopeDomainID = t.Project.ID, t.Project.DomainID
+		}
+	}
+	return cl
+}
+
+// Authorize authenticates the caller and asks the /v4 policy whether they
+// may perform action on target: 401 without a valid token, 403 when the
+// policy says no (with its reason), 500 when the policy cannot be
+// evaluated (never an implicit allow).
+func (s *Server) Authorize(c echo.Context, action string, target map[string]any) (*token.Token, error) {
+	t, caller, err := s.Caller(c)
+	if err != nil {
+		return nil, err
+	}
+	if target == nil {
+		target = map[string]any{}
+	}
+	d, err := s.V4.Authz.Authorize(c.Request().Context(), authz.Input{Action: action, Caller: caller, Target: target})
+	if err != nil {
+		return nil, apierror.Internal(fmt.Errorf("policy %s: %w", action, err))
+	}
+	if !d.Allow {
+		msg := fmt.Sprintf("You are not authorized to perform the requested action: %s.", action)
+		if d.Reason != "" {
+			msg = fmt.Sprintf("You are not authorized to perform the requested action: %s (%s).", action, d.Reason)
+		}
+		return nil, apierror.Forbidden(msg)
+	}
+	return t, nil
+}
+
+// RespondToken answers a successful login like Python's POST
+// /v3/auth/tokens: 201, X-Subject-Token, the token body with catalog.
+func (s *Server) RespondToken(c echo.Context, in *issue.Issued) error {
+	body := pyjson.Marshal(s.Validator.Render(in.Token, true))
+	h := c.Response().Header()
+	h.Set("X-Subject-Token", in.ID)
+	h.Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusCreated, "application/json", body)
+}
+
+// DecodeJSON reads a JSON request body into v, refusing unknown fields,
+// trailing data and non-JSON with a 400 in Keystone's shape.
+func DecodeJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return apierror.New(http.StatusUnsupportedMediaType, "Request body must be JSON (Content-Type: application/json).")
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apierror.New(http.StatusRequestEntityTooLarge, "Request is too large.")
+		}
+		if errors.Is(err, io.EOF) {
+			return apierror.New(http.StatusBadRequest, "Expecting a JSON request body.")
+		}
+		e := apierror.New(http.StatusBadRequest, "Malformed request body: "+jsonProblem(err))
+		e.Cause = err
+		return e
+	}
+	if dec.More() {
+		return apierror.New(http.StatusBadRequest, "Malformed request body: unexpected data after the JSON object.")
+	}
+	return nil
+}
+
+// jsonProblem names what was wrong without echoing the body.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d.", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s.", te.Field, te.Type.String())
+		}
+		return "wrong JSON type."
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ") + "."
+	}
+	return "not valid JSON."
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
+	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+)
+
+// The Reader also answers the lookups of v4 logins. The only writes to a
+// Python table are the two lockout columns of local_user, written in the
+// form Python's ORM writes them.
+var (
+	_ identity.Directory = (*Reader)(nil)
+	_ issue.ScopeLookup  = (*Reader)(nil)
+)
+
+// PyDateTime formats t as Python's SQLAlchemy DateTime columns hold it
+// (naive UTC, microseconds), a literal all three backends accept.
+func PyDateTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05.000000")
+}
+
+func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*token.Project, error) {
+	rows, err := r.query(ctx, `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("lookup project: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("lookup project: %w", err)
+		}
+		return nil, token.ErrNotFound
+	}
+	var (
+		p              token.Project
+		parent         nullString
+		enabled, isDom nullBool
+	)
+	if err := rows.Scan(&p.ID, &p.Name, &p.DomainID, &parent, &enabled, &isDom); err != nil {
+		return nil, fmt.Errorf("lookup project: %w", err)
+	}
+	p.ParentID, p.Enabled, p.IsDomain = parent.String, enabled.Bool, isDom.Bool
+	return &p, nil
+}
+
+// DomainByName finds a domain by name (domains are projects with
+// is_domain, under the <<keystone.domain.root>> pseudo-domain).
+func (r *Reader) DomainByName(ctx context.Context, name string) (*token.Project, error) {
+	return r.projectRow(ctx, `name = ? AND is_domain`, name)
+}
+
+// ProjectByName finds a project (not a domain) by name in a domain.
+func (r *Reader) ProjectByName(ctx context.Context, name, domainID string) (*token.Project, error) {
+	return r.projectRow(ctx, `name = ? AND domain_id = ? AND NOT is_domain`, name, domainID)
+}
+
+// UserByName finds a user by name in a domain: local users, then non-local
+// ones (keystone/identity/backends/sql.py get_user_by_name).
+func (r *Reader) UserByName(ctx context.Context, name, domainID string) (*token.User, error) {
+	for _, q := range []string{
+		`SELECT user_id FROM local_user WHERE name = ? AND domain_id = ?`,
+		`SELECT user_id FROM nonlocal_user WHERE name = ? AND domain_id = ?`,
+	} {
+		var id string
+		err := r.db.QueryRowContext(ctx, q, name, domainID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lookup user by name: %w", err)
+		}
+		return r.GetUser(ctx, id)
+	}
+	return nil, token.ErrNotFound
+}
+
+// LocalAuth reads the lockout columns and option 1002.
+func (r *Reader) LocalAuth(ctx context.Context, userID string) (*identity.LocalAuth, error) {
+	var (
+		count nullInt64
+		at    nullTime
+		opt   nullString
+	)
+	err := r.db.QueryRowContext(ctx, `SELECT lu.failed_auth_count, lu.failed_auth_at, o.option_value
+		FROM local_user lu LEFT JOIN user_option o ON o.user_id = lu.user_id AND o.option_id = '1002'
+		WHERE lu.user_id = ?`, userID).Scan(&count, &at, &opt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read lockout state: %w", err)
+	}
+	return &identity.LocalAuth{
+		FailedCount:   int(count.Int64),
+		FailedAt:      at.ptr(),
+		IgnoreLockout: opt.Valid && strings.TrimSpace(opt.String) == "true",
+	}, nil
+}
+
+// RecordFailedAuth is _record_failed_auth: count + 1 (NULL counts as 0),
+// failed_auth_at = utcnow(). One UPDATE, so concurrent failures on several
+// instances all count.
+func (r *Reader) RecordFailedAuth(ctx context.Context, userID string, at time.Time) error {
+	_, err := r.db.ExecContext(ctx, `UPDATE local_user SET failed_auth_count = COALESCE(failed_auth_count, 0) + 1, failed_auth_at = ? WHERE user_id = ?`,
+		PyDateTime(at), userID)
+	if err != nil {
+		return fmt.Errorf("record failed authentication: %w", err)
+	}
+	return nil
+}
+
+// ResetFailedAuth is _reset_failed_auth.
+func (r *Reader) ResetFailedAuth(ctx context.Context, userID string) error {
+	_, err := r.db.ExecContext(ctx, `UPDATE local_user SET failed_auth_count = 0, failed_auth_at = NULL WHERE user_id = ?`, userID)
+	if err != nil {
+		return fmt.Errorf("reset failed authentication: %w", err)
+	}
+	return nil
+}
