@@ -22,6 +22,23 @@ TIMEOUT=${KSNG_INTEROP_TIMEOUT:-30m}
 GO=${GO:-go}
 command -v "$GO" >/dev/null 2>&1 || { [ -x /usr/local/go/bin/go ] && GO=/usr/local/go/bin/go; }
 
+# The v4 tests need Chromium (passkeys in a real browser) and Python's
+# lockout rules switched on (a failed passkey counts like a failed password):
+# both go through up.sh's knobs unless the caller set them.
+export KSPY_EXTRA_PKGS=${KSPY_EXTRA_PKGS-chromium}
+if [ -z "${KSPY_EXTRA_CONF:-}" ]; then
+  KSPY_EXTRA_CONF=$(mktemp /tmp/keystone-ng-interop-extra.XXXXXX.conf)
+  trap 'rm -f "$KSPY_EXTRA_CONF"' EXIT
+  cat >"$KSPY_EXTRA_CONF" <<'EOF'
+[security_compliance]
+# pkg/interop/v4_passkeys_test.go locks a user out on purpose
+lockout_failure_attempts = 3
+lockout_duration = 15
+EOF
+  chmod 0644 "$KSPY_EXTRA_CONF"
+  export KSPY_EXTRA_CONF
+fi
+
 declare -a SUMMARY=()
 passed=0
 nfailed=0

@@ -51,6 +51,10 @@ case "$KSPY_DB" in
   sqlite) want_pkgs+=(sqlite3) ;;
 esac
 [ "$KSPY_CACHE" = 1 ] && want_pkgs+=(memcached python3-pymemcache)
+# KSPY_EXTRA_PKGS: more Debian packages the caller's tests need (the
+# interop suite asks for chromium, for the passkey browser test).
+# shellcheck disable=SC2206
+[ -n "${KSPY_EXTRA_PKGS:-}" ] && want_pkgs+=($KSPY_EXTRA_PKGS)
 
 need=()
 for p in "${want_pkgs[@]}"; do

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,14 +88,16 @@ func startSidecar(t *testing.T, env *pyEnv) *sidecar {
 
 // startSidecarWith is startSidecar with extra configuration: keystoneNG is
 // appended to the [keystone_ng] section, extra (whole sections such as
-// [webauthn]) after it.
+// [webauthn]) after it; "{port}" in either stands for the listening port.
 func startSidecarWith(t *testing.T, env *pyEnv, keystoneNG, extra string) *sidecar {
 	t.Helper()
 	bin := sidecarBinary(t)
 	dir := t.TempDir()
 	port := freePort(t)
 	ngConf := filepath.Join(dir, "ng.conf")
-	conf := fmt.Sprintf("[keystone_ng]\nlisten = 127.0.0.1:%d\nlog_format = json\n%s\n%s\n", port, keystoneNG, extra)
+	p := strconv.Itoa(port)
+	conf := fmt.Sprintf("[keystone_ng]\nlisten = 127.0.0.1:%d\nlog_format = json\n%s\n%s\n", port,
+		strings.ReplaceAll(keystoneNG, "{port}", p), strings.ReplaceAll(extra, "{port}", p))
 	if err := os.WriteFile(ngConf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
