@@ -5,6 +5,7 @@
 //	keystone-ng serve   --config-file F [--config-file G ...] [--config-dir D]
 //	keystone-ng check   (same flags): print every configuration, database and key problem
 //	keystone-ng db      status|migrate (same flags): keystone-ng's own tables
+//	keystone-ng login   --os-auth-url URL --idp ID [--device | --jwt-file F]: obtain a token
 //	keystone-ng version
 package main
 
@@ -33,6 +34,7 @@ commands:
   serve     serve GET/HEAD /v3/auth/tokens, /healthz, /readyz, /metrics
   check     check the configuration, database and Fernet keys; print every problem
   db        db status | db migrate: keystone-ng's own tables (never Python's)
+  login     obtain a token through an identity provider (client side; see login --help)
   version   print the version
 `
 
@@ -84,6 +86,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "login":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return login(ctx, rest, stdout, stderr)
 	case "serve", "check", "db":
 	default:
 		fmt.Fprintf(stderr, "keystone-ng: unknown command %q\n\n%s", cmd, usage)
