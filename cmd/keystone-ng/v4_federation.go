@@ -2,11 +2,41 @@ package main
 
 import (
 	"context"
+	"net/http"
 
+	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 )
 
-// federationFeature builds the federation service.
+// federationFeature builds the federation service (identity providers,
+// mappings, JWT workload login). It needs the database; the [credential]
+// key repository is needed only to store IdP client secrets, so without
+// it the feature runs and refuses client secrets.
 func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.FederationService, []Purger, error) {
-	return nil, nil, nil
+	if a.db == nil {
+		return nil, nil, nil
+	}
+	cfg := a.cfg
+	var secrets federation.SecretBox
+	if dir := cfg.Credential.KeyRepository; dir != "" {
+		repo, err := fernet.OpenRepository(dir)
+		if err != nil {
+			a.log.Warn("federation: [credential] key_repository unusable; identity provider client secrets cannot be stored", "dir", dir, "error", err)
+		} else {
+			secrets = repo
+			go repo.Watch(ctx, cfg.KeystoneNG.KeyReloadInterval)
+		}
+	}
+	svc := federation.New(federation.Options{
+		DB:                             a.db,
+		Secrets:                        secrets,
+		HTTPClient:                     &http.Client{Timeout: cfg.KeystoneNG.OutboundTimeout},
+		JWKSCacheTTL:                   cfg.KeystoneNG.JWKSCacheTTL,
+		Leeway:                         cfg.KeystoneNG.JWTClockLeeway,
+		DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
+		DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
+		Log:                            a.log,
+	})
+	return svc, []Purger{federation.JTIPurger{S: svc}}, nil
 }

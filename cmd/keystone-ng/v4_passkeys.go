@@ -2,12 +2,32 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 )
 
 // passkeyFeature builds the passkey service when [webauthn] is configured
 // (nil otherwise).
 func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.PasskeyService, []Purger, error) {
-	return nil, nil, nil
+	w := a.cfg.WebAuthn
+	if w.RelyingPartyID == "" {
+		return nil, nil, nil
+	}
+	st := passkey.NewSQLStore(a.db)
+	svc, err := passkey.New(passkey.Config{
+		RPID:              w.RelyingPartyID,
+		RPName:            w.RelyingPartyName,
+		Origins:           w.RelyingPartyOrigins,
+		UserVerification:  w.UserVerification,
+		Attestation:       w.Attestation,
+		CeremonyTimeout:   w.CeremonyTimeout,
+		TokenMethods:      w.TokenMethods,
+		TrustedDashboards: a.cfg.Federation.TrustedDashboard,
+	}, st, a.reader, v4.Identity, v4.Issuer, v4.Scopes, a.log.With("feature", "passkeys"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("[webauthn]: %w", err)
+	}
+	return svc, []Purger{passkey.CeremonyPurger{Store: st}, passkey.OrphanPurger{Store: st}}, nil
 }

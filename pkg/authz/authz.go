@@ -66,9 +66,13 @@ type Options struct {
 }
 
 const (
-	allowQuery   = "data.keystone_ng.authz.allow"
-	reasonsQuery = "data.keystone_ng.authz.reasons"
-	regoDir      = "rego"
+	allowRef   = "data.keystone_ng.authz.allow"
+	reasonsRef = "data.keystone_ng.authz.reasons"
+	// One query for both, so that a denial does not evaluate the rules twice. The
+	// comprehension keeps the query defined when the policy has no reasons rule and skips
+	// the reasons entirely when the request is allowed.
+	decisionQuery = "allow := " + allowRef + "; reasons := [r | allow == false; some r in " + reasonsRef + "]"
+	regoDir       = "rego"
 )
 
 //go:embed rego/*.rego
@@ -96,9 +100,8 @@ func isTestFile(name string) bool { return strings.HasSuffix(name, "_test.rego")
 
 // policy is one compiled, immutable generation of the policy.
 type policy struct {
-	allow   rego.PreparedEvalQuery
-	reasons rego.PreparedEvalQuery
-	files   []string // source names, for logging
+	query rego.PreparedEvalQuery
+	files []string // source names, for logging
 }
 
 // Engine evaluates the policy. It is safe for concurrent use; Reload swaps the compiled
@@ -195,38 +198,31 @@ func (e *Engine) Watch(ctx context.Context, interval time.Duration) {
 // is returned (with a deny decision); it never results in Allow.
 func (e *Engine) Authorize(ctx context.Context, in Input) (Decision, error) {
 	p := e.cur.Load()
-	input := inputValue(in)
-	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(inputValue(in)))
 	if err != nil {
-		return Decision{}, fmt.Errorf("authz: evaluating %s for %q: %w", allowQuery, in.Action, err)
+		return Decision{}, fmt.Errorf("authz: evaluating policy for %q: %w", in.Action, err)
 	}
-	allow := false
-	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		b, ok := rs[0].Expressions[0].Value.(bool)
-		if !ok {
-			return Decision{}, fmt.Errorf("authz: %s is %T, want boolean", allowQuery, rs[0].Expressions[0].Value)
-		}
-		allow = b
+	if len(rs) == 0 {
+		// allow is undefined: the policy lacks `default allow := false`. Deny.
+		return Decision{}, nil
+	}
+	allow, ok := rs[0].Bindings["allow"].(bool)
+	if !ok {
+		return Decision{}, fmt.Errorf("authz: %s is %T, want boolean", allowRef, rs[0].Bindings["allow"])
 	}
 	if allow {
 		return Decision{Allow: true}, nil
 	}
-	rs, err = p.reasons.Eval(ctx, rego.EvalParsedInput(input))
-	if err != nil {
-		return Decision{}, fmt.Errorf("authz: evaluating %s for %q: %w", reasonsQuery, in.Action, err)
-	}
 	var msgs []string
-	if len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		if set, ok := rs[0].Expressions[0].Value.([]any); ok {
-			for _, v := range set {
-				if s, ok := v.(string); ok && s != "" {
-					msgs = append(msgs, s)
-				}
-			}
+	list, _ := rs[0].Bindings["reasons"].([]any)
+	for _, v := range list {
+		if s, ok := v.(string); ok && s != "" {
+			msgs = append(msgs, s)
 		}
 	}
 	sort.Strings(msgs)
-	return Decision{Allow: false, Reason: strings.Join(msgs, "; ")}, nil
+	msgs = slices.Compact(msgs)
+	return Decision{Reason: strings.Join(msgs, "; ")}, nil
 }
 
 // inputValue builds the input document as an AST value directly, avoiding the JSON round
@@ -377,13 +373,9 @@ func compile(ctx context.Context, sources []source) (*policy, error) {
 	for _, s := range sources {
 		p.files = append(p.files, s.name)
 	}
-	p.allow, err = rego.New(rego.Query(allowQuery), rego.Compiler(c)).PrepareForEval(ctx)
+	p.query, err = rego.New(rego.Query(decisionQuery), rego.Compiler(c)).PrepareForEval(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("authz: preparing %s: %w", allowQuery, err)
-	}
-	p.reasons, err = rego.New(rego.Query(reasonsQuery), rego.Compiler(c)).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("authz: preparing %s: %w", reasonsQuery, err)
+		return nil, fmt.Errorf("authz: preparing the decision query: %w", err)
 	}
 	return p, nil
 }

@@ -146,6 +146,17 @@ func TestAuthorizeNonBooleanAllowIsError(t *testing.T) {
 	}
 }
 
+func TestAuthorizeUndefinedAllowDenies(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "common.rego", strings.Replace(Modules()["common.rego"], "default allow := false\n", "", 1))
+	e := newEngine(t, dir)
+	d, err := e.Authorize(context.Background(), Input{Action: "unknown:x", Caller: sysAdmin})
+	if err != nil || d.Allow {
+		t.Fatalf("got %+v, %v; want a plain deny", d, err)
+	}
+	mustAllow(t, e, Input{Action: "mapping:create", Caller: sysAdmin}, true)
+}
+
 func TestModules(t *testing.T) {
 	m := Modules()
 	for _, f := range []string{"common.rego", "federation.rego", "passkeys.rego", "common_test.rego", "federation_test.rego", "passkeys_test.rego"} {

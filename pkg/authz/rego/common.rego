@@ -15,10 +15,7 @@ import rego.v1
 default allow := false
 
 # Role names of the caller (already expanded with implied roles by the service).
-caller_roles contains r if {
-	some r in input.caller.roles
-	is_string(r)
-}
+caller_roles := {r | some r in input.caller.roles}
 
 # Roles that grant read access in system scope.
 system_reader_roles := {"reader", "member", "admin"}
@@ -30,46 +27,58 @@ domain_admin_roles := {"admin", "manager"}
 domain_reader_roles := {"reader", "member", "manager", "admin"}
 
 # Domain id carried by the target; null when absent (e.g. a global identity provider).
-target_domain_id := object.get(input, ["target", "domain_id"], null)
+default target_domain_id := null
 
-has_any_role(wanted) if {
-	some r in caller_roles
-	r in wanted
-}
+target_domain_id := input.target.domain_id
 
 non_empty_string(s) if {
 	is_string(s)
 	s != ""
 }
 
+# The helpers below are rules rather than functions where possible: OPA caches a rule's
+# value for the whole evaluation, so the checks run once per request.
+
+# System-scoped token with the admin role.
 is_system_admin if {
 	input.caller.scope_type == "system"
 	"admin" in caller_roles
 }
 
+# System-scoped token with reader, member or admin.
 is_system_reader if {
 	input.caller.scope_type == "system"
-	has_any_role(system_reader_roles)
+	count(caller_roles & system_reader_roles) > 0
 }
 
-# Domain-scoped token on domain d with an administrative role.
+# The domain a domain-scoped caller administers (undefined if none).
+caller_admin_domain := input.caller.scope_id if {
+	input.caller.scope_type == "domain"
+	non_empty_string(input.caller.scope_id)
+	count(caller_roles & domain_admin_roles) > 0
+}
+
+# The domain a domain-scoped caller may read (undefined if none).
+caller_reader_domain := input.caller.scope_id if {
+	input.caller.scope_type == "domain"
+	non_empty_string(input.caller.scope_id)
+	count(caller_roles & domain_reader_roles) > 0
+}
+
+# Domain-scoped token on domain d with admin or manager.
 is_domain_admin(d) if {
 	non_empty_string(d)
-	input.caller.scope_type == "domain"
-	input.caller.scope_id == d
-	has_any_role(domain_admin_roles)
+	d == caller_admin_domain
 }
 
-# Domain-scoped token on domain d with any role that allows reading.
+# Domain-scoped token on domain d with reader, member, manager or admin.
 is_domain_reader(d) if {
 	non_empty_string(d)
-	input.caller.scope_type == "domain"
-	input.caller.scope_id == d
-	has_any_role(domain_reader_roles)
+	d == caller_reader_domain
 }
 
 # Every action the shipped policy knows; each policy file adds its own.
 # Anything else is denied with the reason below.
 reasons contains "unknown action" if {
-	not input.action in actions
+	not actions[input.action]
 }

@@ -28,23 +28,23 @@ actions contains a if some a in federation_read_actions
 
 # Writes: system admin for anything; a domain admin (admin or manager) for its own domain's objects.
 allow if {
-	input.action in federation_write_actions
+	federation_write_actions[input.action]
 	is_system_admin
 }
 
 allow if {
-	input.action in federation_write_actions
+	federation_write_actions[input.action]
 	is_domain_admin(target_domain_id)
 }
 
 # Reads: system readers see everything; domain readers see their own domain's objects.
 allow if {
-	input.action in federation_read_actions
+	federation_read_actions[input.action]
 	is_system_reader
 }
 
 allow if {
-	input.action in federation_read_actions
+	federation_read_actions[input.action]
 	is_domain_reader(target_domain_id)
 }
 
@@ -53,26 +53,26 @@ federation_object := "identity provider" if startswith(input.action, "identity_p
 federation_object := "mapping" if startswith(input.action, "mapping:")
 
 reasons contains sprintf("domain admin of the %s's domain or system admin required", [federation_object]) if {
-	input.action in federation_write_actions
+	federation_write_actions[input.action]
 	not allow
 	non_empty_string(target_domain_id)
 }
 
 reasons contains sprintf("system admin required for a global %s", [federation_object]) if {
-	input.action in federation_write_actions
+	federation_write_actions[input.action]
 	not allow
 	not non_empty_string(target_domain_id)
 }
 
 reasons contains sprintf("reader of the %s's domain or system reader required", [federation_object]) if {
-	input.action in federation_read_actions
+	federation_read_actions[input.action]
 	input.action != "identity_provider:list"
 	not allow
 	non_empty_string(target_domain_id)
 }
 
 reasons contains sprintf("system reader required for a global %s", [federation_object]) if {
-	input.action in federation_read_actions
+	federation_read_actions[input.action]
 	input.action != "identity_provider:list"
 	not allow
 	not non_empty_string(target_domain_id)

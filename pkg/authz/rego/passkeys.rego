@@ -27,37 +27,37 @@ is_passkey_owner if {
 }
 
 allow if {
-	input.action in passkey_manage_actions
+	passkey_manage_actions[input.action]
 	is_passkey_owner
 }
 
 allow if {
-	input.action in passkey_manage_actions
+	passkey_manage_actions[input.action]
 	is_system_admin
 }
 
 allow if {
-	input.action in passkey_manage_actions
+	passkey_manage_actions[input.action]
 	is_domain_admin(target_domain_id)
 }
 
 allow if {
-	input.action in passkey_read_actions
+	passkey_read_actions[input.action]
 	is_system_reader
 }
 
 allow if {
-	input.action in passkey_read_actions
+	passkey_read_actions[input.action]
 	is_domain_reader(target_domain_id)
 }
 
 reasons contains "only the passkey owner, a domain admin of the owner's domain or a system admin may manage passkeys" if {
-	input.action in passkey_manage_actions
-	not input.action in passkey_read_actions
+	passkey_manage_actions[input.action]
+	not passkey_read_actions[input.action]
 	not allow
 }
 
 reasons contains "only the passkey owner, a reader of the owner's domain or a system reader may read passkeys" if {
-	input.action in passkey_read_actions
+	passkey_read_actions[input.action]
 	not allow
 }

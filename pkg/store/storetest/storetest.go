@@ -80,7 +80,10 @@ func Open(t *testing.T, name string, init ...string) *Backend {
 		hostUser := env("KSNG_TEST_MYSQL", "root@127.0.0.1:3306")
 		adminURL = "mysql+pymysql://" + hostUser + "/test"
 		url = "mysql+pymysql://" + hostUser + "/" + db + "?charset=utf8mb4"
-		drop = func(a *bun.DB) error { _, err := a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+db); return err }
+		drop = func(a *bun.DB) error {
+			_, err := a.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+db)
+			return err
+		}
 	case "postgres":
 		hostUser := env("KSNG_TEST_POSTGRES", "postgres@127.0.0.1:5432")
 		adminURL = "postgresql://" + hostUser + "/postgres?sslmode=disable"
@@ -148,4 +151,3 @@ func Count(t *testing.T, db *bun.DB, table string) int {
 	}
 	return n
 }
-

@@ -1,0 +1,312 @@
+package passkey
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+)
+
+// UserRef names the user of a login the way a v3 password auth does:
+// {"id": ...} or {"name": ..., "domain": {"id" or "name": ...}}.
+type UserRef struct {
+	ID     string     `json:"id,omitempty"`
+	Name   string     `json:"name,omitempty"`
+	Domain *DomainRef `json:"domain,omitempty"`
+}
+
+// DomainRef names a domain by id or name.
+type DomainRef struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// validationError is keystone.exception.ValidationError's text.
+func validationError(attribute, target string) *apierror.Error {
+	return apierror.New(http.StatusBadRequest, fmt.Sprintf("Expecting to find %s in %s. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.", attribute, target))
+}
+
+// decoyKey is what a decoy's fake credentials are derived from: the same
+// user reference always yields the same fake credentials.
+func (r *UserRef) decoyKey() string {
+	if r.ID != "" {
+		return "id\x00" + r.ID
+	}
+	d := ""
+	if r.Domain != nil {
+		d = "id\x00" + r.Domain.ID
+		if r.Domain.ID == "" {
+			d = "name\x00" + r.Domain.Name
+		}
+	}
+	return "name\x00" + r.Name + "\x00" + d
+}
+
+// resolve finds the user; (nil, nil) when there is no such user.
+func (s *Service) resolve(ctx context.Context, r *UserRef) (*token.User, error) {
+	var (
+		u   *token.User
+		err error
+	)
+	switch {
+	case r.ID != "":
+		u, err = s.Users.GetUser(ctx, r.ID)
+	case r.Name != "":
+		if r.Domain == nil || (r.Domain.ID == "" && r.Domain.Name == "") {
+			return nil, validationError("domain", "user")
+		}
+		domainID := r.Domain.ID
+		if domainID == "" {
+			d, derr := s.Users.DomainByName(ctx, r.Domain.Name)
+			if errors.Is(derr, token.ErrNotFound) {
+				return nil, nil
+			}
+			if derr != nil {
+				return nil, apierror.Internal(derr)
+			}
+			domainID = d.ID
+		}
+		u, err = s.Users.UserByName(ctx, r.Name, domainID)
+	default:
+		return nil, validationError("id or name", "user")
+	}
+	if errors.Is(err, token.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, apierror.Internal(err)
+	}
+	return u, nil
+}
+
+// Decoy derivation: fake credential ids for users that do not exist (or
+// have no passkey), stable per user reference, keyed by a secret shared
+// through the database so every instance answers alike.
+const decoySecretName = "decoy"
+
+var decoyTransports = [][]protocol.AuthenticatorTransport{
+	{protocol.Hybrid, protocol.Internal},
+	{protocol.Internal},
+	{protocol.USB},
+	{protocol.Hybrid, protocol.Internal},
+}
+
+// DecoyCredentials derives the fake allowCredentials of key: one or two
+// credentials of 16 to 64 bytes, the lengths real authenticators use.
+func DecoyCredentials(secret []byte, key string) []protocol.CredentialDescriptor {
+	block := func(i byte) []byte {
+		m := hmac.New(sha256.New, secret)
+		m.Write([]byte{i})
+		m.Write([]byte(key))
+		return m.Sum(nil)
+	}
+	seed := block(0)
+	n := 1 + int(seed[0]%4)/3 // mostly one, sometimes two
+	out := make([]protocol.CredentialDescriptor, 0, n)
+	for i := 0; i < n; i++ {
+		l := []int{16, 20, 32, 48, 64}[int(seed[1+i])%5]
+		id := append(block(byte(2*i+1)), block(byte(2*i+2))...)[:l]
+		out = append(out, protocol.CredentialDescriptor{
+			Type:         protocol.PublicKeyCredentialType,
+			CredentialID: id,
+			Transport:    decoyTransports[int(seed[3+i])%len(decoyTransports)],
+		})
+	}
+	return out
+}
+
+// BeginLogin starts a login. With ref nil it is usernameless (the
+// authenticator picks a discoverable credential). With a user reference
+// the options list that user's credentials; for a user that does not
+// exist, or has no passkey, they list stable fake credentials instead
+// (a decoy ceremony, stored like a real one, that can never finish).
+func (s *Service) BeginLogin(ctx context.Context, ref *UserRef) (*Begun, error) {
+	var (
+		assertion *protocol.CredentialAssertion
+		sess      *webauthn.SessionData
+		err       error
+		userID    string
+		decoy     bool
+	)
+	if ref == nil {
+		assertion, sess, err = s.wa.BeginDiscoverableLogin()
+	} else {
+		u, rerr := s.resolve(ctx, ref)
+		if rerr != nil {
+			return nil, rerr
+		}
+		var pks []*Passkey
+		if u != nil {
+			if pks, err = s.Store.ListPasskeys(ctx, u.ID); err != nil {
+				return nil, apierror.Internal(err)
+			}
+		}
+		if len(pks) == 0 {
+			secret, serr := s.Store.Secret(ctx, decoySecretName)
+			if serr != nil {
+				return nil, apierror.Internal(serr)
+			}
+			decoy = true
+			if u != nil {
+				userID = u.ID
+			}
+			assertion, sess, err = s.wa.BeginDiscoverableLogin(webauthn.WithAllowedCredentials(DecoyCredentials(secret, ref.decoyKey())))
+		} else {
+			userID = u.ID
+			assertion, sess, err = s.wa.BeginLogin(s.waUserOf(u, pks))
+		}
+	}
+	if err != nil {
+		return nil, apierror.Internal(fmt.Errorf("begin login: %w", err))
+	}
+	id, err := s.saveCeremony(ctx, KindLogin, userID, "", decoy, sess)
+	if err != nil {
+		return nil, err
+	}
+	return &Begun{CeremonyID: id, Options: assertion}, nil
+}
+
+// loginRefused is the generic 401 of every failed login; the cause is
+// only logged.
+func loginRefused(cause error) *apierror.Error {
+	e := apierror.Unauthorized()
+	e.Cause = fmt.Errorf("passkey login refused: %w", cause)
+	return e
+}
+
+// ErrClone marks an assertion whose signature counter did not increase.
+var ErrClone = errors.New("signature counter did not increase: possible cloned authenticator")
+
+// FinishLogin verifies an assertion against its ceremony and mints a
+// token with the requested scope. Every refusal is the generic 401;
+// failures of a known user count towards lockout as Python's failed
+// passwords do.
+func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential json.RawMessage, scope *issue.ScopeRequest) (*issue.Issued, error) {
+	c, sess, err := s.takeCeremony(ctx, ceremonyID, KindLogin)
+	if err != nil {
+		if ae := (*apierror.Error)(nil); errors.As(err, &ae) {
+			return nil, ae
+		}
+		return nil, loginRefused(err)
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+	if err != nil {
+		return nil, s.failed(ctx, c.UserID, fmt.Errorf("parse assertion: %w", describe(err)))
+	}
+	if c.Decoy {
+		return nil, s.failed(ctx, c.UserID, errors.New("decoy ceremony (unknown user or user without passkeys)"))
+	}
+	pk, err := s.Store.PasskeyByCredentialID(ctx, parsed.RawID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, s.failed(ctx, c.UserID, errors.New("unknown credential"))
+	}
+	if err != nil {
+		return nil, apierror.Internal(err)
+	}
+	userID := c.UserID
+	if userID == "" {
+		userID = pk.UserID
+	}
+	if pk.UserID != userID {
+		return nil, s.failed(ctx, userID, fmt.Errorf("credential %s belongs to another user than the ceremony's", pk.ID))
+	}
+	// Lockout, disabled user or domain, deleted user: refused before the
+	// signature is looked at, as Python checks lockout first.
+	u, err := s.Checker.Usable(ctx, userID)
+	if err != nil {
+		ae := apierror.As(err)
+		if ae.Code >= 500 {
+			return nil, ae
+		}
+		s.Log.InfoContext(ctx, "passkey login refused", "user_id", userID, "reason", fmt.Sprint(ae.Cause))
+		return nil, loginRefused(ae)
+	}
+	pks, err := s.Store.ListPasskeys(ctx, userID)
+	if err != nil {
+		return nil, apierror.Internal(err)
+	}
+	wu := s.waUserOf(u, pks)
+	var cred *webauthn.Credential
+	if len(sess.UserID) == 0 {
+		_, cred, err = s.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+			if string(userHandle) != userID {
+				return nil, fmt.Errorf("user handle does not name the credential's owner")
+			}
+			return wu, nil
+		}, *sess, parsed)
+	} else {
+		cred, err = s.wa.ValidateLogin(wu, *sess, parsed)
+	}
+	if err != nil {
+		return nil, s.failed(ctx, userID, fmt.Errorf("verify assertion with passkey %s: %w", pk.ID, describe(err)))
+	}
+	if cred.Authenticator.CloneWarning {
+		s.Log.WarnContext(ctx, "passkey signature counter did not increase: possible cloned authenticator; login refused",
+			"user_id", userID, "passkey_id", pk.ID, "stored_count", pk.SignCount, "presented_count", parsed.Response.AuthenticatorData.Counter)
+		return nil, s.failed(ctx, userID, fmt.Errorf("passkey %s: %w", pk.ID, ErrClone))
+	}
+	now := s.now().UTC()
+	if err := s.Store.RecordUse(ctx, pk.ID, pk.SignCount, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return nil, s.failed(ctx, userID, err)
+		}
+		return nil, apierror.Internal(err)
+	}
+	if err := s.Checker.Succeeded(ctx, userID); err != nil {
+		return nil, apierror.Internal(err)
+	}
+	sc, err := issue.Resolve(ctx, s.Scopes, scope)
+	if err != nil {
+		return nil, err
+	}
+	out, err := s.Issuer.Issue(ctx, issue.Grant{UserID: userID, Methods: s.cfg.TokenMethods, Scope: sc})
+	if err != nil {
+		return nil, err
+	}
+	s.Log.InfoContext(ctx, "passkey login", "user_id", userID, "passkey_id", pk.ID)
+	return out, nil
+}
+
+// failed records a failed attempt against userID (when known) and returns
+// the generic 401.
+func (s *Service) failed(ctx context.Context, userID string, cause error) error {
+	if userID != "" {
+		if err := s.Checker.Failed(ctx, userID); err != nil {
+			return apierror.Internal(fmt.Errorf("record failed passkey login: %w (after %v)", err, cause))
+		}
+	}
+	s.Log.InfoContext(ctx, "passkey login failed", "user_id", userID, "reason", cause.Error())
+	return loginRefused(cause)
+}
+
+// CeremonyPurger deletes expired ceremonies.
+type CeremonyPurger struct{ Store Store }
+
+// Purge deletes ceremonies expired at now.
+func (p CeremonyPurger) Purge(ctx context.Context, now time.Time) (int64, error) {
+	return p.Store.PurgeCeremonies(ctx, now)
+}
+
+// Name names the purged table.
+func (p CeremonyPurger) Name() string { return "ng_passkey_ceremonies" }
+
+// OrphanPurger deletes passkeys whose user was deleted in Python Keystone.
+type OrphanPurger struct{ Store Store }
+
+// Purge deletes passkeys without a user row.
+func (p OrphanPurger) Purge(ctx context.Context, _ time.Time) (int64, error) {
+	return p.Store.PurgeOrphans(ctx)
+}
+
+// Name names the purged table.
+func (p OrphanPurger) Name() string { return "ng_passkeys" }
