@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/uptrace/bun"
 )
 
@@ -61,6 +62,12 @@ type Options struct {
 	DisableUserAccountDaysInactive int
 	Now                            func() time.Time
 	Log                            *slog.Logger
+	// OIDC runs the OpenID Connect logins (browser, CLI, device); nil
+	// leaves them off.
+	OIDC *oidcflow.Flow
+	// TrustedDashboards is [federation] trusted_dashboard: where a
+	// browser login may hand its token.
+	TrustedDashboards []string
 }
 
 // Service is the federation feature.
@@ -558,7 +565,11 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
 			return fmt.Errorf("insert idp_remote_ids: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mapping (id, rules) VALUES (?, ?)`, p.pythonMappingID, "[]"); err != nil {
+		// Python's MappingModel.from_dict stores jsonutils.dumps(rules) in a
+		// JsonBlob column, which JSON-encodes it again: the column holds a
+		// JSON string whose content is the rules list. Rescoping a federated
+		// token (mapped.handle_scoped_token) decodes it twice.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mapping (id, rules) VALUES (?, ?)`, p.pythonMappingID, pythonEmptyRules); err != nil {
 			return fmt.Errorf("insert mapping: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO federation_protocol (id, idp_id, mapping_id, remote_id_attribute) VALUES (?, ?, ?, NULL)`,
@@ -595,6 +606,10 @@ func asAPI(err error) error {
 	}
 	return apierror.Internal(err)
 }
+
+// pythonEmptyRules is an empty rule list as Python stores it: a JSON
+// string holding the JSON list (MappingModel.from_dict + JsonBlob).
+const pythonEmptyRules = `"[]"`
 
 func nullable(s string) any {
 	if s == "" {
