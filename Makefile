@@ -28,8 +28,9 @@ build:
 # 127.0.0.1:5001. Ctrl-C stops keystone-ng; `make stop-run` stops Python.
 run: build
 	KSPY_DB=$(RUN_DB) KSPY_STATE_DIR=$(RUN_STATE) KSPY_PORT=5000 deploy/keystone-py/up.sh
-	@printf '[keystone_ng]\nlisten = 127.0.0.1:5001\n' > $(RUN_STATE)/keystone-ng.conf
-	@echo "keystone-ng on http://127.0.0.1:5001 (validation), Python Keystone on http://127.0.0.1:5000"
+	@printf '[keystone_ng]\nlisten = 127.0.0.1:5001\n\n[webauthn]\nrelying_party_id = localhost\nrelying_party_origins = http://localhost:5001\n' > $(RUN_STATE)/keystone-ng.conf
+	$(BIN) db migrate --config-file $(RUN_STATE)/keystone.conf --config-file $(RUN_STATE)/keystone-ng.conf
+	@echo "keystone-ng on http://127.0.0.1:5001 (validation, /v4; login page http://localhost:5001/v4/login), Python Keystone on http://127.0.0.1:5000"
 	@echo "try: . $(RUN_STATE)/admin-openrc && T=\$$(openstack token issue -f value -c id) && curl -H \"X-Auth-Token: \$$T\" -H \"X-Subject-Token: \$$T\" http://127.0.0.1:5001/v3/auth/tokens"
 	$(BIN) serve --config-file $(RUN_STATE)/keystone.conf --config-file $(RUN_STATE)/keystone-ng.conf
 
@@ -62,6 +63,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseINI$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/mapping
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTransports$$' -fuzztime=$(FUZZTIME) ./pkg/passkey
+	$(GO) test -run='^$$' -fuzz='^FuzzValidID$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow
+	$(GO) test -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow/sqlstore
 
 # Installs and starts a real Python Keystone (Debian's keystone 22) on
 # MariaDB, PostgreSQL and SQLite in turn and compares it with keystone-ng.

@@ -28,6 +28,8 @@ type app struct {
 	keys   *fernet.Repository
 	policy *policy.Enforcer
 	reader *store.Reader
+	// dialect is the database's SQL dialect (for keystone-ng's migrations).
+	dialect store.Dialect
 }
 
 func loadConfig(o *cliOptions) (*config.Config, error) {
@@ -92,6 +94,7 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 			problems = append(problems, fmt.Errorf("[database] connection: %w", err))
 		} else {
 			a.db = db
+			a.dialect = target.Dialect
 			a.reader = store.NewReader(db)
 			if err := store.CheckSchema(ctx, db); err != nil {
 				problems = append(problems, fmt.Errorf("[database] connection %s: %w", target.Redacted, err))

@@ -11,6 +11,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // Purger deletes expired rows of keystone-ng's own tables (login state,
@@ -25,6 +26,24 @@ type Purger interface {
 // every feature that is configured.
 func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger, error) {
 	cfg := a.cfg
+	// /v4 keeps its state in keystone-ng's own tables. Without them the
+	// service still validates tokens; /v4 stays off until the operator
+	// runs `keystone-ng db migrate` (and restarts).
+	st, err := store.MigrationStatus(ctx, a.db, a.dialect)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keystone-ng's own tables: %w", err)
+	}
+	var pending []string
+	for _, m := range st {
+		if m.Applied == nil {
+			pending = append(pending, m.Name)
+		}
+	}
+	if len(pending) > 0 {
+		a.log.Warn("/v4 is off: keystone-ng's own tables are not up to date; run `keystone-ng db migrate` and restart",
+			"pending_migrations", pending)
+		return nil, nil, nil
+	}
 	engine, err := authz.New(ctx, authz.Options{OverrideDir: cfg.KeystoneNG.PolicyDir, Log: a.log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("[keystone_ng] policy_dir: %w", err)

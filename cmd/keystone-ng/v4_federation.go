@@ -7,6 +7,8 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow/sqlstore"
 )
 
 // federationFeature builds the federation service (identity providers,
@@ -28,6 +30,18 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 			go repo.Watch(ctx, cfg.KeystoneNG.KeyReloadInterval)
 		}
 	}
+	// OpenID Connect logins (browser, CLI, device): state shared by every
+	// instance in ng_oidc_login_state.
+	states := sqlstore.New(a.db)
+	flow, err := oidcflow.New(oidcflow.Config{
+		Store:      states,
+		HTTPClient: &http.Client{Timeout: cfg.KeystoneNG.OutboundTimeout},
+		StateTTL:   cfg.KeystoneNG.LoginStateTTL,
+		Leeway:     cfg.KeystoneNG.JWTClockLeeway,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	svc := federation.New(federation.Options{
 		DB:                             a.db,
 		Secrets:                        secrets,
@@ -37,6 +51,8 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
 		DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
 		Log:                            a.log,
+		OIDC:                           flow,
+		TrustedDashboards:              cfg.Federation.TrustedDashboard,
 	})
-	return svc, []Purger{federation.JTIPurger{S: svc}}, nil
+	return svc, []Purger{federation.JTIPurger{S: svc}, states}, nil
 }

@@ -105,6 +105,14 @@ install -o root -g "$SERVICE_USER" -m 0640 /dev/stdin "$NG_CONF" <<EOF
 # (deploy/keystone-ng.conf.example lists them).
 [keystone_ng]
 listen = $DEMO_HOST:$DEMO_NG_PORT
+
+# Passkeys on the login page, http://localhost:$DEMO_FRONT_PORT/v4/login
+# (WebAuthn needs a host name, not an IP address; localhost is a secure
+# context even over plain HTTP).
+[webauthn]
+relying_party_id = localhost
+relying_party_origins = http://localhost:$DEMO_FRONT_PORT,http://localhost:$DEMO_NG_PORT
+relying_party_name = keystone-ng demo
 EOF
 NG_ARGS=(--config-file "$KSPY_CONF" --config-file "$NG_CONF")
 
@@ -302,8 +310,10 @@ Try (self-check just now: validation answered by keystone-ng, /v4 -> $v4):
   T=\$(openstack token issue -f value -c id)
   curl -s -D - -o /dev/null -H "X-Auth-Token: \$T" -H "X-Subject-Token: \$T" \$OS_AUTH_URL/auth/tokens
 
-  # 3. /v4 is routed to keystone-ng (it serves no /v4 API yet: Keystone-style 404)
-  curl -si \$DEMO_FRONT_URL/v4/
+  # 3. /v4 is routed to keystone-ng: the login page (passkeys, identity
+  #    providers) in a browser on this machine; sign in once with the token
+  #    from step 2, register a passkey, sign out, sign in with the passkey
+  http://localhost:$DEMO_FRONT_PORT/v4/login
 
 Stop: make demo-down  (deploy/demo/demo-down.sh; --purge also deletes $DEMO_STATE_DIR and the database)
 EOF

@@ -55,7 +55,7 @@ func TestInteropV4Passkeys(t *testing.T) {
 		t.Helper()
 		step++
 		var png []byte
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
