@@ -288,7 +288,7 @@ served=$(curl --noproxy '*' -sf -m 30 -D - -o /dev/null -H "X-Auth-Token: $tok" 
   tr -d '\r' | sed -n 's/^[Oo]pen[Ss]tack-[Ii]dentity-[Ss]ervice: *//p') ||
   fail "validation through the front door failed"
 [ "$served" = keystone-ng ] || fail "validation through the front door was not answered by keystone-ng (OpenStack-Identity-Service: '${served:-none}'); see $NGINX_DIR/keystone-ng-site.conf"
-v4=$(curl --noproxy '*' -s -m 10 -o /dev/null -w '%{http_code}' "$DEMO_FRONT_URL/v4/")
+v4=$(curl --noproxy "*" -s -m 10 -o /dev/null -w "%{http_code}" "$DEMO_FRONT_URL/v4/login")
 
 cat <<EOF
 
@@ -301,7 +301,7 @@ keystone-ng demo is up ($(($(date +%s) - T0))s, database: $DEMO_DB)
   environment          . $DEMO_STATE_DIR/demo-env
   logs                 $LOG_DIR, $NGINX_DIR, $PY_STATE_DIR/log
 
-Try (self-check just now: validation answered by keystone-ng, /v4 -> $v4):
+Try (self-check just now: validation answered by keystone-ng, GET /v4/login -> $v4):
 
   # 1. a token from Python Keystone, through the front door
   . $DEMO_STATE_DIR/demo-env && openstack token issue
