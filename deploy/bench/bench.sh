@@ -7,6 +7,8 @@
 #   python-nocache  Python Keystone 22 with [cache] enabled = false
 #   python-memcache Python Keystone 22 with memcached (dogpile.cache.pymemcache)
 #   keystone-ng     keystone-ng beside it (no cache of authorization data)
+# and then logins/s (deploy/bench/jwtbench): keystone-ng's JWT workload
+# login against Python's password login, both to a project token.
 # Both services validate X-Subject-Token = X-Auth-Token = a project-scoped
 # admin token, catalog included (GET /v3/auth/tokens), as keystonemiddleware
 # does. keystone-ng's resident memory is sampled during its run, and the SQL
@@ -14,7 +16,8 @@
 #
 # Knobs: BENCH_DB (mysql), BENCH_CONNS (16), BENCH_THREADS (2),
 # BENCH_DURATION (20s), BENCH_WARMUP (5s), BENCH_PY_DURATION (20s),
-# BENCH_OUT (out/bench), BENCH_SKIP_PYTHON=1 (keystone-ng only).
+# BENCH_OUT (out/bench), BENCH_SKIP_PYTHON=1 (keystone-ng only),
+# BENCH_SKIP_LOGIN=1 (no login figures).
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DB=${BENCH_DB:-mysql}
@@ -40,6 +43,8 @@ up 0
 say "building keystone-ng"
 (cd "$ROOT" && go build -trimpath -o "$OUT/keystone-ng" ./cmd/keystone-ng)
 printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\n' "$NGPORT" > "$OUT/ng.conf"
+"$OUT/keystone-ng" db migrate --config-file "$KSPY_CONF" --config-file "$OUT/ng.conf" >"$OUT/keystone-ng-migrate.log" 2>&1 ||
+  { say "keystone-ng db migrate failed"; cat "$OUT/keystone-ng-migrate.log" >&2; exit 1; }
 "$OUT/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$OUT/ng.conf" >"$OUT/keystone-ng.log" 2>&1 &
 NGPID=$!
 trap 'kill $NGPID 2>/dev/null || true' EXIT
@@ -117,3 +122,10 @@ fi
   echo "- keystone-ng peak resident memory under load: $((rss / 1024)) MiB"
   [ -n "$selects" ] && echo "- SQL SELECT statements per validation (MariaDB Com_select, 200 sequential requests): $selects"
 } | tee "$OUT/summary.md"
+
+if [ "${BENCH_SKIP_LOGIN:-0}" != 1 ]; then
+  say "logins: keystone-ng JWT login vs Python password login"
+  (cd "$ROOT" && go run ./deploy/bench/jwtbench -ng "http://127.0.0.1:$NGPORT" -python "${KSPY_URL%/v3}" \
+    -user "$KSPY_ADMIN_USER" -password "$KSPY_ADMIN_PASSWORD" -project "$KSPY_ADMIN_PROJECT" \
+    -c "$CONNS" -d "$PYDUR") | tee -a "$OUT/summary.md"
+fi

@@ -1,0 +1,250 @@
+// Command jwtbench measures logins per second side by side: keystone-ng's
+// JWT workload login (POST /v4/federation/identity_providers/{id}/jwt)
+// against Python Keystone's password login (POST /v3/auth/tokens), both
+// issuing a project-scoped token with catalog on the same database.
+//
+// It serves a JWKS on 127.0.0.1, creates an identity provider and a mapping
+// in keystone-ng with a system-scoped admin token from Python, signs one
+// JWT (no jti, so the same JWT may be replayed for the measurement) and
+// drives both endpoints with the same concurrency for the same time.
+// deploy/bench/bench.sh runs it; figures go to docs/performance.md.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+type result struct {
+	name      string
+	ok, other int
+	lat       []time.Duration
+	dur       time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.ok) / r.dur.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	sort.Slice(r.lat, func(i, j int) bool { return r.lat[i] < r.lat[j] })
+	return r.lat[min(len(r.lat)-1, int(float64(len(r.lat))*p))]
+}
+
+func main() {
+	ng := flag.String("ng", "http://127.0.0.1:5202", "keystone-ng base URL")
+	py := flag.String("python", "http://127.0.0.1:5201", "Python Keystone base URL")
+	user := flag.String("user", "admin", "admin user (default domain)")
+	password := flag.String("password", "secret", "admin password")
+	project := flag.String("project", "admin", "project both logins scope to (default domain)")
+	conns := flag.Int("c", 16, "concurrent clients")
+	dur := flag.Duration("d", 20*time.Second, "duration of each measurement")
+	warm := flag.Duration("warmup", 3*time.Second, "warm-up before each measurement")
+	flag.Parse()
+	if err := run(*ng, *py, *user, *password, *project, *conns, *dur, *warm); err != nil {
+		fmt.Fprintln(os.Stderr, "jwtbench:", err)
+		os.Exit(1)
+	}
+}
+
+var client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+// pyClient never reuses connections: Python's uWSGI http-socket closes them.
+var pyClient = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+func call(c *http.Client, method, url string, hdr map[string]string, body any) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+func passwordAuth(user, password string, scope any) map[string]any {
+	a := map[string]any{"identity": map[string]any{"methods": []string{"password"}, "password": map[string]any{
+		"user": map[string]any{"name": user, "domain": map[string]any{"id": "default"}, "password": password}}}}
+	if scope != nil {
+		a["scope"] = scope
+	}
+	return map[string]any{"auth": a}
+}
+
+func run(ngURL, pyURL, user, password, project string, conns int, dur, warm time.Duration) error {
+	// A system-scoped admin token from Python manages the IdP.
+	st, h, b, err := call(pyClient, "POST", pyURL+"/v3/auth/tokens", nil,
+		passwordAuth(user, password, map[string]any{"system": map[string]any{"all": true}}))
+	if err != nil || st != http.StatusCreated {
+		return fmt.Errorf("system token from Python: %d %v %s", st, err, b)
+	}
+	admin := h.Get("X-Subject-Token")
+
+	// JWKS on loopback (keystone-ng accepts http only there).
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	issuer := "http://" + ln.Addr().String()
+	jwks := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "bench", Algorithm: "RS256", Use: "sig"}}}
+	go func() {
+		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(jwks)
+		}))
+	}()
+
+	sfx := make([]byte, 4)
+	_, _ = rand.Read(sfx)
+	name := "bench-" + hex.EncodeToString(sfx)
+	hdr := map[string]string{"X-Auth-Token": admin}
+	st, _, b, err = call(client, "POST", ngURL+"/v4/federation/identity_providers", hdr, map[string]any{"identity_provider": map[string]any{
+		"name": name, "domain_id": "default", "issuer": issuer, "jwks_url": issuer + "/jwks",
+		"audiences": []string{"keystone-ng-bench"}, "default_mapping": "bench"}})
+	if err != nil || st != http.StatusCreated {
+		return fmt.Errorf("create identity provider: %d %v %s", st, err, b)
+	}
+	var idp struct {
+		IdentityProvider struct {
+			ID string `json:"id"`
+		} `json:"identity_provider"`
+	}
+	if err := json.Unmarshal(b, &idp); err != nil {
+		return err
+	}
+	idpID := idp.IdentityProvider.ID
+	defer call(client, "DELETE", ngURL+"/v4/federation/identity_providers/"+idpID, hdr, nil) //nolint:errcheck
+	projectRef := map[string]any{"name": project, "domain": map[string]any{"id": "default"}}
+	st, _, b, err = call(client, "POST", ngURL+"/v4/federation/identity_providers/"+idpID+"/mappings", hdr, map[string]any{"mapping": map[string]any{
+		"name": "bench", "rules": []any{map[string]any{
+			"match":  []any{map[string]any{"claim": "repository", "equals": "bench/app"}},
+			"user":   map[string]any{"name": "wl-{repository}"},
+			"grants": []any{map[string]any{"role": map[string]any{"name": "member"}, "project": projectRef}},
+			"scope":  map[string]any{"project": projectRef},
+		}}}})
+	if err != nil || st != http.StatusCreated {
+		return fmt.Errorf("create mapping: %d %v %s", st, err, b)
+	}
+
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", "bench"))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	raw, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: issuer, Subject: "repo:bench/app", Audience: jwt.Audience{"keystone-ng-bench"},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(2 * time.Hour))}).
+		Claims(map[string]any{"repository": "bench/app"}).Serialize()
+	if err != nil {
+		return err
+	}
+	jwtURL := ngURL + "/v4/federation/identity_providers/" + idpID + "/jwt"
+	jwtHdr := map[string]string{"Authorization": "Bearer " + raw}
+	if st, _, b, err := call(client, "POST", jwtURL, jwtHdr, nil); err != nil || st != http.StatusCreated {
+		return fmt.Errorf("first JWT login: %d %v %s", st, err, b)
+	}
+	pwBody := passwordAuth(user, password, map[string]any{"project": projectRef})
+
+	var results []result
+	for _, tc := range []struct {
+		name string
+		c    *http.Client
+		url  string
+		hdr  map[string]string
+		body any
+	}{
+		{"keystone-ng JWT login", client, jwtURL, jwtHdr, nil},
+		{"Python password login", pyClient, pyURL + "/v3/auth/tokens", nil, pwBody},
+	} {
+		fmt.Fprintf(os.Stderr, "[jwtbench] %s: warm-up %s, then %s at c=%d\n", tc.name, warm, dur, conns)
+		load(tc.c, tc.url, tc.hdr, tc.body, conns, warm)
+		r := load(tc.c, tc.url, tc.hdr, tc.body, conns, dur)
+		r.name = tc.name
+		results = append(results, r)
+	}
+	fmt.Printf("## Logins, project token with catalog, c=%d, %s each (%s)\n\n", conns, dur, time.Now().UTC().Format("2006-01-02"))
+	fmt.Println("| login | logins/s | p50 ms | p99 ms | failed |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, r := range results {
+		fmt.Printf("| %s | %.1f | %.1f | %.1f | %d |\n", r.name, r.rate(), ms(r.pct(0.5)), ms(r.pct(0.99)), r.other)
+	}
+	if results[1].rate() > 0 {
+		fmt.Printf("\n- keystone-ng JWT login / Python password login: **%.0fx**\n", results[0].rate()/results[1].rate())
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func load(c *http.Client, url string, hdr map[string]string, body any, conns int, dur time.Duration) result {
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		out result
+		wg  sync.WaitGroup
+	)
+	start := time.Now()
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			ok, other := 0, 0
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				st, _, _, err := call(c, "POST", url, hdr, body)
+				if err == nil && st == http.StatusCreated {
+					ok++
+					lat = append(lat, time.Since(t0))
+				} else if ctx.Err() == nil {
+					other++
+				}
+			}
+			mu.Lock()
+			out.ok += ok
+			out.other += other
+			out.lat = append(out.lat, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	out.dur = time.Since(start)
+	return out
+}
+
