@@ -38,6 +38,9 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		HTTPClient: &http.Client{Timeout: cfg.KeystoneNG.OutboundTimeout},
 		StateTTL:   cfg.KeystoneNG.LoginStateTTL,
 		Leeway:     cfg.KeystoneNG.JWTClockLeeway,
+		// Mappings may use profile claims that providers put in the
+		// userinfo answer only (preferred_username, email, groups).
+		Userinfo: true,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -222,15 +222,20 @@ func (s *Service) shadowUser(ctx context.Context, tx bun.Tx, p *IdP, uniqueID, n
 
 // addExpiring is Python's add_user_to_group_expires.
 func (s *Service) addExpiring(ctx context.Context, tx bun.Tx, idpID, userID, groupID string, now time.Time) error {
-	res, err := tx.ExecContext(ctx, `UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`,
-		pyDateTime(now), userID, groupID)
-	if err != nil {
+	// Existence is read, not inferred from RowsAffected: MySQL counts
+	// changed rows only, and a second login within the column's
+	// precision (DATETIME: one second) changes nothing.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM expiring_user_group_membership WHERE user_id = ? AND group_id = ?`,
+		userID, groupID).Scan(&n); err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		return nil
+	if n > 0 {
+		_, err := tx.ExecContext(ctx, `UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`,
+			pyDateTime(now), userID, groupID)
+		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
 		userID, groupID, idpID, pyDateTime(now))
 	return err
 }

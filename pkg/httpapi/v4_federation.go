@@ -44,4 +44,5 @@ func (s *Server) registerFederationRoutes(e *echo.Echo) {
 	g.DELETE("/:idp_id/mappings/:name", s.mappingDelete)
 	g.POST("/:idp_id/jwt", s.federationJWTLogin)
 	e.GET("/v4/login/identity_providers", s.loginIdPs)
+	s.registerOIDCRoutes(e)
 }

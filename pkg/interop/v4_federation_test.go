@@ -6,6 +6,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,9 +108,8 @@ func TestInteropV4Federation(t *testing.T) {
 	mapping("POST", "", `[{"match": [{"claim": "repository", "regex": "("}], "user": {"name": "x"}}]`, http.StatusBadRequest)
 
 	n := 0
-	login := func(want int) string {
+	signJWT := func() string {
 		t.Helper()
-		n++
 		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 		if err != nil {
 			t.Fatal(err)
@@ -118,6 +122,12 @@ func TestInteropV4Federation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		return raw
+	}
+	login := func(want int) string {
+		t.Helper()
+		n++
+		raw := signJWT()
 		r := ng.do(t, "POST", "/v4/federation/identity_providers/"+idp+"/jwt", nil, "Authorization", "Bearer "+raw)
 		if r.Status != want {
 			t.Fatalf("JWT login %d: %d %s", n, r.Status, r.Body)
@@ -135,6 +145,20 @@ func TestInteropV4Federation(t *testing.T) {
 		{label: "jwt-login/federated-project", authToken: admin, subject: scoped, wantPy: http.StatusOK},
 		{label: "jwt-login/federated-self", authToken: scoped, subject: scoped, wantPy: http.StatusOK},
 	})
+	// The same login through the CLI: keystone-ng login --jwt-file.
+	jwtFile := filepath.Join(t.TempDir(), "jwt")
+	if err := os.WriteFile(jwtFile, []byte(signJWT()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(sidecarBinary(t), "login", "--os-auth-url", ng.base+"/v3", "--idp", idp, "--jwt-file", jwtFile).Output()
+	if err != nil {
+		t.Fatalf("keystone-ng login --jwt-file: %v\n%s", err, out)
+	}
+	cliTok := regexp.MustCompile(`(?m)^export OS_TOKEN=(\S+)$`).FindStringSubmatch(string(out))
+	if cliTok == nil || !strings.Contains(string(out), "export OS_PROJECT_ID="+project) {
+		t.Fatalf("keystone-ng login --jwt-file printed:\n%s", out)
+	}
+	runChecks(t, chk, []checkCase{{label: "jwt-login/cli", authToken: admin, subject: cliTok[1], wantPy: http.StatusOK}})
 	rescoped := py.issue(t, auth(tokenIdentity(scoped), scopeProject(project))).Token
 	runChecks(t, chk, []checkCase{{label: "jwt-login/python-rescoped", authToken: admin, subject: rescoped, wantPy: http.StatusOK}})
 

@@ -178,7 +178,7 @@ func (f *Flow) Start(ctx context.Context, p Provider, redirectURI string, extra 
 	if err := p.validate(); err != nil {
 		return "", "", err
 	}
-	if redirectURI == "" || !slices.Contains(p.RedirectURIs, redirectURI) {
+	if !RedirectAllowed(p.RedirectURIs, redirectURI) {
 		return "", "", fmt.Errorf("%w: %q", ErrRedirectURINotAllowed, redirectURI)
 	}
 	extra, err = checkExtra(extra)
@@ -236,7 +236,7 @@ func (f *Flow) Finish(ctx context.Context, state, code string, lookup func(ctx c
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(p.RedirectURIs, st.RedirectURI) {
+	if !RedirectAllowed(p.RedirectURIs, st.RedirectURI) {
 		return nil, fmt.Errorf("%w: %q is no longer registered", ErrRedirectURINotAllowed, st.RedirectURI)
 	}
 	party, err := f.party(ctx, p)

@@ -238,5 +238,12 @@
     $("copy-exports").addEventListener("click", () => copy($("openstack-exports").textContent, "Commands"));
     $("signout").addEventListener("click", signOut);
     loadIdentityProviders();
+    // A federated (OpenID Connect) browser login lands here with its
+    // token in the fragment, which no server sees: take it once.
+    if (location.hash.indexOf("#token=") === 0) {
+      const t = new URLSearchParams(location.hash.slice(1)).get("token");
+      history.replaceState(null, "", location.pathname + location.search);
+      if (t) useToken(t);
+    }
   });
 })();

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"github.com/labstack/echo/v4"
+)
+
+// OIDCFederation is the OpenID Connect login side of the federation
+// feature (pkg/federation with an oidcflow.Flow).
+type OIDCFederation interface {
+	OIDC() *oidcflow.Flow
+	OIDCProvider(ctx context.Context, idpID string) (oidcflow.Provider, error)
+	LoginWithClaims(ctx context.Context, idpID string, claims map[string]any, mappingName string) (*federation.Login, error)
+	TrustedDashboards() []string
+}
+
+var _ OIDCFederation = (*federation.Service)(nil)
+
+// oidcCallbackPath is keystone-ng's own redirect URI (browser login).
+const oidcCallbackPath = "/v4/federation/oidc/callback"
+
+// oidcExtra is what a login remembers between start and finish (the
+// oidcflow state's opaque extra).
+type oidcExtra struct {
+	Scope   *issue.ScopeRequest `json:"scope,omitempty"`
+	Mapping string              `json:"mapping,omitempty"`
+	// Browser: started by GET .../login; Origin: the trusted dashboard
+	// to hand the token to.
+	Browser bool   `json:"browser,omitempty"`
+	Origin  string `json:"origin,omitempty"`
+}
+
+func (s *Server) oidcFed() OIDCFederation {
+	if s.V4 == nil || s.V4.Federation == nil {
+		return nil
+	}
+	f, ok := s.V4.Federation.(OIDCFederation)
+	if !ok || f.OIDC() == nil {
+		return nil
+	}
+	return f
+}
+
+func (s *Server) registerOIDCRoutes(e *echo.Echo) {
+	if s.oidcFed() == nil {
+		return
+	}
+	g := e.Group("/v4/federation/identity_providers")
+	g.POST("/:idp_id/auth", s.oidcAuth)
+	g.GET("/:idp_id/login", s.oidcBrowserLogin)
+	g.POST("/:idp_id/device", s.oidcDeviceStart)
+	e.POST(oidcCallbackPath, s.oidcCallbackAPI)
+	e.GET(oidcCallbackPath, s.oidcCallbackBrowser)
+	e.GET("/v4/federation/oidc/autopost.js", s.oidcAutopostScript)
+	e.POST("/v4/federation/oidc/device/token", s.oidcDeviceToken)
+}
+
+// oidcError turns an oidcflow error into Keystone's error JSON; the
+// cause is logged, never returned.
+func oidcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	code := oidcflow.StatusCode(err)
+	if errors.Is(err, oidcflow.ErrExpired) || errors.Is(err, oidcflow.ErrAccessDenied) {
+		code = http.StatusUnauthorized
+	}
+	if code == 0 {
+		var ae *apierror.Error
+		if errors.As(err, &ae) {
+			return ae
+		}
+		return apierror.Internal(err)
+	}
+	var msg string
+	switch code {
+	case http.StatusUnauthorized:
+		msg = apierror.MsgUnauthorized
+	case http.StatusBadRequest:
+		switch {
+		case errors.Is(err, oidcflow.ErrRedirectURINotAllowed):
+			msg = "The redirect URI is not registered for this identity provider."
+		case errors.Is(err, oidcflow.ErrDeviceUnsupported):
+			msg = "The identity provider does not support the device authorization grant."
+		case errors.Is(err, oidcflow.ErrStateNotFound), errors.Is(err, oidcflow.ErrStateExpired):
+			msg = "The login is unknown, expired or already completed; start again."
+		default:
+			msg = "The login request is invalid."
+		}
+	case http.StatusBadGateway:
+		msg = "The identity provider is unavailable; try again later."
+	default:
+		return apierror.Internal(err)
+	}
+	e := apierror.New(code, msg)
+	e.Cause = err
+	return e
+}
+
+// resolveScope checks a requested scope (400/401 as Python answers).
+func (s *Server) resolveScope(ctx context.Context, r *issue.ScopeRequest) (issue.Scope, error) {
+	if r == nil {
+		return issue.Scope{}, nil
+	}
+	if s.V4.Scopes == nil {
+		return issue.Scope{}, apierror.Internal(errors.New("no scope lookup configured"))
+	}
+	return issue.Resolve(ctx, s.V4.Scopes, r)
+}
+
+// oidcStart checks the IdP and the requested scope, then starts the
+// code flow.
+func (s *Server) oidcStart(ctx context.Context, f OIDCFederation, idpID, redirectURI string, x oidcExtra) (string, error) {
+	p, err := f.OIDCProvider(ctx, idpID)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.resolveScope(ctx, x.Scope); err != nil {
+		return "", err
+	}
+	extra, err := json.Marshal(x)
+	if err != nil {
+		return "", apierror.Internal(err)
+	}
+	u, _, err := f.OIDC().Start(ctx, p, redirectURI, extra)
+	if err != nil {
+		return "", oidcError(err)
+	}
+	return u, nil
+}
+
+// oidcIssue maps the verified claims, provisions and mints the token.
+func (s *Server) oidcIssue(ctx context.Context, f OIDCFederation, res *oidcflow.Result) (*issue.Issued, *oidcExtra, error) {
+	var x oidcExtra
+	if len(res.Extra) > 0 {
+		if err := json.Unmarshal(res.Extra, &x); err != nil {
+			return nil, nil, apierror.Internal(err)
+		}
+	}
+	// A scope that no longer resolves is refused before anything is
+	// written.
+	var scope issue.Scope
+	if x.Scope != nil {
+		sc, err := s.resolveScope(ctx, x.Scope)
+		if err != nil {
+			return nil, nil, err
+		}
+		scope = sc
+	}
+	login, err := f.LoginWithClaims(ctx, res.IdPID, res.Claims, x.Mapping)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := login.Grant()
+	if x.Scope != nil {
+		g.Scope = scope
+	}
+	issued, err := s.V4.Issuer.Issue(ctx, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	return issued, &x, nil
+}
+
+func (s *Server) oidcLookup(f OIDCFederation) func(context.Context, string) (oidcflow.Provider, error) {
+	return f.OIDCProvider
+}
+
+// oidcAuth is POST /v4/federation/identity_providers/{idp_id}/auth:
+// {"redirect_uri", "scope"?, "mapping"?} → {"authorization_url"}. The
+// redirect URI must be registered for the IdP (loopback: any port).
+func (s *Server) oidcAuth(c echo.Context) error {
+	f := s.oidcFed()
+	var req struct {
+		RedirectURI string              `json:"redirect_uri"`
+		Scope       *issue.ScopeRequest `json:"scope"`
+		Mapping     string              `json:"mapping"`
+	}
+	if err := DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.RedirectURI == "" {
+		return apierror.New(http.StatusBadRequest, "Expecting to find redirect_uri in request body.")
+	}
+	u, err := s.oidcStart(c.Request().Context(), f, c.Param("idp_id"), req.RedirectURI, oidcExtra{Scope: req.Scope, Mapping: strings.TrimSpace(req.Mapping)})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, map[string]string{"authorization_url": u})
+}
+
+// oidcCallbackAPI is POST /v4/federation/oidc/callback {"state", "code"}:
+// finishes a code-flow login and answers the token (201).
+func (s *Server) oidcCallbackAPI(c echo.Context) error {
+	f := s.oidcFed()
+	var req struct {
+		State string `json:"state"`
+		Code  string `json:"code"`
+	}
+	if err := DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	res, err := f.OIDC().Finish(ctx, req.State, req.Code, s.oidcLookup(f))
+	if err != nil {
+		return oidcError(err)
+	}
+	issued, _, err := s.oidcIssue(ctx, f, res)
+	if err != nil {
+		return err
+	}
+	return s.RespondToken(c, issued)
+}
