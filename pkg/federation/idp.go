@@ -529,12 +529,17 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 		if n > 0 {
 			return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - Duplicate entry: %s.", p.ID))
 		}
+		// Python keys idp_remote_ids by remote_id alone, so only one IdP
+		// can carry an issuer there. Python needs remote ids only for its
+		// own federated login (matching an incoming assertion to an IdP),
+		// never for tokens; keystone-ng matches its own logins by IdP id. So
+		// several domains may each have an IdP for the same issuer (GitHub
+		// Actions uses one for every repository): the first one gets the
+		// remote id row, the others none.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, p.Issuer).Scan(&n); err != nil {
 			return err
 		}
-		if n > 0 {
-			return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - Duplicate remote ID: %s: another identity provider already has this issuer.", p.Issuer))
-		}
+		issuerTaken := n > 0
 		owner := ""
 		if p.DomainID != nil {
 			ok, err := s.domainExists(ctx, tx, *p.DomainID)
@@ -562,8 +567,10 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 			p.ID, p.Enabled, nullable(p.Description), p.ShadowDomainID, ttl); err != nil {
 			return fmt.Errorf("insert identity_provider: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
-			return fmt.Errorf("insert idp_remote_ids: %w", err)
+		if !issuerTaken {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
+				return fmt.Errorf("insert idp_remote_ids: %w", err)
+			}
 		}
 		// Python's MappingModel.from_dict stores jsonutils.dumps(rules) in a
 		// JsonBlob column, which JSON-encodes it again: the column holds a
@@ -647,14 +654,14 @@ func (s *Service) UpdateIdP(ctx context.Context, p *IdP, f *IdPFields) (*IdP, er
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ? AND idp_id <> ?`, p.Issuer, p.ID).Scan(&n); err != nil {
 				return err
 			}
-			if n > 0 {
-				return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - Duplicate remote ID: %s: another identity provider already has this issuer.", p.Issuer))
-			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM idp_remote_ids WHERE idp_id = ? AND remote_id = ?`, p.ID, oldIssuer); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
-				return err
+			// As on create: the remote id row only when no other IdP has it.
+			if n == 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
+					return err
+				}
 			}
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE ng_identity_provider SET name = ?, issuer = ?, discovery_url = ?, jwks_url = ?, client_id = ?, client_secret = ?,
