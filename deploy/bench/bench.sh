@@ -48,7 +48,7 @@ printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\n' "$NGPORT" > "$
 "$OUT/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$OUT/ng.conf" >"$OUT/keystone-ng.log" 2>&1 &
 NGPID=$!
 trap 'kill $NGPID 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$NGPORT/healthz" 2>/dev/null && break; sleep 0.2; done
+for _ in $(seq 150); do curl -fsS -o /dev/null "http://127.0.0.1:$NGPORT/healthz" 2>/dev/null && break; sleep 0.2; done
 
 token() {
   curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \

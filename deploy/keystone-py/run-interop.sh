@@ -56,7 +56,7 @@ ksm_check() { # state-dir port
   printf '[keystone_ng]\nlisten = 127.0.0.1:%s\n' "$port" >"$dir/ng.conf"
   "$bin" serve --config-file "$KSPY_CONF" --config-file "$dir/ng.conf" >"$dir/keystone-ng.log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.2; done
+  for _ in $(seq 150); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.2; done
   /usr/bin/python3 "$ROOT/pkg/interop/testdata/ksm_check.py" --python-url "${KSPY_URL%/v3}" \
     --ng-url "http://127.0.0.1:$port" --user "$KSPY_ADMIN_USER" --password "$KSPY_ADMIN_PASSWORD" \
     --project "$KSPY_ADMIN_PROJECT" 2> >(grep -v -e 'deprecated' -e 'not known to keystonemiddleware' -e 'Authorization failed' >&2) || rc=$?
