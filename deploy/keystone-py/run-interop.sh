@@ -87,6 +87,20 @@ phase() { # label command... : run, time and record one phase; never exits
   return "$rc"
 }
 
+# pkg/interop/v4_oidc_browser_test.go runs an independent OpenID provider
+# (npm's oidc-provider, pinned by its package-lock.json) under Node.js:
+# node and npm come with the machine (nothing is apt-get installed for
+# them); its npm dependencies are installed once here, not per database.
+oidc_provider_deps() {
+  local dir="$ROOT/pkg/interop/testdata/oidc-provider" tool
+  for tool in node npm; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "[run-interop] $tool not found (Debian: nodejs npm)" >&2; return 1; }
+  done
+  [ -d "$dir/node_modules/oidc-provider" ] && return 0
+  (cd "$dir" && npm ci --no-audit --no-fund)
+}
+phase "oidc-provider: npm ci" oidc_provider_deps || true
+
 i=0
 for db in $DBS; do
   i=$((i + 1))

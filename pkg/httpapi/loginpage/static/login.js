@@ -185,10 +185,15 @@
       const r = await api("GET", "/v4/login/identity_providers" + location.search);
       idps = (r.data && r.data.identity_providers) || [];
     } catch (e) { idps = []; }
+    const o = new URLSearchParams(location.search).get("origin");
+    const origin = o && trustedDashboards().indexOf(o) >= 0 ? o : "";
     for (const idp of idps) {
       let url;
       try { url = new URL(idp.login_url, location.href); } catch (e) { continue; }
       if (url.protocol !== "https:" && url.protocol !== "http:") continue;
+      // Opened for a trusted dashboard (?origin=): the identity provider
+      // login hands its token to that dashboard too.
+      if (origin && !url.searchParams.has("origin")) url.searchParams.set("origin", origin);
       const li = document.createElement("li");
       const a = document.createElement("a");
       a.href = url.href;
