@@ -57,6 +57,12 @@ func TokenNotFound(tokenID string) *Error {
 	return New(http.StatusNotFound, "Could not find token: "+tokenID+".")
 }
 
+// Validation is keystone.exception.ValidationError(attribute=, target=):
+// 400 "Expecting to find <attribute> in <target>. ...".
+func Validation(attribute, target string) *Error {
+	return New(http.StatusBadRequest, fmt.Sprintf("Expecting to find %s in %s. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.", attribute, target))
+}
+
 // NotFound is a 404 with a custom message (ProjectNotFound(msg) etc.).
 func NotFound(msg string) *Error { return New(http.StatusNotFound, msg) }
 

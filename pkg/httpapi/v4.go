@@ -131,7 +131,13 @@ func (s *Server) RespondToken(c echo.Context, in *issue.Issued) error {
 
 // DecodeJSON reads a JSON request body into v, refusing unknown fields,
 // trailing data and non-JSON with a 400 in Keystone's shape.
-func DecodeJSON(c echo.Context, v any) error {
+func DecodeJSON(c echo.Context, v any) error { return decodeJSON(c, v, false) }
+
+// DecodeOptionalJSON is DecodeJSON for a body that may be absent (or only
+// white space): v is then left as it is.
+func DecodeOptionalJSON(c echo.Context, v any) error { return decodeJSON(c, v, true) }
+
+func decodeJSON(c echo.Context, v any, optional bool) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return apierror.New(http.StatusUnsupportedMediaType, "Request body must be JSON (Content-Type: application/json).")
@@ -144,6 +150,9 @@ func DecodeJSON(c echo.Context, v any) error {
 			return apierror.New(http.StatusRequestEntityTooLarge, "Request is too large.")
 		}
 		if errors.Is(err, io.EOF) {
+			if optional {
+				return nil
+			}
 			return apierror.New(http.StatusBadRequest, "Expecting a JSON request body.")
 		}
 		e := apierror.New(http.StatusBadRequest, "Malformed request body: "+jsonProblem(err))

@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -80,23 +78,6 @@ func viewPasskey(p *passkey.Passkey) passkeyView {
 	return v
 }
 
-// decodeOptionalJSON is DecodeJSON for a body that may be absent.
-func decodeOptionalJSON(c echo.Context, v any) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return apierror.New(http.StatusRequestEntityTooLarge, "Request is too large.")
-		}
-		return apierror.New(http.StatusBadRequest, "Could not read the request body.")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	c.Request().Body = io.NopCloser(bytes.NewReader(body))
-	return DecodeJSON(c, v)
-}
-
 func noStore(c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store")
 }
@@ -134,7 +115,7 @@ func (s *Server) passkeyRegisterStart(c echo.Context) error {
 	var req struct {
 		Name string `json:"name"`
 	}
-	if err := decodeOptionalJSON(c, &req); err != nil {
+	if err := DecodeOptionalJSON(c, &req); err != nil {
 		return err
 	}
 	b, err := s.V4.Passkeys.BeginRegistration(c.Request().Context(), u, req.Name)
@@ -234,7 +215,7 @@ func (s *Server) passkeyLoginStart(c echo.Context) error {
 	var req struct {
 		User *passkey.UserRef `json:"user"`
 	}
-	if err := decodeOptionalJSON(c, &req); err != nil {
+	if err := DecodeOptionalJSON(c, &req); err != nil {
 		return err
 	}
 	b, err := s.V4.Passkeys.BeginLogin(c.Request().Context(), req.User)

@@ -39,11 +39,6 @@ type ScopeLookup interface {
 	DomainByName(ctx context.Context, name string) (*token.Project, error)
 }
 
-// validationError is keystone.exception.ValidationError's message shape.
-func validationError(attribute, target string) *apierror.Error {
-	return apierror.New(http.StatusBadRequest, fmt.Sprintf("Expecting to find %s in %s. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.", attribute, target))
-}
-
 // unauthorized is how Python answers a scope it cannot grant (unknown or
 // disabled project/domain): 401 with the generic text; the reason is logged.
 func unauthorized(format string, a ...any) *apierror.Error {
@@ -67,7 +62,7 @@ func Resolve(ctx context.Context, l ScopeLookup, r *ScopeRequest) (Scope, error)
 		}
 	}
 	if n != 1 {
-		return Scope{}, validationError("project, domain, OS-TRUST:trust, unscoped or system", "scope")
+		return Scope{}, apierror.Validation("project, domain, OS-TRUST:trust, unscoped or system", "scope")
 	}
 	switch {
 	case r.Trust != nil:
@@ -76,7 +71,7 @@ func Resolve(ctx context.Context, l ScopeLookup, r *ScopeRequest) (Scope, error)
 		return Scope{}, nil
 	case r.System != nil:
 		if !r.System["all"] {
-			return Scope{}, validationError("all", "system")
+			return Scope{}, apierror.Validation("all", "system")
 		}
 		return Scope{System: true}, nil
 	case r.Domain != nil:
@@ -115,7 +110,7 @@ func resolveDomain(ctx context.Context, l ScopeLookup, ref *NamedRef, target str
 			return nil, apierror.Internal(err)
 		}
 	default:
-		return nil, validationError("id or name", target)
+		return nil, apierror.Validation("id or name", target)
 	}
 	if !d.Enabled {
 		return nil, unauthorized("domain %s is disabled", d.ID)
@@ -136,7 +131,7 @@ func resolveProject(ctx context.Context, l ScopeLookup, ref *NamedRef) (*token.P
 		}
 	case ref.Name != "":
 		if ref.Domain == nil {
-			return nil, validationError("domain", "project")
+			return nil, apierror.Validation("domain", "project")
 		}
 		d, err := resolveDomain(ctx, l, ref.Domain, "domain")
 		if err != nil {
@@ -150,7 +145,7 @@ func resolveProject(ctx context.Context, l ScopeLookup, ref *NamedRef) (*token.P
 			return nil, apierror.Internal(err)
 		}
 	default:
-		return nil, validationError("id or name", "project")
+		return nil, apierror.Validation("id or name", "project")
 	}
 	if !p.Enabled {
 		return nil, unauthorized("project %s is disabled", p.ID)

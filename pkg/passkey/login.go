@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -29,11 +28,6 @@ type UserRef struct {
 type DomainRef struct {
 	ID   string `json:"id,omitempty"`
 	Name string `json:"name,omitempty"`
-}
-
-// validationError is keystone.exception.ValidationError's text.
-func validationError(attribute, target string) *apierror.Error {
-	return apierror.New(http.StatusBadRequest, fmt.Sprintf("Expecting to find %s in %s. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.", attribute, target))
 }
 
 // decoyKey is what a decoy's fake credentials are derived from: the same
@@ -63,7 +57,7 @@ func (s *Service) resolve(ctx context.Context, r *UserRef) (*token.User, error) 
 		u, err = s.Users.GetUser(ctx, r.ID)
 	case r.Name != "":
 		if r.Domain == nil || (r.Domain.ID == "" && r.Domain.Name == "") {
-			return nil, validationError("domain", "user")
+			return nil, apierror.Validation("domain", "user")
 		}
 		domainID := r.Domain.ID
 		if domainID == "" {
@@ -78,7 +72,7 @@ func (s *Service) resolve(ctx context.Context, r *UserRef) (*token.User, error) 
 		}
 		u, err = s.Users.UserByName(ctx, r.Name, domainID)
 	default:
-		return nil, validationError("id or name", "user")
+		return nil, apierror.Validation("id or name", "user")
 	}
 	if errors.Is(err, token.ErrNotFound) {
 		return nil, nil

@@ -247,4 +247,3 @@ func load(c *http.Client, url string, hdr map[string]string, body any, conns int
 	out.dur = time.Since(start)
 	return out
 }
-
