@@ -22,6 +22,8 @@ type MemStore struct {
 	Events      []token.RevocationEvent
 	Catalog     []token.Service
 	Roles       map[string]*token.Role
+	// AccessTokens are the OAuth1 access tokens by id.
+	AccessTokens map[string]*token.AccessToken
 }
 
 var _ token.Store = (*MemStore)(nil)
@@ -110,8 +112,13 @@ func (m *MemStore) GetTrust(context.Context, string) (*token.Trust, error) {
 func (m *MemStore) GetAppCred(context.Context, string) (*token.AppCred, error) {
 	return nil, token.ErrNotFound
 }
-func (m *MemStore) GetAccessToken(context.Context, string) (*token.AccessToken, error) {
-	return nil, token.ErrNotFound
+func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessToken, error) {
+	at, ok := m.AccessTokens[id]
+	if !ok {
+		return nil, token.ErrNotFound
+	}
+	c := *at
+	return &c, nil
 }
 func (m *MemStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
 
