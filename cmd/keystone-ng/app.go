@@ -127,6 +127,7 @@ func (a *app) validator() *token.Validator {
 			AdminProjectName:               cfg.Resource.AdminProjectName,
 			AdminProjectDomainName:         cfg.Resource.AdminProjectDomainName,
 			PublicEndpoint:                 cfg.Default.PublicEndpoint,
+			MaxRedelegationCount:           cfg.Trust.MaxRedelegationCount,
 		},
 		Now:          time.Now,
 		Log:          a.log,

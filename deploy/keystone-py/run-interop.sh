@@ -34,6 +34,10 @@ if [ -z "${KSPY_EXTRA_CONF:-}" ]; then
 # pkg/interop/v4_passkeys_test.go locks a user out on purpose
 lockout_failure_attempts = 3
 lockout_duration = 15
+
+[trust]
+# pkg/interop/redelegation_test.go redelegates trusts through Python's API
+allow_redelegation = true
 EOF
   chmod 0644 "$KSPY_EXTRA_CONF"
   export KSPY_EXTRA_CONF

@@ -233,7 +233,7 @@ func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]token.ServicePr
 
 func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) {
 	rows, err := r.query(ctx, `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
-		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, tr.role_id
+		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, t.redelegation_count, tr.role_id
 		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ? ORDER BY tr.role_id`, id)
 	if err != nil {
 		return nil, fmt.Errorf("get trust: %w", err)
@@ -247,8 +247,9 @@ func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) 
 			imp                    nullBool
 			deleted, exp           nullTime
 			expInt, remaining      nullInt64
+			redelCount             nullInt64
 		)
-		if err := rows.Scan(&tr.ID, &tr.TrustorUserID, &tr.TrusteeUserID, &project, &imp, &deleted, &exp, &expInt, &remaining, &redel, &roleID); err != nil {
+		if err := rows.Scan(&tr.ID, &tr.TrustorUserID, &tr.TrusteeUserID, &project, &imp, &deleted, &exp, &expInt, &remaining, &redel, &redelCount, &roleID); err != nil {
 			return nil, fmt.Errorf("get trust: %w", err)
 		}
 		if t == nil {
@@ -263,6 +264,10 @@ func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) 
 			if remaining.Valid {
 				v := int(remaining.Int64)
 				tr.RemainingUses = &v
+			}
+			if redelCount.Valid {
+				v := int(redelCount.Int64)
+				tr.RedelegationCount = &v
 			}
 			t = &tr
 		}

@@ -93,7 +93,11 @@ type Trust struct {
 	ExpiresAt          *time.Time
 	RemainingUses      *int
 	RedelegatedTrustID string
-	RoleIDs            []string
+	// RedelegationCount is the column as stored (nil for NULL): how many
+	// more times the trust may be redelegated. Validation checks it on the
+	// ancestors of a redelegated trust (trust/core.py _validate_redelegation).
+	RedelegationCount *int
+	RoleIDs           []string
 }
 
 // AccessRule is an application credential access rule.

@@ -25,7 +25,9 @@ func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[strin
 		t.Roles = roles
 	case p.AccessTokenID != "":
 		if t.AccessToken == nil {
-			return apierror.NotFound(fmt.Sprintf("Could not find access token: %s.", p.AccessTokenID))
+			// OAuth1 driver's _get_access_token: NotFound with this fixed
+			// text (no id, no full stop), not the "Could not find ..." form.
+			return apierror.NotFound(msgAccessTokenNotFound)
 		}
 		user := roleIDSet(uniqueRoles(projectRoles(assignments, actors, lineage, g, true)))
 		var refs []RoleRef
@@ -122,26 +124,31 @@ func (v *Validator) roleNames(ctx context.Context, g impliedGraph, refs []RoleRe
 	return names, nil
 }
 
-// trustRoles follows TokenModel._get_trust_roles and _validate_trust_scope:
-// every delegated role, with the roles it implies, must still be held by
-// the trustor on the project (else 403); global ones are rendered as full
-// role records.
+// trustRoles follows TokenModel._get_trust_roles, then
+// _validate_trust_scope: every delegated role, with the roles it implies,
+// must still be held on the project by the original trustor (the trustor
+// of the first trust of a redelegation pedigree; for an ordinary trust its
+// own trustor), else 403 "Trustee has no delegated roles."; the global
+// ones are rendered as full role records. No global role left is
+// _validate_project_scope's Unauthorized, a 404 (the caller checks for
+// empty roles). Only then does _validate_trust_scope repeat the check
+// against the trust's direct trustor, which differs from the original one
+// only for a redelegated trust: in Keystone 22 the redelegating trustee
+// must hold the delegated roles on the project as well (else 403).
 func (v *Validator) trustRoles(ctx context.Context, t *Token, trustorRows []Assignment, trustorGroups []string, trustorLine []*Project, g impliedGraph) ([]RoleRef, error) {
 	if t.Trust.ProjectID != "" && len(trustorLine) == 0 {
 		return nil, apierror.NotFound(fmt.Sprintf(msgProjectNotFound, t.Trust.ProjectID))
 	}
-	if t.Trust.RedelegatedTrustID != "" {
-		// Redelegated trusts need the original trustor from the trust
-		// pedigree; keystone-ng does not walk it yet, so refuse rather
-		// than risk granting more than Python would.
-		v.Log.WarnContext(ctx, "redelegated trust token refused: trust pedigree not supported", "trust_id", t.Trust.ID)
-		return nil, apierror.NotFound(fmt.Sprintf(msgTrustNotFound, t.Trust.ID))
+	if t.Trust.RedelegatedTrustID != "" && t.chain == nil {
+		// Validate reads the pedigree of every usable redelegated trust
+		// before roles are computed; never judge one without it.
+		return nil, apierror.Internal(fmt.Errorf("trust %s: redelegated trust without its pedigree", t.Trust.ID))
 	}
-	actors := map[string]bool{t.Trust.TrustorUserID: true}
-	for _, gid := range trustorGroups {
-		actors[gid] = true
+	held := trustorHeld(t.Trust.TrustorUserID, trustorRows, trustorGroups, trustorLine, g)
+	direct := held
+	if c := t.chain; c != nil {
+		held = trustorHeld(c.original().TrustorUserID, c.trustorRows, c.trustorGroups, trustorLine, g)
 	}
-	held := roleIDSet(projectRoles(trustorRows, actors, trustorLine, g, false))
 	var refs []RoleRef
 	for _, id := range t.Trust.RoleIDs {
 		refs = append(refs, RoleRef{ID: id})
@@ -170,9 +177,27 @@ func (v *Validator) trustRoles(ctx context.Context, t *Token, trustorRows []Assi
 		}
 	}
 	if len(out) == 0 {
-		return nil, apierror.Forbidden("")
+		// No role to render: Unauthorized in _validate_project_scope,
+		// converted to TokenNotFound (404) by the caller.
+		return nil, nil
+	}
+	for _, id := range ids {
+		if !direct[id] {
+			return nil, apierror.Forbidden("")
+		}
 	}
 	return out, nil
+}
+
+// trustorHeld is get_roles_for_trustor_and_project: the role ids a user
+// holds on the project through direct, group and inherited assignments
+// (implied roles included, domain-specific roles kept).
+func trustorHeld(userID string, rows []Assignment, groups []string, lineage []*Project, g impliedGraph) map[string]bool {
+	actors := map[string]bool{userID: true}
+	for _, gid := range groups {
+		actors[gid] = true
+	}
+	return roleIDSet(projectRoles(rows, actors, lineage, g, false))
 }
 
 // federatedRoles follows TokenModel._get_federated_roles: the mapped

@@ -37,6 +37,9 @@ type Settings struct {
 	AdminProjectName, AdminProjectDomainName string
 	// PublicEndpoint is [DEFAULT] public_endpoint (catalog substitution).
 	PublicEndpoint string
+	// MaxRedelegationCount is [trust] max_redelegation_count (Python's
+	// default 3; 0 refuses every redelegated trust, as in Python).
+	MaxRedelegationCount int
 }
 
 // Validator validates tokens. It holds no per-token state: every call reads
@@ -91,6 +94,9 @@ type Token struct {
 	ProjectEndpoints *ProjectEndpoints
 	ServiceProviders []ServiceProvider
 	CatalogUserID    string
+
+	// chain is the pedigree of a redelegated trust (nil otherwise).
+	chain *trustChain
 }
 
 // Unscoped reports a token without any scope.
@@ -405,6 +411,14 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			return nil, apierror.Internal(err)
 		}
 	}
+	if t.Trust != nil && t.Trust.RedelegatedTrustID != "" && trustUsable(t.Trust, now) {
+		// Round three, for redelegated trusts only: the trust pedigree
+		// and what its checks need (redelegation.go).
+		var err error
+		if t.chain, err = v.loadTrustChain(ctx, t.Trust, trustorLine, trustUsers, now); err != nil {
+			return nil, apierror.Internal(err)
+		}
+	}
 	if t.Trust != nil {
 		t.Trustor, t.Trustee = trustUsers[t.Trust.TrustorUserID], trustUsers[t.Trust.TrusteeUserID]
 		if t.Trustor != nil {
@@ -435,6 +449,13 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if p.TrustID != "" {
 		if t.Trust == nil || !trustUsable(t.Trust, now) {
 			return nil, apierror.NotFound(fmt.Sprintf(msgTrustNotFound, p.TrustID))
+		}
+		if t.chain != nil {
+			// Manager.get_trust checks the pedigree before the trustee
+			// is looked up.
+			if err := v.checkTrustChain(ctx, t.chain, now); err != nil {
+				return nil, err
+			}
 		}
 		if t.Trustee == nil {
 			return nil, apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Trust.TrusteeUserID))
