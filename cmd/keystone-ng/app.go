@@ -89,6 +89,7 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 			MaxPoolSize:           cfg.Database.MaxPoolSize,
 			MaxOverflow:           cfg.Database.MaxOverflow,
 			ConnectionRecycleTime: time.Duration(cfg.Database.ConnectionRecycleTime) * time.Second,
+			IOTimeout:             cfg.KeystoneNG.RequestTimeout,
 		})
 		if err != nil {
 			problems = append(problems, fmt.Errorf("[database] connection: %w", err))

@@ -189,6 +189,11 @@ type PoolOptions struct {
 	MaxPoolSize           int
 	MaxOverflow           int
 	ConnectionRecycleTime time.Duration
+	// IOTimeout bounds every read and write on a MySQL/MariaDB connection
+	// (zero: none). The validation reads do not watch the request
+	// context (see detach), so this is what stops a stalled server from
+	// holding a request; PostgreSQL's driver has its own (10 s).
+	IOTimeout time.Duration
 }
 
 // Open connects and pings the database.
@@ -200,6 +205,9 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		c, err := mysql.ParseDSN(t.DSN)
 		if err != nil {
 			return nil, err
+		}
+		if pool.IOTimeout > 0 {
+			c.ReadTimeout, c.WriteTimeout = pool.IOTimeout, pool.IOTimeout
 		}
 		conn, err := mysql.NewConnector(c)
 		if err != nil {

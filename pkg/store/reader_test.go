@@ -1,0 +1,831 @@
+package store_test
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
+	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+)
+
+// The Reader conformance suite: rows are written with plain SQL into
+// Python's tables (storetest.PythonTables) on every backend, and each
+// Reader method is checked against what Python's models would return for
+// them.
+
+const root = storetest.RootDomainID
+
+// at parses a naive UTC time as Python stores it.
+func at(s string) time.Time {
+	for _, l := range []string{"2006-01-02 15:04:05.999999", "2006-01-02"} {
+		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
+			return t
+		}
+	}
+	panic("bad time " + s)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// micros is Keystone's DateTimeInt encoding.
+func micros(s string) int64 { return at(s).UnixMicro() }
+
+type fixture struct {
+	b *storetest.Backend
+	r *store.Reader
+}
+
+func (f *fixture) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if _, err := f.b.DB.ExecContext(context.Background(), q, args...); err != nil {
+		t.Fatalf("%s: %v\n%s", f.b.Name, err, q)
+	}
+}
+
+// Expected rows of the seeded projects.
+var (
+	dom1 = token.Project{ID: "dom1", Name: "Dom One", DomainID: root, Enabled: true, IsDomain: true}
+	dom2 = token.Project{ID: "dom2", Name: "Dom Two", DomainID: root, Enabled: false, IsDomain: true}
+)
+
+// chainProject is project p<i> of the dom1 tree: p1 under dom1, p<i>
+// under p<i-1>.
+func chainProject(i int) token.Project {
+	parent := "dom1"
+	if i > 1 {
+		parent = fmt.Sprintf("p%d", i-1)
+	}
+	return token.Project{ID: fmt.Sprintf("p%d", i), Name: fmt.Sprintf("project %d", i), DomainID: "dom1", ParentID: parent, Enabled: true}
+}
+
+func seed(t *testing.T, f *fixture) {
+	user, group := storetest.QuoteIdent(f.b.Name, "user"), storetest.QuoteIdent(f.b.Name, "group")
+
+	// --- projects
+	proj := func(id, name, dom string, parent any, enabled any, isDomain bool) {
+		f.exec(t, `INSERT INTO project (id, name, extra, description, enabled, domain_id, parent_id, is_domain) VALUES (?, ?, '{}', '', ?, ?, ?, ?)`,
+			id, name, enabled, dom, parent, isDomain)
+	}
+	proj("dom1", "Dom One", root, nil, true, true)
+	proj("dom2", "Dom Two", root, nil, false, true)
+	for i := 1; i <= 6; i++ {
+		p := chainProject(i)
+		proj(p.ID, p.Name, p.DomainID, p.ParentID, true, false)
+	}
+	// Corrupt trees: a two-cycle, a four-cycle (longer than one lineage
+	// statement) and a project that is its own parent.
+	proj("c1", "cycle 1", "dom1", nil, true, false)
+	proj("c2", "cycle 2", "dom1", "c1", true, false)
+	f.exec(t, `UPDATE project SET parent_id = 'c2' WHERE id = 'c1'`)
+	proj("k1", "ring 1", "dom1", nil, true, false)
+	for i := 2; i <= 4; i++ {
+		proj(fmt.Sprintf("k%d", i), fmt.Sprintf("ring %d", i), "dom1", fmt.Sprintf("k%d", i-1), true, false)
+	}
+	f.exec(t, `UPDATE project SET parent_id = 'k4' WHERE id = 'k1'`)
+	proj("s1", "self", "dom1", "s1", nil, false)
+
+	// --- users
+	usr := func(id, dom string, enabled, created, lastActive any) {
+		f.exec(t, `INSERT INTO `+user+` (id, extra, enabled, default_project_id, created_at, last_active_at, domain_id) VALUES (?, '{}', ?, NULL, ?, ?, ?)`,
+			id, enabled, created, lastActive, dom)
+	}
+	usr("u-local", "dom1", true, "2024-01-02 03:04:05", "2024-02-03")
+	usr("u-legacy", "dom1", false, nil, nil)
+	usr("u-noexp", "dom1", true, "2024-01-02 03:04:05", nil)
+	usr("u-nonlocal", "dom2", nil, "2024-01-02 03:04:05", nil)
+	usr("u-fed", "dom1", true, "2024-01-02 03:04:05", nil)
+	usr("u-both", "dom1", true, nil, nil)
+	usr("u-orphan", "gone", true, nil, nil)
+	usr("u-other", "dom1", true, nil, nil)
+
+	local := func(id int, userID, dom, name string) {
+		f.exec(t, `INSERT INTO local_user (id, user_id, domain_id, name, failed_auth_count, failed_auth_at) VALUES (?, ?, ?, ?, 0, NULL)`, id, userID, dom, name)
+	}
+	local(1, "u-local", "dom1", "alice")
+	local(2, "u-legacy", "dom1", "carol")
+	local(3, "u-noexp", "dom1", "dave")
+	local(4, "u-both", "dom1", "frank")
+
+	pw := func(id, localID int, createdInt any, created string, expiresInt, expires any) {
+		f.exec(t, `INSERT INTO password (id, local_user_id, password_hash, created_at_int, created_at, expires_at_int, expires_at, self_service)
+			VALUES (?, ?, 'x', ?, ?, ?, ?, ?)`, id, localID, createdInt, created, expiresInt, expires, false)
+	}
+	// alice: the current password is the one created last (id 12), not
+	// the one with the highest id (13); its expiry has microseconds only
+	// the _int column keeps.
+	pw(11, 1, micros("2024-01-01 00:00:00.000001"), "2024-01-01 00:00:00", micros("2024-03-01 00:00:00"), "2024-03-01 00:00:00")
+	pw(12, 1, micros("2024-06-01 12:00:00.654321"), "2024-06-01 12:00:00", micros("2024-09-01 10:11:12.123456"), "2024-09-01 10:11:12")
+	pw(13, 1, micros("2024-03-01 00:00:00"), "2024-03-01 00:00:00", micros("2024-05-01 00:00:00"), "2024-05-01 00:00:00")
+	// carol: rows from before the _int columns (created_at_int 0,
+	// expires_at_int NULL) fall back to the DATETIME columns.
+	pw(21, 2, 0, "2023-02-01 00:00:00", nil, "2023-07-01 00:00:00")
+	pw(22, 2, 0, "2023-01-01 00:00:00", nil, "2023-06-01 00:00:00")
+	// dave: the current password does not expire, an older one did.
+	pw(31, 3, micros("2024-01-01 00:00:00"), "2024-01-01 00:00:00", micros("2024-02-01 00:00:00"), "2024-02-01 00:00:00")
+	pw(32, 3, micros("2024-04-01 00:00:00"), "2024-04-01 00:00:00", nil, nil)
+
+	f.exec(t, `INSERT INTO nonlocal_user (domain_id, name, user_id) VALUES ('dom2', 'erin-ldap', 'u-nonlocal')`)
+
+	opt := func(userID, id, v string) {
+		f.exec(t, `INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, ?, ?)`, userID, id, v)
+	}
+	opt("u-local", "1004", "true")
+	opt("u-local", "1002", "false")
+	opt("u-legacy", "1004", "false")
+	opt("u-noexp", "1002", "true") // not the inactivity option
+
+	// --- federation
+	f.exec(t, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES ('idp1', ?, NULL, 'dom1', 30)`, true)
+	f.exec(t, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES ('idp2', ?, NULL, 'dom1', NULL)`, true)
+	f.exec(t, `INSERT INTO mapping (id, rules) VALUES ('map1', '[]')`)
+	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp1', 'map1')`)
+	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp2', 'map1')`)
+	fed := func(id int, userID, idp, unique string, display any) {
+		f.exec(t, `INSERT INTO federated_user (id, user_id, idp_id, protocol_id, unique_id, display_name) VALUES (?, ?, ?, 'openid', ?, ?)`,
+			id, userID, idp, unique, display)
+	}
+	// u-fed's name is the display name of its federated row with the
+	// lowest id, whatever the insertion order.
+	fed(20, "u-fed", "idp1", "fed-a", "second")
+	fed(10, "u-fed", "idp2", "fed-b", "first")
+	fed(30, "u-fed", "idp1", "fed-c", nil)
+	fed(40, "u-both", "idp1", "fed-d", "fed-frank")
+
+	// --- groups and memberships
+	for _, g := range []string{"g1", "g2", "g3", "g4"} {
+		f.exec(t, `INSERT INTO `+group+` (id, domain_id, name, description, extra) VALUES (?, 'dom1', ?, NULL, '{}')`, g, "group "+g)
+	}
+	member := func(userID, groupID string) {
+		f.exec(t, `INSERT INTO user_group_membership (user_id, group_id) VALUES (?, ?)`, userID, groupID)
+	}
+	expiring := func(userID, groupID, idp, verified string) {
+		f.exec(t, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
+			userID, groupID, idp, verified)
+	}
+	member("u-local", "g1")
+	member("u-local", "g2")
+	expiring("u-local", "g2", "idp1", "2024-05-05 05:05:05") // g2 held both ways
+	expiring("u-local", "g3", "idp2", "2024-05-06 06:06:06")
+	expiring("u-fed", "g3", "idp1", "2024-05-07 07:07:07")
+	member("u-other", "g4")
+
+	// --- roles
+	role := func(id, name, dom string, desc any, extra string) {
+		f.exec(t, `INSERT INTO role (id, name, extra, domain_id, description) VALUES (?, ?, ?, ?, ?)`, id, name, extra, dom, desc)
+	}
+	role("r-admin", "admin", "<<null>>", nil, "{}")
+	role("r-member", "member", "<<null>>", nil, "{}")
+	role("r-reader", "reader", "<<null>>", nil, "{}")
+	role("r-dom", "domrole", "dom1", nil, "{}")
+	role("r-extra", "extra-role", "<<null>>", "An extra role", `{"colour": "blue", "n": 3}`)
+	f.exec(t, `INSERT INTO role_option (role_id, option_id, option_value) VALUES ('r-extra', 'IMMU', 'true')`)
+	f.exec(t, `INSERT INTO role_option (role_id, option_id, option_value) VALUES ('r-extra', 'ZZZZ', '"ignored"')`)
+	implied := func(prior, implied string) {
+		f.exec(t, `INSERT INTO implied_role (prior_role_id, implied_role_id) VALUES (?, ?)`, prior, implied)
+	}
+	implied("r-admin", "r-member")
+	implied("r-member", "r-reader")
+	implied("r-admin", "r-dom")
+
+	for _, a := range allAssignments {
+		f.exec(t, `INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)`,
+			a.Type, a.ActorID, a.TargetID, a.RoleID, a.Inherited)
+	}
+	for _, a := range allSystemAssignments {
+		f.exec(t, `INSERT INTO system_assignment (type, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)`,
+			a.Type, a.ActorID, a.TargetID, a.RoleID, a.Inherited)
+	}
+
+	// --- revocation events; access_token_id (stored, never compared)
+	// names each event for the assertions.
+	for _, e := range allEvents {
+		f.exec(t, `INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id,
+			issued_before, expires_at, revoked_at, audit_id, audit_chain_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			null(e.DomainID), null(e.ProjectID), null(e.UserID), null(e.RoleID), null(e.TrustID), null(e.ConsumerID), e.AccessTokenID,
+			store.PyDateTime(e.IssuedBefore), nullTime(e.ExpiresAt), store.PyDateTime(e.RevokedAt), null(e.AuditID), null(e.AuditChainID))
+	}
+}
+
+func null(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return store.PyDateTime(*t)
+}
+
+func asg(typ, actor, target, role string, inherited bool) token.Assignment {
+	names := map[string]string{"r-admin": "admin", "r-member": "member", "r-reader": "reader", "r-dom": "domrole"}
+	a := token.Assignment{Type: typ, ActorID: actor, TargetID: target, RoleID: role, Inherited: inherited, RoleName: names[role]}
+	if role == "r-dom" {
+		a.RoleDomainID = "dom1"
+	}
+	return a
+}
+
+var allAssignments = []token.Assignment{
+	asg("UserProject", "u-local", "p1", "r-member", false),
+	asg("UserProject", "u-local", "p2", "r-reader", false),
+	asg("UserProject", "u-local", "p3", "r-admin", false),
+	asg("UserDomain", "u-local", "dom1", "r-admin", false),
+	asg("UserDomain", "u-local", "dom1", "r-reader", true),
+	asg("GroupProject", "g1", "p1", "r-reader", false), // regular membership
+	asg("GroupProject", "g3", "p1", "r-admin", false),  // expiring membership only
+	asg("GroupProject", "g2", "p1", "r-dom", false),    // both kinds of membership
+	asg("GroupDomain", "g2", "dom1", "r-member", true),
+	asg("GroupProject", "g4", "p1", "r-member", false), // a group u-local is not in
+	asg("UserProject", "u-other", "p1", "r-admin", false),
+	asg("UserDomain", "u-other", "dom1", "r-member", false),
+}
+
+var allSystemAssignments = []token.Assignment{
+	asg("UserSystem", "u-local", "system", "r-admin", false),
+	asg("GroupSystem", "g1", "system", "r-reader", false),
+	asg("UserSystem", "u-other", "system", "r-member", false),
+}
+
+var (
+	fresh   = at("2024-06-01 12:00:00")
+	revoked = at("2024-06-01 12:00:05")
+)
+
+var allEvents = []token.RevocationEvent{
+	{AccessTokenID: "e-user", UserID: "u-local", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-other-user", UserID: "u-other", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-project", ProjectID: "p1", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-other-project", ProjectID: "p2", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-audit", AuditID: "aud-1", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-other-audit", AuditID: "aud-2", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-user-project", UserID: "u-local", ProjectID: "p1", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-user-other-project", UserID: "u-local", ProjectID: "p2", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-domain", DomainID: "dom1", RoleID: "r-admin", ExpiresAt: ptr(at("2024-06-02 00:00:00")), IssuedBefore: fresh, RevokedAt: revoked},
+	// trust_id is not part of the query: the caller compares it.
+	{AccessTokenID: "e-trust", TrustID: "t1", ConsumerID: "c1", AuditChainID: "chain-1", IssuedBefore: fresh, RevokedAt: revoked},
+	{AccessTokenID: "e-old", UserID: "u-local", IssuedBefore: at("2024-01-01 00:00:00"), RevokedAt: at("2024-01-01 00:00:00")},
+}
+
+func TestReader(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
+		storetest.CreatePythonTables(t, b)
+		f := &fixture{b: b, r: store.NewReader(b.DB)}
+		seed(t, f)
+		t.Run("GetUser", func(t *testing.T) { testGetUser(t, f) })
+		t.Run("ListMemberships", func(t *testing.T) { testListMemberships(t, f) })
+		t.Run("GetProjects", func(t *testing.T) { testGetProjects(t, f) })
+		t.Run("ProjectLineage", func(t *testing.T) { testProjectLineage(t, f) })
+		t.Run("UserAssignments", func(t *testing.T) { testUserAssignments(t, f) })
+		t.Run("Assignments", func(t *testing.T) { testAssignments(t, f) })
+		t.Run("SystemAssignments", func(t *testing.T) { testSystemAssignments(t, f) })
+		t.Run("ImpliedRoles", func(t *testing.T) { testImpliedRoles(t, f) })
+		t.Run("GetRoles", func(t *testing.T) { testGetRoles(t, f) })
+		t.Run("RevocationEvents", func(t *testing.T) { testRevocationEvents(t, f) })
+		t.Run("Prefetch", func(t *testing.T) { testPrefetch(t, f) })
+	})
+}
+
+func testGetUser(t *testing.T, f *fixture) {
+	d1, d2 := dom1, dom2
+	for _, tc := range []struct {
+		name string
+		id   string
+		want *token.User
+	}{
+		{name: "local user with password history and option 1004", id: "u-local", want: &token.User{
+			ID: "u-local", Name: "alice", DomainID: "dom1", Enabled: true,
+			CreatedAt: ptr(at("2024-01-02 03:04:05")), LastActiveAt: ptr(at("2024-02-03")),
+			PasswordExpiresAt: ptr(at("2024-09-01 10:11:12.123456")),
+			IgnoreInactivity:  true, Domain: &d1}},
+		{name: "legacy password columns and option 1004 false", id: "u-legacy", want: &token.User{
+			ID: "u-legacy", Name: "carol", DomainID: "dom1", Enabled: false,
+			PasswordExpiresAt: ptr(at("2023-07-01 00:00:00")), Domain: &d1}},
+		{name: "current password without expiry", id: "u-noexp", want: &token.User{
+			ID: "u-noexp", Name: "dave", DomainID: "dom1", Enabled: true,
+			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d1}},
+		{name: "nonlocal user, enabled NULL", id: "u-nonlocal", want: &token.User{
+			ID: "u-nonlocal", Name: "erin-ldap", DomainID: "dom2", Enabled: false,
+			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d2}},
+		{name: "federated user with several federated rows", id: "u-fed", want: &token.User{
+			ID: "u-fed", Name: "first", DomainID: "dom1", Enabled: true,
+			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d1}},
+		{name: "local name wins over federated display name", id: "u-both", want: &token.User{
+			ID: "u-both", Name: "frank", DomainID: "dom1", Enabled: true, Domain: &d1}},
+		{name: "domain row missing", id: "u-orphan", want: &token.User{
+			ID: "u-orphan", DomainID: "gone", Enabled: true}},
+		{name: "missing user", id: "u-nobody"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.GetUser(context.Background(), tc.id)
+			if tc.want == nil {
+				if !errors.Is(err, token.ErrNotFound) {
+					t.Fatalf("got %+v, %v; want token.ErrNotFound", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got  %s\nwant %s", showUser(got), showUser(tc.want))
+			}
+		})
+	}
+}
+
+func showUser(u *token.User) string {
+	if u == nil {
+		return "<nil>"
+	}
+	tm := func(t *time.Time) string {
+		if t == nil {
+			return "nil"
+		}
+		return t.Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("{ID:%s Name:%q DomainID:%s Enabled:%v CreatedAt:%s LastActiveAt:%s PasswordExpiresAt:%s IgnoreInactivity:%v Domain:%+v}",
+		u.ID, u.Name, u.DomainID, u.Enabled, tm(u.CreatedAt), tm(u.LastActiveAt), tm(u.PasswordExpiresAt), u.IgnoreInactivity, u.Domain)
+}
+
+func sortMemberships(ms []token.Membership) []token.Membership {
+	ms = slices.Clone(ms)
+	slices.SortFunc(ms, func(a, b token.Membership) int {
+		if c := cmp.Compare(a.GroupID, b.GroupID); c != 0 {
+			return c
+		}
+		return cmp.Compare(fmt.Sprint(a.Expiring), fmt.Sprint(b.Expiring))
+	})
+	return ms
+}
+
+func testListMemberships(t *testing.T, f *fixture) {
+	for _, tc := range []struct {
+		name string
+		user string
+		want []token.Membership
+	}{
+		{name: "regular and expiring with the IdP's TTL", user: "u-local", want: []token.Membership{
+			{GroupID: "g1"},
+			{GroupID: "g2"},
+			{GroupID: "g2", Expiring: true, LastVerified: at("2024-05-05 05:05:05"), IdPTTLMinutes: ptr(30)},
+			{GroupID: "g3", Expiring: true, LastVerified: at("2024-05-06 06:06:06")},
+		}},
+		{name: "expiring only", user: "u-fed", want: []token.Membership{
+			{GroupID: "g3", Expiring: true, LastVerified: at("2024-05-07 07:07:07"), IdPTTLMinutes: ptr(30)},
+		}},
+		{name: "no memberships", user: "u-nonlocal"},
+		{name: "missing user", user: "u-nobody"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.ListMemberships(context.Background(), tc.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g, w := sortMemberships(got), sortMemberships(tc.want); !reflect.DeepEqual(g, w) && (len(g) != 0 || len(w) != 0) {
+				t.Errorf("got  %s\nwant %s", showMemberships(g), showMemberships(w))
+			}
+		})
+	}
+}
+
+func showMemberships(ms []token.Membership) string {
+	s := "["
+	for _, m := range ms {
+		ttl := "nil"
+		if m.IdPTTLMinutes != nil {
+			ttl = fmt.Sprint(*m.IdPTTLMinutes)
+		}
+		s += fmt.Sprintf("{%s expiring:%v verified:%s ttl:%s} ", m.GroupID, m.Expiring, m.LastVerified.Format(time.RFC3339Nano), ttl)
+	}
+	return s + "]"
+}
+
+func testGetProjects(t *testing.T, f *fixture) {
+	d1, p1 := dom1, chainProject(1)
+	got, err := f.r.GetProjects(context.Background(), "dom1", "p1", "p1", "", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]*token.Project{"dom1": &d1, "p1": &p1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func testProjectLineage(t *testing.T, f *fixture) {
+	chain := func(depth int) []token.Project {
+		var out []token.Project
+		for i := depth; i >= 1; i-- {
+			out = append(out, chainProject(i))
+		}
+		return append(out, dom1)
+	}
+	ring := func(ids ...string) []token.Project {
+		var out []token.Project
+		for _, id := range ids {
+			p := token.Project{ID: id, DomainID: "dom1", Enabled: true}
+			switch id[0] {
+			case 'c':
+				p.Name = "cycle " + id[1:]
+				p.ParentID = map[string]string{"c1": "c2", "c2": "c1"}[id]
+			case 'k':
+				p.Name = "ring " + id[1:]
+				p.ParentID = map[string]string{"k1": "k4", "k2": "k1", "k3": "k2", "k4": "k3"}[id]
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		project string
+		want    []token.Project
+	}{
+		{name: "domain", project: "dom1", want: []token.Project{dom1}},
+	}
+	for depth := 1; depth <= 6; depth++ {
+		tests = append(tests, struct {
+			name    string
+			project string
+			want    []token.Project
+		}{name: fmt.Sprintf("depth %d", depth), project: fmt.Sprintf("p%d", depth), want: chain(depth)})
+	}
+	tests = append(tests, []struct {
+		name    string
+		project string
+		want    []token.Project
+	}{
+		{name: "two-cycle", project: "c1", want: ring("c1", "c2")},
+		{name: "four-cycle", project: "k1", want: ring("k1", "k4", "k3", "k2")},
+		{name: "four-cycle from another member", project: "k3", want: ring("k3", "k2", "k1", "k4")},
+		{name: "own parent", project: "s1", want: []token.Project{{ID: "s1", Name: "self", DomainID: "dom1", ParentID: "s1"}}},
+		{name: "missing project", project: "nope"},
+	}...)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.ProjectLineage(context.Background(), tc.project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := derefProjects(got); !reflect.DeepEqual(g, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", g, tc.want)
+			}
+		})
+	}
+}
+
+func derefProjects(ps []*token.Project) []token.Project {
+	var out []token.Project
+	for _, p := range ps {
+		out = append(out, *p)
+	}
+	return out
+}
+
+// assignmentSet is a multiset of rows; the Reader may return a row more
+// than once (a group held through both kinds of membership).
+func assignmentSet(as []token.Assignment) map[token.Assignment]bool {
+	out := map[token.Assignment]bool{}
+	for _, a := range as {
+		out[a] = true
+	}
+	return out
+}
+
+func checkAssignments(t *testing.T, got, want []token.Assignment) {
+	t.Helper()
+	g, w := assignmentSet(got), assignmentSet(want)
+	for a := range g {
+		if !w[a] {
+			t.Errorf("unexpected %+v", a)
+		}
+	}
+	for a := range w {
+		if !g[a] {
+			t.Errorf("missing %+v", a)
+		}
+	}
+}
+
+func pick(from []token.Assignment, keep func(token.Assignment) bool) []token.Assignment {
+	var out []token.Assignment
+	for _, a := range from {
+		if keep(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func testUserAssignments(t *testing.T, f *fixture) {
+	in := func(vals ...string) func(string) bool {
+		return func(s string) bool { return slices.Contains(vals, s) }
+	}
+	for _, tc := range []struct {
+		name    string
+		user    string
+		targets []string
+		want    []token.Assignment
+	}{
+		{name: "direct, regular group, expiring group, group held both ways", user: "u-local", targets: []string{"p1", "dom1"},
+			want: pick(allAssignments, func(a token.Assignment) bool {
+				return in("u-local", "g1", "g2", "g3")(a.ActorID) && in("p1", "dom1")(a.TargetID)
+			})},
+		{name: "one target", user: "u-local", targets: []string{"p2"},
+			want: []token.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
+		{name: "duplicate and empty target ids", user: "u-local", targets: []string{"p2", "", "p2"},
+			want: []token.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
+		{name: "via expiring membership only", user: "u-fed", targets: []string{"p1", "dom1"},
+			want: []token.Assignment{asg("GroupProject", "g3", "p1", "r-admin", false)}},
+		{name: "target outside the list", user: "u-local", targets: []string{"p5"}},
+		{name: "no targets", user: "u-local"},
+		{name: "missing user", user: "u-nobody", targets: []string{"p1", "dom1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.UserAssignments(context.Background(), tc.user, tc.targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAssignments(t, got, tc.want)
+		})
+	}
+	t.Run("group held both ways is returned", func(t *testing.T) {
+		got, err := f.r.UserAssignments(context.Background(), "u-local", []string{"p1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range got {
+			if a.ActorID == "g2" {
+				n++
+			}
+		}
+		if n < 1 || n > 2 {
+			t.Errorf("g2's row returned %d times, want 1 or 2", n)
+		}
+	})
+}
+
+func testAssignments(t *testing.T, f *fixture) {
+	for _, tc := range []struct {
+		name            string
+		actors, targets []string
+		want            []token.Assignment
+	}{
+		{name: "user and group on a project", actors: []string{"u-local", "g1"}, targets: []string{"p1"}, want: []token.Assignment{
+			asg("UserProject", "u-local", "p1", "r-member", false),
+			asg("GroupProject", "g1", "p1", "r-reader", false)}},
+		{name: "inherited and domain-specific role", actors: []string{"u-local", "g2"}, targets: []string{"dom1", "p1"}, want: []token.Assignment{
+			asg("UserProject", "u-local", "p1", "r-member", false),
+			asg("UserDomain", "u-local", "dom1", "r-admin", false),
+			asg("UserDomain", "u-local", "dom1", "r-reader", true),
+			asg("GroupProject", "g2", "p1", "r-dom", false),
+			asg("GroupDomain", "g2", "dom1", "r-member", true)}},
+		{name: "actor without rows", actors: []string{"g4"}, targets: []string{"dom1"}},
+		{name: "no actors", targets: []string{"p1"}},
+		{name: "no targets", actors: []string{"u-local"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.Assignments(context.Background(), tc.actors, tc.targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAssignments(t, got, tc.want)
+		})
+	}
+}
+
+func testSystemAssignments(t *testing.T, f *fixture) {
+	for _, tc := range []struct {
+		name   string
+		actors []string
+		want   []token.Assignment
+	}{
+		{name: "user and group", actors: []string{"u-local", "g1", "g2"}, want: allSystemAssignments[:2]},
+		{name: "other user", actors: []string{"u-other"}, want: allSystemAssignments[2:]},
+		{name: "none", actors: []string{"u-fed"}},
+		{name: "no actors"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.SystemAssignments(context.Background(), tc.actors)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAssignments(t, got, tc.want)
+		})
+	}
+}
+
+func sortImplied(is []token.Implied) []token.Implied {
+	is = slices.Clone(is)
+	slices.SortFunc(is, func(a, b token.Implied) int {
+		return cmp.Or(cmp.Compare(a.PriorID, b.PriorID), cmp.Compare(a.ImpliedID, b.ImpliedID))
+	})
+	return is
+}
+
+func testImpliedRoles(t *testing.T, f *fixture) {
+	got, err := f.r.ImpliedRoles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []token.Implied{
+		{PriorID: "r-admin", ImpliedID: "r-dom", ImpliedName: "domrole", ImpliedDomID: "dom1"},
+		{PriorID: "r-admin", ImpliedID: "r-member", ImpliedName: "member"},
+		{PriorID: "r-member", ImpliedID: "r-reader", ImpliedName: "reader"},
+	}
+	if g := sortImplied(got); !reflect.DeepEqual(g, want) {
+		t.Errorf("got  %+v\nwant %+v", g, want)
+	}
+}
+
+func testGetRoles(t *testing.T, f *fixture) {
+	type role struct {
+		name, domain string
+		desc         *string
+		extra, opts  string
+	}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		want map[string]role
+	}{
+		{name: "global, domain-specific, with options, missing", ids: []string{"r-extra", "r-member", "r-dom", "nope", "", "r-member"}, want: map[string]role{
+			"r-extra":  {name: "extra-role", desc: ptr("An extra role"), extra: `{"colour": "blue", "n": 3}`, opts: `{"immutable": true}`},
+			"r-member": {name: "member", extra: `{}`, opts: `{}`},
+			"r-dom":    {name: "domrole", domain: "dom1", extra: `{}`, opts: `{}`},
+		}},
+		{name: "none", ids: nil, want: map[string]role{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.GetRoles(context.Background(), tc.ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := map[string]role{}
+			for id, r := range got {
+				if r.ID != id {
+					t.Errorf("role %s under key %s", r.ID, id)
+				}
+				g[id] = role{name: r.Name, domain: r.DomainID, desc: r.Description,
+					extra: string(pyjson.Marshal(r.Extra)), opts: string(pyjson.Marshal(r.Options))}
+			}
+			if !reflect.DeepEqual(g, tc.want) {
+				t.Errorf("got  %+v\nwant %+v", g, tc.want)
+			}
+		})
+	}
+}
+
+// eventsByName returns the seeded events with these access_token_ids.
+func eventsByName(names ...string) []token.RevocationEvent {
+	var out []token.RevocationEvent
+	for _, e := range allEvents {
+		if slices.Contains(names, e.AccessTokenID) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func sortEvents(es []token.RevocationEvent) []token.RevocationEvent {
+	es = slices.Clone(es)
+	slices.SortFunc(es, func(a, b token.RevocationEvent) int { return cmp.Compare(a.AccessTokenID, b.AccessTokenID) })
+	return es
+}
+
+func eventNames(es []token.RevocationEvent) []string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.AccessTokenID)
+	}
+	return out
+}
+
+func testRevocationEvents(t *testing.T, f *fixture) {
+	issued := at("2024-06-01 11:00:00")
+	always := []string{"e-domain", "e-trust"} // user, project and audit all NULL
+	for _, tc := range []struct {
+		name string
+		q    token.RevocationQuery
+		want []string
+	}{
+		{name: "user, project and audit", q: token.RevocationQuery{IssuedAt: issued, UserIDs: []string{"u-local"}, ProjectID: "p1", AuditID: "aud-1"},
+			want: append([]string{"e-user", "e-project", "e-audit", "e-user-project"}, always...)},
+		{name: "trustor and trustee", q: token.RevocationQuery{IssuedAt: issued, UserIDs: []string{"u-local", "u-other", ""}},
+			want: append([]string{"e-user", "e-other-user"}, always...)},
+		{name: "other project", q: token.RevocationQuery{IssuedAt: issued, UserIDs: []string{"u-local"}, ProjectID: "p2"},
+			want: append([]string{"e-user", "e-other-project", "e-user-other-project"}, always...)},
+		{name: "other audit id", q: token.RevocationQuery{IssuedAt: issued, UserIDs: []string{"u-fed"}, AuditID: "aud-2"},
+			want: append([]string{"e-other-audit"}, always...)},
+		{name: "nothing but issued_at", q: token.RevocationQuery{IssuedAt: issued}, want: always},
+		{name: "issued in the event's second", q: token.RevocationQuery{IssuedAt: fresh, UserIDs: []string{"u-local"}},
+			want: append([]string{"e-user"}, always...)},
+		{name: "issued after every event", q: token.RevocationQuery{IssuedAt: fresh.Add(time.Second), UserIDs: []string{"u-local"}, ProjectID: "p1", AuditID: "aud-1"}},
+		{name: "issued before the old event too", q: token.RevocationQuery{IssuedAt: at("2023-12-31 23:59:59"), UserIDs: []string{"u-local"}},
+			want: append([]string{"e-user", "e-old"}, always...)},
+		{name: "local time zone of issued_at", q: token.RevocationQuery{IssuedAt: fresh.In(time.FixedZone("X", 3*3600)), UserIDs: []string{"u-local"}},
+			want: append([]string{"e-user"}, always...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.RevocationEvents(context.Background(), tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, w := sortEvents(got), sortEvents(eventsByName(tc.want...))
+			if len(g) != len(w) || (len(g) > 0 && !reflect.DeepEqual(g, w)) {
+				t.Errorf("got  %v\nwant %v", eventNames(g), eventNames(w))
+				if len(g) == len(w) {
+					t.Errorf("got  %+v\nwant %+v", g, w)
+				}
+			}
+		})
+	}
+}
+
+func testPrefetch(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	rq := token.RevocationQuery{IssuedAt: at("2024-06-01 11:00:00"), UserIDs: []string{"u-local"}, ProjectID: "p6", AuditID: "aud-1"}
+	for _, tc := range []struct {
+		name string
+		q    token.PrefetchQuery
+	}{
+		{name: "project scope with a deep tree", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p6", Revocation: &rq}},
+		{name: "project scope in a cycle", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "k2"}},
+		{name: "domain scope with assignments", q: token.PrefetchQuery{UserID: "u-local", DomainID: "dom1", DomainAssignments: true, Revocation: &rq}},
+		{name: "domain scope without assignments", q: token.PrefetchQuery{UserID: "u-fed", DomainID: "dom1"}},
+		{name: "everything", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3", DomainID: "dom1", DomainAssignments: true, Revocation: &rq}},
+		{name: "unscoped", q: token.PrefetchQuery{UserID: "u-nonlocal"}},
+		{name: "missing user, project and domain", q: token.PrefetchQuery{UserID: "u-nobody", ProjectID: "nope", DomainID: "nope", DomainAssignments: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.r.Prefetch(ctx, tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := &token.Prefetched{Domains: map[string]*token.Project{}}
+			if want.User, err = f.r.GetUser(ctx, tc.q.UserID); errors.Is(err, token.ErrNotFound) {
+				want.User = nil
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if want.Memberships, err = f.r.ListMemberships(ctx, tc.q.UserID); err != nil {
+				t.Fatal(err)
+			}
+			if want.Implied, err = f.r.ImpliedRoles(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.q.ProjectID != "" {
+				if want.Lineage, err = f.r.ProjectLineage(ctx, tc.q.ProjectID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.q.DomainID != "" {
+				if want.Domains, err = f.r.GetProjects(ctx, tc.q.DomainID); err != nil {
+					t.Fatal(err)
+				}
+				if tc.q.DomainAssignments {
+					if want.Assignments, err = f.r.UserAssignments(ctx, tc.q.UserID, []string{tc.q.DomainID}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if tc.q.Revocation != nil {
+				if want.Events, err = f.r.RevocationEvents(ctx, *tc.q.Revocation); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			if !reflect.DeepEqual(got.User, want.User) {
+				t.Errorf("User: got %s, want %s", showUser(got.User), showUser(want.User))
+			}
+			if g, w := sortMemberships(got.Memberships), sortMemberships(want.Memberships); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
+				t.Errorf("Memberships: got %s, want %s", showMemberships(g), showMemberships(w))
+			}
+			if g, w := sortImplied(got.Implied), sortImplied(want.Implied); !reflect.DeepEqual(g, w) {
+				t.Errorf("Implied: got %+v, want %+v", g, w)
+			}
+			if g, w := derefProjects(got.Lineage), derefProjects(want.Lineage); !reflect.DeepEqual(g, w) {
+				t.Errorf("Lineage: got %+v, want %+v", g, w)
+			}
+			if !reflect.DeepEqual(got.Domains, want.Domains) {
+				t.Errorf("Domains: got %+v, want %+v", got.Domains, want.Domains)
+			}
+			checkAssignments(t, got.Assignments, want.Assignments)
+			if g, w := sortEvents(got.Events), sortEvents(want.Events); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
+				t.Errorf("Events: got %v, want %v", eventNames(g), eventNames(w))
+			}
+		})
+	}
+}
