@@ -22,6 +22,8 @@ type Reader struct {
 	multi bool
 	// quoted table names that are reserved words on some backends
 	tUser, tGroup string
+	// prep runs statements prepared (MySQL/MariaDB); nil elsewhere.
+	prep *preparer
 }
 
 var _ token.Store = (*Reader)(nil)
@@ -31,6 +33,7 @@ func NewReader(db *bun.DB) *Reader {
 	r := &Reader{db: db, multi: multiStatements(db.Dialect().Name())}
 	if db.Dialect().Name() == dialect.MySQL {
 		r.tUser, r.tGroup = "`user`", "`group`"
+		r.prep = newPreparer(db.DB)
 	} else {
 		r.tUser, r.tGroup = `"user"`, `"group"`
 	}
@@ -40,8 +43,16 @@ func NewReader(db *bun.DB) *Reader {
 // DB exposes the handle for health checks and metrics.
 func (r *Reader) DB() *bun.DB { return r.db }
 
+// query runs one read: prepared where the backend benefits (see
+// preparer), otherwise formatted by bun.
 func (r *Reader) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return r.db.QueryContext(detach(ctx), q, args...)
+	ctx = detach(ctx)
+	if r.prep != nil {
+		if rows, ok, err := r.prep.query(ctx, q, args); ok {
+			return rows, err
+		}
+	}
+	return r.db.QueryContext(ctx, q, bunArgs(args)...)
 }
 
 // detach drops ctx's cancellation for a validation read. With a
@@ -66,7 +77,7 @@ func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) 
 	}
 	rows, err := r.query(ctx, `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
 		FROM assignment a JOIN role r ON r.id = a.role_id
-		WHERE a.actor_id IN (?) AND a.target_id IN (?)`, bun.In(actorIDs), bun.In(targetIDs))
+		WHERE a.actor_id IN (?) AND a.target_id IN (?)`, inList(actorIDs), inList(targetIDs))
 	if err != nil {
 		return nil, fmt.Errorf("assignments: %w", err)
 	}
@@ -84,7 +95,7 @@ func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]to
 	}
 	rows, err := r.query(ctx, `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
 		FROM system_assignment a JOIN role r ON r.id = a.role_id
-		WHERE a.actor_id IN (?)`, bun.In(actorIDs))
+		WHERE a.actor_id IN (?)`, inList(actorIDs))
 	if err != nil {
 		return nil, fmt.Errorf("system assignments: %w", err)
 	}
@@ -102,7 +113,7 @@ func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*token.
 		return out, nil
 	}
 	rows, err := r.query(ctx, `SELECT r.id, r.name, r.domain_id, r.description, r.extra, o.option_id, o.option_value
-		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?) ORDER BY r.id, o.option_id`, bun.In(ids))
+		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?) ORDER BY r.id, o.option_id`, inList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("get roles: %w", err)
 	}

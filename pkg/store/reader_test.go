@@ -294,6 +294,20 @@ func TestReader(t *testing.T) {
 		t.Run("GetRoles", func(t *testing.T) { testGetRoles(t, f) })
 		t.Run("RevocationEvents", func(t *testing.T) { testRevocationEvents(t, f) })
 		t.Run("Prefetch", func(t *testing.T) { testPrefetch(t, f) })
+		// The cases above went through prepared statements on MySQL and
+		// MariaDB (bounded in number), through bun's formatter elsewhere.
+		t.Run("prepared statements", func(t *testing.T) {
+			if _, err := f.r.GetUser(context.Background(), "u-local"); err != nil {
+				t.Fatal(err)
+			}
+			n := store.PreparedStatements(f.r)
+			if b.Dialect == store.MySQL && (n == 0 || n > 64) {
+				t.Fatalf("%d statements prepared on MySQL, want 1-64", n)
+			}
+			if b.Dialect != store.MySQL && n != 0 {
+				t.Fatalf("%d statements prepared on %s, want none", n, b.Name)
+			}
+		})
 	})
 }
 
@@ -593,6 +607,15 @@ func testAssignments(t *testing.T, f *fixture) {
 			asg("GroupProject", "g2", "p1", "r-dom", false),
 			asg("GroupDomain", "g2", "dom1", "r-member", true)}},
 		{name: "actor without rows", actors: []string{"g4"}, targets: []string{"dom1"}},
+		// Three actors and targets: a padded IN list when prepared.
+		{name: "lists of three", actors: []string{"g4", "g1", "u-local"}, targets: []string{"p1", "nope", "p2"}, want: []token.Assignment{
+			asg("UserProject", "u-local", "p1", "r-member", false),
+			asg("UserProject", "u-local", "p2", "r-reader", false),
+			asg("GroupProject", "g1", "p1", "r-reader", false),
+			asg("GroupProject", "g4", "p1", "r-member", false)}},
+		// More actors than a prepared IN list holds: sent as text.
+		{name: "forty actors", actors: append(manyIDs("nobody-", 39), "g1"), targets: []string{"p1"}, want: []token.Assignment{
+			asg("GroupProject", "g1", "p1", "r-reader", false)}},
 		{name: "no actors", targets: []string{"p1"}},
 		{name: "no targets", actors: []string{"u-local"}},
 	} {
@@ -604,6 +627,14 @@ func testAssignments(t *testing.T, f *fixture) {
 			checkAssignments(t, got, tc.want)
 		})
 	}
+}
+
+func manyIDs(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
 }
 
 func testSystemAssignments(t *testing.T, f *fixture) {

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/keystone-ng/keystone-ng/pkg/token"
-	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 )
 
@@ -26,7 +25,7 @@ type stmt struct {
 
 // run executes one statement.
 func (r *Reader) run(ctx context.Context, st stmt) error {
-	rows, err := r.db.QueryContext(detach(ctx), st.sql, st.args...)
+	rows, err := r.query(ctx, st.sql, st.args...)
 	if err != nil {
 		return err
 	}
@@ -47,11 +46,20 @@ func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
 		return nil
 	case len(sts) == 1:
 		return r.run(ctx, sts[0])
+	case r.prep != nil && !r.prep.off.Load():
+		// Prepared statements cost MariaDB less than one multi-statement
+		// text query of the same reads, round trips included.
+		for _, st := range sts {
+			if err := r.run(ctx, st); err != nil {
+				return err
+			}
+		}
+		return nil
 	case r.multi:
 		gen := r.db.QueryGen()
 		parts := make([]string, len(sts))
 		for i, st := range sts {
-			parts[i] = gen.FormatQuery(st.sql, st.args...)
+			parts[i] = gen.FormatQuery(st.sql, bunArgs(st.args)...)
 		}
 		rows, err := r.db.DB.QueryContext(detach(ctx), strings.Join(parts, ";\n"))
 		if err != nil {
@@ -241,7 +249,7 @@ func (r *Reader) ListMemberships(ctx context.Context, userID string) ([]token.Me
 
 func projectsStmt(ids []string, out map[string]*token.Project) stmt {
 	return stmt{sql: `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE id IN (?)`,
-		args: []any{bun.In(ids)},
+		args: []any{inList(ids)},
 		scan: func(rows *sql.Rows) error {
 			for rows.Next() {
 				var (
@@ -421,7 +429,7 @@ const userAssignmentsSQL = `SELECT a.type, a.actor_id, a.target_id, a.role_id, a
 		WHERE e.user_id = ? AND a.target_id IN (?)`
 
 func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]token.Assignment) stmt {
-	in := bun.In(targetIDs)
+	in := inList(targetIDs)
 	return stmt{sql: userAssignmentsSQL,
 		args: []any{userID, in, userID, in, userID, in},
 		scan: func(rows *sql.Rows) error {
@@ -480,7 +488,7 @@ func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt
 	)
 	if ids := nonEmptyUnique(rq.UserIDs); len(ids) > 0 {
 		where = append(where, "(user_id IS NULL OR user_id IN (?))")
-		args = append(args, bun.In(ids))
+		args = append(args, inList(ids))
 	} else {
 		where = append(where, "user_id IS NULL")
 	}

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestExpandIn(t *testing.T) {
+	long := make(inList, maxPreparedIn+1)
+	for i := range long {
+		long[i] = "x"
+	}
+	tests := []struct {
+		name     string
+		q        string
+		args     []any
+		wantQ    string
+		wantArgs []any
+		ok       bool
+	}{
+		{name: "no lists unchanged", q: "SELECT 1 FROM t WHERE a = ? AND b = ?", args: []any{"x", 1},
+			wantQ: "SELECT 1 FROM t WHERE a = ? AND b = ?", wantArgs: []any{"x", 1}, ok: true},
+		{name: "one element", q: "WHERE a IN (?)", args: []any{inList{"a"}},
+			wantQ: "WHERE a IN (?)", wantArgs: []any{"a"}, ok: true},
+		{name: "three padded to four with the last", q: "WHERE a IN (?) AND b = ?", args: []any{inList{"a", "b", "c"}, "z"},
+			wantQ: "WHERE a IN (?, ?, ?, ?) AND b = ?", wantArgs: []any{"a", "b", "c", "c", "z"}, ok: true},
+		{name: "two lists", q: "a IN (?) AND b IN (?)", args: []any{inList{"a", "b"}, inList{"c", "d", "e", "f", "g"}},
+			wantQ: "a IN (?, ?) AND b IN (?, ?, ?, ?, ?, ?, ?, ?)", wantArgs: []any{"a", "b", "c", "d", "e", "f", "g", "g", "g", "g"}, ok: true},
+		{name: "quoted question mark is not a placeholder", q: "SELECT '?' WHERE a IN (?)", args: []any{inList{"a", "b"}},
+			wantQ: "SELECT '?' WHERE a IN (?, ?)", wantArgs: []any{"a", "b"}, ok: true},
+		{name: "empty list refused", q: "a IN (?)", args: []any{inList{}}},
+		{name: "list over the bound refused", q: "a IN (?)", args: []any{long}},
+		{name: "more arguments than placeholders", q: "a IN (?)", args: []any{inList{"a"}, "b"}},
+		{name: "fewer arguments than placeholders", q: "a IN (?) AND b = ?", args: []any{inList{"a"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q, args, ok := expandIn(tc.q, tc.args)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			if q != tc.wantQ || !reflect.DeepEqual(args, tc.wantArgs) {
+				t.Fatalf("got %q %v, want %q %v", q, args, tc.wantQ, tc.wantArgs)
+			}
+		})
+	}
+}
+
+func TestBunArgsLeavesInputAlone(t *testing.T) {
+	in := []any{"a", inList{"b", "c"}}
+	out := bunArgs(in)
+	if _, ok := in[1].(inList); !ok {
+		t.Fatal("bunArgs modified its input")
+	}
+	if _, ok := out[1].(inList); ok {
+		t.Fatal("inList not converted")
+	}
+	plain := []any{"a"}
+	if got := bunArgs(plain); &got[0] != &plain[0] {
+		t.Fatal("arguments without lists should be passed through")
+	}
+}
