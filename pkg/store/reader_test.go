@@ -799,6 +799,13 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "everything", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3", DomainID: "dom1", DomainAssignments: true, Revocation: &rq}},
 		{name: "unscoped", q: token.PrefetchQuery{UserID: "u-nonlocal"}},
 		{name: "missing user, project and domain", q: token.PrefetchQuery{UserID: "u-nobody", ProjectID: "nope", DomainID: "nope", DomainAssignments: true}},
+		// The user forms: slim (names of users without local_user read
+		// in a second statement) and full (with option 1004).
+		{name: "inactivity option asked for", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", UserInactivity: true}},
+		{name: "federated user with the option asked for", q: token.PrefetchQuery{UserID: "u-fed", UserInactivity: true}},
+		{name: "local and federated user", q: token.PrefetchQuery{UserID: "u-both"}},
+		{name: "legacy password columns", q: token.PrefetchQuery{UserID: "u-legacy"}},
+		{name: "user whose domain row is missing", q: token.PrefetchQuery{UserID: "u-orphan"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := f.r.Prefetch(ctx, tc.q)
@@ -810,6 +817,12 @@ func testPrefetch(t *testing.T, f *fixture) {
 				want.User = nil
 			} else if err != nil {
 				t.Fatal(err)
+			}
+			if want.User != nil && !tc.q.UserInactivity {
+				// Not asked for: the store may leave it unset.
+				u := *want.User
+				u.IgnoreInactivity = false
+				want.User = &u
 			}
 			if want.Memberships, err = f.r.ListMemberships(ctx, tc.q.UserID); err != nil {
 				t.Fatal(err)

@@ -245,6 +245,11 @@ type PrefetchQuery struct {
 	DomainAssignments bool
 	// Revocation asks for the revocation events (nil: not yet known).
 	Revocation *RevocationQuery
+	// UserInactivity asks for the user's inactivity exemption (option
+	// 1004), needed only when [security_compliance]
+	// disable_user_account_days_inactive is set; without it the store may
+	// leave User.IgnoreInactivity false.
+	UserInactivity bool
 }
 
 // Prefetched is the result of a PrefetchQuery.

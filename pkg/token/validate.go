@@ -236,7 +236,8 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// The independent lookups go to the store together (one round trip
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
-		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated}
+		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
+		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}

@@ -53,6 +53,8 @@ func newTestValidator(t testing.TB, st Store, now time.Time) (*Validator, *ferne
 	}, ks
 }
 
+func ptrTime(t time.Time) *time.Time { return &t }
+
 func mint(t testing.TB, ks *fernet.KeySet, p *payload.Payload, issued time.Time) string {
 	b, err := (&payload.Codec{}).Encode(p)
 	if err != nil {
@@ -76,7 +78,9 @@ func TestValidateOutcomes(t *testing.T) {
 		name    string
 		mutate  func(*tokentest.MemStore, *payload.Payload)
 		window  time.Duration
-		garbage bool
+		// inactiveDays is [security_compliance] disable_user_account_days_inactive.
+		inactiveDays int
+		garbage      bool
 		code    int
 		message string
 	}{
@@ -91,6 +95,22 @@ func TestValidateOutcomes(t *testing.T) {
 		{name: "domain disabled", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Projects["default"].Enabled = false },
 			code: 404, message: "Unable to validate token because domain default is disabled"},
 		{name: "no role left", mutate: func(m *tokentest.MemStore, _ *payload.Payload) { m.Grants = nil }, code: 404},
+		{name: "inactive longer than disable_user_account_days_inactive", inactiveDays: 30, mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(0, 0, -40))
+		}, code: 404},
+		{name: "inactive but exempt by option 1004", inactiveDays: 30, mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(0, 0, -40))
+			m.Users[userID].IgnoreInactivity = true
+		}, code: 200},
+		{name: "active within disable_user_account_days_inactive", inactiveDays: 30, mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(0, 0, -10))
+		}, code: 200},
+		{name: "never active, created too long ago", inactiveDays: 30, mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Users[userID].CreatedAt = ptrTime(now.AddDate(0, 0, -31))
+		}, code: 404},
+		{name: "inactivity rule off", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(-1, 0, 0))
+		}, code: 200},
 		{name: "revoked by audit id", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
 			m.Events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
 		}, code: 404, message: "Failed to validate token"},
@@ -103,6 +123,7 @@ func TestValidateOutcomes(t *testing.T) {
 				tc.mutate(st, p)
 			}
 			v, ks := newTestValidator(t, st, now)
+			v.Settings.DisableUserAccountDaysInactive = tc.inactiveDays
 			tok := mint(t, ks, p, issued)
 			if tc.garbage {
 				tok = "gAAAAAgarbage"

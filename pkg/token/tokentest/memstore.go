@@ -126,6 +126,12 @@ func (m *MemStore) IdentityProviderExists(context.Context, string) (bool, error)
 func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
 	out := &token.Prefetched{Domains: map[string]*token.Project{}}
 	if u, err := m.GetUser(ctx, q.UserID); err == nil {
+		if !q.UserInactivity {
+			// As the SQL store: the exemption is only read when asked for.
+			c := *u
+			c.IgnoreInactivity = false
+			u = &c
+		}
 		out.User = u
 	}
 	out.Memberships, _ = m.ListMemberships(ctx, q.UserID)
