@@ -75,14 +75,14 @@ func TestValidateOutcomes(t *testing.T) {
 			ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
 	}
 	tests := []struct {
-		name    string
-		mutate  func(*tokentest.MemStore, *payload.Payload)
-		window  time.Duration
+		name   string
+		mutate func(*tokentest.MemStore, *payload.Payload)
+		window time.Duration
 		// inactiveDays is [security_compliance] disable_user_account_days_inactive.
 		inactiveDays int
 		garbage      bool
-		code    int
-		message string
+		code         int
+		message      string
 	}{
 		{name: "valid project token", code: 200},
 		{name: "garbage", garbage: true, code: 404, message: "Could not recognize Fernet token"},
