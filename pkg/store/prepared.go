@@ -56,8 +56,12 @@ const (
 	maxPreparedIn = 32
 )
 
-// erMaxPreparedStmtCount is MySQL's ER_MAX_PREPARED_STMT_COUNT_REACHED.
-const erMaxPreparedStmtCount = 1461
+// MySQL error numbers: ER_MAX_PREPARED_STMT_COUNT_REACHED and
+// ER_NEED_REPREPARE.
+const (
+	erMaxPreparedStmtCount = 1461
+	erNeedReprepare        = 1615
+)
 
 type preparer struct {
 	db    *sql.DB
@@ -87,10 +91,18 @@ func (p *preparer) query(ctx context.Context, q string, args []any) (rows *sql.R
 		return nil, ok, err
 	}
 	rows, err = st.QueryContext(ctx, args...)
-	if p.refused(err) {
+	if p.refused(err) || needsReprepare(err) {
 		return nil, false, nil
 	}
 	return rows, true, err
+}
+
+// needsReprepare reports MySQL's ER_NEED_REPREPARE, which the server can
+// return when its table definition cache is too small to keep the
+// statement valid: the statement is then sent as text this once.
+func needsReprepare(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == erNeedReprepare
 }
 
 func (p *preparer) stmt(ctx context.Context, q string) (*sql.Stmt, bool, error) {

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestExpandIn(t *testing.T) {
@@ -61,5 +65,41 @@ func TestBunArgsLeavesInputAlone(t *testing.T) {
 	plain := []any{"a"}
 	if got := bunArgs(plain); &got[0] != &plain[0] {
 		t.Fatal("arguments without lists should be passed through")
+	}
+}
+
+func TestPreparerFallbacks(t *testing.T) {
+	full := &mysql.MySQLError{Number: erMaxPreparedStmtCount, Message: "Can't create more than max_prepared_stmt_count statements"}
+	reprepare := &mysql.MySQLError{Number: erNeedReprepare, Message: "Prepared statement needs to be re-prepared"}
+	other := &mysql.MySQLError{Number: 1146, Message: "Table doesn't exist"}
+	for _, tc := range []struct {
+		name               string
+		err                error
+		refused, reprepare bool
+	}{
+		{name: "server full turns prepared statements off", err: fmt.Errorf("wrapped: %w", full), refused: true},
+		{name: "re-prepare falls back once", err: reprepare, reprepare: true},
+		{name: "other server error is returned", err: other},
+		{name: "network error is returned", err: errors.New("connection reset")},
+		{name: "no error", err: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPreparer(nil)
+			if got := p.refused(tc.err); got != tc.refused {
+				t.Fatalf("refused = %v, want %v", got, tc.refused)
+			}
+			if p.off.Load() != tc.refused {
+				t.Fatalf("off = %v after refused, want %v", p.off.Load(), tc.refused)
+			}
+			if got := needsReprepare(tc.err); got != tc.reprepare {
+				t.Fatalf("needsReprepare = %v, want %v", got, tc.reprepare)
+			}
+			if tc.refused {
+				// Once off, nothing is prepared any more.
+				if _, ok, err := p.query(t.Context(), "SELECT 1", nil); ok || err != nil {
+					t.Fatalf("query after refusal: ok=%v err=%v, want text fallback", ok, err)
+				}
+			}
+		})
 	}
 }
