@@ -70,6 +70,9 @@ type preparer struct {
 	// off is set when the server refuses more prepared statements; the
 	// process then sends text only, which needs none.
 	off atomic.Bool
+	// noUnion is set when the server refuses a combined statement (see
+	// combine.go).
+	noUnion atomic.Bool
 }
 
 func newPreparer(db *sql.DB) *preparer {

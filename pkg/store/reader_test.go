@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,12 +301,25 @@ func TestReader(t *testing.T) {
 			if _, err := f.r.GetUser(context.Background(), "u-local"); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := f.r.Prefetch(context.Background(), token.PrefetchQuery{UserID: "u-local", ProjectID: "p1"}); err != nil {
+				t.Fatal(err)
+			}
 			n := store.PreparedStatements(f.r)
 			if b.Dialect == store.MySQL && (n == 0 || n > 64) {
 				t.Fatalf("%d statements prepared on MySQL, want 1-64", n)
 			}
 			if b.Dialect != store.MySQL && n != 0 {
 				t.Fatalf("%d statements prepared on %s, want none", n, b.Name)
+			}
+			// Prefetch's statements went as one combined statement.
+			combined := 0
+			for _, q := range store.PreparedSQL(f.r) {
+				if strings.HasPrefix(q, "SELECT 0, ") && strings.Contains(q, "SELECT 2, ") {
+					combined++
+				}
+			}
+			if b.Dialect == store.MySQL && combined == 0 {
+				t.Fatalf("no combined statement prepared on MySQL: %q", store.PreparedSQL(f.r))
 			}
 		})
 	})

@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Combined statements (MySQL/MariaDB, prepared).
+//
+// The first round of a validation is five to seven independent SELECTs.
+// Sent as one prepared UNION ALL, each row tagged with the index of the
+// statement it belongs to and padded with NULLs to the widest statement,
+// they cost MariaDB one statement execution and one network round trip
+// instead of one each: measured on the first round of a project token,
+// about a third less server CPU and two thirds less client CPU than the
+// same statements prepared one by one (docs/performance.md). Each branch
+// is the statement as it runs alone, so the rows are the same; the
+// scanners see only their statement's rows, in the order the server sent
+// them.
+//
+// UNION ALL needs one type per column across branches, so values may
+// arrive as text where the statement alone gives numbers or times; the
+// scanners' types (nullTime, nullBool, nullInt64, nullString) read both.
+// A server that refuses the combination (for instance "Illegal mix of
+// collations" on tables created with different character sets) gets the
+// statements one by one from then on.
+
+// selectList finds the select list of one SELECT (none of the statements
+// combined has a subquery or the word FROM in its select list).
+var selectList = regexp.MustCompile(`(?s)^\s*SELECT\s+(.*?)\s+FROM\s`)
+
+// combine builds the tagged UNION ALL of sts and its arguments; width is
+// the number of columns after the tag.
+func combine(sts []stmt) (q string, args []any, width int, err error) {
+	for _, st := range sts {
+		width = max(width, st.cols)
+	}
+	var b strings.Builder
+	for i, st := range sts {
+		if st.cols <= 0 {
+			return "", nil, 0, fmt.Errorf("store: statement %d has no column count", i)
+		}
+		for _, part := range strings.Split(st.sql, "UNION ALL") {
+			m := selectList.FindStringSubmatchIndex(part)
+			if m == nil {
+				return "", nil, 0, fmt.Errorf("store: statement %d is not a plain SELECT", i)
+			}
+			if b.Len() > 0 {
+				b.WriteString("\nUNION ALL\n")
+			}
+			fmt.Fprintf(&b, "SELECT %d, %s%s FROM %s", i, part[m[2]:m[3]], strings.Repeat(", NULL", width-st.cols), part[m[1]:])
+		}
+		args = append(args, st.args...)
+	}
+	return b.String(), args, width, nil
+}
+
+// runCombined runs sts as one prepared statement. done is false when they
+// should be sent otherwise (not preparable, or the server refused the
+// combination).
+func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err error) {
+	q, args, width, err := combine(sts)
+	if err != nil {
+		return true, err
+	}
+	rows, ok, err := r.prep.query(detach(ctx), q, args)
+	if !ok {
+		return false, nil
+	}
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) {
+			if !r.prep.noUnion.Swap(true) {
+				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on",
+					"error", me.Message, "number", me.Number)
+			}
+			return false, nil
+		}
+		return true, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return true, err
+	}
+	if len(cols) != width+1 {
+		return true, fmt.Errorf("store: combined statement returned %d columns, want %d", len(cols), width+1)
+	}
+	buf := make([]bufferedRows, len(sts))
+	vals := make([]rawValue, width+1)
+	dest := make([]any, width+1)
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return true, err
+		}
+		tag, err := tagIndex(vals[0].v)
+		if err != nil || tag >= len(sts) {
+			return true, fmt.Errorf("store: combined statement row with tag %v", vals[0].v)
+		}
+		row := make([]any, sts[tag].cols)
+		for j := range row {
+			row[j] = vals[j+1].v
+		}
+		buf[tag].rows = append(buf[tag].rows, row)
+	}
+	if err := rows.Err(); err != nil {
+		return true, err
+	}
+	for i, st := range sts {
+		if err := st.scan(&buf[i]); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+func tagIndex(v any) (int, error) {
+	switch x := v.(type) {
+	case int64:
+		if x < 0 {
+			return 0, fmt.Errorf("negative tag")
+		}
+		return int(x), nil
+	case []byte:
+		return strconv.Atoi(string(x))
+	}
+	return 0, fmt.Errorf("tag of type %T", v)
+}
+
+// rawValue keeps one driver value. Bytes are copied: the driver reuses its
+// buffer on the next row.
+type rawValue struct{ v any }
+
+func (r *rawValue) Scan(v any) error {
+	if b, ok := v.([]byte); ok {
+		r.v = append([]byte(nil), b...)
+		return nil
+	}
+	r.v = v
+	return nil
+}
+
+// bufferedRows replays one statement's rows of a combined statement.
+type bufferedRows struct {
+	rows [][]any
+	i    int
+}
+
+var _ rowReader = (*bufferedRows)(nil)
+
+func (b *bufferedRows) Next() bool {
+	if b.i >= len(b.rows) {
+		return false
+	}
+	b.i++
+	return true
+}
+
+func (b *bufferedRows) Err() error { return nil }
+
+func (b *bufferedRows) Scan(dest ...any) error {
+	if b.i == 0 || b.i > len(b.rows) {
+		return errors.New("store: Scan called without a row")
+	}
+	row := b.rows[b.i-1]
+	if len(dest) != len(row) {
+		return fmt.Errorf("store: %d destinations for %d columns", len(dest), len(row))
+	}
+	for j, d := range dest {
+		if err := assign(d, row[j]); err != nil {
+			return fmt.Errorf("column %d: %w", j+1, err)
+		}
+	}
+	return nil
+}
+
+// assign stores a driver value in one of the destination types the
+// scanners use.
+func assign(dest, v any) error {
+	switch d := dest.(type) {
+	case interface{ Scan(any) error }:
+		return d.Scan(v)
+	case *string:
+		var s nullString
+		if err := s.Scan(v); err != nil {
+			return err
+		}
+		if !s.Valid {
+			return errors.New("store: NULL for a non-null string")
+		}
+		*d = s.String
+		return nil
+	case *int64:
+		var n nullInt64
+		if err := n.Scan(v); err != nil {
+			return err
+		}
+		if !n.Valid {
+			return errors.New("store: NULL for a non-null integer")
+		}
+		*d = n.Int64
+		return nil
+	}
+	return fmt.Errorf("store: cannot scan into %T", dest)
+}
