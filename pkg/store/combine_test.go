@@ -1,0 +1,113 @@
+package store
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCombine(t *testing.T) {
+	a := stmt{sql: "SELECT x, y FROM t WHERE id = ?", args: []any{"1"}, cols: 2}
+	b := stmt{sql: "SELECT p FROM u WHERE k = ?\n\t\tUNION ALL\n\t\tSELECT q FROM v WHERE k IN (?)", args: []any{"2", inList{"3", "4"}}, cols: 1}
+	c := stmt{sql: "SELECT i.a, r.b, r.c, r.d FROM i JOIN r ON r.id = i.r", cols: 4}
+	for _, tc := range []struct {
+		name      string
+		sts       []stmt
+		wantQ     []string // the branches, in order
+		wantArgs  int
+		wantWidth int
+		wantErr   string
+	}{
+		{name: "padded to the widest with the tag first", sts: []stmt{a, b, c},
+			wantQ: []string{
+				"SELECT 0, x, y, NULL, NULL FROM t WHERE id = ?",
+				"SELECT 1, p, NULL, NULL, NULL FROM u WHERE k = ?",
+				"SELECT 1, q, NULL, NULL, NULL FROM v WHERE k IN (?)",
+				"SELECT 2, i.a, r.b, r.c, r.d FROM i JOIN r ON r.id = i.r"},
+			wantArgs: 3, wantWidth: 4},
+		{name: "column count missing", sts: []stmt{{sql: "SELECT 1 FROM t"}}, wantErr: "no column count"},
+		{name: "not a SELECT", sts: []stmt{{sql: "WITH x AS (SELECT 1) SELECT * FROM x", cols: 1}}, wantErr: "not a plain SELECT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, args, width, err := combine(tc.sts)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, part := range strings.Split(q, "\nUNION ALL\n") {
+				got = append(got, strings.Join(strings.Fields(part), " "))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.wantQ, "\n") {
+				t.Fatalf("branches:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.wantQ, "\n"))
+			}
+			if len(args) != tc.wantArgs || width != tc.wantWidth {
+				t.Fatalf("%d args, width %d; want %d, %d", len(args), width, tc.wantArgs, tc.wantWidth)
+			}
+		})
+	}
+}
+
+// The combined statement's values arrive as text where the statement alone
+// gives typed values; the scanners read both.
+func TestBufferedRowsAssign(t *testing.T) {
+	b := &bufferedRows{rows: [][]any{
+		{[]byte("id-1"), []byte("1"), []byte("2024-01-02 03:04:05.000000"), []byte("42"), nil},
+		{"id-2", int64(0), time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), int64(7), []byte("x")},
+	}}
+	type row struct {
+		id  string
+		on  nullBool
+		at  nullTime
+		n   int64
+		opt nullString
+	}
+	var got []row
+	for b.Next() {
+		var r row
+		if err := b.Scan(&r.id, &r.on, &r.at, &r.n, &r.opt); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	want := []row{
+		{id: "id-1", on: nullBool{true, true}, at: nullTime{time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), true}, n: 42},
+		{id: "id-2", on: nullBool{false, true}, at: nullTime{time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), true}, n: 7, opt: nullString{"x", true}},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		dest []any
+		row  []any
+	}{
+		{name: "NULL into a plain string", dest: []any{new(string)}, row: []any{nil}},
+		{name: "text into an integer", dest: []any{new(int64)}, row: []any{[]byte("x")}},
+		{name: "fewer destinations than columns", dest: []any{new(string)}, row: []any{"a", "b"}},
+		{name: "unsupported destination", dest: []any{new(float64)}, row: []any{[]byte("1.5")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &bufferedRows{rows: [][]any{tc.row}}
+			if !b.Next() {
+				t.Fatal("no row")
+			}
+			if err := b.Scan(tc.dest...); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	if (&bufferedRows{}).Next() {
+		t.Fatal("Next on no rows")
+	}
+}
