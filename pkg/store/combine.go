@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -62,15 +63,81 @@ func combine(sts []stmt) (q string, args []any, width int, err error) {
 	return b.String(), args, width, nil
 }
 
+// combinedSQL is a combined statement with its IN lists expanded, cached
+// by the statements' text and list sizes: building it (a regular
+// expression over every branch, a pass over the whole text) cost more
+// than a tenth of keystone-ng's CPU per validation when done per request.
+type combinedSQL struct {
+	q     string
+	width int
+	ok    bool // false: an IN list too long to prepare
+}
+
+// maxCombined bounds the cache; the statements' text varies only with the
+// token kind and the revocation pre-filter's form, so a few dozen shapes
+// exist.
+const maxCombined = 256
+
+type combinedCache struct {
+	mu sync.Mutex
+	m  map[string]*combinedSQL
+}
+
+func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
+	var (
+		key  strings.Builder
+		args []any
+	)
+	for _, st := range sts {
+		key.WriteString(st.sql)
+		key.WriteByte(0)
+		for _, a := range st.args {
+			if l, ok := a.(inList); ok {
+				key.WriteString(strconv.Itoa(paddedLen(len(l))))
+				key.WriteByte(1)
+			}
+		}
+		args = append(args, st.args...)
+	}
+	k := key.String()
+	c.mu.Lock()
+	cs := c.m[k]
+	c.mu.Unlock()
+	if cs == nil {
+		q, _, width, err := combine(sts)
+		if err != nil {
+			return nil, nil, err
+		}
+		eq, _, ok := expandIn(q, args)
+		cs = &combinedSQL{q: eq, width: width, ok: ok}
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]*combinedSQL{}
+		}
+		if len(c.m) < maxCombined {
+			c.m[k] = cs
+		}
+		c.mu.Unlock()
+	}
+	if !cs.ok {
+		return cs, nil, nil
+	}
+	return cs, flattenIn(args), nil
+}
+
 // runCombined runs sts as one prepared statement. done is false when they
 // should be sent otherwise (not preparable, or the server refused the
 // combination).
 func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err error) {
-	q, args, width, err := combine(sts)
+	cs, args, err := r.combined.get(sts)
 	if err != nil {
 		return true, err
 	}
-	rows, ok, err := r.prep.query(detach(ctx), q, args)
+	if !cs.ok {
+		return false, nil
+	}
+	width := cs.width
+	rows, ok, err := r.prep.queryExpanded(detach(ctx), cs.q, args)
 	if !ok {
 		return false, nil
 	}

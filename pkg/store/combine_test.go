@@ -111,3 +111,41 @@ func TestBufferedRowsAssign(t *testing.T) {
 		t.Fatal("Next on no rows")
 	}
 }
+
+func TestCombinedCache(t *testing.T) {
+	var c combinedCache
+	mk := func(users ...string) []stmt {
+		return []stmt{
+			{sql: "SELECT a FROM t WHERE u IN (?)", args: []any{inList(users)}, cols: 1},
+			{sql: "SELECT b, c FROM v WHERE k = ?", args: []any{"k"}, cols: 2},
+		}
+	}
+	one, args1, err := c.get(mk("u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, args2, err := c.get(mk("u2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one != again {
+		t.Fatal("same shape built twice")
+	}
+	if len(args1) != 2 || args1[0] != "u1" || args2[0] != "u2" {
+		t.Fatalf("arguments %v, %v", args1, args2)
+	}
+	three, args3, err := c.get(mk("u1", "u2", "u3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if three == one || !strings.Contains(three.q, "u IN (?, ?, ?, ?)") || len(args3) != 5 {
+		t.Fatalf("three users: %q %v", three.q, args3)
+	}
+	long := make([]string, maxPreparedIn+1)
+	for i := range long {
+		long[i] = "x"
+	}
+	if cs, _, err := c.get(mk(long...)); err != nil || cs.ok {
+		t.Fatalf("a list over the bound must not be prepared: %+v %v", cs, err)
+	}
+}

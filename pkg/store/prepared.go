@@ -89,6 +89,15 @@ func (p *preparer) query(ctx context.Context, q string, args []any) (rows *sql.R
 	if !ok {
 		return nil, false, nil
 	}
+	return p.queryExpanded(ctx, q, args)
+}
+
+// queryExpanded is query for a statement whose IN lists are expanded
+// already (args hold no inList).
+func (p *preparer) queryExpanded(ctx context.Context, q string, args []any) (rows *sql.Rows, ok bool, err error) {
+	if p.off.Load() {
+		return nil, false, nil
+	}
 	st, ok, err := p.stmt(ctx, q)
 	if !ok || err != nil {
 		return nil, ok, err
@@ -182,10 +191,7 @@ func expandIn(q string, args []any) (string, []any, bool) {
 			if len(l) == 0 || len(l) > maxPreparedIn {
 				return "", nil, false
 			}
-			size := 1
-			for size < len(l) {
-				size *= 2
-			}
+			size := paddedLen(len(l))
 			for j := 0; j < size; j++ {
 				if j > 0 {
 					b.WriteString(", ")
@@ -201,4 +207,30 @@ func expandIn(q string, args []any) (string, []any, bool) {
 		return "", nil, false
 	}
 	return b.String(), out, true
+}
+
+// paddedLen is the length an IN list of n elements is padded to.
+func paddedLen(n int) int {
+	size := 1
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// flattenIn replaces each inList argument by its elements, padded as
+// expandIn pads its placeholders.
+func flattenIn(args []any) []any {
+	out := make([]any, 0, len(args)+4)
+	for _, a := range args {
+		l, ok := a.(inList)
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		for j := range paddedLen(len(l)) {
+			out = append(out, l[min(j, len(l)-1)])
+		}
+	}
+	return out
 }

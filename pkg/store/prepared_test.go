@@ -49,6 +49,11 @@ func TestExpandIn(t *testing.T) {
 			if q != tc.wantQ || !reflect.DeepEqual(args, tc.wantArgs) {
 				t.Fatalf("got %q %v, want %q %v", q, args, tc.wantQ, tc.wantArgs)
 			}
+			// The combined statements' cache expands the text once and
+			// the arguments per request: both must agree.
+			if got := flattenIn(tc.args); !reflect.DeepEqual(got, tc.wantArgs) {
+				t.Fatalf("flattenIn = %v, want %v", got, tc.wantArgs)
+			}
 		})
 	}
 }

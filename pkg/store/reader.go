@@ -24,6 +24,8 @@ type Reader struct {
 	tUser, tGroup string
 	// prep runs statements prepared (MySQL/MariaDB); nil elsewhere.
 	prep *preparer
+	// combined caches the text of combined statements (combine.go).
+	combined combinedCache
 }
 
 var _ token.Store = (*Reader)(nil)
