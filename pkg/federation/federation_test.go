@@ -261,6 +261,27 @@ func TestJWTLogin(t *testing.T) {
 		}
 		_ = l2
 
+		// The same unique id through a second IdP of the same domain names
+		// the same user id (Python's id generator): 409, nothing written,
+		// the first IdP's user untouched.
+		otherIss := "https://other-ci.example.com"
+		other2 := mk("other-ci", otherIss, "d1")
+		if _, err := svc.CreateMapping(ctx, other2, "same-id", rules(`[{"match": [{"claim": "repository", "equals": "acme/app"}],
+			"user": {"name": "other-{repository}", "unique_id": "{repository_id}"}}]`)); err != nil {
+			t.Fatal(err)
+		}
+		before := counts(t, b)
+		_, err = svc.JWTLogin(ctx, "other-ci", kit.sign(t, jose.RS256, kit.rsa, "k1", with(ghClaims, "iss", otherIss, "jti", "o1")), "same-id")
+		if ae := apierror.As(err); ae.Code != 409 || !strings.Contains(ae.Message, ShadowUserID("d1", "4242")) {
+			t.Fatalf("same unique id through a second IdP: %v", err)
+		}
+		if after := counts(t, b); !equalCounts(before, after) {
+			t.Fatalf("database changed: %v -> %v", before, after)
+		}
+		if err := svc.DeleteIdP(ctx, other2); err != nil {
+			t.Fatal(err)
+		}
+
 		hs := func() string {
 			s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: pubDER}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"time"
 
@@ -202,6 +203,19 @@ func (s *Service) shadowUser(ctx context.Context, tx bun.Tx, p *IdP, uniqueID, n
 		id = ShadowUserID(p.ShadowDomainID, uniqueID)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.tUser+` (id, extra, enabled, default_project_id, created_at, last_active_at, domain_id)
 			VALUES (?, ?, ?, NULL, ?, NULL, ?)`, id, "{}", true, pyDateTime(now), p.ShadowDomainID); err != nil {
+			if isDuplicate(err) {
+				// Python's id generator derives the id from the domain and
+				// the unique id only, so the same unique id mapped by two
+				// identity providers of one domain names one user. Python
+				// answers that with a 409 too (create_federated_user's
+				// handle_conflicts); taking the existing user over for a
+				// second IdP would let one IdP log in as another's users.
+				// A concurrent first login of the same user also lands
+				// here; retrying then finds the user.
+				return "", apierror.New(http.StatusConflict, fmt.Sprintf(
+					"Conflict occurred attempting to store federated_user - user %s (unique id %q in domain %s) already exists: it was created for another (or a deleted) identity provider of the domain, or by a concurrent login, which a retry resolves. Delete that user or map a different unique id.",
+					id, uniqueID, p.ShadowDomainID))
+			}
 			return "", fmt.Errorf("insert user: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO federated_user (user_id, idp_id, protocol_id, unique_id, display_name) VALUES (?, ?, ?, ?, ?)`,

@@ -153,8 +153,11 @@ func run(ngURL, pyURL, user, password, project string, conns int, dur, warm time
 	projectRef := map[string]any{"name": project, "domain": map[string]any{"id": "default"}}
 	st, _, b, err = call(client, "POST", ngURL+"/v4/federation/identity_providers/"+idpID+"/mappings", hdr, map[string]any{"mapping": map[string]any{
 		"name": "bench", "rules": []any{map[string]any{
-			"match":  []any{map[string]any{"claim": "repository", "equals": "bench/app"}},
-			"user":   map[string]any{"name": "wl-{repository}"},
+			"match": []any{map[string]any{"claim": "repository", "equals": "bench/app"}},
+			// A unique id of this run: the shadow user's id derives from
+			// the domain and the unique id alone, so a user left by an
+			// earlier run's (deleted) IdP would otherwise collide (409).
+			"user":   map[string]any{"name": "wl-{repository}", "unique_id": name + "-{repository}"},
 			"grants": []any{map[string]any{"role": map[string]any{"name": "member"}, "project": projectRef}},
 			"scope":  map[string]any{"project": projectRef},
 		}}}})
@@ -175,9 +178,23 @@ func run(ngURL, pyURL, user, password, project string, conns int, dur, warm time
 	}
 	jwtURL := ngURL + "/v4/federation/identity_providers/" + idpID + "/jwt"
 	jwtHdr := map[string]string{"Authorization": "Bearer " + raw}
-	if st, _, b, err := call(client, "POST", jwtURL, jwtHdr, nil); err != nil || st != http.StatusCreated {
+	st, _, b, err = call(client, "POST", jwtURL, jwtHdr, nil)
+	if err != nil || st != http.StatusCreated {
 		return fmt.Errorf("first JWT login: %d %v %s", st, err, b)
 	}
+	var first struct {
+		Token struct {
+			User struct {
+				ID string `json:"id"`
+			} `json:"user"`
+		} `json:"token"`
+	}
+	if err := json.Unmarshal(b, &first); err != nil || first.Token.User.ID == "" {
+		return fmt.Errorf("first JWT login: no user in %s", b)
+	}
+	// Deferred after the IdP's deletion, so it runs before it: the shadow
+	// user goes through Python's API, leaving the database as it was.
+	defer call(pyClient, "DELETE", pyURL+"/v3/users/"+first.Token.User.ID, hdr, nil) //nolint:errcheck
 	pwBody := passwordAuth(user, password, map[string]any{"project": projectRef})
 
 	var results []result
