@@ -30,7 +30,7 @@ const (
 func eachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 	for _, name := range []string{"mysql", "postgres", "sqlite"} {
 		t.Run(name, func(t *testing.T) {
-			b := storetest.Open(t, name, passkeytest.PythonTables(name)...)
+			b := storetest.Open(t, name, storetest.PythonTables(name)...)
 			f(t, newEnv(t, b))
 		})
 	}
