@@ -37,7 +37,7 @@ func (noIssuer) Issue(context.Context, issue.Grant) (*issue.Issued, error) {
 func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[string]*token.Token) {
 	t.Helper()
 	ctx := context.Background()
-	b := storetest.Open(t, "sqlite", passkeytest.PythonTables("sqlite")...)
+	b := storetest.Open(t, "sqlite", storetest.PythonTables("sqlite")...)
 	for _, q := range []string{
 		`INSERT INTO project (id, name, domain_id, enabled, is_domain) VALUES ('default', 'Default', '<<keystone.domain.root>>', 1, 1)`,
 		`INSERT INTO "user" (id, domain_id, enabled) VALUES ('alice0000000000000000000000000001', 'default', 1), ('bob00000000000000000000000000001', 'default', 1)`,
