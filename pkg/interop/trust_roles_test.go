@@ -1,0 +1,87 @@
+package interop
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/keystone-ng/keystone-ng/pkg/store"
+)
+
+// TestInteropTrustDomainSpecificRole checks an ordinary trust whose
+// delegated roles include a domain-specific one. The token body lists only
+// global roles (TokenModel._get_trust_roles renders domain-specific ones
+// nowhere); a trust left with domain-specific roles only has nothing to
+// render, which Python's _validate_project_scope turns into a 404. The
+// state is made by removing the global role from trust_role directly,
+// since a trust's roles cannot be changed through the API once created.
+func TestInteropTrustDomainSpecificRole(t *testing.T) {
+	env := loadEnv(t)
+	py := newClient("python", env.BaseURL)
+	ng := startSidecar(t, env)
+	chk := pair{py: py, ng: ng}
+	admin := adminLogin(t, py, env).Token
+	sfx := randSuffix(t)
+	n := func(base string) string { return "ng-trustrole-" + base + "-" + sfx }
+	const pw = "Interop-pw-1"
+
+	member := roleIDByName(t, py, admin, "member")
+	domRole := idOf(py.create(t, admin, "/v3/roles", "role", map[string]any{"name": n("domrole"), "domain_id": "default"}))
+	proj := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": n("proj"), "domain_id": "default"}))
+	user := func(name string) string {
+		return idOf(py.create(t, admin, "/v3/users", "user", map[string]any{"name": n(name), "domain_id": "default", "password": pw}))
+	}
+	trustor, trustee := user("trustor"), user("trustee")
+	for _, r := range []string{member, domRole} {
+		py.put(t, admin, "/v3/projects/"+proj+"/users/"+trustor+"/roles/"+r)
+	}
+	trustorTok := py.issue(t, auth(passwordIdentity(trustor, pw), scopeProject(proj))).Token
+	tr := py.create(t, trustorTok, "/v3/OS-TRUST/trusts", "trust", map[string]any{
+		"trustor_user_id": trustor, "trustee_user_id": trustee, "project_id": proj, "impersonation": false,
+		"roles": []any{map[string]any{"id": member}, map[string]any{"id": domRole}}})
+	trustTok := py.issue(t, auth(passwordIdentity(trustee, pw), scopeTrust(idOf(tr)))).Token
+
+	target, err := store.ParseURL(env.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	exec := func(t *testing.T, q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	ts := &tokenSet{}
+	ts.add("trust", trustTok)
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T)
+		want   int
+	}{
+		{name: "global-and-domain-specific", want: http.StatusOK},
+		{name: "domain-specific-only", want: http.StatusNotFound, change: func(t *testing.T) {
+			exec(t, "DELETE FROM trust_role WHERE trust_id = ? AND role_id = ?", idOf(tr), member)
+		}},
+		{name: "global-back", want: http.StatusOK, change: func(t *testing.T) {
+			exec(t, "INSERT INTO trust_role (trust_id, role_id) VALUES (?, ?)", idOf(tr), member)
+		}},
+		// The trustor no longer holds the domain-specific role: the
+		// delegation check covers every delegated role (403).
+		{name: "trustor-loses-domain-specific-role", want: http.StatusForbidden, change: func(t *testing.T) {
+			py.del(t, admin, "/v3/projects/"+proj+"/users/"+trustor+"/roles/"+domRole)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.change != nil {
+				tc.change(t)
+			}
+			matrix(t, chk, tc.name, admin, ts, map[string]int{"trust": tc.want}, []string{"*"}, "", "?nocatalog")
+		})
+	}
+}
