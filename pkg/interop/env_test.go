@@ -2,12 +2,15 @@ package interop
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // pyEnv is what deploy/keystone-py/up.sh wrote into $KSPY_STATE_DIR/env.
@@ -194,6 +197,28 @@ func TestParseEnvFile(t *testing.T) {
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+// directSQL opens Python's database for states its API cannot produce; the
+// returned function runs one statement and fails the test on error. The
+// connection closes when the test ends.
+func directSQL(t *testing.T, env *pyEnv) func(t *testing.T, q string, args ...any) {
+	t.Helper()
+	target, err := store.ParseURL(env.DBURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return func(t *testing.T, q string, args ...any) {
+		t.Helper()
+		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }

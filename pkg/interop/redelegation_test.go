@@ -1,12 +1,9 @@
 package interop
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // TestInteropRedelegatedTrust builds a redelegation pedigree through
@@ -78,21 +75,7 @@ func TestInteropRedelegatedTrust(t *testing.T) {
 
 	// Direct SQL, for states Python's API cannot produce: an ancestor that
 	// expired before its descendants, a changed redelegation_count.
-	target, err := store.ParseURL(env.DBURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	exec := func(t *testing.T, q string, args ...any) {
-		t.Helper()
-		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	exec := directSQL(t, env)
 
 	t.Run("baseline", func(t *testing.T) { check(t, "baseline") })
 

@@ -1,11 +1,8 @@
 package interop
 
 import (
-	"context"
 	"net/http"
 	"testing"
-
-	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // TestInteropTrustDomainSpecificRole checks an ordinary trust whose
@@ -41,21 +38,7 @@ func TestInteropTrustDomainSpecificRole(t *testing.T) {
 		"roles": []any{map[string]any{"id": member}, map[string]any{"id": domRole}}})
 	trustTok := py.issue(t, auth(passwordIdentity(trustee, pw), scopeTrust(idOf(tr)))).Token
 
-	target, err := store.ParseURL(env.DBURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	exec := func(t *testing.T, q string, args ...any) {
-		t.Helper()
-		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	exec := directSQL(t, env)
 
 	ts := &tokenSet{}
 	ts.add("trust", trustTok)
