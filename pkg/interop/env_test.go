@@ -222,3 +222,40 @@ func directSQL(t *testing.T, env *pyEnv) func(t *testing.T, q string, args ...an
 		}
 	}
 }
+
+// sideBySide is the start of a test that builds its own entities through
+// Python's API and compares Python's answers with a fresh keystone-ng's.
+type sideBySide struct {
+	env   *pyEnv
+	py    *ksClient
+	chk   pair
+	admin string // Python's bootstrap admin, project-scoped
+	sfx   string
+	kind  string
+}
+
+// testPassword is the password of the users these tests create.
+const testPassword = "Interop-pw-1"
+
+func newSideBySide(t *testing.T, kind string) *sideBySide {
+	t.Helper()
+	env := loadEnv(t)
+	py := newClient("python", env.BaseURL)
+	ng := startSidecar(t, env)
+	return &sideBySide{env: env, py: py, chk: pair{py: py, ng: ng}, admin: adminLogin(t, py, env).Token, sfx: randSuffix(t), kind: kind}
+}
+
+// name is a unique entity name for this test run.
+func (s *sideBySide) name(base string) string { return "ng-" + s.kind + "-" + base + "-" + s.sfx }
+
+// project creates a project in the default domain.
+func (s *sideBySide) project(t *testing.T, base string) string {
+	t.Helper()
+	return idOf(s.py.create(t, s.admin, "/v3/projects", "project", map[string]any{"name": s.name(base), "domain_id": "default"}))
+}
+
+// user creates a user in the default domain with testPassword.
+func (s *sideBySide) user(t *testing.T, base string) string {
+	t.Helper()
+	return idOf(s.py.create(t, s.admin, "/v3/users", "user", map[string]any{"name": s.name(base), "domain_id": "default", "password": testPassword}))
+}

@@ -285,14 +285,8 @@ print(dict(utils.parse_authorization_header(h["Authorization"]))["oauth_signatur
 // ?nocatalog, HEAD), before and after each state change that Python's
 // validation of such tokens depends on.
 func TestOAuth1Interop(t *testing.T) {
-	env := loadEnv(t)
-	py := newClient("python", env.BaseURL)
-	ng := startSidecar(t, env)
-	chk := pair{py: py, ng: ng}
-	admin := adminLogin(t, py, env).Token
-	sfx := randSuffix(t)
-	n := func(base string) string { return "ng-oauth1-" + base + "-" + sfx }
-	const password = "Interop-oauth1-pw-1"
+	s := newSideBySide(t, "oauth1")
+	py, chk, admin, n, password := s.py, s.chk, s.admin, s.name, testPassword
 
 	// The delegating user U holds on project P: admin (needed to authorize a
 	// request token; implies member, which implies reader) and "extra",

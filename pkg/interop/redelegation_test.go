@@ -16,21 +16,12 @@ import (
 // appends [trust] allow_redelegation = true) and the default
 // [trust] max_redelegation_count (3).
 func TestInteropRedelegatedTrust(t *testing.T) {
-	env := loadEnv(t)
-	py := newClient("python", env.BaseURL)
-	ng := startSidecar(t, env)
-	chk := pair{py: py, ng: ng}
-	admin := adminLogin(t, py, env).Token
-	sfx := randSuffix(t)
-	n := func(base string) string { return "ng-redeleg-" + base + "-" + sfx }
-	const pw = "Interop-pw-1"
+	s := newSideBySide(t, "redeleg")
+	py, chk, admin, pw := s.py, s.chk, s.admin, testPassword
 
 	member := roleIDByName(t, py, admin, "member") // bootstrap creates it
-	proj := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": n("proj"), "domain_id": "default"}))
-	user := func(name string) string {
-		return idOf(py.create(t, admin, "/v3/users", "user", map[string]any{"name": n(name), "domain_id": "default", "password": pw}))
-	}
-	orig, t1, t2, t3 := user("orig"), user("t1"), user("t2"), user("t3")
+	proj := s.project(t, "proj")
+	orig, t1, t2, t3 := s.user(t, "orig"), s.user(t, "t1"), s.user(t, "t2"), s.user(t, "t3")
 	roleOf := func(u string) string { return "/v3/projects/" + proj + "/users/" + u + "/roles/" + member }
 	// Keystone 22 checks the delegated roles against the original trustor
 	// and against the direct trustor of the token's trust
@@ -75,7 +66,7 @@ func TestInteropRedelegatedTrust(t *testing.T) {
 
 	// Direct SQL, for states Python's API cannot produce: an ancestor that
 	// expired before its descendants, a changed redelegation_count.
-	exec := directSQL(t, env)
+	exec := directSQL(t, s.env)
 
 	t.Run("baseline", func(t *testing.T) { check(t, "baseline") })
 

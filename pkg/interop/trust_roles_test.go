@@ -13,22 +13,13 @@ import (
 // state is made by removing the global role from trust_role directly,
 // since a trust's roles cannot be changed through the API once created.
 func TestInteropTrustDomainSpecificRole(t *testing.T) {
-	env := loadEnv(t)
-	py := newClient("python", env.BaseURL)
-	ng := startSidecar(t, env)
-	chk := pair{py: py, ng: ng}
-	admin := adminLogin(t, py, env).Token
-	sfx := randSuffix(t)
-	n := func(base string) string { return "ng-trustrole-" + base + "-" + sfx }
-	const pw = "Interop-pw-1"
+	s := newSideBySide(t, "trustrole")
+	py, chk, admin, pw := s.py, s.chk, s.admin, testPassword
 
 	member := roleIDByName(t, py, admin, "member")
-	domRole := idOf(py.create(t, admin, "/v3/roles", "role", map[string]any{"name": n("domrole"), "domain_id": "default"}))
-	proj := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": n("proj"), "domain_id": "default"}))
-	user := func(name string) string {
-		return idOf(py.create(t, admin, "/v3/users", "user", map[string]any{"name": n(name), "domain_id": "default", "password": pw}))
-	}
-	trustor, trustee := user("trustor"), user("trustee")
+	domRole := idOf(py.create(t, admin, "/v3/roles", "role", map[string]any{"name": s.name("domrole"), "domain_id": "default"}))
+	proj := s.project(t, "proj")
+	trustor, trustee := s.user(t, "trustor"), s.user(t, "trustee")
 	for _, r := range []string{member, domRole} {
 		py.put(t, admin, "/v3/projects/"+proj+"/users/"+trustor+"/roles/"+r)
 	}
@@ -38,7 +29,7 @@ func TestInteropTrustDomainSpecificRole(t *testing.T) {
 		"roles": []any{map[string]any{"id": member}, map[string]any{"id": domRole}}})
 	trustTok := py.issue(t, auth(passwordIdentity(trustee, pw), scopeTrust(idOf(tr)))).Token
 
-	exec := directSQL(t, env)
+	exec := directSQL(t, s.env)
 
 	ts := &tokenSet{}
 	ts.add("trust", trustTok)
