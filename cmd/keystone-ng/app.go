@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -133,6 +134,7 @@ func (a *app) validator() *token.Validator {
 		Now:          time.Now,
 		Log:          a.log,
 		QueryTimeout: cfg.KeystoneNG.DBQueryTimeout,
+		Gate:         token.NewGate(cfg.KeystoneNG.EffectiveDBConcurrency(runtime.GOMAXPROCS(0))),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
@@ -65,7 +66,8 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
-		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid())
+		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid(),
+		"gomaxprocs", runtime.GOMAXPROCS(0), "db_concurrency", cfg.KeystoneNG.EffectiveDBConcurrency(runtime.GOMAXPROCS(0)))
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

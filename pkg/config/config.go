@@ -184,6 +184,11 @@ type KeystoneNGSection struct {
 	// the only cache on the validation path; roles, users, projects and
 	// revocations are always read afresh.
 	CatalogCacheTTL time.Duration
+	// DBConcurrency is db_concurrency (0): how many validations may read
+	// the database at the same time; the others wait their turn, first
+	// come first served. 0 = automatic (twice GOMAXPROCS, see
+	// EffectiveDBConcurrency), -1 = no limit.
+	DBConcurrency int
 	// PolicyDir is policy_dir: the operator's Rego directory for /v4
 	// ("" = the shipped policy only).
 	PolicyDir string
@@ -244,4 +249,17 @@ func Defaults() *Config {
 	}
 	c.SearchDirs = searchDirs(nil, nil, homeDir())
 	return c
+}
+
+// EffectiveDBConcurrency is db_concurrency resolved: the automatic value is
+// twice the number of CPUs the Go runtime uses (procs, GOMAXPROCS), at
+// least 4; 0 means no limit.
+func (ng KeystoneNGSection) EffectiveDBConcurrency(procs int) int {
+	switch {
+	case ng.DBConcurrency < 0:
+		return 0
+	case ng.DBConcurrency > 0:
+		return ng.DBConcurrency
+	}
+	return max(4, 2*procs)
 }

@@ -422,7 +422,7 @@ func TestValidate(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
-	c.KeystoneNG = KeystoneNGSection{Listen: "nohost", LogLevel: "trace", LogFormat: "xml", ReadHeaderTimeout: -1}
+	c.KeystoneNG = KeystoneNGSection{Listen: "nohost", LogLevel: "trace", LogFormat: "xml", ReadHeaderTimeout: -1, DBConcurrency: -2}
 	c.Default.PublicEndpoint = "/relative"
 	c.Database = DatabaseSection{Connection: "oracle://u:secretpw@h/db", MaxPoolSize: -1, MaxOverflow: -2, PoolTimeout: -1, MaxRetries: -2}
 	c.Token.Expiration = 0
@@ -453,6 +453,7 @@ func TestValidate(t *testing.T) {
 		`[keystone_ng] login_state_ttl: must be greater than zero`,
 		`[keystone_ng] outbound_timeout: must be greater than zero`,
 		`[keystone_ng] jwks_cache_ttl: must be greater than zero`,
+		`[keystone_ng] db_concurrency: must be -1 (no limit), 0 (automatic) or a number of validations`,
 		`[DEFAULT] public_endpoint: "/relative": invalid URI`,
 		`[database] connection: unsupported scheme "oracle"`,
 		`[database] max_pool_size`,
@@ -728,6 +729,27 @@ func TestValidateWebAuthn(t *testing.T) {
 				return
 			}
 			wantProblems(t, err, tc.want...)
+		})
+	}
+}
+
+func TestEffectiveDBConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		set, procs int
+		want       int
+	}{
+		{name: "automatic on two CPUs", set: 0, procs: 2, want: 4},
+		{name: "automatic on one CPU is at least 4", set: 0, procs: 1, want: 4},
+		{name: "automatic on sixteen CPUs", set: 0, procs: 16, want: 32},
+		{name: "explicit", set: 7, procs: 16, want: 7},
+		{name: "no limit", set: -1, procs: 2, want: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ng := KeystoneNGSection{DBConcurrency: tc.set}
+			if got := ng.EffectiveDBConcurrency(tc.procs); got != tc.want {
+				t.Fatalf("got %d, want %d", got, tc.want)
+			}
 		})
 	}
 }

@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 	if ng.CatalogCacheTTL < 0 || ng.CatalogCacheTTL > time.Minute {
 		p.add("%s: must be between 0 (off) and 1m", c.at(SectionKeystoneNG, "catalog_cache_ttl"))
 	}
+	if ng.DBConcurrency < -1 {
+		p.add("%s: must be -1 (no limit), 0 (automatic) or a number of validations", c.at(SectionKeystoneNG, "db_concurrency"))
+	}
 	if ng.MaxRequestBodyBytes <= 0 {
 		p.add("%s: must be greater than zero", c.at("keystone_ng", "max_request_body_bytes"))
 	}

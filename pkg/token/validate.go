@@ -54,6 +54,46 @@ type Validator struct {
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
+	// Gate bounds how many validations read the database at once
+	// ([keystone_ng] db_concurrency); nil: no bound.
+	Gate Gate
+}
+
+// Gate is a first-come-first-served bound on how many validations run a
+// round of database lookups at the same time. Under a load the database
+// cannot keep up with, letting every request in at once has each of them
+// compete for the same cores (on MariaDB one server thread per
+// connection): throughput does not rise, the database spends more CPU per
+// statement and the slowest answers wait for the scheduler. Waiting in
+// line here instead keeps the database's work per validation and the
+// latency spread down (docs/performance.md). Go's channel sends queue in
+// arrival order, so the first to wait is the first let in.
+type Gate chan struct{}
+
+// NewGate returns a Gate for n concurrent rounds; nil (no bound) for n <= 0.
+func NewGate(n int) Gate {
+	if n <= 0 {
+		return nil
+	}
+	return make(Gate, n)
+}
+
+func (g Gate) enter(ctx context.Context) error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case g <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g Gate) leave() {
+	if g != nil {
+		<-g
+	}
 }
 
 // Request says how to validate.
@@ -107,7 +147,17 @@ func (t *Token) Unscoped() bool {
 
 // fetch runs fns concurrently: the database lookups of one validation are
 // independent, so they cost one round trip of latency instead of many.
-func fetch(fns ...func() error) error {
+// fetch runs one round of lookups, holding a place at the Gate.
+func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
+	if err := v.Gate.enter(ctx); err != nil {
+		return fmt.Errorf("waiting for a database turn: %w", err)
+	}
+	defer v.Gate.leave()
+	return fetchAll(fns...)
+}
+
+// fetchAll runs fns concurrently (the first in this goroutine).
+func fetchAll(fns ...func() error) error {
 	if len(fns) == 1 {
 		return fns[0]()
 	}
@@ -316,7 +366,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			return nil, apierror.Internal(err)
 		}
 	}
-	if err := fetch(fns...); err != nil {
+	if err := v.fetch(ctx, fns...); err != nil {
 		return nil, apierror.Internal(err)
 	}
 	groups := validGroups(memberships, now, v.Settings.DefaultAuthorizationTTL)
@@ -408,7 +458,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		})
 	}
 	if len(fns) > 0 {
-		if err := fetch(fns...); err != nil {
+		if err := v.fetch(ctx, fns...); err != nil {
 			return nil, apierror.Internal(err)
 		}
 	}
