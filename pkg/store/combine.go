@@ -29,38 +29,38 @@ import (
 // UNION ALL needs one type per column across branches, so values may
 // arrive as text where the statement alone gives numbers or times; the
 // scanners' types (nullTime, nullBool, nullInt64, nullString) read both.
-// A server that refuses the combination (for instance "Illegal mix of
-// collations" on tables created with different character sets) gets the
-// statements one by one from then on.
+// A server that will not prepare the combination gets the statements one
+// by one from then on. (MariaDB 10.11 accepts branches whose columns come
+// from tables of different character sets and collations: checked with
+// latin1, utf8mb3, utf8mb4 and ucs2 columns, text and prepared.)
 
 // selectList finds the select list of one SELECT (none of the statements
 // combined has a subquery or the word FROM in its select list).
 var selectList = regexp.MustCompile(`(?s)^\s*SELECT\s+(.*?)\s+FROM\s`)
 
-// combine builds the tagged UNION ALL of sts and its arguments; width is
-// the number of columns after the tag.
-func combine(sts []stmt) (q string, args []any, width int, err error) {
+// combine builds the tagged UNION ALL of sts (the arguments are the
+// statements' in order); width is the number of columns after the tag.
+func combine(sts []stmt) (q string, width int, err error) {
 	for _, st := range sts {
 		width = max(width, st.cols)
 	}
 	var b strings.Builder
 	for i, st := range sts {
 		if st.cols <= 0 {
-			return "", nil, 0, fmt.Errorf("store: statement %d has no column count", i)
+			return "", 0, fmt.Errorf("store: statement %d has no column count", i)
 		}
 		for _, part := range strings.Split(st.sql, "UNION ALL") {
 			m := selectList.FindStringSubmatchIndex(part)
 			if m == nil {
-				return "", nil, 0, fmt.Errorf("store: statement %d is not a plain SELECT", i)
+				return "", 0, fmt.Errorf("store: statement %d is not a plain SELECT", i)
 			}
 			if b.Len() > 0 {
 				b.WriteString("\nUNION ALL\n")
 			}
 			fmt.Fprintf(&b, "SELECT %d, %s%s FROM %s", i, part[m[2]:m[3]], strings.Repeat(", NULL", width-st.cols), part[m[1]:])
 		}
-		args = append(args, st.args...)
 	}
-	return b.String(), args, width, nil
+	return b.String(), width, nil
 }
 
 // combinedSQL is a combined statement with its IN lists expanded, cached
@@ -104,7 +104,7 @@ func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
 	cs := c.m[k]
 	c.mu.Unlock()
 	if cs == nil {
-		q, _, width, err := combine(sts)
+		q, width, err := combine(sts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,12 +147,21 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 		return false, nil
 	}
 	if err != nil {
-		var me *mysql.MySQLError
-		if errors.As(err, &me) {
+		var (
+			pe *prepareError
+			me *mysql.MySQLError
+		)
+		switch {
+		case errors.As(err, &pe):
+			// The server cannot run this combination at all.
 			if !r.prep.noUnion.Swap(true) {
-				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on",
-					"error", me.Message, "number", me.Number)
+				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on", "error", err)
 			}
+			return false, nil
+		case errors.As(err, &me):
+			// An error of this execution (a lock wait, a killed query):
+			// this request sends the parts one by one, the next tries
+			// the combination again.
 			return false, nil
 		}
 		return true, err

@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // PreparedStatements reports how many statements r keeps prepared.
 func PreparedStatements(r *Reader) int {
 	if r.prep == nil {
@@ -22,4 +24,34 @@ func PreparedSQL(r *Reader) []string {
 		out = append(out, q)
 	}
 	return out
+}
+
+// RunMisdeclared runs, as one round, two statements on project and role
+// ids of which the first declares one column fewer than it selects: the
+// combined statement then has branches of different widths, which the
+// server refuses to prepare. It returns what each statement read and
+// whether the reader gave up combining.
+func RunMisdeclared(ctx context.Context, r *Reader, projectID, roleID string) (projects, roles []string, combinedOff bool, err error) {
+	read := func(out *[]string) func(rowReader) error {
+		return func(rows rowReader) error {
+			for rows.Next() {
+				var id, other nullString
+				dest := []any{&id}
+				if out == &projects {
+					dest = append(dest, &other)
+				}
+				if err := rows.Scan(dest...); err != nil {
+					return err
+				}
+				*out = append(*out, id.String)
+			}
+			return nil
+		}
+	}
+	sts := []stmt{
+		{sql: "SELECT id, name FROM project WHERE id = ?", args: []any{projectID}, cols: 1, scan: read(&projects)},
+		{sql: "SELECT id FROM role WHERE id = ?", args: []any{roleID}, cols: 1, scan: read(&roles)},
+	}
+	err = r.runAll(ctx, sts)
+	return projects, roles, r.prep != nil && r.prep.noUnion.Load(), err
 }

@@ -131,7 +131,7 @@ func (p *preparer) stmt(ctx context.Context, q string) (*sql.Stmt, bool, error) 
 		if p.refused(err) {
 			return nil, false, nil
 		}
-		return nil, true, err
+		return nil, true, &prepareError{err}
 	}
 	p.stmts[q] = st
 	return st, true, nil
@@ -151,16 +151,20 @@ func (p *preparer) refused(err error) bool {
 }
 
 // expandIn rewrites each "?" whose argument is an inList into one
-// placeholder per element, padded to a power of two. ok is false for a
-// list longer than maxPreparedIn or an empty one (not valid SQL either
-// way; the callers never send one). Placeholders inside quoted literals
-// are not placeholders: the statements here only quote short constants.
+// placeholder per element, padded to a power of two, and flattens the
+// arguments to match (flattenIn). ok is false for a list longer than
+// maxPreparedIn or an empty one (not valid SQL either way; the callers
+// never send one), or when placeholders and arguments disagree.
+// Placeholders inside quoted literals are not placeholders: the statements
+// here only quote short constants.
 func expandIn(q string, args []any) (string, []any, bool) {
 	hasList := false
 	for _, a := range args {
-		if _, ok := a.(inList); ok {
+		if l, ok := a.(inList); ok {
+			if len(l) == 0 || len(l) > maxPreparedIn {
+				return "", nil, false
+			}
 			hasList = true
-			break
 		}
 	}
 	if !hasList {
@@ -168,45 +172,35 @@ func expandIn(q string, args []any) (string, []any, bool) {
 	}
 	var (
 		b     strings.Builder
-		out   = make([]any, 0, len(args)+8)
 		n     int
 		quote bool
 	)
 	b.Grow(len(q) + 32)
 	for i := 0; i < len(q); i++ {
 		c := q[i]
-		switch {
-		case c == '\'':
+		if c == '\'' {
 			quote = !quote
-		case c == '?' && !quote:
-			if n >= len(args) {
-				return "", nil, false
-			}
-			l, isList := args[n].(inList)
-			n++
-			if !isList {
-				out = append(out, args[n-1])
-				break
-			}
-			if len(l) == 0 || len(l) > maxPreparedIn {
-				return "", nil, false
-			}
-			size := paddedLen(len(l))
-			for j := 0; j < size; j++ {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteByte('?')
-				out = append(out, l[min(j, len(l)-1)])
-			}
+		}
+		if c != '?' || quote {
+			b.WriteByte(c)
 			continue
 		}
-		b.WriteByte(c)
+		if n >= len(args) {
+			return "", nil, false
+		}
+		l, isList := args[n].(inList)
+		n++
+		if !isList {
+			b.WriteByte('?')
+			continue
+		}
+		b.WriteByte('?')
+		b.WriteString(strings.Repeat(", ?", paddedLen(len(l))-1))
 	}
 	if n != len(args) {
 		return "", nil, false
 	}
-	return b.String(), out, true
+	return b.String(), flattenIn(args), true
 }
 
 // paddedLen is the length an IN list of n elements is padded to.
@@ -234,3 +228,11 @@ func flattenIn(args []any) []any {
 	}
 	return out
 }
+
+// prepareError is a statement the server would not prepare (as opposed to
+// one that failed while running): for a combined statement it means the
+// server cannot run the combination at all.
+type prepareError struct{ err error }
+
+func (e *prepareError) Error() string { return "prepare: " + e.err.Error() }
+func (e *prepareError) Unwrap() error { return e.err }

@@ -887,3 +887,27 @@ func testPrefetch(t *testing.T, f *fixture) {
 		})
 	}
 }
+
+// A combination the server will not prepare (here: branches of different
+// widths, as a statement that declares its column count wrongly would
+// give) is sent one statement at a time, with the same rows, and the
+// reader stops combining. Elsewhere nothing is combined to begin with.
+func TestCombinedStatementRefused(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
+		storetest.CreatePythonTables(t, b)
+		f := &fixture{b: b, r: store.NewReader(b.DB)}
+		seed(t, f)
+		for i := range 2 { // the second round starts one by one
+			projects, roles, off, err := store.RunMisdeclared(context.Background(), f.r, "p1", "r-member")
+			if err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			if !reflect.DeepEqual(projects, []string{"p1"}) || !reflect.DeepEqual(roles, []string{"r-member"}) {
+				t.Fatalf("round %d: projects %v, roles %v", i, projects, roles)
+			}
+			if want := b.Dialect == store.MySQL; off != want {
+				t.Fatalf("round %d: combining turned off = %v, want %v", i, off, want)
+			}
+		}
+	})
+}

@@ -145,8 +145,6 @@ func (t *Token) Unscoped() bool {
 	return p.System == "" && p.DomainID == "" && p.ProjectID == "" && p.TrustID == ""
 }
 
-// fetch runs fns concurrently: the database lookups of one validation are
-// independent, so they cost one round trip of latency instead of many.
 // fetch runs one round of lookups, holding a place at the Gate.
 func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
 	if err := v.Gate.enter(ctx); err != nil {
@@ -156,7 +154,9 @@ func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
 	return fetchAll(fns...)
 }
 
-// fetchAll runs fns concurrently (the first in this goroutine).
+// fetchAll runs fns concurrently (the first in this goroutine): the
+// database lookups of one round are independent, so they cost one round
+// trip of latency instead of many.
 func fetchAll(fns ...func() error) error {
 	if len(fns) == 1 {
 		return fns[0]()
