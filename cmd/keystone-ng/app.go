@@ -140,8 +140,12 @@ func (a *app) validator() *token.Validator {
 
 func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 	cfg := a.cfg
+	v := a.validator()
+	if m != nil {
+		v.GateWaited = m.DBWait
+	}
 	return &httpapi.Server{
-		Validator:          a.validator(),
+		Validator:          v,
 		Policy:             a.policy,
 		Metrics:            m,
 		Log:                a.log,

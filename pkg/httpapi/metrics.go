@@ -18,6 +18,7 @@ type Metrics struct {
 	duration    *prometheus.HistogramVec
 	validations *prometheus.CounterVec
 	KeyReloads  *prometheus.CounterVec
+	dbWait      prometheus.Histogram
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -42,8 +43,16 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "keystone_ng_fernet_key_reloads_total",
 			Help: "Fernet key repository reloads by result (ok, failed).",
 		}, []string{"result"}),
+		// One observation per round of validation lookups, 0 when a
+		// place was free: _count is the rounds, _sum the total time spent
+		// in line, the le="0" bucket the rounds that did not wait.
+		dbWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "keystone_ng_db_concurrency_wait_seconds",
+			Help:    "Time a round of token validation lookups waited for a database turn ([keystone_ng] db_concurrency).",
+			Buckets: []float64{0, .0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -71,6 +80,10 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 		}
 	}
 }
+
+// DBWait records one round's wait for a database turn (token.Validator's
+// GateWaited).
+func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }
 
 // Outcome counts one validation outcome.
 func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }

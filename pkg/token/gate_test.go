@@ -15,8 +15,8 @@ func TestGate(t *testing.T) {
 			t.Fatal("NewGate(0) should be nil")
 		}
 		for range 100 {
-			if err := g.enter(context.Background()); err != nil {
-				t.Fatal(err)
+			if waited, err := g.enter(context.Background()); err != nil || waited != 0 {
+				t.Fatal(waited, err)
 			}
 		}
 		g.leave()
@@ -34,7 +34,7 @@ func TestGate(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := g.enter(context.Background()); err != nil {
+				if _, err := g.enter(context.Background()); err != nil {
 					t.Error(err)
 					return
 				}
@@ -57,11 +57,18 @@ func TestGate(t *testing.T) {
 	})
 	t.Run("a cancelled wait gives up", func(t *testing.T) {
 		g := NewGate(1)
-		_ = g.enter(context.Background())
+		if waited, err := g.enter(context.Background()); err != nil || waited != 0 {
+			t.Fatalf("first place: waited %v, err %v", waited, err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		if err := g.enter(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		waited, err := g.enter(ctx)
+		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v, want deadline exceeded", err)
+		}
+		// The wait is reported even when it was given up.
+		if waited < 10*time.Millisecond {
+			t.Fatalf("waited %v, want about the 20ms deadline", waited)
 		}
 		g.leave()
 		if len(g) != 0 {

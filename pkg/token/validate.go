@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +58,9 @@ type Validator struct {
 	// Gate bounds how many validations read the database at once
 	// ([keystone_ng] db_concurrency); nil: no bound.
 	Gate Gate
+	// GateWaited, if set, is told how long each round waited at the Gate
+	// (0 when a place was free), for the wait metric.
+	GateWaited func(time.Duration)
 }
 
 // Gate is a first-come-first-served bound on how many validations run a
@@ -78,15 +82,23 @@ func NewGate(n int) Gate {
 	return make(Gate, n)
 }
 
-func (g Gate) enter(ctx context.Context) error {
+// enter takes a place, waiting in line if none is free, and reports how
+// long it waited (the clock is read only when it had to wait).
+func (g Gate) enter(ctx context.Context) (time.Duration, error) {
 	if g == nil {
-		return nil
+		return 0, nil
 	}
 	select {
 	case g <- struct{}{}:
-		return nil
+		return 0, nil
+	default:
+	}
+	start := time.Now()
+	select {
+	case g <- struct{}{}:
+		return time.Since(start), nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return time.Since(start), ctx.Err()
 	}
 }
 
@@ -147,7 +159,11 @@ func (t *Token) Unscoped() bool {
 
 // fetch runs one round of lookups, holding a place at the Gate.
 func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
-	if err := v.Gate.enter(ctx); err != nil {
+	waited, err := v.Gate.enter(ctx)
+	if v.GateWaited != nil && v.Gate != nil {
+		v.GateWaited(waited)
+	}
+	if err != nil {
 		return fmt.Errorf("waiting for a database turn: %w", err)
 	}
 	defer v.Gate.leave()
@@ -269,6 +285,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		implied     []Implied
 		domainRows  map[string]*Project
 		assignments []Assignment
+		covered     []string // lineage levels assignments already covers
 		sysAssign   []Assignment
 		idpExists   = true
 		events      []RevocationEvent
@@ -286,8 +303,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// The independent lookups go to the store together (one round trip
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
-		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
-		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
+		DomainAssignments:  p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
+		ProjectAssignments: p.TrustID == "" && p.ProjectID != "" && !p.Federated,
+		UserInactivity:     v.Settings.DisableUserAccountDaysInactive > 0}
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
@@ -304,6 +322,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			}
 			if pq.DomainAssignments {
 				assignments = pre.Assignments
+			}
+			if pq.ProjectAssignments {
+				assignments, covered = pre.Assignments, pre.AssignmentTargets
 			}
 			return nil
 		},
@@ -392,19 +413,27 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 	}
 	fns = fns[:0]
-	if p.ProjectID != "" && p.TrustID == "" && !p.Federated && len(lineage) > 0 {
-		// Assignments on the project, its ancestors and its domain.
-		ids := make([]string, 0, len(lineage))
+	if pq.ProjectAssignments {
+		// Assignments on the project, its ancestors and its domain: the
+		// prefetch read those on the first levels; a deeper lineage
+		// needs the rest.
+		var ids []string
 		for _, pr := range lineage {
-			ids = append(ids, pr.ID)
+			if !slices.Contains(covered, pr.ID) {
+				ids = append(ids, pr.ID)
+			}
 		}
-		// The memberships are known by now: list the actors explicitly,
-		// which is cheaper for the database than membership subqueries.
-		actors := append([]string{p.UserID}, groupIDs(memberships)...)
-		fns = append(fns, func() (err error) {
-			assignments, err = v.Store.Assignments(ctx, actors, ids)
-			return
-		})
+		if len(ids) > 0 {
+			// The memberships are known by now: list the actors
+			// explicitly, which is cheaper for the database than
+			// membership subqueries.
+			actors := append([]string{p.UserID}, groupIDs(memberships)...)
+			fns = append(fns, func() error {
+				more, err := v.Store.Assignments(ctx, actors, ids)
+				assignments = append(assignments, more...)
+				return err
+			})
+		}
 	}
 	if p.System != "" {
 		fns = append(fns, func() (err error) {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +40,17 @@ func fixture() *tokentest.MemStore {
 			{ID: "e2", Interface: "admin", RegionID: &region, URL: "http://nova/off", Enabled: false, Extra: pyjson.Object{}},
 		}}},
 	}
+}
+
+// deepTree moves the test project under three projects of its domain
+// (default > a > b > c > project).
+func deepTree(m *tokentest.MemStore) {
+	parent := "default"
+	for _, id := range []string{"a", "b", "c"} {
+		m.Projects[id] = &Project{ID: id, Name: "level " + id, DomainID: "default", ParentID: parent, Enabled: true}
+		parent = id
+	}
+	m.Projects[projectID].ParentID = parent
 }
 
 func newTestValidator(t testing.TB, st Store, now time.Time) (*Validator, *fernet.KeySet) {
@@ -111,6 +124,24 @@ func TestValidateOutcomes(t *testing.T) {
 		{name: "inactivity rule off", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
 			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(-1, 0, 0))
 		}, code: 200},
+		// A project five levels down: the prefetch covers the assignments
+		// of the first levels only, the rest come in the second round.
+		{name: "deep tree, role inherited from the domain", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			deepTree(m)
+			m.Grants = []Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "m", RoleName: "member", Inherited: true}}
+		}, code: 200},
+		{name: "deep tree, role inherited from the top project", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			deepTree(m)
+			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "a", RoleID: "m", RoleName: "member", Inherited: true}}
+		}, code: 200},
+		{name: "deep tree, role inherited from the parent", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			deepTree(m)
+			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "c", RoleID: "m", RoleName: "member", Inherited: true}}
+		}, code: 200},
+		{name: "deep tree, domain role not inherited", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
+			deepTree(m)
+			m.Grants = []Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "m", RoleName: "member"}}
+		}, code: 404},
 		{name: "revoked by audit id", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
 			m.Events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
 		}, code: 404, message: "Failed to validate token"},
@@ -146,6 +177,52 @@ func TestValidateOutcomes(t *testing.T) {
 				t.Fatalf("message = %q, want %q", ae.Message, tc.message)
 			}
 		})
+	}
+}
+
+// Each round of lookups reports its wait at the Gate: zero when a place is
+// free, the time spent in line otherwise.
+func TestGateWaitReported(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	v, ks := newTestValidator(t, fixture(), now)
+	v.Gate = NewGate(1)
+	var (
+		mu    sync.Mutex
+		waits []time.Duration
+	)
+	v.GateWaited = func(d time.Duration) {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+	}
+	tok := mint(t, ks, &payload.Payload{Version: 2, UserID: userID, Methods: []string{"password"}, ProjectID: projectID,
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
+	if _, err := v.Validate(context.Background(), Request{Token: tok}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	free := slices.Clone(waits)
+	waits = nil
+	mu.Unlock()
+	if len(free) == 0 || slices.ContainsFunc(free, func(d time.Duration) bool { return d != 0 }) {
+		t.Fatalf("waits with a free place = %v, want only zeros", free)
+	}
+
+	v.Gate <- struct{}{} // the only place is taken
+	done := make(chan error, 1)
+	go func() {
+		_, err := v.Validate(context.Background(), Request{Token: tok})
+		done <- err
+	}()
+	time.Sleep(5 * time.Millisecond)
+	<-v.Gate
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) == 0 || waits[0] <= 0 {
+		t.Fatalf("waits after queueing = %v, want a positive first wait", waits)
 	}
 }
 
