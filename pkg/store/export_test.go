@@ -55,7 +55,3 @@ func RunMisdeclared(ctx context.Context, r *Reader, projectID, roleID string) (p
 	err = r.runAll(ctx, sts)
 	return projects, roles, r.prep != nil && r.prep.noUnion.Load(), err
 }
-
-// PrefetchLevels is how many lineage levels Prefetch covers with project
-// assignments.
-const PrefetchLevels = lineageJoins + 1

@@ -815,16 +815,6 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "everything", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3", DomainID: "dom1", DomainAssignments: true, Revocation: &rq}},
 		{name: "unscoped", q: token.PrefetchQuery{UserID: "u-nonlocal"}},
 		{name: "missing user, project and domain", q: token.PrefetchQuery{UserID: "u-nobody", ProjectID: "nope", DomainID: "nope", DomainAssignments: true}},
-		// Project assignments cover the levels read in the same round;
-		// the rest are the validator's.
-		{name: "project assignments, project under its domain", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", ProjectAssignments: true, Revocation: &rq}},
-		{name: "project assignments, three levels up to an inherited group grant", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p5", ProjectAssignments: true}},
-		{name: "project assignments, deeper than one round", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3", ProjectAssignments: true}},
-		{name: "project assignments, deep tree", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p6", ProjectAssignments: true}},
-		{name: "project assignments, cycle", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "k2", ProjectAssignments: true}},
-		{name: "project assignments, own parent", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "s1", ProjectAssignments: true}},
-		{name: "project assignments, other user", q: token.PrefetchQuery{UserID: "u-other", ProjectID: "p1", ProjectAssignments: true}},
-		{name: "project assignments, missing project", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "nope", ProjectAssignments: true}},
 		// The user forms: slim (names of users without local_user read
 		// in a second statement) and full (with option 1004).
 		{name: "inactivity option asked for", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", UserInactivity: true}},
@@ -860,16 +850,6 @@ func testPrefetch(t *testing.T, f *fixture) {
 				if want.Lineage, err = f.r.ProjectLineage(ctx, tc.q.ProjectID); err != nil {
 					t.Fatal(err)
 				}
-				if tc.q.ProjectAssignments {
-					for _, p := range want.Lineage[:min(len(want.Lineage), store.PrefetchLevels)] {
-						want.AssignmentTargets = append(want.AssignmentTargets, p.ID)
-					}
-					if len(want.AssignmentTargets) > 0 {
-						if want.Assignments, err = f.r.UserAssignments(ctx, tc.q.UserID, want.AssignmentTargets); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
 			}
 			if tc.q.DomainID != "" {
 				if want.Domains, err = f.r.GetProjects(ctx, tc.q.DomainID); err != nil {
@@ -903,9 +883,6 @@ func testPrefetch(t *testing.T, f *fixture) {
 				t.Errorf("Domains: got %+v, want %+v", got.Domains, want.Domains)
 			}
 			checkAssignments(t, got.Assignments, want.Assignments)
-			if !slices.Equal(got.AssignmentTargets, want.AssignmentTargets) {
-				t.Errorf("AssignmentTargets: got %v, want %v", got.AssignmentTargets, want.AssignmentTargets)
-			}
 			if g, w := sortEvents(got.Events), sortEvents(want.Events); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
 				t.Errorf("Events: got %v, want %v", eventNames(g), eventNames(w))
 			}

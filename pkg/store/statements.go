@@ -540,54 +540,6 @@ func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]t
 		}}
 }
 
-// projectAssignmentsSQL reads, in the first round of a project token, the
-// assignments of the user and of their groups on the levels of the project's
-// lineage that lineageStmt reads in the same round (the project, its parent
-// and its grandparent: p0.id, p0.parent_id, p1.parent_id). Before it the
-// assignments were a second round trip that waited for the lineage and the
-// memberships; joining the project rows here costs MariaDB two primary-key
-// reads per branch, which it resolves as constants before the assignment
-// lookup, so each branch still drives the actor_id index as
-// userAssignmentsSQL does. Deeper lineages get the missing levels in round
-// two (Prefetched.AssignmentTargets says which levels are covered).
-var projectAssignmentsSQL = func() string {
-	var from, targets strings.Builder
-	from.WriteString("project p0")
-	targets.WriteString("p0.id")
-	for i := 1; i <= lineageJoins; i++ {
-		if i < lineageJoins {
-			fmt.Fprintf(&from, " LEFT JOIN project p%d ON p%d.id = p%d.parent_id", i, i, i-1)
-		}
-		fmt.Fprintf(&targets, ", p%d.parent_id", i-1)
-	}
-	in := targets.String()
-	cols := "SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id\n\t\tFROM " + from.String()
-	return cols + `
-		JOIN assignment a ON a.actor_id = ? AND a.target_id IN (` + in + `)
-		JOIN role r ON r.id = a.role_id WHERE p0.id = ?
-	UNION ALL
-	` + cols + `
-		JOIN user_group_membership m ON m.user_id = ?
-		JOIN assignment a ON a.actor_id = m.group_id AND a.target_id IN (` + in + `)
-		JOIN role r ON r.id = a.role_id WHERE p0.id = ?
-	UNION ALL
-	` + cols + `
-		JOIN expiring_user_group_membership e ON e.user_id = ?
-		JOIN assignment a ON a.actor_id = e.group_id AND a.target_id IN (` + in + `)
-		JOIN role r ON r.id = a.role_id WHERE p0.id = ?`
-}()
-
-func (r *Reader) projectAssignmentsStmt(userID, projectID string, out *[]token.Assignment) stmt {
-	return stmt{sql: projectAssignmentsSQL, cols: 7,
-		args: []any{userID, projectID, userID, projectID, userID, projectID},
-		scan: func(rows rowReader) error {
-			if err := r.scanAssignmentsInto(rows, out); err != nil {
-				return fmt.Errorf("project assignments: %w", err)
-			}
-			return nil
-		}}
-}
-
 func (r *Reader) UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]token.Assignment, error) {
 	targetIDs = nonEmptyUnique(targetIDs)
 	if len(targetIDs) == 0 {
@@ -695,9 +647,6 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 	}
 	if q.ProjectID != "" {
 		sts = append(sts, lineageStmt(q.ProjectID, &out.Lineage))
-		if q.ProjectAssignments {
-			sts = append(sts, r.projectAssignmentsStmt(q.UserID, q.ProjectID, &out.Assignments))
-		}
 	}
 	if q.DomainID != "" {
 		sts = append(sts, projectsStmt([]string{q.DomainID}, out.Domains))
@@ -711,9 +660,6 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 	if err := r.runAll(ctx, sts); err != nil {
 		return nil, err
 	}
-	if q.ProjectID != "" && q.ProjectAssignments {
-		coverProjectAssignments(out)
-	}
 	out.User = ur.user
 	if ur.user != nil && !ur.named && !fullUser {
 		if err := r.run(ctx, userNamesStmt(ur.user)); err != nil {
@@ -724,29 +670,6 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 		return nil, err
 	}
 	return out, nil
-}
-
-// coverProjectAssignments records which lineage levels the project
-// assignments read in the first round cover, before continueLineage adds
-// deeper ones, and drops rows on a parent id whose project row is missing
-// (the join names it, the lineage does not), so that the assignments match
-// exactly the covered levels.
-func coverProjectAssignments(out *token.Prefetched) {
-	n := min(len(out.Lineage), lineageJoins+1)
-	out.AssignmentTargets = make([]string, n)
-	for i, p := range out.Lineage[:n] {
-		out.AssignmentTargets[i] = p.ID
-	}
-	kept := out.Assignments[:0]
-	for _, a := range out.Assignments {
-		for _, id := range out.AssignmentTargets {
-			if a.TargetID == id {
-				kept = append(kept, a)
-				break
-			}
-		}
-	}
-	out.Assignments = kept
 }
 
 var _ token.Prefetcher = (*Reader)(nil)

@@ -243,10 +243,6 @@ type PrefetchQuery struct {
 	// the assignments of the user and their groups on it.
 	DomainID          string
 	DomainAssignments bool
-	// ProjectAssignments (with ProjectID) asks for the assignments of the
-	// user and their groups on the project's lineage; the store may cover
-	// only the first levels and says which in AssignmentTargets.
-	ProjectAssignments bool
 	// Revocation asks for the revocation events (nil: not yet known).
 	Revocation *RevocationQuery
 	// UserInactivity asks for the user's inactivity exemption (option
@@ -264,11 +260,7 @@ type Prefetched struct {
 	Lineage     []*Project
 	Domains     map[string]*Project
 	Assignments []Assignment
-	// AssignmentTargets, for ProjectAssignments, are the ids of the
-	// lineage levels whose assignments Assignments holds (a prefix of
-	// Lineage); the caller reads the rest.
-	AssignmentTargets []string
-	Events            []RevocationEvent
+	Events      []RevocationEvent
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

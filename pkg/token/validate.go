@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -285,7 +284,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		implied     []Implied
 		domainRows  map[string]*Project
 		assignments []Assignment
-		covered     []string // lineage levels assignments already covers
 		sysAssign   []Assignment
 		idpExists   = true
 		events      []RevocationEvent
@@ -303,9 +301,8 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// The independent lookups go to the store together (one round trip
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
-		DomainAssignments:  p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
-		ProjectAssignments: p.TrustID == "" && p.ProjectID != "" && !p.Federated,
-		UserInactivity:     v.Settings.DisableUserAccountDaysInactive > 0}
+		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
+		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
@@ -322,9 +319,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			}
 			if pq.DomainAssignments {
 				assignments = pre.Assignments
-			}
-			if pq.ProjectAssignments {
-				assignments, covered = pre.Assignments, pre.AssignmentTargets
 			}
 			return nil
 		},
@@ -413,27 +407,22 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 	}
 	fns = fns[:0]
-	if pq.ProjectAssignments {
-		// Assignments on the project, its ancestors and its domain: the
-		// prefetch read those on the first levels; a deeper lineage
-		// needs the rest.
-		var ids []string
+	if p.ProjectID != "" && p.TrustID == "" && !p.Federated && len(lineage) > 0 {
+		// Assignments on the project, its ancestors and its domain.
+		ids := make([]string, 0, len(lineage))
 		for _, pr := range lineage {
-			if !slices.Contains(covered, pr.ID) {
-				ids = append(ids, pr.ID)
-			}
+			ids = append(ids, pr.ID)
 		}
-		if len(ids) > 0 {
-			// The memberships are known by now: list the actors
-			// explicitly, which is cheaper for the database than
-			// membership subqueries.
-			actors := append([]string{p.UserID}, groupIDs(memberships)...)
-			fns = append(fns, func() error {
-				more, err := v.Store.Assignments(ctx, actors, ids)
-				assignments = append(assignments, more...)
-				return err
-			})
-		}
+		// The memberships are known by now: list the actors explicitly,
+		// which is cheaper for the database than membership subqueries.
+		// (Folding this lookup into the first round, joined to the
+		// project rows and memberships, cost MariaDB more than the round
+		// trip it saved: docs/performance.md.)
+		actors := append([]string{p.UserID}, groupIDs(memberships)...)
+		fns = append(fns, func() (err error) {
+			assignments, err = v.Store.Assignments(ctx, actors, ids)
+			return
+		})
 	}
 	if p.System != "" {
 		fns = append(fns, func() (err error) {

@@ -122,10 +122,6 @@ func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessTo
 }
 func (m *MemStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
 
-// PrefetchLevels is how many lineage levels Prefetch covers with project
-// assignments, as the SQL store does in its first round.
-const PrefetchLevels = 3
-
 // Prefetch answers from the individual lookups.
 func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
 	out := &token.Prefetched{Domains: map[string]*token.Project{}}
@@ -142,17 +138,6 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 	out.Implied, _ = m.ImpliedRoles(ctx)
 	if q.ProjectID != "" {
 		out.Lineage, _ = m.ProjectLineage(ctx, q.ProjectID)
-		if q.ProjectAssignments {
-			// As the SQL store: only the first PrefetchLevels levels are
-			// covered, so deeper trees exercise the validator's second
-			// round.
-			for _, p := range out.Lineage[:min(len(out.Lineage), PrefetchLevels)] {
-				out.AssignmentTargets = append(out.AssignmentTargets, p.ID)
-			}
-			if len(out.AssignmentTargets) > 0 {
-				out.Assignments, _ = m.UserAssignments(ctx, q.UserID, out.AssignmentTargets)
-			}
-		}
 	}
 	if q.DomainID != "" {
 		out.Domains, _ = m.GetProjects(ctx, q.DomainID)
