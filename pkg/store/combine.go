@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -71,6 +72,16 @@ type combinedSQL struct {
 	q     string
 	width int
 	ok    bool // false: an IN list too long to prepare
+	// shape is what the entry was built from, compared on every hit so
+	// that a hash collision can never hand out another statement's SQL.
+	shape []shapePart
+}
+
+// shapePart is one statement of a combined statement's shape: its text and
+// the padded length of each of its IN lists.
+type shapePart struct {
+	sql  string
+	lens []int
 }
 
 // maxCombined bounds the cache; the statements' text varies only with the
@@ -78,51 +89,123 @@ type combinedSQL struct {
 // exist.
 const maxCombined = 256
 
+// combinedCache maps a shape's hash to its entry. The hash is computed
+// over the statements without building a key: the texts are a few
+// kilobytes per validation, and concatenating them per request was a tenth
+// of keystone-ng's allocations.
 type combinedCache struct {
-	mu sync.Mutex
-	m  map[string]*combinedSQL
+	seed maphash.Seed
+	once sync.Once
+	mu   sync.Mutex
+	m    map[uint64]*combinedSQL
+}
+
+func (c *combinedCache) hash(sts []stmt) uint64 {
+	c.once.Do(func() { c.seed = maphash.MakeSeed() })
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	for _, st := range sts {
+		h.WriteString(st.sql)
+		h.WriteByte(0)
+		for _, a := range st.args {
+			if l, ok := a.(inList); ok {
+				n := paddedLen(len(l))
+				h.WriteByte(1)
+				h.WriteByte(byte(n)) // a collision is caught by matches
+				h.WriteByte(byte(n >> 8))
+			}
+		}
+	}
+	return h.Sum64()
+}
+
+// matches reports whether cs was built from statements of sts's shape.
+func (cs *combinedSQL) matches(sts []stmt) bool {
+	if len(cs.shape) != len(sts) {
+		return false
+	}
+	for i, st := range sts {
+		part := cs.shape[i]
+		if part.sql != st.sql {
+			return false
+		}
+		j := 0
+		for _, a := range st.args {
+			if l, ok := a.(inList); ok {
+				if j >= len(part.lens) || part.lens[j] != paddedLen(len(l)) {
+					return false
+				}
+				j++
+			}
+		}
+		if j != len(part.lens) {
+			return false
+		}
+	}
+	return true
+}
+
+func shapeOf(sts []stmt) []shapePart {
+	out := make([]shapePart, len(sts))
+	for i, st := range sts {
+		out[i].sql = st.sql
+		for _, a := range st.args {
+			if l, ok := a.(inList); ok {
+				out[i].lens = append(out[i].lens, paddedLen(len(l)))
+			}
+		}
+	}
+	return out
 }
 
 func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
-	var (
-		key  strings.Builder
-		args []any
-	)
-	for _, st := range sts {
-		key.WriteString(st.sql)
-		key.WriteByte(0)
-		for _, a := range st.args {
-			if l, ok := a.(inList); ok {
-				key.WriteString(strconv.Itoa(paddedLen(len(l))))
-				key.WriteByte(1)
-			}
-		}
-		args = append(args, st.args...)
-	}
-	k := key.String()
+	k := c.hash(sts)
 	c.mu.Lock()
 	cs := c.m[k]
 	c.mu.Unlock()
+	if cs != nil && !cs.matches(sts) {
+		cs = nil // a collision: build this one without caching it
+		k = 0
+	}
 	if cs == nil {
+		var args []any
+		for _, st := range sts {
+			args = append(args, st.args...)
+		}
 		q, width, err := combine(sts)
 		if err != nil {
 			return nil, nil, err
 		}
 		eq, _, ok := expandIn(q, args)
-		cs = &combinedSQL{q: eq, width: width, ok: ok}
-		c.mu.Lock()
-		if c.m == nil {
-			c.m = map[string]*combinedSQL{}
+		cs = &combinedSQL{q: eq, width: width, ok: ok, shape: shapeOf(sts)}
+		if k != 0 {
+			c.mu.Lock()
+			if c.m == nil {
+				c.m = map[uint64]*combinedSQL{}
+			}
+			if len(c.m) < maxCombined && c.m[k] == nil {
+				c.m[k] = cs
+			}
+			c.mu.Unlock()
 		}
-		if len(c.m) < maxCombined {
-			c.m[k] = cs
-		}
-		c.mu.Unlock()
 	}
 	if !cs.ok {
 		return cs, nil, nil
 	}
-	return cs, flattenIn(args), nil
+	return cs, flattenArgs(sts), nil
+}
+
+// flattenArgs is flattenIn over the arguments of every statement in turn.
+func flattenArgs(sts []stmt) []any {
+	n := 0
+	for _, st := range sts {
+		n += len(st.args) + 2
+	}
+	out := make([]any, 0, n)
+	for _, st := range sts {
+		out = appendFlat(out, st.args)
+	}
+	return out
 }
 
 // runCombined runs sts as one prepared statement. done is false when they

@@ -148,3 +148,56 @@ func TestCombinedCache(t *testing.T) {
 		t.Fatalf("a list over the bound must not be prepared: %+v %v", cs, err)
 	}
 }
+
+// A cache hit allocates only the arguments, whatever the size of the
+// statements' text, and an entry is only handed out for statements of
+// exactly its shape, whatever the hash says.
+func TestCombinedCacheShape(t *testing.T) {
+	var c combinedCache
+	mk := func(sql string, users ...string) []stmt {
+		return []stmt{
+			{sql: sql, args: []any{inList(users)}, cols: 1},
+			{sql: "SELECT b, c FROM v WHERE k = ?", args: []any{"k"}, cols: 2},
+		}
+	}
+	base := mk("SELECT a FROM t WHERE u IN (?)", "u1", "u2")
+	cs, _, err := c.get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The argument slice and the list's two elements boxed as values.
+	if n := testing.AllocsPerRun(100, func() { _, _, _ = c.get(base) }); n > 3 {
+		t.Fatalf("%v allocations per cache hit, want at most 3", n)
+	}
+	for _, tc := range []struct {
+		name string
+		sts  []stmt
+		want bool
+	}{
+		{name: "same shape, other values", sts: mk("SELECT a FROM t WHERE u IN (?)", "u3", "u4"), want: true},
+		{name: "list padded to the same size", sts: mk("SELECT a FROM t WHERE u IN (?)", "u3"), want: false},
+		{name: "other list size", sts: mk("SELECT a FROM t WHERE u IN (?)", "u1", "u2", "u3"), want: false},
+		{name: "other text", sts: mk("SELECT x FROM t WHERE u IN (?)", "u1", "u2"), want: false},
+		{name: "fewer statements", sts: base[:1], want: false},
+		{name: "list where a value was", sts: []stmt{base[0], {sql: base[1].sql, args: []any{inList{"k"}}, cols: 2}}, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := cs.matches(tc.sts); got != tc.want {
+				t.Fatalf("matches = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A forged collision: the entry under another shape's hash is not
+	// handed out; the statements get their own text.
+	other := mk("SELECT z FROM t WHERE u IN (?)", "u1", "u2")
+	c.mu.Lock()
+	c.m[c.hash(other)] = cs
+	c.mu.Unlock()
+	got, _, err := c.get(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == cs || !strings.Contains(got.q, "SELECT 0, z,") {
+		t.Fatalf("collision handed out %q", got.q)
+	}
+}

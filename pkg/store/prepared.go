@@ -215,7 +215,10 @@ func paddedLen(n int) int {
 // flattenIn replaces each inList argument by its elements, padded as
 // expandIn pads its placeholders.
 func flattenIn(args []any) []any {
-	out := make([]any, 0, len(args)+4)
+	return appendFlat(make([]any, 0, len(args)+4), args)
+}
+
+func appendFlat(out, args []any) []any {
 	for _, a := range args {
 		l, ok := a.(inList)
 		if !ok {

@@ -22,6 +22,8 @@ type Reader struct {
 	multi bool
 	// quoted table names that are reserved words on some backends
 	tUser, tGroup string
+	// userSQL is the slim and the full user statement (statements.go).
+	userSQL [2]string
 	// prep runs statements prepared (MySQL/MariaDB); nil elsewhere.
 	prep *preparer
 	// combined caches the text of combined statements (combine.go).
@@ -39,6 +41,7 @@ func NewReader(db *bun.DB) *Reader {
 	} else {
 		r.tUser, r.tGroup = `"user"`, `"group"`
 	}
+	r.userSQL = userSQL(r.tUser)
 	return r
 }
 

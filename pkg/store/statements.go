@@ -157,17 +157,25 @@ const (
 		LEFT JOIN project d ON d.id = u.domain_id`
 )
 
-// userStmt reads a user in one statement, fully or slim (see above).
-func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
-	cols, joins := userColsSlim, userJoinsSlim
-	if full {
-		cols, joins = userColsFull, userJoinsFull
-	}
-	q := `SELECT u.id, u.domain_id, u.enabled, u.created_at, u.last_active_at,
+// userSQL builds the slim and the full user statement for a user table
+// name (quoted for the dialect), once per Reader.
+func userSQL(tUser string) [2]string {
+	q := func(cols, joins string) string {
+		return `SELECT u.id, u.domain_id, u.enabled, u.created_at, u.last_active_at,
 		` + cols + `
 		d.id, d.name, d.domain_id, d.parent_id, d.enabled, d.is_domain
-		FROM ` + r.tUser + ` u` + joins + `
+		FROM ` + tUser + ` u` + joins + `
 		WHERE u.id = ?`
+	}
+	return [2]string{q(userColsSlim, userJoinsSlim), q(userColsFull, userJoinsFull)}
+}
+
+// userStmt reads a user in one statement, fully or slim (see above).
+func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
+	q := r.userSQL[0]
+	if full {
+		q = r.userSQL[1]
+	}
 	return stmt{sql: q, args: []any{id}, cols: 21, scan: func(rows rowReader) error {
 		var (
 			u             *token.User
@@ -579,33 +587,55 @@ func (r *Reader) ImpliedRoles(ctx context.Context) ([]token.Implied, error) {
 
 // --- revocation
 
+// The forms of the revocation pre-filter: which of the user, project and
+// audit conditions compare with a value (the others match only NULL).
+const (
+	revokeByUser = 1 << iota
+	revokeByProject
+	revokeByAudit
+)
+
+// revocationSQL is the statement of each form, built once: the same text
+// (the same string) every request, as the combined-statement cache and the
+// prepared-statement cache want.
+var revocationSQL = func() (out [8]string) {
+	for form := range out {
+		where := []string{"issued_before >= ?"}
+		cond := func(bit int, match, null string) {
+			if form&bit != 0 {
+				where = append(where, match)
+			} else {
+				where = append(where, null)
+			}
+		}
+		cond(revokeByUser, "(user_id IS NULL OR user_id IN (?))", "user_id IS NULL")
+		cond(revokeByProject, "(project_id IS NULL OR project_id = ?)", "project_id IS NULL")
+		cond(revokeByAudit, "(audit_id IS NULL OR audit_id = ?)", "audit_id IS NULL")
+		out[form] = `SELECT domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id,
+		audit_id, audit_chain_id, issued_before, expires_at, revoked_at FROM revocation_event WHERE ` + strings.Join(where, " AND ")
+	}
+	return out
+}()
+
 // revocationStmt is Python's SQL pre-filter
 // (keystone/revoke/backends/sql.py _list_token_events).
 func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt {
-	var (
-		where = []string{"issued_before >= ?"}
-		args  = []any{rq.IssuedAt.UTC().Format("2006-01-02 15:04:05")}
-	)
+	args := make([]any, 1, 4)
+	args[0] = rq.IssuedAt.UTC().Format("2006-01-02 15:04:05")
+	form := 0
 	if ids := nonEmptyUnique(rq.UserIDs); len(ids) > 0 {
-		where = append(where, "(user_id IS NULL OR user_id IN (?))")
+		form |= revokeByUser
 		args = append(args, inList(ids))
-	} else {
-		where = append(where, "user_id IS NULL")
 	}
 	if rq.ProjectID != "" {
-		where = append(where, "(project_id IS NULL OR project_id = ?)")
+		form |= revokeByProject
 		args = append(args, rq.ProjectID)
-	} else {
-		where = append(where, "project_id IS NULL")
 	}
 	if rq.AuditID != "" {
-		where = append(where, "(audit_id IS NULL OR audit_id = ?)")
+		form |= revokeByAudit
 		args = append(args, rq.AuditID)
-	} else {
-		where = append(where, "audit_id IS NULL")
 	}
-	q := `SELECT domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id,
-		audit_id, audit_chain_id, issued_before, expires_at, revoked_at FROM revocation_event WHERE ` + strings.Join(where, " AND ")
+	q := revocationSQL[form]
 	return stmt{sql: q, args: args, cols: 12, scan: func(rows rowReader) error {
 		for rows.Next() {
 			var (
