@@ -55,3 +55,32 @@ func RunMisdeclared(ctx context.Context, r *Reader, projectID, roleID string) (p
 	err = r.runAll(ctx, sts)
 	return projects, roles, r.prep != nil && r.prep.noUnion.Load(), err
 }
+
+// RunPattern runs, as one round, a statement matching project names
+// against a regular expression (MySQL/MariaDB REGEXP) and one reading a
+// role by id. An invalid expression fails when the statement runs, not
+// when it is prepared, which is how a running combined statement's error
+// is provoked in tests.
+func RunPattern(ctx context.Context, r *Reader, pattern, roleID string) (projects, roles []string, combinedOff bool, err error) {
+	read := func(out *[]string) func(rowReader) error {
+		return func(rows rowReader) error {
+			for rows.Next() {
+				var id nullString
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				*out = append(*out, id.String)
+			}
+			return nil
+		}
+	}
+	sts := []stmt{
+		{sql: PatternSQL, args: []any{pattern}, cols: 1, scan: read(&projects)},
+		{sql: "SELECT id FROM role WHERE id = ?", args: []any{roleID}, cols: 1, scan: read(&roles)},
+	}
+	err = r.runAll(ctx, sts)
+	return projects, roles, r.prep != nil && r.prep.noUnion.Load(), err
+}
+
+// PatternSQL is RunPattern's first statement.
+const PatternSQL = "SELECT id FROM project WHERE name REGEXP ?"

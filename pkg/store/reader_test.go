@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
@@ -910,6 +911,50 @@ func TestCombinedStatementRefused(t *testing.T) {
 			if want := b.Dialect == store.MySQL; off != want {
 				t.Fatalf("round %d: combining turned off = %v, want %v", i, off, want)
 			}
+		}
+	})
+}
+
+// An error while a combined statement runs (here MariaDB's error 1139, an
+// invalid regular expression, which only the execution sees) sends that
+// request's statements one by one, which report the error; combining stays
+// on, and the next request goes combined again with the right rows.
+func TestCombinedStatementFailsWhileRunning(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
+		if b.Dialect != store.MySQL {
+			t.Skip("REGEXP and combined statements are MySQL/MariaDB's")
+		}
+		storetest.CreatePythonTables(t, b)
+		f := &fixture{b: b, r: store.NewReader(b.DB)}
+		seed(t, f)
+		ctx := context.Background()
+		_, _, off, err := store.RunPattern(ctx, f.r, "(", "r-member")
+		var me *mysql.MySQLError
+		if !errors.As(err, &me) || me.Number != 1139 {
+			t.Fatalf("err = %v, want MySQL error 1139", err)
+		}
+		if off {
+			t.Fatalf("an error while running turned combining off (%T %v)", err, err)
+		}
+		// The failing request went one by one: its first statement was
+		// prepared on its own.
+		if !slices.Contains(store.PreparedSQL(f.r), store.PatternSQL) {
+			t.Fatalf("the statements were not retried one by one: %q", store.PreparedSQL(f.r))
+		}
+		projects, roles, off, err := store.RunPattern(ctx, f.r, "^ring [12]$", "r-member")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(projects)
+		if off || !reflect.DeepEqual(projects, []string{"k1", "k2"}) || !reflect.DeepEqual(roles, []string{"r-member"}) {
+			t.Fatalf("projects %v, roles %v, combining off %v", projects, roles, off)
+		}
+		combined := false
+		for _, q := range store.PreparedSQL(f.r) {
+			combined = combined || (strings.HasPrefix(q, "SELECT 0, ") && strings.Contains(q, "REGEXP"))
+		}
+		if !combined {
+			t.Fatalf("the second request did not go combined: %q", store.PreparedSQL(f.r))
 		}
 	})
 }
