@@ -80,17 +80,26 @@ func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) 
 	if len(actorIDs) == 0 || len(targetIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := r.query(ctx, `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
-		FROM assignment a JOIN role r ON r.id = a.role_id
-		WHERE a.actor_id IN (?) AND a.target_id IN (?)`, inList(actorIDs), inList(targetIDs))
-	if err != nil {
-		return nil, fmt.Errorf("assignments: %w", err)
-	}
-	out, err := r.scanAssignments(rows)
-	if err != nil {
-		return nil, fmt.Errorf("assignments: %w", err)
+	var out []token.Assignment
+	if err := r.run(ctx, r.assignmentsStmt(actorIDs, targetIDs, &out)); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// assignmentsStmt reads the assignments of actors on targets (both
+// non-empty, de-duplicated), with their role's name and domain.
+func (r *Reader) assignmentsStmt(actorIDs, targetIDs []string, out *[]token.Assignment) stmt {
+	return stmt{sql: `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+		FROM assignment a JOIN role r ON r.id = a.role_id
+		WHERE a.actor_id IN (?) AND a.target_id IN (?)`,
+		args: []any{inList(actorIDs), inList(targetIDs)}, cols: 7,
+		scan: func(rows rowReader) error {
+			if err := r.scanAssignmentsInto(rows, out); err != nil {
+				return fmt.Errorf("assignments: %w", err)
+			}
+			return nil
+		}}
 }
 
 func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]token.Assignment, error) {

@@ -816,6 +816,13 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "everything", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3", DomainID: "dom1", DomainAssignments: true, Revocation: &rq}},
 		{name: "unscoped", q: token.PrefetchQuery{UserID: "u-nonlocal"}},
 		{name: "missing user, project and domain", q: token.PrefetchQuery{UserID: "u-nobody", ProjectID: "nope", DomainID: "nope", DomainAssignments: true}},
+		// A project token's hinted assignments come with the first round.
+		{name: "assignment hint", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", Revocation: &rq,
+			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-local", "g1", "g3"}, Targets: []string{"p1", "dom1"}}}},
+		{name: "assignment hint with repeated and empty ids", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p3",
+			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-local", "", "g2", "g2", "g4"}, Targets: []string{"p3", "p2", "p3", "", "p1", "dom1"}}}},
+		{name: "assignment hint without targets", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1",
+			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-local"}}}},
 		// The user forms: slim (names of users without local_user read
 		// in a second statement) and full (with option 1004).
 		{name: "inactivity option asked for", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", UserInactivity: true}},
@@ -860,6 +867,11 @@ func testPrefetch(t *testing.T, f *fixture) {
 					if want.Assignments, err = f.r.UserAssignments(ctx, tc.q.UserID, []string{tc.q.DomainID}); err != nil {
 						t.Fatal(err)
 					}
+				}
+			}
+			if h := tc.q.AssignmentHint; h != nil {
+				if want.Assignments, err = f.r.Assignments(ctx, h.Actors, h.Targets); err != nil {
+					t.Fatal(err)
 				}
 			}
 			if tc.q.Revocation != nil {

@@ -684,6 +684,12 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 			sts = append(sts, r.userAssignmentsStmt(q.UserID, []string{q.DomainID}, &out.Assignments))
 		}
 	}
+	if h := q.AssignmentHint; h != nil {
+		actors, targets := nonEmptyUnique(h.Actors), nonEmptyUnique(h.Targets)
+		if len(actors) > 0 && len(targets) > 0 {
+			sts = append(sts, r.assignmentsStmt(actors, targets, &out.Assignments))
+		}
+	}
 	if q.Revocation != nil {
 		sts = append(sts, revocationStmt(*q.Revocation, &out.Events))
 	}

@@ -243,6 +243,9 @@ type PrefetchQuery struct {
 	// the assignments of the user and their groups on it.
 	DomainID          string
 	DomainAssignments bool
+	// AssignmentHint (project tokens) asks for the assignments of its
+	// actors on its targets too, in Prefetched.Assignments.
+	AssignmentHint *AssignmentHint
 	// Revocation asks for the revocation events (nil: not yet known).
 	Revocation *RevocationQuery
 	// UserInactivity asks for the user's inactivity exemption (option

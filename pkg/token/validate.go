@@ -60,6 +60,10 @@ type Validator struct {
 	// GateWaited, if set, is told how long each round waited at the Gate
 	// (0 when a place was free), for the wait metric.
 	GateWaited func(time.Duration)
+
+	// hints remembers which assignments each user and project needed
+	// last time (hints.go).
+	hints hintCache
 }
 
 // Gate is a first-come-first-served bound on how many validations run a
@@ -303,6 +307,12 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
 		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
 		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
+	// Project tokens read their assignments with the first round when the
+	// previous validation of the user and project says which (hints.go).
+	projectAssignments := p.ProjectID != "" && p.TrustID == "" && !p.Federated
+	if projectAssignments {
+		pq.AssignmentHint = v.hints.get(p.UserID, p.ProjectID)
+	}
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
@@ -317,7 +327,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			if p.DomainID != "" {
 				domainRows = pre.Domains
 			}
-			if pq.DomainAssignments {
+			if pq.DomainAssignments || pq.AssignmentHint != nil {
 				assignments = pre.Assignments
 			}
 			return nil
@@ -407,22 +417,36 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 	}
 	fns = fns[:0]
-	if p.ProjectID != "" && p.TrustID == "" && !p.Federated && len(lineage) > 0 {
-		// Assignments on the project, its ancestors and its domain.
+	if projectAssignments && len(lineage) > 0 {
+		// Assignments on the project, its ancestors and its domain, of
+		// the user and their groups: the memberships are known by now, so
+		// the actors are listed explicitly, which is cheaper for the
+		// database than membership subqueries. (Folding this lookup into
+		// the first round, joined to the project rows and memberships,
+		// cost MariaDB more than the round trip it saved:
+		// docs/performance.md.)
 		ids := make([]string, 0, len(lineage))
 		for _, pr := range lineage {
 			ids = append(ids, pr.ID)
 		}
-		// The memberships are known by now: list the actors explicitly,
-		// which is cheaper for the database than membership subqueries.
-		// (Folding this lookup into the first round, joined to the
-		// project rows and memberships, cost MariaDB more than the round
-		// trip it saved: docs/performance.md.)
 		actors := append([]string{p.UserID}, groupIDs(memberships)...)
-		fns = append(fns, func() (err error) {
-			assignments, err = v.Store.Assignments(ctx, actors, ids)
-			return
-		})
+		switch h := pq.AssignmentHint; {
+		case !h.covers(actors, ids):
+			// No hint, or one that misses an actor or a target: read
+			// them now, and hint them for the next validation.
+			fns = append(fns, func() (err error) {
+				assignments, err = v.Store.Assignments(ctx, actors, ids)
+				if err == nil {
+					v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids})
+				}
+				return
+			})
+		case len(h.Actors) > len(actors) || len(h.Targets) > len(ids):
+			// The hint read more than needed (a group left, a parent
+			// gone): the rows were filtered, the next read can be
+			// smaller.
+			v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids})
+		}
 	}
 	if p.System != "" {
 		fns = append(fns, func() (err error) {

@@ -180,6 +180,67 @@ func TestValidateOutcomes(t *testing.T) {
 	}
 }
 
+// A project token's second validation reads its assignments with the first
+// round, as the first validation's needs hint; a hint never decides what
+// counts: each step changes the data and checks both the outcome and
+// whether the assignments needed a second round.
+func TestAssignmentHints(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := fixture()
+	v, ks := newTestValidator(t, st, now)
+	tok := mint(t, ks, &payload.Payload{Version: 2, UserID: userID, Methods: []string{"password"}, ProjectID: projectID,
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
+	member := Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}
+	for _, step := range []struct {
+		name   string
+		change func(m *tokentest.MemStore)
+		code   int
+		// secondRound: the assignments were read after the first round
+		// (no hint, or one that lacked an actor or a target).
+		secondRound bool
+	}{
+		{name: "first validation, no hint", code: 200, secondRound: true},
+		{name: "second validation, hinted", code: 200},
+		{name: "assignment removed", change: func(m *tokentest.MemStore) { m.Grants = nil }, code: 404},
+		{name: "assignment back", change: func(m *tokentest.MemStore) { m.Grants = []Assignment{member} }, code: 200},
+		{name: "role now only through a new group", change: func(m *tokentest.MemStore) {
+			m.Memberships = map[string][]Membership{userID: {{GroupID: "g1"}}}
+			m.Grants = []Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: projectID, RoleID: "m", RoleName: "member"}}
+		}, code: 200, secondRound: true},
+		{name: "group left, its assignment still read by the hint", change: func(m *tokentest.MemStore) {
+			m.Memberships = nil
+		}, code: 404},
+		{name: "role now inherited from a new parent", change: func(m *tokentest.MemStore) {
+			m.Projects["a"] = &Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
+			m.Projects[projectID].ParentID = "a"
+			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "a", RoleID: "m", RoleName: "member", Inherited: true}}
+		}, code: 200, secondRound: true},
+		{name: "project moved out from under that parent", change: func(m *tokentest.MemStore) {
+			m.Projects[projectID].ParentID = "default"
+		}, code: 404},
+		{name: "direct assignment again", change: func(m *tokentest.MemStore) { m.Grants = []Assignment{member} }, code: 200},
+	} {
+		if step.change != nil {
+			step.change(st)
+		}
+		before := st.AssignmentReads.Load()
+		_, err := v.Validate(context.Background(), Request{Token: tok})
+		code := 200
+		if err != nil {
+			code = apierror.As(err).Code
+		}
+		if code != step.code {
+			t.Fatalf("%s: code %d (%v), want %d", step.name, code, err, step.code)
+		}
+		if second := st.AssignmentReads.Load() > before; second != step.secondRound {
+			t.Fatalf("%s: second round = %v, want %v", step.name, second, step.secondRound)
+		}
+	}
+	if st.HintedReads.Load() == 0 {
+		t.Fatal("no hinted read")
+	}
+}
+
 // Each round of lookups reports its wait at the Gate: zero when a place is
 // free, the time spent in line otherwise.
 func TestGateWaitReported(t *testing.T) {

@@ -5,6 +5,7 @@ package tokentest
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
@@ -24,6 +25,10 @@ type MemStore struct {
 	Roles       map[string]*token.Role
 	// AccessTokens are the OAuth1 access tokens by id.
 	AccessTokens map[string]*token.AccessToken
+
+	// AssignmentReads counts Assignments calls, HintedReads the
+	// assignments read by Prefetch for an AssignmentHint.
+	AssignmentReads, HintedReads atomic.Int64
 }
 
 var _ token.Store = (*MemStore)(nil)
@@ -60,6 +65,11 @@ func (m *MemStore) ProjectLineage(_ context.Context, id string) ([]*token.Projec
 	return out, nil
 }
 func (m *MemStore) Assignments(_ context.Context, actors, targets []string) ([]token.Assignment, error) {
+	m.AssignmentReads.Add(1)
+	return m.assignments(actors, targets), nil
+}
+
+func (m *MemStore) assignments(actors, targets []string) []token.Assignment {
 	in := func(s string, l []string) bool {
 		for _, x := range l {
 			if x == s {
@@ -74,14 +84,14 @@ func (m *MemStore) Assignments(_ context.Context, actors, targets []string) ([]t
 			out = append(out, a)
 		}
 	}
-	return out, nil
+	return out
 }
 func (m *MemStore) UserAssignments(ctx context.Context, userID string, targets []string) ([]token.Assignment, error) {
 	actors := []string{userID}
 	for _, ms := range m.Memberships[userID] {
 		actors = append(actors, ms.GroupID)
 	}
-	return m.Assignments(ctx, actors, targets)
+	return m.assignments(actors, targets), nil
 }
 func (m *MemStore) SystemAssignments(_ context.Context, actors []string) ([]token.Assignment, error) {
 	return m.System, nil
@@ -144,6 +154,10 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 		if q.DomainAssignments {
 			out.Assignments, _ = m.UserAssignments(ctx, q.UserID, []string{q.DomainID})
 		}
+	}
+	if h := q.AssignmentHint; h != nil {
+		m.HintedReads.Add(1)
+		out.Assignments = append(out.Assignments, m.assignments(h.Actors, h.Targets)...)
 	}
 	if q.Revocation != nil {
 		out.Events, _ = m.RevocationEvents(ctx, *q.Revocation)

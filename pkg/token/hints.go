@@ -1,0 +1,81 @@
+package token
+
+import (
+	"slices"
+	"sync"
+)
+
+// AssignmentHint asks the first round of a validation to read, beside its
+// other lookups, the role assignments of these actors on these targets.
+//
+// Which actors and targets a project token needs is only known once the
+// first round has read the user's memberships and the project's lineage,
+// so the assignments were a second round trip. The hint is what the
+// previous validation of the same user and project needed: usually the
+// same again, so the assignments come with the first round and there is no
+// second one. The hint never grants anything. The rows are read fresh in
+// this request, and only those whose actor is in this request's
+// memberships and whose target is in this request's lineage count (the
+// role computation filters by both); when this request needs an actor or a
+// target the hint lacks, the validation reads the assignments in a second
+// round as it would without a hint. A stale hint therefore costs one round
+// trip, never a stale answer (design.md: a cache only of data that cannot
+// grant access).
+type AssignmentHint struct {
+	Actors  []string
+	Targets []string
+}
+
+// covers reports whether the hint read every actor and target needed.
+func (h *AssignmentHint) covers(actors, targets []string) bool {
+	if h == nil {
+		return false
+	}
+	for _, a := range actors {
+		if !slices.Contains(h.Actors, a) {
+			return false
+		}
+	}
+	for _, t := range targets {
+		if !slices.Contains(h.Targets, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxHints bounds the hint cache: one entry per user and project whose
+// tokens are validated, a few hundred bytes each. When it is full an
+// arbitrary entry makes room (Go's map iteration order); a user whose hint
+// was dropped pays one second round trip.
+const maxHints = 8192
+
+type hintKey struct{ user, project string }
+
+// hintCache holds the last AssignmentHint per user and project.
+type hintCache struct {
+	mu sync.Mutex
+	m  map[hintKey]*AssignmentHint
+}
+
+func (c *hintCache) get(user, project string) *AssignmentHint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[hintKey{user, project}]
+}
+
+func (c *hintCache) put(user, project string, h *AssignmentHint) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[hintKey]*AssignmentHint)
+	}
+	k := hintKey{user, project}
+	if _, ok := c.m[k]; !ok && len(c.m) >= maxHints {
+		for old := range c.m {
+			delete(c.m, old)
+			break
+		}
+	}
+	c.m[k] = h
+}
