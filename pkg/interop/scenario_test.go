@@ -153,6 +153,15 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 		matrix(t, chk, "assignment-removed", admin, ts, want, []string{"c-projq", "trust-plain", "a-project"})
 	})
 
+	step("leave-group", func(t *testing.T) {
+		// userB held roles on proj only through the group; keystone-ng
+		// has validated its token before, so its assignment hint still
+		// names the group, whose rows no longer count
+		py.del(t, admin, "/v3/groups/"+ds.group+"/users/"+ds.userB)
+		want["b-group-only"] = http.StatusNotFound
+		matrix(t, chk, "group-left", admin, ts, want, []string{"b-group-only", "a-project"})
+	})
+
 	step("delete-app-cred", func(t *testing.T) {
 		py.del(t, admin, "/v3/users/"+ds.userA+"/application_credentials/"+ds.appCred)
 		want["app-cred"] = http.StatusNotFound
