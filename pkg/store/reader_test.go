@@ -830,6 +830,14 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "local and federated user", q: token.PrefetchQuery{UserID: "u-both"}},
 		{name: "legacy password columns", q: token.PrefetchQuery{UserID: "u-legacy"}},
 		{name: "user whose domain row is missing", q: token.PrefetchQuery{UserID: "u-orphan"}},
+		// Names of users without a local_user row read with the first
+		// round (the hint of a previous validation), or asked for a user
+		// who has one after all.
+		{name: "nonlocal user's names with the first round", q: token.PrefetchQuery{UserID: "u-nonlocal", ProjectID: "p1", UserNames: true, Revocation: &rq}},
+		{name: "federated user's names with the first round", q: token.PrefetchQuery{UserID: "u-fed", UserNames: true}},
+		{name: "names asked for a local user", q: token.PrefetchQuery{UserID: "u-both", UserNames: true}},
+		{name: "names asked for a missing user", q: token.PrefetchQuery{UserID: "u-nobody", UserNames: true}},
+		{name: "names and the inactivity option", q: token.PrefetchQuery{UserID: "u-fed", UserNames: true, UserInactivity: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := f.r.Prefetch(ctx, tc.q)
@@ -882,6 +890,9 @@ func testPrefetch(t *testing.T, f *fixture) {
 
 			if !reflect.DeepEqual(got.User, want.User) {
 				t.Errorf("User: got %s, want %s", showUser(got.User), showUser(want.User))
+			}
+			if wantNonLocal := want.User != nil && !slices.Contains([]string{"u-local", "u-legacy", "u-noexp", "u-both"}, tc.q.UserID); got.UserNonLocal != wantNonLocal {
+				t.Errorf("UserNonLocal = %v, want %v", got.UserNonLocal, wantNonLocal)
 			}
 			if g, w := sortMemberships(got.Memberships), sortMemberships(want.Memberships); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
 				t.Errorf("Memberships: got %s, want %s", showMemberships(g), showMemberships(w))

@@ -122,6 +122,8 @@ type userRead struct {
 	// named: the user's name was found (in local_user, or with the full
 	// statement in nonlocal_user/federated_user too).
 	named bool
+	// local: the user has a local_user row.
+	local bool
 }
 
 // userJoinsFull and userJoinsSlim are the two forms of the user statement.
@@ -234,7 +236,7 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 		}
 		if local.Valid {
 			u.Name = local.String
-			out.named = true
+			out.named, out.local = true, true
 		} else if full {
 			out.named = names.apply(u)
 		}
@@ -280,15 +282,14 @@ func (n *userNames) apply(u *token.User) bool {
 	return true
 }
 
-// userNamesStmt completes a slim user read for a user without a local
-// name.
-func userNamesStmt(u *token.User) stmt {
+// userNamesStmt reads the names a user without a local_user row has
+// (nonlocal_user, federated_user) into *out, to complete a slim user read.
+func userNamesStmt(userID string, out *userNames) stmt {
 	return stmt{cols: 3, sql: `SELECT nl.name, NULL, NULL FROM nonlocal_user nl WHERE nl.user_id = ?
 		UNION ALL
 		SELECT NULL, fu.display_name, fu.id FROM federated_user fu WHERE fu.user_id = ?`,
-		args: []any{u.ID, u.ID},
+		args: []any{userID, userID},
 		scan: func(rows rowReader) error {
-			var names userNames
 			for rows.Next() {
 				var (
 					nl, fname nullString
@@ -298,11 +299,10 @@ func userNamesStmt(u *token.User) stmt {
 					return fmt.Errorf("user names: %w", err)
 				}
 				if nl.Valid {
-					names.nonlocal = nl
+					out.nonlocal = nl
 				}
-				names.addFederated(fid, fname)
+				out.addFederated(fid, fname)
 			}
-			names.apply(u)
 			return nil
 		}}
 }
@@ -690,6 +690,11 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 			sts = append(sts, r.assignmentsStmt(actors, targets, &out.Assignments))
 		}
 	}
+	var names userNames
+	namesRead := q.UserNames && !fullUser
+	if namesRead {
+		sts = append(sts, userNamesStmt(q.UserID, &names))
+	}
 	if q.Revocation != nil {
 		sts = append(sts, revocationStmt(*q.Revocation, &out.Events))
 	}
@@ -697,10 +702,14 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 		return nil, err
 	}
 	out.User = ur.user
+	out.UserNonLocal = ur.user != nil && !ur.local
 	if ur.user != nil && !ur.named && !fullUser {
-		if err := r.run(ctx, userNamesStmt(ur.user)); err != nil {
-			return nil, err
+		if !namesRead {
+			if err := r.run(ctx, userNamesStmt(q.UserID, &names)); err != nil {
+				return nil, err
+			}
 		}
+		names.apply(ur.user)
 	}
 	if err := r.continueLineage(ctx, &out.Lineage); err != nil {
 		return nil, err

@@ -52,10 +52,44 @@ const maxHints = 8192
 
 type hintKey struct{ user, project string }
 
-// hintCache holds the last AssignmentHint per user and project.
+// hintCache holds the last AssignmentHint per user and project, and the
+// users last seen without a local_user row (LDAP or federated shadow
+// users), whose names a first round then reads too (PrefetchQuery.UserNames;
+// names grant nothing either).
 type hintCache struct {
-	mu sync.Mutex
-	m  map[hintKey]*AssignmentHint
+	mu       sync.Mutex
+	m        map[hintKey]*AssignmentHint
+	nonLocal map[string]struct{}
+}
+
+func (c *hintCache) isNonLocal(user string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.nonLocal[user]
+	return ok
+}
+
+// setNonLocal records what the last validation found, if it changed.
+func (c *hintCache) setNonLocal(user string, nonLocal, was bool) {
+	if nonLocal == was {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !nonLocal {
+		delete(c.nonLocal, user)
+		return
+	}
+	if c.nonLocal == nil {
+		c.nonLocal = make(map[string]struct{})
+	}
+	if len(c.nonLocal) >= maxHints {
+		for old := range c.nonLocal {
+			delete(c.nonLocal, old)
+			break
+		}
+	}
+	c.nonLocal[user] = struct{}{}
 }
 
 func (c *hintCache) get(user, project string) *AssignmentHint {

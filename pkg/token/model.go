@@ -253,17 +253,24 @@ type PrefetchQuery struct {
 	// disable_user_account_days_inactive is set; without it the store may
 	// leave User.IgnoreInactivity false.
 	UserInactivity bool
+	// UserNames asks for the names of a user without a local_user row
+	// (nonlocal_user, federated_user) with the first round; without it
+	// the store reads them afterwards when it finds no local name.
+	UserNames bool
 }
 
 // Prefetched is the result of a PrefetchQuery.
 type Prefetched struct {
-	User        *User // nil if the user does not exist
-	Memberships []Membership
-	Implied     []Implied
-	Lineage     []*Project
-	Domains     map[string]*Project
-	Assignments []Assignment
-	Events      []RevocationEvent
+	User *User // nil if the user does not exist
+	// UserNonLocal: the user exists and has no local_user row (an LDAP
+	// or federated shadow user).
+	UserNonLocal bool
+	Memberships  []Membership
+	Implied      []Implied
+	Lineage      []*Project
+	Domains      map[string]*Project
+	Assignments  []Assignment
+	Events       []RevocationEvent
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

@@ -306,7 +306,8 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
 		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
-		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
+		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0,
+		UserNames:         v.hints.isNonLocal(p.UserID)}
 	// Project tokens read their assignments with the first round when the
 	// previous validation of the user and project says which (hints.go).
 	projectAssignments := p.ProjectID != "" && p.TrustID == "" && !p.Federated
@@ -324,6 +325,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 				return err
 			}
 			t.User, memberships, implied, lineage, events = pre.User, pre.Memberships, pre.Implied, pre.Lineage, pre.Events
+			v.hints.setNonLocal(p.UserID, pre.UserNonLocal, pq.UserNames)
 			if p.DomainID != "" {
 				domainRows = pre.Domains
 			}

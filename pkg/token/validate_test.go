@@ -241,6 +241,38 @@ func TestAssignmentHints(t *testing.T) {
 	}
 }
 
+// A user without a local_user row (LDAP, federated shadow user) has its
+// names read after the first round once; later validations ask for them
+// with it. The hint follows the user's rows when they change.
+func TestNonLocalUserNamesHint(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := fixture()
+	st.NonLocal = map[string]bool{userID: true}
+	v, ks := newTestValidator(t, st, now)
+	tok := mint(t, ks, &payload.Payload{Version: 2, UserID: userID, Methods: []string{"password"}, ProjectID: projectID,
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
+	for i, step := range []struct {
+		nonLocal bool
+		late     int64 // LateNameReads after the validation
+	}{
+		{nonLocal: true, late: 1}, // first seen: read late
+		{nonLocal: true, late: 1}, // hinted
+		{nonLocal: true, late: 1},
+		{nonLocal: false, late: 1}, // now local: no names needed
+		{nonLocal: false, late: 1},
+		{nonLocal: true, late: 2}, // non-local again: read late once more
+		{nonLocal: true, late: 2},
+	} {
+		st.NonLocal[userID] = step.nonLocal
+		if _, err := v.Validate(context.Background(), Request{Token: tok}); err != nil {
+			t.Fatalf("validation %d: %v", i, err)
+		}
+		if got := st.LateNameReads.Load(); got != step.late {
+			t.Fatalf("validation %d: %d late name reads, want %d", i, got, step.late)
+		}
+	}
+}
+
 // Each round of lookups reports its wait at the Gate: zero when a place is
 // free, the time spent in line otherwise.
 func TestGateWaitReported(t *testing.T) {

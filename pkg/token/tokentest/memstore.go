@@ -26,9 +26,15 @@ type MemStore struct {
 	// AccessTokens are the OAuth1 access tokens by id.
 	AccessTokens map[string]*token.AccessToken
 
+	// NonLocal are the users without a local_user row (LDAP or
+	// federated shadow users).
+	NonLocal map[string]bool
+
 	// AssignmentReads counts Assignments calls, HintedReads the
-	// assignments read by Prefetch for an AssignmentHint.
-	AssignmentReads, HintedReads atomic.Int64
+	// assignments read by Prefetch for an AssignmentHint, LateNameReads
+	// the names of a non-local user Prefetch read after its first round
+	// (as the SQL store does without PrefetchQuery.UserNames).
+	AssignmentReads, HintedReads, LateNameReads atomic.Int64
 }
 
 var _ token.Store = (*MemStore)(nil)
@@ -143,6 +149,10 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 			u = &c
 		}
 		out.User = u
+		out.UserNonLocal = m.NonLocal[q.UserID]
+		if out.UserNonLocal && !q.UserNames && !q.UserInactivity {
+			m.LateNameReads.Add(1)
+		}
 	}
 	out.Memberships, _ = m.ListMemberships(ctx, q.UserID)
 	out.Implied, _ = m.ImpliedRoles(ctx)
