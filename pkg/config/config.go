@@ -186,7 +186,7 @@ type KeystoneNGSection struct {
 	CatalogCacheTTL time.Duration
 	// DBConcurrency is db_concurrency (0): how many validations may read
 	// the database at the same time; the others wait their turn, first
-	// come first served. 0 = automatic (three times GOMAXPROCS, see
+	// come first served. 0 = automatic (twice GOMAXPROCS, see
 	// EffectiveDBConcurrency), -1 = no limit.
 	DBConcurrency int
 	// PolicyDir is policy_dir: the operator's Rego directory for /v4
@@ -252,10 +252,11 @@ func Defaults() *Config {
 }
 
 // EffectiveDBConcurrency is db_concurrency resolved: the automatic value is
-// three times the number of CPUs the Go runtime uses (procs, GOMAXPROCS),
-// at least 4 (on the two-core bench, 4, 6 and 8 gave p99 9.1-9.4, 8.6-8.7
-// and 9.0-10.9 ms at 3340-3880, 4090-4130 and 4110-4270 validations/s
-// against 13-15 ms and 4180 unbounded); 0 means no limit.
+// twice the number of CPUs the Go runtime uses (procs, GOMAXPROCS), at
+// least 4; 0 means no limit. On the two-core bench, with one round trip per
+// validation, 4 gave p99 7.4-8.2 ms against 8.9-9.9 ms with 6 at the same
+// throughput (3360-3580 against 3210-3590 validations/s, interleaved runs;
+// docs/performance.md). Unbounded, p99 had been 13-15 ms.
 func (ng KeystoneNGSection) EffectiveDBConcurrency(procs int) int {
 	switch {
 	case ng.DBConcurrency < 0:
@@ -263,5 +264,5 @@ func (ng KeystoneNGSection) EffectiveDBConcurrency(procs int) int {
 	case ng.DBConcurrency > 0:
 		return ng.DBConcurrency
 	}
-	return max(4, 3*procs)
+	return max(4, 2*procs)
 }

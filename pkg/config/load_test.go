@@ -739,9 +739,10 @@ func TestEffectiveDBConcurrency(t *testing.T) {
 		set, procs int
 		want       int
 	}{
-		{name: "automatic on two CPUs", set: 0, procs: 2, want: 6},
+		{name: "automatic on two CPUs", set: 0, procs: 2, want: 4},
+		{name: "automatic on three CPUs", set: 0, procs: 3, want: 6},
 		{name: "automatic on one CPU is at least 4", set: 0, procs: 1, want: 4},
-		{name: "automatic on sixteen CPUs", set: 0, procs: 16, want: 48},
+		{name: "automatic on sixteen CPUs", set: 0, procs: 16, want: 32},
 		{name: "explicit", set: 7, procs: 16, want: 7},
 		{name: "no limit", set: -1, procs: 2, want: 0},
 	} {
