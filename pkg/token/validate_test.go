@@ -53,6 +53,15 @@ func deepTree(m *tokentest.MemStore) {
 	m.Projects[projectID].ParentID = parent
 }
 
+// deepGrant moves the test project down a deep tree and leaves the user one
+// role, assigned on target.
+func deepGrant(typ, target string, inherited bool) func(*tokentest.MemStore, *payload.Payload) {
+	return func(m *tokentest.MemStore, _ *payload.Payload) {
+		deepTree(m)
+		m.Grants = []Assignment{{Type: typ, ActorID: userID, TargetID: target, RoleID: "m", RoleName: "member", Inherited: inherited}}
+	}
+}
+
 func newTestValidator(t testing.TB, st Store, now time.Time) (*Validator, *fernet.KeySet) {
 	ks, err := fernet.NewKeySet(testKey)
 	if err != nil {
@@ -124,24 +133,12 @@ func TestValidateOutcomes(t *testing.T) {
 		{name: "inactivity rule off", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
 			m.Users[userID].LastActiveAt = ptrTime(now.AddDate(-1, 0, 0))
 		}, code: 200},
-		// A project five levels down: the prefetch covers the assignments
-		// of the first levels only, the rest come in the second round.
-		{name: "deep tree, role inherited from the domain", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
-			deepTree(m)
-			m.Grants = []Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "m", RoleName: "member", Inherited: true}}
-		}, code: 200},
-		{name: "deep tree, role inherited from the top project", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
-			deepTree(m)
-			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "a", RoleID: "m", RoleName: "member", Inherited: true}}
-		}, code: 200},
-		{name: "deep tree, role inherited from the parent", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
-			deepTree(m)
-			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "c", RoleID: "m", RoleName: "member", Inherited: true}}
-		}, code: 200},
-		{name: "deep tree, domain role not inherited", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
-			deepTree(m)
-			m.Grants = []Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "m", RoleName: "member"}}
-		}, code: 404},
+		// A project four levels under its domain, its only role assigned
+		// on one level of its lineage.
+		{name: "deep tree, role inherited from the domain", mutate: deepGrant("UserDomain", "default", true), code: 200},
+		{name: "deep tree, role inherited from the top project", mutate: deepGrant("UserProject", "a", true), code: 200},
+		{name: "deep tree, role inherited from the parent", mutate: deepGrant("UserProject", "c", true), code: 200},
+		{name: "deep tree, domain role not inherited", mutate: deepGrant("UserDomain", "default", false), code: 404},
 		{name: "revoked by audit id", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
 			m.Events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
 		}, code: 404, message: "Failed to validate token"},
