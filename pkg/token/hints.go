@@ -57,16 +57,23 @@ type hintKey struct{ user, project string }
 // users), whose names a first round then reads too (PrefetchQuery.UserNames;
 // names grant nothing either).
 type hintCache struct {
-	mu       sync.Mutex
+	// An RWMutex: every validation reads, few write (a first validation,
+	// a changed need).
+	mu       sync.RWMutex
 	m        map[hintKey]*AssignmentHint
 	nonLocal map[string]struct{}
 }
 
-func (c *hintCache) isNonLocal(user string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.nonLocal[user]
-	return ok
+// lookup returns, under one read lock, the user and project's assignment
+// hint and whether the user was last seen without a local_user row.
+func (c *hintCache) lookup(user, project string) (h *AssignmentHint, nonLocal bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, nonLocal = c.nonLocal[user]
+	if project != "" {
+		h = c.m[hintKey{user, project}]
+	}
+	return h, nonLocal
 }
 
 // setNonLocal records what the last validation found, if it changed.
@@ -90,12 +97,6 @@ func (c *hintCache) setNonLocal(user string, nonLocal, was bool) {
 		}
 	}
 	c.nonLocal[user] = struct{}{}
-}
-
-func (c *hintCache) get(user, project string) *AssignmentHint {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[hintKey{user, project}]
 }
 
 func (c *hintCache) put(user, project string, h *AssignmentHint) {

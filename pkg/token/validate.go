@@ -306,14 +306,15 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// on MySQL/MariaDB); the rarer ones run beside them.
 	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
 		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
-		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0,
-		UserNames:         v.hints.isNonLocal(p.UserID)}
+		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
 	// Project tokens read their assignments with the first round when the
 	// previous validation of the user and project says which (hints.go).
 	projectAssignments := p.ProjectID != "" && p.TrustID == "" && !p.Federated
+	hintProject := ""
 	if projectAssignments {
-		pq.AssignmentHint = v.hints.get(p.UserID, p.ProjectID)
+		hintProject = p.ProjectID
 	}
+	pq.AssignmentHint, pq.UserNames = v.hints.lookup(p.UserID, hintProject)
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
