@@ -31,6 +31,7 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	var m *httpapi.Metrics
 	if cfg.KeystoneNG.MetricsEnabled {
 		m = httpapi.NewMetrics(a.db.DB)
+		m.CountDBQueries(a.reader.Queries)
 		a.keys.OnReload = func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()

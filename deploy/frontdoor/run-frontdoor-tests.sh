@@ -101,6 +101,10 @@ dbwait() { # rounds of validation lookups that went through the db_concurrency b
   "${CURL[@]}" "http://$FD_NG_ADDR/metrics" 2>/dev/null |
     awk '/^keystone_ng_db_concurrency_wait_seconds_count/ { s += $NF } END { printf "%d\n", s }'
 }
+dbqueries() { # queries the token reader executed (a combined statement counts once)
+  "${CURL[@]}" "http://$FD_NG_ADDR/metrics" 2>/dev/null |
+    awk '/^keystone_ng_db_queries_total / { s += $NF } END { printf "%d\n", s }'
+}
 issue() { # base -> token
   "${CURL[@]}" -D - -o /dev/null -H 'Content-Type: application/json' -d "$(printf '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"%s","domain":{"id":"default"},"password":"%s"}}},"scope":{"project":{"name":"%s","domain":{"id":"default"}}}}}' "$KSPY_ADMIN_USER" "$KSPY_ADMIN_PASSWORD" "$KSPY_ADMIN_PROJECT")" \
     "$1/v3/auth/tokens" | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p'
@@ -125,17 +129,18 @@ FRONTS=("nginx http://127.0.0.1:$FD_NGINX_PORT" "nginx-tls https://127.0.0.1:$FD
   "apache-tls https://127.0.0.1:$FD_APACHE_TLS_PORT" "apache-identity http://127.0.0.1:$FD_APACHE_IDENTITY_PORT/identity")
 
 routing_checks() { # name base
-  local name=$1 base=$2 T m0 m1 w0 w1 h
+  local name=$1 base=$2 T m0 m1 w0 w1 q0 q1 h
   T=$(issue "$base")
   [ -n "$T" ] && ok "$name: POST /v3/auth/tokens issues a token" || { bad "$name: token issue"; return; }
-  m0=$(metric) w0=$(dbwait)
+  m0=$(metric) w0=$(dbwait) q0=$(dbqueries)
   validate "$base" "$T" "$T"
   [ "$V_CODE" = 200 ] && [ "$V_BY" = keystone-ng ] && ok "$name: GET validation 200 from keystone-ng" || bad "$name: GET validation: $V_CODE from $V_BY"
   validate "$base" "$T" "$T" HEAD
   [ "$V_CODE" = 200 ] && [ "$V_BY" = keystone-ng ] && ok "$name: HEAD validation 200 from keystone-ng" || bad "$name: HEAD validation: $V_CODE from $V_BY"
-  m1=$(metric) w1=$(dbwait)
+  m1=$(metric) w1=$(dbwait) q1=$(dbqueries)
   [ "$m1" -ge $((m0 + 2)) ] && ok "$name: keystone-ng metrics counted the validations ($m0 -> $m1)" || bad "$name: metrics $m0 -> $m1"
   [ "$w1" -ge $((w0 + 2)) ] && ok "$name: db_concurrency wait metric counted their lookup rounds ($w0 -> $w1)" || bad "$name: db wait metric $w0 -> $w1"
+  [ "$q1" -ge $((q0 + 2)) ] && ok "$name: database query metric counted their queries ($q0 -> $q1)" || bad "$name: db queries metric $q0 -> $q1"
   h=$("${CURL[@]}" -D - -o /dev/null "$base/v3" | tr -d '\r')
   printf '%s\n' "$h" | grep -q '^HTTP/[0-9.]* 200' && ! printf '%s\n' "$h" | grep -qi '^openstack-identity-service' &&
     printf '%s\n' "$h" | grep -qi '^x-openstack-request-id: req-' && ok "$name: GET /v3 served by Python (request id passed back)" || bad "$name: GET /v3 not from Python"

@@ -81,6 +81,16 @@ func (m *Metrics) Middleware() echo.MiddlewareFunc {
 	}
 }
 
+// CountDBQueries exports n, the queries the token reader has executed
+// (store.Reader.Queries), as keystone_ng_db_queries_total: its rate over
+// the rate of validations is the round trips one validation costs.
+func (m *Metrics) CountDBQueries(n func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keystone_ng_db_queries_total",
+		Help: "Queries the token validation reader executed on the database; a combined statement counts once (one round trip).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // DBWait records one round's wait for a database turn (token.Validator's
 // GateWaited).
 func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }

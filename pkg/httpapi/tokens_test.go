@@ -26,10 +26,11 @@ const (
 )
 
 type fixture struct {
-	srv   *httptest.Server
-	admin string
-	alice string
-	other string // another token of alice's
+	srv     *httptest.Server
+	metrics *httpapi.Metrics
+	admin   string
+	alice   string
+	other   string // another token of alice's
 }
 
 func setup(t *testing.T) *fixture {
@@ -61,7 +62,8 @@ func setup(t *testing.T) *fixture {
 	codec := &payload.Codec{}
 	v := &token.Validator{Keys: ks, Codec: codec, Store: st, Now: time.Now, Log: log,
 		Settings: token.Settings{ReturnAllEndpointsIfNoFilter: true}}
-	s := &httpapi.Server{Validator: v, Policy: pol, Log: log, Metrics: httpapi.NewMetrics(nil),
+	m := httpapi.NewMetrics(nil)
+	s := &httpapi.Server{Validator: v, Policy: pol, Log: log, Metrics: m,
 		AllowExpiredWindow: 48 * time.Hour, RequestTimeout: 5 * time.Second, MaxBodyBytes: 1 << 20}
 	srv := httptest.NewServer(s.Echo())
 	t.Cleanup(srv.Close)
@@ -77,7 +79,7 @@ func setup(t *testing.T) *fixture {
 		}
 		return tok
 	}
-	return &fixture{srv: srv, admin: mint(adminID, "AAAAAAAAAAAAAAAAAAAAAA"), alice: mint(aliceID, "BBBBBBBBBBBBBBBBBBBBBB"), other: mint(aliceID, "CCCCCCCCCCCCCCCCCCCCCC")}
+	return &fixture{srv: srv, metrics: m, admin: mint(adminID, "AAAAAAAAAAAAAAAAAAAAAA"), alice: mint(aliceID, "BBBBBBBBBBBBBBBBBBBBBB"), other: mint(aliceID, "CCCCCCCCCCCCCCCCCCCCCC")}
 }
 
 func (f *fixture) do(t *testing.T, method, auth, subject, query string) (*http.Response, string) {
@@ -170,6 +172,7 @@ func TestHeadMatchesGet(t *testing.T) {
 
 func TestHealthAndMetrics(t *testing.T) {
 	f := setup(t)
+	f.metrics.CountDBQueries(func() uint64 { return 42 })
 	f.do(t, "GET", f.alice, f.alice, "")
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(f.srv.URL + p)
@@ -183,6 +186,9 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 		if p == "/metrics" && !strings.Contains(string(b), `keystone_ng_token_validations_total{outcome="valid"} 1`) {
 			t.Fatalf("metrics lack the validation outcome:\n%s", b)
+		}
+		if p == "/metrics" && !strings.Contains(string(b), "\nkeystone_ng_db_queries_total 42\n") {
+			t.Fatalf("metrics lack the database query count:\n%s", b)
 		}
 	}
 }

@@ -73,10 +73,12 @@ type preparer struct {
 	// noUnion is set when the server refuses a combined statement (see
 	// combine.go).
 	noUnion atomic.Bool
+	// executed counts executions (Reader.Queries).
+	executed *atomic.Uint64
 }
 
-func newPreparer(db *sql.DB) *preparer {
-	return &preparer{db: db, stmts: map[string]*sql.Stmt{}}
+func newPreparer(db *sql.DB, executed *atomic.Uint64) *preparer {
+	return &preparer{db: db, stmts: map[string]*sql.Stmt{}, executed: executed}
 }
 
 // query runs q prepared. ok is false when q cannot or should not be
@@ -102,6 +104,7 @@ func (p *preparer) queryExpanded(ctx context.Context, q string, args []any) (row
 	if !ok || err != nil {
 		return nil, ok, err
 	}
+	p.executed.Add(1)
 	rows, err = st.QueryContext(ctx, args...)
 	if p.refused(err) || needsReprepare(err) {
 		return nil, false, nil

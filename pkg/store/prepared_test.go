@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
@@ -89,7 +90,7 @@ func TestPreparerFallbacks(t *testing.T) {
 		{name: "no error", err: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPreparer(nil)
+			p := newPreparer(nil, new(atomic.Uint64))
 			if got := p.refused(tc.err); got != tc.refused {
 				t.Fatalf("refused = %v, want %v", got, tc.refused)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
@@ -28,6 +29,8 @@ type Reader struct {
 	prep *preparer
 	// combined caches the text of combined statements (combine.go).
 	combined combinedCache
+	// queries counts the queries sent to the database (Queries).
+	queries atomic.Uint64
 }
 
 var _ token.Store = (*Reader)(nil)
@@ -37,7 +40,7 @@ func NewReader(db *bun.DB) *Reader {
 	r := &Reader{db: db, multi: multiStatements(db.Dialect().Name())}
 	if db.Dialect().Name() == dialect.MySQL {
 		r.tUser, r.tGroup = "`user`", "`group`"
-		r.prep = newPreparer(db.DB)
+		r.prep = newPreparer(db.DB, &r.queries)
 	} else {
 		r.tUser, r.tGroup = `"user"`, `"group"`
 	}
@@ -48,6 +51,13 @@ func NewReader(db *bun.DB) *Reader {
 // DB exposes the handle for health checks and metrics.
 func (r *Reader) DB() *bun.DB { return r.db }
 
+// Queries reports how many queries the reader has executed on the
+// database: a combined or multi-statement query counts once, as it is one
+// round trip; preparing a statement (once per connection) is not counted.
+// It feeds keystone_ng_db_queries_total, from which operators and the
+// interop suite read the round trips a validation costs.
+func (r *Reader) Queries() uint64 { return r.queries.Load() }
+
 // query runs one read: prepared where the backend benefits (see
 // preparer), otherwise formatted by bun.
 func (r *Reader) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
@@ -57,6 +67,7 @@ func (r *Reader) query(ctx context.Context, q string, args ...any) (*sql.Rows, e
 			return rows, err
 		}
 	}
+	r.queries.Add(1)
 	return r.db.QueryContext(ctx, q, bunArgs(args)...)
 }
 

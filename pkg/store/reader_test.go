@@ -298,6 +298,7 @@ func TestReader(t *testing.T) {
 		t.Run("GetRoles", func(t *testing.T) { testGetRoles(t, f) })
 		t.Run("RevocationEvents", func(t *testing.T) { testRevocationEvents(t, f) })
 		t.Run("Prefetch", func(t *testing.T) { testPrefetch(t, f) })
+		t.Run("Prefetch round trips", func(t *testing.T) { testPrefetchQueries(t, f) })
 		// The cases above went through prepared statements on MySQL and
 		// MariaDB (bounded in number), through bun's formatter elsewhere.
 		t.Run("prepared statements", func(t *testing.T) {
@@ -799,6 +800,39 @@ func testRevocationEvents(t *testing.T, f *fixture) {
 				}
 			}
 		})
+	}
+}
+
+// testPrefetchQueries counts the queries a first round sends
+// (Reader.Queries, the keystone_ng_db_queries_total metric): on MySQL and
+// MariaDB the hints of a previous validation make it one query; elsewhere
+// every statement is its own query, and a hint moves a statement that
+// would follow the round into it without adding any.
+func testPrefetchQueries(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	rq := token.RevocationQuery{IssuedAt: at("2024-06-01 11:00:00"), UserIDs: []string{"u-nonlocal"}, ProjectID: "p1"}
+	hint := &token.AssignmentHint{Actors: []string{"u-local", "g1"}, Targets: []string{"p1", "dom1"}}
+	count := func(q token.PrefetchQuery) uint64 {
+		t.Helper()
+		before := f.r.Queries()
+		if _, err := f.r.Prefetch(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		return f.r.Queries() - before
+	}
+	local := count(token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", Revocation: &rq})
+	hinted := count(token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", Revocation: &rq, AssignmentHint: hint})
+	nonLocal := count(token.PrefetchQuery{UserID: "u-nonlocal", ProjectID: "p1", Revocation: &rq})
+	named := count(token.PrefetchQuery{UserID: "u-nonlocal", ProjectID: "p1", Revocation: &rq, UserNames: true})
+	t.Logf("%s: queries local %d, hinted %d, non-local %d, non-local with names %d", f.b.Name, local, hinted, nonLocal, named)
+	if f.b.Name == "mysql" {
+		if local != 1 || hinted != 1 || nonLocal != 2 || named != 1 {
+			t.Errorf("queries: local %d, hinted %d, non-local %d, non-local with names %d; want 1, 1, 2, 1", local, hinted, nonLocal, named)
+		}
+		return
+	}
+	if hinted != local+1 || nonLocal != local+1 || named != nonLocal {
+		t.Errorf("queries: local %d, hinted %d, non-local %d, non-local with names %d; want n, n+1, n+1, n+1", local, hinted, nonLocal, named)
 	}
 }
 

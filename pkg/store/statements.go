@@ -77,6 +77,7 @@ func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
 		for i, st := range sts {
 			parts[i] = gen.FormatQuery(st.sql, bunArgs(st.args)...)
 		}
+		r.queries.Add(1)
 		rows, err := r.db.DB.QueryContext(detach(ctx), strings.Join(parts, ";\n"))
 		if err != nil {
 			return err

@@ -1,0 +1,129 @@
+package interop
+
+import (
+	"bufio"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// dbQueries reads keystone_ng_db_queries_total from the sidecar's /metrics:
+// the queries its token reader has executed (a combined statement counts
+// once).
+func (s *sidecar) dbQueries(t testing.TB) uint64 {
+	t.Helper()
+	r := s.do(t, "GET", "/metrics", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("keystone-ng /metrics: %d", r.Status)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "keystone_ng_db_queries_total "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("keystone_ng_db_queries_total %q: %v", v, err)
+			}
+			return uint64(f)
+		}
+	}
+	t.Fatalf("keystone-ng /metrics has no keystone_ng_db_queries_total")
+	return 0
+}
+
+// queriesOf validates tok as itself through Python and keystone-ng (same
+// status, same JSON; GET, catalog left out so that the catalog cache does
+// not decide the count) and returns the queries keystone-ng sent for it.
+// Nothing else talks to this test's sidecar meanwhile.
+func queriesOf(t *testing.T, chk pair, label, tok string) uint64 {
+	t.Helper()
+	before := chk.ng.dbQueries(t)
+	chk.check(t, checkCase{label: label, authToken: tok, subject: tok, query: "?nocatalog", methods: []string{"GET"}, wantPy: http.StatusOK})
+	return chk.ng.dbQueries(t) - before
+}
+
+// TestInteropRoundTrips shows, on the real database beside Python, what
+// the validation hints (pkg/token/hints.go) save and that the answers they
+// give equal Python's:
+//   - a project token whose role comes through a group: the first
+//     validation reads the assignments in a second query, the next ones
+//     with the first round (on MySQL/MariaDB one query per validation);
+//   - a federated shadow user (no local_user row): the first validation
+//     reads the user's names in a query of their own, the next ones with the
+//     first round.
+//
+// On PostgreSQL and SQLite each statement of a round is a query of its own
+// (sent concurrently), so the hints move a query into the first round
+// without changing the count: there the test checks the answers and that
+// the count does not grow.
+func TestInteropRoundTrips(t *testing.T) {
+	env := loadEnv(t)
+	py := newClient("python", env.BaseURL)
+	ng := startSidecar(t, env)
+	chk := pair{py: py, ng: ng}
+	admin := adminLogin(t, py, env).Token
+	sfx := randSuffix(t)
+	roles := py.must(t, http.StatusOK, "GET", "/v3/roles?name=member", admin, nil)["roles"].([]any)
+	member := idOf(roles[0].(map[string]any))
+
+	project := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": "ng-rt-" + sfx, "domain_id": "default"}))
+	group := idOf(py.create(t, admin, "/v3/groups", "group", map[string]any{"name": "ng-rt-" + sfx, "domain_id": "default"}))
+	const password = "Interop-rt-1"
+	user := idOf(py.create(t, admin, "/v3/users", "user", map[string]any{"name": "ng-rt-" + sfx, "domain_id": "default", "password": password}))
+	py.put(t, admin, "/v3/groups/"+group+"/users/"+user)
+	py.put(t, admin, "/v3/projects/"+project+"/groups/"+group+"/roles/"+member)
+	t.Cleanup(func() {
+		py.del(t, admin, "/v3/users/"+user)
+		py.del(t, admin, "/v3/groups/"+group)
+		py.del(t, admin, "/v3/projects/"+project)
+	})
+	tok := py.issue(t, auth(passwordIdentity(user, password), scopeProject(project))).Token
+
+	mysql := env.DB == "mysql"
+	first := queriesOf(t, chk, "round-trips/project-first", tok)
+	second := queriesOf(t, chk, "round-trips/project-hinted", tok)
+	third := queriesOf(t, chk, "round-trips/project-hinted-again", tok)
+	t.Logf("%s: project token queries %d, %d, %d", env.DB, first, second, third)
+	switch {
+	case mysql && (first != 2 || second != 1 || third != 1):
+		t.Errorf("project token: queries %d, %d, %d per validation; want 2, then 1 (assignments with the first round)", first, second, third)
+	case !mysql && (second > first || third != second):
+		t.Errorf("project token: queries %d, %d, %d per validation; want no more once hinted, then steady", first, second, third)
+	}
+
+	// A federated shadow user: identity provider, mapping to the group,
+	// login through Python's mapped protocol (as in TestInteropFederated).
+	idp, remote, mapping := "ng-rt-idp-"+sfx, "ng-rt-remote-"+sfx, "ng-rt-map-"+sfx
+	py.must(t, http.StatusCreated, "PUT", "/v3/OS-FEDERATION/identity_providers/"+idp, admin,
+		map[string]any{"identity_provider": map[string]any{"enabled": true, "remote_ids": []string{remote}}})
+	t.Cleanup(func() {
+		py.del(t, admin, "/v3/OS-FEDERATION/identity_providers/"+idp)
+		py.del(t, admin, "/v3/OS-FEDERATION/mappings/"+mapping)
+	})
+	py.must(t, http.StatusCreated, "PUT", "/v3/OS-FEDERATION/mappings/"+mapping, admin,
+		map[string]any{"mapping": map[string]any{"rules": []any{map[string]any{
+			"local":  []any{map[string]any{"user": map[string]any{"name": "{0}"}, "group": map[string]any{"id": group}}},
+			"remote": []any{map[string]any{"type": "HTTP_X_NG_FED_USER"}},
+		}}}})
+	py.must(t, http.StatusCreated, "PUT", "/v3/OS-FEDERATION/identity_providers/"+idp+"/protocols/mapped", admin,
+		map[string]any{"protocol": map[string]any{"mapping_id": mapping, "remote_id_attribute": "HTTP_X_NG_FED_IDP"}})
+	login := py.do(t, "POST", "/v3/OS-FEDERATION/identity_providers/"+idp+"/protocols/mapped/auth", nil,
+		"X-Ng-Fed-User", "fed-rt-"+sfx, "X-Ng-Fed-Idp", remote)
+	if login.Status != http.StatusCreated {
+		t.Fatalf("federated login: %d %s", login.Status, login.Body)
+	}
+	fedUnscoped := login.Header.Get("X-Subject-Token")
+	fed := py.issue(t, auth(tokenIdentity(fedUnscoped), scopeProject(project))).Token
+
+	first = queriesOf(t, chk, "round-trips/federated-first", fed)
+	second = queriesOf(t, chk, "round-trips/federated-names-hinted", fed)
+	third = queriesOf(t, chk, "round-trips/federated-names-hinted-again", fed)
+	t.Logf("%s: federated project token queries %d, %d, %d", env.DB, first, second, third)
+	switch {
+	case mysql && (second != first-1 || third != second):
+		t.Errorf("federated token: queries %d, %d, %d per validation; want one fewer once the user is known to have no local_user row, then steady", first, second, third)
+	case !mysql && (second > first || third != second):
+		t.Errorf("federated token: queries %d, %d, %d per validation; want no more once hinted, then steady", first, second, third)
+	}
+}
