@@ -49,9 +49,12 @@ func queriesOf(t *testing.T, chk pair, label, tok string) uint64 {
 //   - a project token whose role comes through a group: the first
 //     validation reads the assignments in a second query, the next ones
 //     with the first round (on MySQL/MariaDB one query per validation);
-//   - a federated shadow user (no local_user row): the first validation
-//     reads the user's names in a query of their own, the next ones with the
-//     first round.
+//   - a federated shadow user's project token: the first validation reads
+//     the user's names (no local_user row), the assignments of the user and
+//     the mapped groups and the full role records in queries of their own,
+//     the next ones all of them with the first round (on MySQL/MariaDB 4
+//     queries, then 1; the identity provider and the system grants always
+//     come with the first round).
 //
 // On PostgreSQL and SQLite each statement of a round is a query of its own
 // (sent concurrently), so the hints move a query into the first round
@@ -121,9 +124,31 @@ func TestInteropRoundTrips(t *testing.T) {
 	third = queriesOf(t, chk, "round-trips/federated-names-hinted-again", fed)
 	t.Logf("%s: federated project token queries %d, %d, %d", env.DB, first, second, third)
 	switch {
-	case mysql && (second != first-1 || third != second):
-		t.Errorf("federated token: queries %d, %d, %d per validation; want one fewer once the user is known to have no local_user row, then steady", first, second, third)
+	case mysql && (first != 4 || second != 1 || third != 1):
+		t.Errorf("federated token: queries %d, %d, %d per validation; want 4 (names, assignments and roles after the first round), then 1", first, second, third)
 	case !mysql && (second > first || third != second):
 		t.Errorf("federated token: queries %d, %d, %d per validation; want no more once hinted, then steady", first, second, third)
 	}
+
+	// Scoped to a domain, the assignments need nothing from the first
+	// round and come with it from the start; the role records are hinted
+	// (the user's names are by now).
+	py.put(t, admin, "/v3/domains/default/groups/"+group+"/roles/"+member)
+	fedDomain := py.issue(t, auth(tokenIdentity(fedUnscoped), scopeDomain("default"))).Token
+	first = queriesOf(t, chk, "round-trips/federated-domain-first", fedDomain)
+	second = queriesOf(t, chk, "round-trips/federated-domain-hinted", fedDomain)
+	t.Logf("%s: federated domain token queries %d, %d", env.DB, first, second)
+	switch {
+	case mysql && (first != 2 || second != 1):
+		t.Errorf("federated domain token: queries %d, %d per validation; want 2 (roles after the first round), then 1", first, second)
+	case !mysql && second > first:
+		t.Errorf("federated domain token: queries %d, %d per validation; want no more once hinted", first, second)
+	}
+	// Hinted answers follow the data: without the group's domain role the
+	// domain token has no role left.
+	py.del(t, admin, "/v3/domains/default/groups/"+group+"/roles/"+member)
+	runChecks(t, chk, []checkCase{
+		{label: "round-trips/federated-domain-role-removed", authToken: admin, subject: fedDomain, query: "?nocatalog", wantPy: http.StatusNotFound},
+		{label: "round-trips/federated-project-still", authToken: admin, subject: fed, query: "?nocatalog", wantPy: http.StatusOK},
+	})
 }

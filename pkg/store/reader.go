@@ -118,17 +118,26 @@ func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]to
 	if len(actorIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := r.query(ctx, `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
-		FROM system_assignment a JOIN role r ON r.id = a.role_id
-		WHERE a.actor_id IN (?)`, inList(actorIDs))
-	if err != nil {
-		return nil, fmt.Errorf("system assignments: %w", err)
-	}
-	out, err := r.scanAssignments(rows)
-	if err != nil {
-		return nil, fmt.Errorf("system assignments: %w", err)
+	var out []token.Assignment
+	if err := r.run(ctx, r.systemAssignmentsStmt(actorIDs, &out)); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// systemAssignmentsStmt reads the system role grants of actors (non-empty,
+// de-duplicated), with their role's name and domain.
+func (r *Reader) systemAssignmentsStmt(actorIDs []string, out *[]token.Assignment) stmt {
+	return stmt{sql: `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+		FROM system_assignment a JOIN role r ON r.id = a.role_id
+		WHERE a.actor_id IN (?)`,
+		args: []any{inList(actorIDs)}, cols: 7,
+		scan: func(rows rowReader) error {
+			if err := r.scanAssignmentsInto(rows, out); err != nil {
+				return fmt.Errorf("system assignments: %w", err)
+			}
+			return nil
+		}}
 }
 
 func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*token.Role, error) {
@@ -137,44 +146,55 @@ func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*token.
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := r.query(ctx, `SELECT r.id, r.name, r.domain_id, r.description, r.extra, o.option_id, o.option_value
-		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?) ORDER BY r.id, o.option_id`, inList(ids))
-	if err != nil {
-		return nil, fmt.Errorf("get roles: %w", err)
+	if err := r.run(ctx, rolesStmt(ids, out)); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id, name         string
-			dom, desc, extra nullString
-			optID, optVal    nullString
-		)
-		if err := rows.Scan(&id, &name, &dom, &desc, &extra, &optID, &optVal); err != nil {
-			return nil, fmt.Errorf("get roles: %w", err)
-		}
-		role := out[id]
-		if role == nil {
-			ex, err := pyjson.ParseObject([]byte(extra.String))
-			if err != nil {
-				return nil, fmt.Errorf("role %s extra: %w", id, err)
-			}
-			role = &token.Role{ID: id, Name: name, Description: desc.ptr(), Extra: ex, Options: pyjson.Object{}}
-			if dom.String != nullDomainID {
-				role.DomainID = dom.String
-			}
-			out[id] = role
-		}
-		if optID.Valid {
-			if name, ok := roleOptionNames[optID.String]; ok {
-				v, err := pyjson.Parse([]byte(optVal.String))
-				if err != nil {
-					return nil, fmt.Errorf("role %s option %s: %w", id, optID.String, err)
+	return out, nil
+}
+
+// rolesStmt reads full role records (non-empty, de-duplicated ids) into
+// out, with the options role_api.get_role renders. No ORDER BY, so that
+// it can be a branch of a combined statement: a role has at most one row
+// per option id and only one option id is rendered (roleOptionNames), so
+// the order of the rows cannot change a record.
+func rolesStmt(ids []string, out map[string]*token.Role) stmt {
+	return stmt{sql: `SELECT r.id, r.name, r.domain_id, r.description, r.extra, o.option_id, o.option_value
+		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?)`,
+		args: []any{inList(ids)}, cols: 7,
+		scan: func(rows rowReader) error {
+			for rows.Next() {
+				var (
+					id, name         nullString
+					dom, desc, extra nullString
+					optID, optVal    nullString
+				)
+				if err := rows.Scan(&id, &name, &dom, &desc, &extra, &optID, &optVal); err != nil {
+					return fmt.Errorf("get roles: %w", err)
 				}
-				role.Options.Set(name, v)
+				role := out[id.String]
+				if role == nil {
+					ex, err := pyjson.ParseObject([]byte(extra.String))
+					if err != nil {
+						return fmt.Errorf("role %s extra: %w", id.String, err)
+					}
+					role = &token.Role{ID: id.String, Name: name.String, Description: desc.ptr(), Extra: ex, Options: pyjson.Object{}}
+					if dom.String != nullDomainID {
+						role.DomainID = dom.String
+					}
+					out[id.String] = role
+				}
+				if optID.Valid {
+					if name, ok := roleOptionNames[optID.String]; ok {
+						v, err := pyjson.Parse([]byte(optVal.String))
+						if err != nil {
+							return fmt.Errorf("role %s option %s: %w", id.String, optID.String, err)
+						}
+						role.Options.Set(name, v)
+					}
+				}
 			}
-		}
-	}
-	return out, rows.Err()
+			return nil
+		}}
 }
 
 // roleOptionNames maps role_option ids to the names role_api.get_role
@@ -424,12 +444,21 @@ func (r *Reader) GetAccessToken(ctx context.Context, id string) (*token.AccessTo
 }
 
 func (r *Reader) IdentityProviderExists(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM identity_provider WHERE id = ?`, id).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("identity provider: %w", err)
-	}
-	return n > 0, nil
+	var found bool
+	err := r.run(ctx, identityProviderStmt(id, &found))
+	return found, err
+}
+
+// identityProviderStmt reports in found whether the identity provider
+// exists.
+func identityProviderStmt(id string, found *bool) stmt {
+	return stmt{sql: `SELECT id FROM identity_provider WHERE id = ?`, args: []any{id}, cols: 1,
+		scan: func(rows rowReader) error {
+			for rows.Next() {
+				*found = true
+			}
+			return nil
+		}}
 }
 
 // Ping checks the database is reachable (for /readyz).

@@ -872,6 +872,17 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "names asked for a local user", q: token.PrefetchQuery{UserID: "u-both", UserNames: true}},
 		{name: "names asked for a missing user", q: token.PrefetchQuery{UserID: "u-nobody", UserNames: true}},
 		{name: "names and the inactivity option", q: token.PrefetchQuery{UserID: "u-fed", UserNames: true, UserInactivity: true}},
+		// What a federated scoped token reads with the first round: its
+		// identity provider, the system grants of the user and the mapped
+		// groups, the roles of the role hint.
+		{name: "federated project token", q: token.PrefetchQuery{UserID: "u-fed", ProjectID: "p1", UserNames: true, Revocation: &rq,
+			IdentityProvider: "idp1", SystemActors: []string{"u-fed", "g1", "g3", ""}, Roles: []string{"r-extra", "r-member", "nope", "r-member"},
+			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-fed", "g1", "g3"}, Targets: []string{"p1", "dom1"}}}},
+		{name: "federated domain token", q: token.PrefetchQuery{UserID: "u-fed", DomainID: "dom1",
+			IdentityProvider: "idp2", SystemActors: []string{"u-fed"}, Roles: []string{"r-dom"},
+			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-fed", "g3"}, Targets: []string{"dom1"}}}},
+		{name: "missing identity provider, no system grants, no roles", q: token.PrefetchQuery{UserID: "u-fed",
+			IdentityProvider: "nope", SystemActors: []string{"nobody"}, Roles: []string{"nope"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := f.r.Prefetch(ctx, tc.q)
@@ -943,6 +954,33 @@ func testPrefetch(t *testing.T, f *fixture) {
 			checkAssignments(t, got.Assignments, want.Assignments)
 			if g, w := sortEvents(got.Events), sortEvents(want.Events); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
 				t.Errorf("Events: got %v, want %v", eventNames(g), eventNames(w))
+			}
+			if tc.q.IdentityProvider != "" {
+				want, err := f.r.IdentityProviderExists(ctx, tc.q.IdentityProvider)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.IdentityProviderExists != want {
+					t.Errorf("IdentityProviderExists = %v, want %v", got.IdentityProviderExists, want)
+				}
+			} else if got.IdentityProviderExists {
+				t.Error("IdentityProviderExists without being asked")
+			}
+			wantSys, err := f.r.SystemAssignments(ctx, tc.q.SystemActors)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkAssignments(t, got.SystemAssignments, wantSys)
+			if len(tc.q.Roles) > 0 {
+				wantRoles, err := f.r.GetRoles(ctx, tc.q.Roles)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got.Roles, wantRoles) {
+					t.Errorf("Roles: got %+v, want %+v", got.Roles, wantRoles)
+				}
+			} else if got.Roles != nil {
+				t.Errorf("Roles without being asked: %+v", got.Roles)
 			}
 		})
 	}

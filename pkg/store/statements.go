@@ -699,6 +699,16 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 	if q.Revocation != nil {
 		sts = append(sts, revocationStmt(*q.Revocation, &out.Events))
 	}
+	if q.IdentityProvider != "" {
+		sts = append(sts, identityProviderStmt(q.IdentityProvider, &out.IdentityProviderExists))
+	}
+	if actors := nonEmptyUnique(q.SystemActors); len(actors) > 0 {
+		sts = append(sts, r.systemAssignmentsStmt(actors, &out.SystemAssignments))
+	}
+	if ids := nonEmptyUnique(q.Roles); len(ids) > 0 {
+		out.Roles = map[string]*token.Role{}
+		sts = append(sts, rolesStmt(ids, out.Roles))
+	}
 	if err := r.runAll(ctx, sts); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,57 @@ import (
 type AssignmentHint struct {
 	Actors  []string
 	Targets []string
+	// Roles (federated scoped tokens) are the roles the previous
+	// validation rendered as full records; the first round reads those
+	// records too, and only the ones this request renders are used.
+	Roles []string
+}
+
+// roles is h.Roles, nil for no hint.
+func (h *AssignmentHint) roles() []string {
+	if h == nil {
+		return nil
+	}
+	return h.Roles
+}
+
+// domainHintScope is the hint cache's scope key of a federated
+// domain-scoped token (project ids are the keys of project tokens; the
+// prefix keeps the two apart).
+func domainHintScope(domainID string) string { return "domain:" + domainID }
+
+// hintedRoles returns the full records of ids from the first round's role
+// hint, or nil when the hint did not ask for every one of them. A role
+// asked for and not found does not exist: its absence is the answer a read
+// of its own would give.
+func (t *Token) hintedRoles(ids []string) map[string]*Role {
+	out := make(map[string]*Role, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(t.knownRoleIDs, id) {
+			return nil
+		}
+		if r := t.knownRoles[id]; r != nil {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+// hintRoles records the roles a federated scoped token rendered, when the
+// role hint lacked one of them or asked for more than needed.
+func (v *Validator) hintRoles(user, scope string, t *Token) {
+	ids := make([]string, 0, len(t.Roles))
+	for _, r := range t.Roles {
+		ids = append(ids, r.ID)
+	}
+	if !t.rolesRead && len(t.knownRoleIDs) == len(ids) {
+		return
+	}
+	h := &AssignmentHint{Roles: ids}
+	if old, _ := v.hints.lookup(user, scope); old != nil {
+		h.Actors, h.Targets = old.Actors, old.Targets
+	}
+	v.hints.put(user, scope, h)
 }
 
 // covers reports whether the hint read every actor and target needed.

@@ -257,6 +257,17 @@ type PrefetchQuery struct {
 	// (nonlocal_user, federated_user) with the first round; without it
 	// the store reads them afterwards when it finds no local name.
 	UserNames bool
+	// IdentityProvider asks whether this identity provider exists
+	// (federated tokens), in Prefetched.IdentityProviderExists.
+	IdentityProvider string
+	// SystemActors asks for the system role grants of these actors
+	// (federated scoped tokens, whose actors the payload names), in
+	// Prefetched.SystemAssignments.
+	SystemActors []string
+	// Roles asks for these full role records (federated scoped tokens:
+	// the roles the previous validation rendered, a hint like
+	// AssignmentHint), in Prefetched.Roles.
+	Roles []string
 }
 
 // Prefetched is the result of a PrefetchQuery.
@@ -271,6 +282,12 @@ type Prefetched struct {
 	Domains      map[string]*Project
 	Assignments  []Assignment
 	Events       []RevocationEvent
+	// IdentityProviderExists answers PrefetchQuery.IdentityProvider.
+	IdentityProviderExists bool
+	// SystemAssignments answers PrefetchQuery.SystemActors.
+	SystemAssignments []Assignment
+	// Roles answers PrefetchQuery.Roles (the roles found, by id).
+	Roles map[string]*Role
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

@@ -44,7 +44,11 @@ func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[strin
 			}
 		}
 	case p.Federated && (p.ProjectID != "" || p.DomainID != ""):
-		return v.federatedRoles(ctx, t, assignments, lineage, g)
+		// The domain of a domain-scoped one is set below, as for others
+		// (returning here left it unset, and rendering it panicked).
+		if err := v.federatedRoles(ctx, t, assignments, sysAssign, lineage, g); err != nil {
+			return err
+		}
 	case p.DomainID != "":
 		if d := domainRows[p.DomainID]; d == nil || !d.IsDomain {
 			return apierror.NotFound(fmt.Sprintf(msgDomainNotFound, p.DomainID))
@@ -203,8 +207,9 @@ func trustorHeld(userID string, rows []Assignment, groups []string, lineage []*P
 // federatedRoles follows TokenModel._get_federated_roles: the mapped
 // groups' roles on the scope, their system grants, the user's system
 // grants and the user's own roles on the scope, as full role records,
-// de-duplicated.
-func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments []Assignment, lineage []*Project, g impliedGraph) error {
+// de-duplicated. sys are the system grants of the user and the mapped
+// groups (read with the first round).
+func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments, sys []Assignment, lineage []*Project, g impliedGraph) error {
 	p := t.Payload
 	groups := map[string]bool{}
 	for _, id := range p.FederatedGroupIDs {
@@ -217,11 +222,6 @@ func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments []
 		} else if p.DomainID != "" {
 			refs = append(refs, domainRoles(assignments, groups, p.DomainID, g)...)
 		}
-	}
-	actorIDs := append([]string{p.UserID}, p.FederatedGroupIDs...)
-	sys, err := v.Store.SystemAssignments(ctx, actorIDs)
-	if err != nil {
-		return apierror.Internal(err)
 	}
 	for _, a := range sys {
 		if (a.Type == "GroupSystem" && groups[a.ActorID]) || (a.Type == "UserSystem" && a.ActorID == p.UserID) {
@@ -240,9 +240,13 @@ func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments []
 	for _, r := range refs {
 		ids = append(ids, r.ID)
 	}
-	full, err := v.Store.GetRoles(ctx, ids)
-	if err != nil {
-		return apierror.Internal(err)
+	full := t.hintedRoles(ids)
+	if full == nil {
+		var err error
+		if full, err = v.Store.GetRoles(ctx, ids); err != nil {
+			return apierror.Internal(err)
+		}
+		t.rolesRead = true
 	}
 	t.FullRoles = full
 	t.Roles = refs

@@ -152,6 +152,13 @@ type Token struct {
 
 	// chain is the pedigree of a redelegated trust (nil otherwise).
 	chain *trustChain
+	// knownRoles are the full role records the first round read for the
+	// role hint (PrefetchQuery.Roles), knownRoleIDs the ids it asked for;
+	// rolesRead is set when the roles rendered needed a read of their
+	// own (federated scoped tokens).
+	knownRoles   map[string]*Role
+	knownRoleIDs []string
+	rolesRead    bool
 }
 
 // Unscoped reports a token without any scope.
@@ -309,12 +316,38 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
 	// Project tokens read their assignments with the first round when the
 	// previous validation of the user and project says which (hints.go).
-	projectAssignments := p.ProjectID != "" && p.TrustID == "" && !p.Federated
-	hintProject := ""
-	if projectAssignments {
-		hintProject = p.ProjectID
+	// Federated tokens scoped to a project or domain do too, and read
+	// there as well what only their payload decides (the system grants of
+	// the user and the mapped groups, the identity provider) and the full
+	// role records the previous validation rendered.
+	projectAssignments := p.ProjectID != "" && p.TrustID == ""
+	federatedScoped := p.Federated && (p.ProjectID != "" || p.DomainID != "")
+	var fedActors []string
+	hintScope := ""
+	switch {
+	case projectAssignments:
+		hintScope = p.ProjectID
+	case federatedScoped:
+		hintScope = domainHintScope(p.DomainID)
 	}
-	pq.AssignmentHint, pq.UserNames = v.hints.lookup(p.UserID, hintProject)
+	hint, nonLocal := v.hints.lookup(p.UserID, hintScope)
+	pq.AssignmentHint, pq.UserNames = hint, nonLocal
+	if p.Federated {
+		pq.IdentityProvider = p.IdentityProviderID
+	}
+	if federatedScoped {
+		fedActors = append([]string{p.UserID}, p.FederatedGroupIDs...)
+		pq.SystemActors = fedActors
+		if hint != nil {
+			pq.Roles = hint.Roles
+			t.knownRoleIDs = hint.Roles
+		}
+		if p.ProjectID == "" {
+			// A domain's assignments depend on nothing the first round
+			// reads: ask for exactly them.
+			pq.AssignmentHint = &AssignmentHint{Actors: fedActors, Targets: []string{p.DomainID}}
+		}
+	}
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
@@ -333,26 +366,11 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			if pq.DomainAssignments || pq.AssignmentHint != nil {
 				assignments = pre.Assignments
 			}
+			idpExists = pre.IdentityProviderExists
+			sysAssign = pre.SystemAssignments
+			t.knownRoles = pre.Roles
 			return nil
 		},
-	}
-	if p.Federated && (p.ProjectID != "" || p.DomainID != "") {
-		fns = append(fns, func() error {
-			ids := []string{p.DomainID}
-			if p.ProjectID != "" {
-				targets, err := v.Store.ProjectLineage(ctx, p.ProjectID)
-				if err != nil {
-					return err
-				}
-				ids = ids[:0]
-				for _, pr := range targets {
-					ids = append(ids, pr.ID)
-				}
-			}
-			var err error
-			assignments, err = v.Store.Assignments(ctx, append([]string{p.UserID}, p.FederatedGroupIDs...), ids)
-			return err
-		})
 	}
 	if p.TrustID != "" {
 		fns = append(fns, func() (err error) {
@@ -371,9 +389,6 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			t.AccessToken, err = v.Store.GetAccessToken(ctx, p.AccessTokenID)
 			return optional(err)
 		})
-	}
-	if p.Federated {
-		fns = append(fns, func() (err error) { idpExists, err = v.Store.IdentityProviderExists(ctx, p.IdentityProviderID); return })
 	}
 	// The catalog lookups run first, in this goroutine: the store normally
 	// answers them from its catalog cache at once (a miss costs one extra
@@ -432,7 +447,12 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		for _, pr := range lineage {
 			ids = append(ids, pr.ID)
 		}
-		actors := append([]string{p.UserID}, groupIDs(memberships)...)
+		// A federated token's groups are the payload's (the mapping's
+		// at login), not the user's memberships.
+		actors := fedActors
+		if !p.Federated {
+			actors = append([]string{p.UserID}, groupIDs(memberships)...)
+		}
 		switch h := pq.AssignmentHint; {
 		case !h.covers(actors, ids):
 			// No hint, or one that misses an actor or a target: read
@@ -440,7 +460,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			fns = append(fns, func() (err error) {
 				assignments, err = v.Store.Assignments(ctx, actors, ids)
 				if err == nil {
-					v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids})
+					v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids, Roles: h.roles()})
 				}
 				return
 			})
@@ -448,7 +468,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			// The hint read more than needed (a group left, a parent
 			// gone): the rows were filtered, the next read can be
 			// smaller.
-			v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids})
+			v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids, Roles: h.roles()})
 		}
 	}
 	if p.System != "" {
@@ -596,6 +616,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	}
 	if err := v.computeRoles(ctx, t, actors, lineage, domainRows, assignments, sysAssign, graph, trustorRows, trustorGrp, trustorLine); err != nil {
 		return nil, err
+	}
+	if federatedScoped {
+		v.hintRoles(p.UserID, hintScope, t)
 	}
 	if (p.System != "" || p.DomainID != "" || p.ProjectID != "") && len(t.Roles) == 0 {
 		// Unauthorized inside validate_token becomes TokenNotFound.

@@ -5,6 +5,7 @@ package tokentest
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -29,12 +30,19 @@ type MemStore struct {
 	// NonLocal are the users without a local_user row (LDAP or
 	// federated shadow users).
 	NonLocal map[string]bool
+	// MissingIdPs are identity providers that do not exist (all others
+	// do).
+	MissingIdPs map[string]bool
 
 	// AssignmentReads counts Assignments calls, HintedReads the
 	// assignments read by Prefetch for an AssignmentHint, LateNameReads
 	// the names of a non-local user Prefetch read after its first round
 	// (as the SQL store does without PrefetchQuery.UserNames).
 	AssignmentReads, HintedReads, LateNameReads atomic.Int64
+	// SystemReads and RoleReads count SystemAssignments and GetRoles
+	// calls, IdPReads IdentityProviderExists calls (Prefetch's own reads
+	// are not counted).
+	SystemReads, RoleReads, IdPReads atomic.Int64
 }
 
 var _ token.Store = (*MemStore)(nil)
@@ -100,17 +108,35 @@ func (m *MemStore) UserAssignments(ctx context.Context, userID string, targets [
 	return m.assignments(actors, targets), nil
 }
 func (m *MemStore) SystemAssignments(_ context.Context, actors []string) ([]token.Assignment, error) {
-	return m.System, nil
+	m.SystemReads.Add(1)
+	return m.systemAssignments(actors), nil
+}
+
+// systemAssignments are the system grants of actors, as the SQL store
+// selects them.
+func (m *MemStore) systemAssignments(actors []string) []token.Assignment {
+	var out []token.Assignment
+	for _, a := range m.System {
+		if slices.Contains(actors, a.ActorID) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 func (m *MemStore) ImpliedRoles(context.Context) ([]token.Implied, error) { return m.Implied, nil }
 func (m *MemStore) GetRoles(_ context.Context, ids []string) (map[string]*token.Role, error) {
+	m.RoleReads.Add(1)
+	return m.roles(ids), nil
+}
+
+func (m *MemStore) roles(ids []string) map[string]*token.Role {
 	out := map[string]*token.Role{}
 	for _, id := range ids {
 		if r, ok := m.Roles[id]; ok {
 			out[id] = r
 		}
 	}
-	return out, nil
+	return out
 }
 func (m *MemStore) RevocationEvents(context.Context, token.RevocationQuery) ([]token.RevocationEvent, error) {
 	return m.Events, nil
@@ -136,7 +162,10 @@ func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessTo
 	c := *at
 	return &c, nil
 }
-func (m *MemStore) IdentityProviderExists(context.Context, string) (bool, error) { return true, nil }
+func (m *MemStore) IdentityProviderExists(_ context.Context, id string) (bool, error) {
+	m.IdPReads.Add(1)
+	return !m.MissingIdPs[id], nil
+}
 
 // Prefetch answers from the individual lookups.
 func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
@@ -171,6 +200,15 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 	}
 	if q.Revocation != nil {
 		out.Events, _ = m.RevocationEvents(ctx, *q.Revocation)
+	}
+	if q.IdentityProvider != "" {
+		out.IdentityProviderExists = !m.MissingIdPs[q.IdentityProvider]
+	}
+	if len(q.SystemActors) > 0 {
+		out.SystemAssignments = m.systemAssignments(q.SystemActors)
+	}
+	if len(q.Roles) > 0 {
+		out.Roles = m.roles(q.Roles)
 	}
 	return out, nil
 }
