@@ -49,6 +49,8 @@ func queriesOf(t *testing.T, chk pair, label, tok string) uint64 {
 //   - a project token whose role comes through a group: the first
 //     validation reads the assignments in a second query, the next ones
 //     with the first round (on MySQL/MariaDB one query per validation);
+//   - a system token: the system grants of the user and their groups, 2
+//     queries the first time, then 1;
 //   - a federated shadow user's project token: the first validation reads
 //     the user's names (no local_user row), the assignments of the user and
 //     the mapped groups and the full role records in queries of their own,
@@ -82,6 +84,9 @@ func TestInteropRoundTrips(t *testing.T) {
 		py.del(t, admin, "/v3/projects/"+project)
 	})
 	tok := py.issue(t, auth(passwordIdentity(user, password), scopeProject(project))).Token
+	// A system role through the group too, for a system token.
+	py.put(t, admin, "/v3/system/groups/"+group+"/roles/"+member)
+	sysTok := py.issue(t, auth(passwordIdentity(user, password), scopeSystem())).Token
 
 	mysql := env.DB == "mysql"
 	first := queriesOf(t, chk, "round-trips/project-first", tok)
@@ -94,6 +99,20 @@ func TestInteropRoundTrips(t *testing.T) {
 	case !mysql && (second > first || third != second):
 		t.Errorf("project token: queries %d, %d, %d per validation; want no more once hinted, then steady", first, second, third)
 	}
+
+	// A system token: the grants of the user and their groups, the actors
+	// hinted by the previous validation.
+	first = queriesOf(t, chk, "round-trips/system-first", sysTok)
+	second = queriesOf(t, chk, "round-trips/system-hinted", sysTok)
+	t.Logf("%s: system token queries %d, %d", env.DB, first, second)
+	switch {
+	case mysql && (first != 2 || second != 1):
+		t.Errorf("system token: queries %d, %d per validation; want 2 (system grants after the first round), then 1", first, second)
+	case !mysql && second > first:
+		t.Errorf("system token: queries %d, %d per validation; want no more once hinted", first, second)
+	}
+	py.del(t, admin, "/v3/system/groups/"+group+"/roles/"+member)
+	runChecks(t, chk, []checkCase{{label: "round-trips/system-role-removed", authToken: admin, subject: sysTok, query: "?nocatalog", wantPy: http.StatusNotFound}})
 
 	// A federated shadow user: identity provider, mapping to the group,
 	// login through Python's mapped protocol (as in TestInteropFederated).

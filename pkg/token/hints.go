@@ -43,6 +43,9 @@ func (h *AssignmentHint) roles() []string {
 // prefix keeps the two apart).
 func domainHintScope(domainID string) string { return "domain:" + domainID }
 
+// systemHintScope is the hint cache's scope key of system tokens.
+const systemHintScope = "system:all"
+
 // hintedRoles returns the full records of ids from the first round's role
 // hint, or nil when the hint did not ask for every one of them. A role
 // asked for and not found does not exist: its absence is the answer a read

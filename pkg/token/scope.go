@@ -16,7 +16,7 @@ func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[strin
 	p := t.Payload
 	switch {
 	case p.System != "":
-		t.Roles = systemRoles(sysAssign, p.UserID, g)
+		t.Roles = systemRoles(sysAssign, actors, p.UserID, g)
 	case p.TrustID != "":
 		roles, err := v.trustRoles(ctx, t, trustorRows, trustorGroups, trustorLine, g)
 		if err != nil {
@@ -87,12 +87,14 @@ func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[strin
 }
 
 // systemRoles follows TokenModel._get_system_roles: group grants then user
-// grants, implied roles added, and no de-duplication.
-func systemRoles(rows []Assignment, userID string, g impliedGraph) []RoleRef {
+// grants, implied roles added, and no de-duplication. Only the grants of
+// this request's groups (actors) count: the rows may come from a hint that
+// named a group the user has left since.
+func systemRoles(rows []Assignment, actors map[string]bool, userID string, g impliedGraph) []RoleRef {
 	var refs []RoleRef
 	var keys []string
 	for _, a := range rows {
-		if a.Type == "GroupSystem" {
+		if a.Type == "GroupSystem" && actors[a.ActorID] {
 			refs = append(refs, RoleRef{ID: a.RoleID, Name: a.RoleName, DomainID: a.RoleDomainID})
 			keys = append(keys, "g:"+a.ActorID)
 		}

@@ -329,9 +329,20 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		hintScope = p.ProjectID
 	case federatedScoped:
 		hintScope = domainHintScope(p.DomainID)
+	case p.System != "":
+		hintScope = systemHintScope
 	}
 	hint, nonLocal := v.hints.lookup(p.UserID, hintScope)
 	pq.AssignmentHint, pq.UserNames = hint, nonLocal
+	if p.System != "" {
+		// A system token's grants are those of the user and their
+		// groups: the actors the previous validation needed are read
+		// with the first round (the hint's Actors; it has no targets).
+		pq.AssignmentHint = nil
+		if hint != nil {
+			pq.SystemActors = hint.Actors
+		}
+	}
 	if p.Federated {
 		pq.IdentityProvider = p.IdentityProviderID
 	}
@@ -472,10 +483,21 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		}
 	}
 	if p.System != "" {
-		fns = append(fns, func() (err error) {
-			sysAssign, err = v.Store.SystemAssignments(ctx, append([]string{p.UserID}, groups...))
-			return
-		})
+		actors := append([]string{p.UserID}, groups...)
+		switch {
+		case !hint.covers(actors, nil):
+			fns = append(fns, func() (err error) {
+				sysAssign, err = v.Store.SystemAssignments(ctx, actors)
+				if err == nil {
+					v.hints.put(p.UserID, systemHintScope, &AssignmentHint{Actors: actors})
+				}
+				return
+			})
+		case len(hint.Actors) > len(actors):
+			// A group left: its grants, read by the hint, do not count
+			// (systemRoles keeps only this request's actors).
+			v.hints.put(p.UserID, systemHintScope, &AssignmentHint{Actors: actors})
+		}
 	}
 	if t.Trust != nil {
 		for _, id := range []string{t.Trust.TrustorUserID, t.Trust.TrusteeUserID} {

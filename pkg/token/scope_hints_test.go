@@ -158,3 +158,64 @@ func TestFederatedHints(t *testing.T) {
 		})
 	}
 }
+
+// System tokens read the system grants of the actors the previous
+// validation needed (the user and their groups) with the first round; a
+// group the hint names and the user has left does not count.
+func TestSystemHints(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := fixture()
+	st.Roles = map[string]*Role{"sa": {ID: "sa", Name: "admin"}, "sr": {ID: "sr", Name: "reader"}}
+	userGrant := Assignment{Type: "UserSystem", ActorID: userID, TargetID: "system", RoleID: "sr", RoleName: "reader"}
+	st.System = []Assignment{userGrant}
+	v, ks := newTestValidator(t, st, now)
+	tok := mint(t, ks, &payload.Payload{Version: payload.VersionSystemScoped, UserID: userID, Methods: []string{"password"}, System: "all",
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
+	for _, s := range []struct {
+		name     string
+		change   func(m *tokentest.MemStore)
+		code     int
+		roles    []string
+		readLate bool // system grants read after the first round
+	}{
+		{name: "first validation", code: 200, roles: []string{"sr"}, readLate: true},
+		{name: "hinted", code: 200, roles: []string{"sr"}},
+		{name: "a group with a system grant joined", change: func(m *tokentest.MemStore) {
+			m.Memberships = map[string][]Membership{userID: {{GroupID: "g1"}}}
+			m.System = []Assignment{userGrant, {Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
+		}, code: 200, roles: []string{"sa", "sr"}, readLate: true},
+		{name: "hinted with the group", code: 200, roles: []string{"sa", "sr"}},
+		{name: "group left, its grant still read by the hint", change: func(m *tokentest.MemStore) {
+			m.Memberships = nil
+		}, code: 200, roles: []string{"sr"}},
+		{name: "user grant removed", change: func(m *tokentest.MemStore) {
+			m.System = []Assignment{{Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
+		}, code: 404},
+	} {
+		if s.change != nil {
+			s.change(st)
+		}
+		before := st.SystemReads.Load()
+		got, err := v.Validate(context.Background(), Request{Token: tok})
+		code := 200
+		if err != nil {
+			code = apierror.As(err).Code
+		}
+		if code != s.code {
+			t.Fatalf("%s: code %d (%v), want %d", s.name, code, err, s.code)
+		}
+		if code == 200 {
+			var ids []string
+			for _, r := range got.Roles {
+				ids = append(ids, r.ID)
+			}
+			slices.Sort(ids)
+			if !slices.Equal(ids, s.roles) {
+				t.Errorf("%s: roles %v, want %v", s.name, ids, s.roles)
+			}
+		}
+		if late := st.SystemReads.Load() > before; late != s.readLate {
+			t.Errorf("%s: system grants read after the first round = %v, want %v", s.name, late, s.readLate)
+		}
+	}
+}
