@@ -115,14 +115,7 @@ func TestFederatedHints(t *testing.T) {
 					s.change(st)
 				}
 				assignments, roleReads := st.AssignmentReads.Load(), st.RoleReads.Load()
-				got, err := v.Validate(context.Background(), Request{Token: tok})
-				code := 200
-				if err != nil {
-					code = apierror.As(err).Code
-				}
-				if code != s.code {
-					t.Fatalf("%s: code %d (%v), want %d", s.name, code, err, s.code)
-				}
+				got, code := validateStep(t, v, tok, s.name, s.code, s.roles)
 				if code == 200 {
 					// Rendered as the handler does: a domain-scoped
 					// federated token once lacked its domain here.
@@ -130,19 +123,13 @@ func TestFederatedHints(t *testing.T) {
 					if want := `"domain": {"id": "default", "name": "Default"}, "roles"`; tc.payload.DomainID != "" && !strings.Contains(string(body), want) {
 						t.Errorf("%s: rendered token lacks %s: %s", s.name, want, body)
 					}
-					var ids []string
 					for _, r := range got.Roles {
-						ids = append(ids, r.ID)
 						// A role record exists only while the role does
 						// (the hint asked for it, and found nothing).
 						full, want := got.FullRoles[r.ID], st.Roles[r.ID]
 						if (full == nil) != (want == nil) || (full != nil && full.Name != want.Name) {
 							t.Errorf("%s: full record of role %s: %+v, want %+v", s.name, r.ID, full, want)
 						}
-					}
-					slices.Sort(ids)
-					if !slices.Equal(ids, s.roles) {
-						t.Errorf("%s: roles %v, want %v", s.name, ids, s.roles)
 					}
 				}
 				if read := st.AssignmentReads.Load() > assignments; read != s.assignmentRead {
@@ -196,26 +183,34 @@ func TestSystemHints(t *testing.T) {
 			s.change(st)
 		}
 		before := st.SystemReads.Load()
-		got, err := v.Validate(context.Background(), Request{Token: tok})
-		code := 200
-		if err != nil {
-			code = apierror.As(err).Code
-		}
-		if code != s.code {
-			t.Fatalf("%s: code %d (%v), want %d", s.name, code, err, s.code)
-		}
-		if code == 200 {
-			var ids []string
-			for _, r := range got.Roles {
-				ids = append(ids, r.ID)
-			}
-			slices.Sort(ids)
-			if !slices.Equal(ids, s.roles) {
-				t.Errorf("%s: roles %v, want %v", s.name, ids, s.roles)
-			}
-		}
+		validateStep(t, v, tok, s.name, s.code, s.roles)
 		if late := st.SystemReads.Load() > before; late != s.readLate {
 			t.Errorf("%s: system grants read after the first round = %v, want %v", s.name, late, s.readLate)
 		}
 	}
+}
+
+// validateStep validates tok and checks the status and, for a 200, the
+// role ids (sorted).
+func validateStep(t *testing.T, v *Validator, tok, name string, wantCode int, wantRoles []string) (*Token, int) {
+	t.Helper()
+	got, err := v.Validate(context.Background(), Request{Token: tok})
+	code := 200
+	if err != nil {
+		code = apierror.As(err).Code
+	}
+	if code != wantCode {
+		t.Fatalf("%s: code %d (%v), want %d", name, code, err, wantCode)
+	}
+	if code == 200 {
+		var ids []string
+		for _, r := range got.Roles {
+			ids = append(ids, r.ID)
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, wantRoles) {
+			t.Errorf("%s: roles %v, want %v", name, ids, wantRoles)
+		}
+	}
+	return got, code
 }
