@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -139,8 +140,8 @@ func TestValidateTokenHTTP(t *testing.T) {
 			if tc.bodyHas != "" && !strings.Contains(body, tc.bodyHas) {
 				t.Fatalf("body %s lacks %s", body, tc.bodyHas)
 			}
-			if resp.Header.Get("OpenStack-Identity-Service") != "keystone-ng" || resp.Header.Get("X-Openstack-Request-Id") == "" {
-				t.Fatalf("missing service or request id header: %v", resp.Header)
+			if resp.Header.Get("OpenStack-Identity-Service") != "keystone-ng" || !requestIDForm.MatchString(resp.Header.Get("X-Openstack-Request-Id")) {
+				t.Fatalf("missing service header or request id not in oslo's req-<uuid4> form: %v", resp.Header)
 			}
 			if tc.code == 401 && resp.Header.Get("WWW-Authenticate") != `Keystone uri="`+f.srv.URL+`/v3"` {
 				t.Fatalf("WWW-Authenticate = %q", resp.Header.Get("WWW-Authenticate"))
@@ -169,6 +170,9 @@ func TestHeadMatchesGet(t *testing.T) {
 		t.Fatalf("HEAD Content-Length %q, GET body %d bytes", head.Header.Get("Content-Length"), len(body))
 	}
 }
+
+// requestIDForm is oslo's request id: "req-" and a version 4 UUID.
+var requestIDForm = regexp.MustCompile(`^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestHealthAndMetrics(t *testing.T) {
 	f := setup(t)

@@ -271,11 +271,11 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 		if err != nil || tag >= len(sts) {
 			return true, fmt.Errorf("store: combined statement row with tag %v", vals[0].v)
 		}
-		row := make([]any, sts[tag].cols)
-		for j := range row {
-			row[j] = vals[j+1].v
+		b := &buf[tag]
+		b.cols = sts[tag].cols
+		for _, v := range vals[1 : 1+b.cols] {
+			b.cells = append(b.cells, v.v)
 		}
-		buf[tag].rows = append(buf[tag].rows, row)
 	}
 	if err := rows.Err(); err != nil {
 		return true, err
@@ -301,29 +301,40 @@ func tagIndex(v any) (int, error) {
 	return 0, fmt.Errorf("tag of type %T", v)
 }
 
-// rawValue keeps one driver value. Bytes are copied: the driver reuses its
-// buffer on the next row.
+// rawValue keeps one driver value. Bytes are copied, as a string: the
+// driver reuses its buffer on the next row, and every scanner reads
+// strings, so the text columns (most of them) are converted once here
+// rather than copied here and converted again there.
 type rawValue struct{ v any }
 
 func (r *rawValue) Scan(v any) error {
 	if b, ok := v.([]byte); ok {
-		r.v = append([]byte(nil), b...)
+		r.v = string(b)
 		return nil
 	}
 	r.v = v
 	return nil
 }
 
-// bufferedRows replays one statement's rows of a combined statement.
+// bufferedRows replays one statement's rows of a combined statement: cols
+// values per row, one row after another in one slice.
 type bufferedRows struct {
-	rows [][]any
-	i    int
+	cells []any
+	cols  int
+	i     int // rows handed out by Next
 }
 
 var _ rowReader = (*bufferedRows)(nil)
 
+func (b *bufferedRows) rows() int {
+	if b.cols == 0 {
+		return 0
+	}
+	return len(b.cells) / b.cols
+}
+
 func (b *bufferedRows) Next() bool {
-	if b.i >= len(b.rows) {
+	if b.i >= b.rows() {
 		return false
 	}
 	b.i++
@@ -333,10 +344,10 @@ func (b *bufferedRows) Next() bool {
 func (b *bufferedRows) Err() error { return nil }
 
 func (b *bufferedRows) Scan(dest ...any) error {
-	if b.i == 0 || b.i > len(b.rows) {
+	if b.i == 0 || b.i > b.rows() {
 		return errors.New("store: Scan called without a row")
 	}
-	row := b.rows[b.i-1]
+	row := b.cells[(b.i-1)*b.cols : b.i*b.cols]
 	if len(dest) != len(row) {
 		return fmt.Errorf("store: %d destinations for %d columns", len(dest), len(row))
 	}

@@ -52,13 +52,23 @@ func TestCombine(t *testing.T) {
 	}
 }
 
+// bufferedOf holds rows of equal width as runCombined fills them.
+func bufferedOf(rows ...[]any) *bufferedRows {
+	b := &bufferedRows{}
+	for _, r := range rows {
+		b.cols = len(r)
+		b.cells = append(b.cells, r...)
+	}
+	return b
+}
+
 // The combined statement's values arrive as text where the statement alone
 // gives typed values; the scanners read both.
 func TestBufferedRowsAssign(t *testing.T) {
-	b := &bufferedRows{rows: [][]any{
-		{[]byte("id-1"), []byte("1"), []byte("2024-01-02 03:04:05.000000"), []byte("42"), nil},
-		{"id-2", int64(0), time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), int64(7), []byte("x")},
-	}}
+	b := bufferedOf(
+		[]any{[]byte("id-1"), []byte("1"), []byte("2024-01-02 03:04:05.000000"), []byte("42"), nil},
+		[]any{"id-2", int64(0), time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC), int64(7), []byte("x")},
+	)
 	type row struct {
 		id  string
 		on  nullBool
@@ -97,7 +107,7 @@ func TestBufferedRowsAssign(t *testing.T) {
 		{name: "unsupported destination", dest: []any{new(float64)}, row: []any{[]byte("1.5")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := &bufferedRows{rows: [][]any{tc.row}}
+			b := bufferedOf(tc.row)
 			if !b.Next() {
 				t.Fatal("no row")
 			}

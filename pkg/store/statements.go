@@ -190,24 +190,31 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 			pwExp         nullTime
 			havePw        bool
 		)
+		// The scan destinations live in one value for all rows: each
+		// local whose address goes to Scan is a heap allocation of its
+		// own (they escape through the interface), per row.
+		var c struct {
+			id, domainID           string
+			enabled                nullBool
+			created, lastActive    nullTime
+			lname, nlname, fname   nullString
+			fid, pid, pcInt, peInt nullInt64
+			pc, pe                 nullTime
+			opt                    nullString
+			did, dname, ddom, dpar nullString
+			denabled, disdom       nullBool
+		}
 		for rows.Next() {
-			var (
-				row                    token.User
-				enabled                nullBool
-				created, lastActive    nullTime
-				lname, nlname, fname   nullString
-				fid, pid, pcInt, peInt nullInt64
-				pc, pe                 nullTime
-				opt                    nullString
-				did, dname, ddom, dpar nullString
-				denabled, disdom       nullBool
-			)
-			if err := rows.Scan(&row.ID, &row.DomainID, &enabled, &created, &lastActive,
-				&lname, &nlname, &fname, &fid, &pid, &pcInt, &pc, &peInt, &pe, &opt,
-				&did, &dname, &ddom, &dpar, &denabled, &disdom); err != nil {
+			if err := rows.Scan(&c.id, &c.domainID, &c.enabled, &c.created, &c.lastActive,
+				&c.lname, &c.nlname, &c.fname, &c.fid, &c.pid, &c.pcInt, &c.pc, &c.peInt, &c.pe, &c.opt,
+				&c.did, &c.dname, &c.ddom, &c.dpar, &c.denabled, &c.disdom); err != nil {
 				return fmt.Errorf("get user: %w", err)
 			}
+			enabled, created, lastActive, opt := c.enabled, c.created, c.lastActive, c.opt
+			lname, nlname, fname, fid, pid, pcInt, pc, peInt, pe := c.lname, c.nlname, c.fname, c.fid, c.pid, c.pcInt, c.pc, c.peInt, c.pe
+			did, dname, ddom, dpar, denabled, disdom := c.did, c.dname, c.ddom, c.dpar, c.denabled, c.disdom
 			if u == nil {
+				row := token.User{ID: c.id, DomainID: c.domainID}
 				row.Enabled = enabled.Valid && enabled.Bool
 				row.CreatedAt = created.ptr()
 				row.LastActiveAt = lastActive.ptr()
@@ -223,12 +230,12 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 			names.addFederated(fid, fname)
 			if pid.Valid {
 				// Password.created_at is "created_at_int or _created_at".
-				c := pcInt.Int64
-				if !pcInt.Valid || c == 0 {
-					c = pc.Time.UnixMicro()
+				pwCreated := pcInt.Int64
+				if !pcInt.Valid || pwCreated == 0 {
+					pwCreated = pc.Time.UnixMicro()
 				}
-				if !havePw || c > bestPwCreated || (c == bestPwCreated && pid.Int64 > bestPw) {
-					havePw, bestPw, bestPwCreated, pwExpInt, pwExp = true, pid.Int64, c, peInt, pe
+				if !havePw || pwCreated > bestPwCreated || (pwCreated == bestPwCreated && pid.Int64 > bestPw) {
+					havePw, bestPw, bestPwCreated, pwExpInt, pwExp = true, pid.Int64, pwCreated, peInt, pe
 				}
 			}
 		}
@@ -291,18 +298,18 @@ func userNamesStmt(userID string, out *userNames) stmt {
 		SELECT NULL, fu.display_name, fu.id FROM federated_user fu WHERE fu.user_id = ?`,
 		args: []any{userID, userID},
 		scan: func(rows rowReader) error {
+			var c struct {
+				nl, fname nullString
+				fid       nullInt64
+			}
 			for rows.Next() {
-				var (
-					nl, fname nullString
-					fid       nullInt64
-				)
-				if err := rows.Scan(&nl, &fname, &fid); err != nil {
+				if err := rows.Scan(&c.nl, &c.fname, &c.fid); err != nil {
 					return fmt.Errorf("user names: %w", err)
 				}
-				if nl.Valid {
-					out.nonlocal = nl
+				if c.nl.Valid {
+					out.nonlocal = c.nl
 				}
-				out.addFederated(fid, fname)
+				out.addFederated(c.fid, c.fname)
 			}
 			return nil
 		}}
@@ -326,20 +333,18 @@ func membershipsStmt(userID string, out *[]token.Membership) stmt {
 		LEFT JOIN identity_provider i ON i.id = e.idp_id WHERE e.user_id = ?`,
 		args: []any{userID, userID},
 		scan: func(rows rowReader) error {
+			var c struct {
+				group    string
+				exp, ttl nullInt64
+				lv       nullTime
+			}
 			for rows.Next() {
-				var (
-					m   token.Membership
-					exp nullInt64
-					lv  nullTime
-					ttl nullInt64
-				)
-				if err := rows.Scan(&m.GroupID, &exp, &lv, &ttl); err != nil {
+				if err := rows.Scan(&c.group, &c.exp, &c.lv, &c.ttl); err != nil {
 					return fmt.Errorf("list memberships: %w", err)
 				}
-				m.Expiring = exp.Int64 == 1
-				m.LastVerified = lv.Time
-				if ttl.Valid {
-					v := int(ttl.Int64)
+				m := token.Membership{GroupID: c.group, Expiring: c.exp.Int64 == 1, LastVerified: c.lv.Time}
+				if c.ttl.Valid {
+					v := int(c.ttl.Int64)
 					m.IdPTTLMinutes = &v
 				}
 				*out = append(*out, m)
@@ -360,19 +365,17 @@ func projectsStmt(ids []string, out map[string]*token.Project) stmt {
 	return stmt{cols: 6, sql: `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE id IN (?)`,
 		args: []any{inList(ids)},
 		scan: func(rows rowReader) error {
+			var c struct {
+				id, name, domainID string
+				parent             nullString
+				enabled, isDomain  nullBool
+			}
 			for rows.Next() {
-				var (
-					p                 token.Project
-					parent            nullString
-					enabled, isDomain nullBool
-				)
-				if err := rows.Scan(&p.ID, &p.Name, &p.DomainID, &parent, &enabled, &isDomain); err != nil {
+				if err := rows.Scan(&c.id, &c.name, &c.domainID, &c.parent, &c.enabled, &c.isDomain); err != nil {
 					return fmt.Errorf("get projects: %w", err)
 				}
-				p.ParentID = parent.String
-				p.Enabled = enabled.Valid && enabled.Bool
-				p.IsDomain = isDomain.Bool
-				out[p.ID] = &p
+				out[c.id] = &token.Project{ID: c.id, Name: c.name, DomainID: c.domainID, ParentID: c.parent.String,
+					Enabled: c.enabled.Valid && c.enabled.Bool, IsDomain: c.isDomain.Bool}
 			}
 			return nil
 		}}
@@ -426,17 +429,17 @@ var lineageSQL = func() string {
 // *out, skipping ids already seen (a corrupt cycle).
 func lineageStmt(projectID string, out *[]*token.Project) stmt {
 	return stmt{sql: lineageSQL, cols: 6 * (lineageJoins + 1), args: []any{projectID}, scan: func(rows rowReader) error {
+		type level struct {
+			id, name, dom, parent nullString
+			enabled, isDomain     nullBool
+		}
+		var vals [lineageJoins + 1]level
+		cols := make([]any, 0, 6*(lineageJoins+1))
+		for i := range vals {
+			v := &vals[i]
+			cols = append(cols, &v.id, &v.name, &v.dom, &v.parent, &v.enabled, &v.isDomain)
+		}
 		for rows.Next() {
-			type level struct {
-				id, name, dom, parent nullString
-				enabled, isDomain     nullBool
-			}
-			var vals [lineageJoins + 1]level
-			cols := make([]any, 0, 6*(lineageJoins+1))
-			for i := range vals {
-				v := &vals[i]
-				cols = append(cols, &v.id, &v.name, &v.dom, &v.parent, &v.enabled, &v.isDomain)
-			}
 			if err := rows.Scan(cols...); err != nil {
 				return fmt.Errorf("project lineage: %w", err)
 			}
@@ -491,18 +494,19 @@ func (r *Reader) ProjectLineage(ctx context.Context, projectID string) ([]*token
 // --- roles
 
 func (r *Reader) scanAssignmentsInto(rows rowReader, out *[]token.Assignment) error {
+	var c struct {
+		a         token.Assignment
+		inherited nullBool
+		dom       nullString
+	}
 	for rows.Next() {
-		var (
-			a         token.Assignment
-			inherited nullBool
-			dom       nullString
-		)
-		if err := rows.Scan(&a.Type, &a.ActorID, &a.TargetID, &a.RoleID, &inherited, &a.RoleName, &dom); err != nil {
+		if err := rows.Scan(&c.a.Type, &c.a.ActorID, &c.a.TargetID, &c.a.RoleID, &c.inherited, &c.a.RoleName, &c.dom); err != nil {
 			return err
 		}
-		a.Inherited = inherited.Bool
-		if dom.String != nullDomainID {
-			a.RoleDomainID = dom.String
+		a := c.a
+		a.Inherited = c.inherited.Bool
+		if c.dom.String != nullDomainID {
+			a.RoleDomainID = c.dom.String
 		}
 		*out = append(*out, a)
 	}
@@ -563,16 +567,17 @@ func impliedStmt(out *[]token.Implied) stmt {
 	return stmt{cols: 4, sql: `SELECT i.prior_role_id, i.implied_role_id, r.name, r.domain_id
 		FROM implied_role i JOIN role r ON r.id = i.implied_role_id`,
 		scan: func(rows rowReader) error {
+			var c struct {
+				i   token.Implied
+				dom nullString
+			}
 			for rows.Next() {
-				var (
-					i   token.Implied
-					dom nullString
-				)
-				if err := rows.Scan(&i.PriorID, &i.ImpliedID, &i.ImpliedName, &dom); err != nil {
+				if err := rows.Scan(&c.i.PriorID, &c.i.ImpliedID, &c.i.ImpliedName, &c.dom); err != nil {
 					return fmt.Errorf("implied roles: %w", err)
 				}
-				if dom.String != nullDomainID {
-					i.ImpliedDomID = dom.String
+				i := c.i
+				if c.dom.String != nullDomainID {
+					i.ImpliedDomID = c.dom.String
 				}
 				*out = append(*out, i)
 			}
@@ -638,14 +643,16 @@ func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt
 	}
 	q := revocationSQL[form]
 	return stmt{sql: q, args: args, cols: 12, scan: func(rows rowReader) error {
+		var c struct {
+			dom, proj, user, role, trust, consumer, at, audit, chain nullString
+			ib, exp, rev                                             nullTime
+		}
 		for rows.Next() {
-			var (
-				dom, proj, user, role, trust, consumer, at, audit, chain nullString
-				ib, exp, rev                                             nullTime
-			)
-			if err := rows.Scan(&dom, &proj, &user, &role, &trust, &consumer, &at, &audit, &chain, &ib, &exp, &rev); err != nil {
+			if err := rows.Scan(&c.dom, &c.proj, &c.user, &c.role, &c.trust, &c.consumer, &c.at, &c.audit, &c.chain, &c.ib, &c.exp, &c.rev); err != nil {
 				return fmt.Errorf("revocation events: %w", err)
 			}
+			dom, proj, user, role, trust, consumer, at, audit, chain := c.dom, c.proj, c.user, c.role, c.trust, c.consumer, c.at, c.audit, c.chain
+			ib, exp, rev := c.ib, c.exp, c.rev
 			*out = append(*out, token.RevocationEvent{
 				DomainID: dom.String, ProjectID: proj.String, UserID: user.String, RoleID: role.String,
 				TrustID: trust.String, ConsumerID: consumer.String, AccessTokenID: at.String,
