@@ -138,8 +138,18 @@ func credentials(t *token.Token) policy.Credentials {
 		roles = append(roles, r.Name)
 	}
 	p := t.Payload
+	// Python's credentials come from keystonemiddleware's reading of the
+	// rendered token: its user block, which for an impersonating trust
+	// describes the trustor (render_token.py). So an impersonating trust
+	// token's caller is the trustor, while the policy target
+	// (target.token.user_id) stays the payload's user, the trustee: such a
+	// token does not pass token_subject on itself, in Python or here.
+	userID, userDomain := p.UserID, t.UserDomain
+	if t.Trust != nil && t.Trust.Impersonation && t.Trustor != nil {
+		userID, userDomain = t.Trustor.ID, t.TrustorDomain
+	}
 	creds := policy.Credentials{
-		"user_id":        p.UserID,
+		"user_id":        userID,
 		"roles":          roles,
 		"system_scope":   nil,
 		"domain_id":      nil,
@@ -147,8 +157,8 @@ func credentials(t *token.Token) policy.Credentials {
 		"user_domain_id": nil,
 		"is_admin":       false,
 	}
-	if t.UserDomain != nil {
-		creds["user_domain_id"] = t.UserDomain.ID
+	if userDomain != nil {
+		creds["user_domain_id"] = userDomain.ID
 	}
 	if p.System != "" {
 		creds["system_scope"] = p.System

@@ -78,6 +78,9 @@ func expectQueries(t *testing.T, chk pair, db, label, tok, why string, want ...u
 //     with the first round (on MySQL/MariaDB one query per validation);
 //   - a system token: the system grants of the user and their groups, 2
 //     queries the first time, then 1;
+//   - a trust token: 8 queries the first time (both users, the trustor's
+//     memberships, lineage and assignments, the revocation events and the
+//     role records after the first round), then 1;
 //   - a federated shadow user's project token: the first validation reads
 //     the user's names (no local_user row), the assignments of the user and
 //     the mapped groups and the full role records in queries of their own,
@@ -122,6 +125,33 @@ func TestInteropRoundTrips(t *testing.T) {
 	expectQueries(t, chk, env.DB, "system", sysTok, "system grants after the first round, then with it", 2, 1)
 	py.del(t, admin, "/v3/system/groups/"+group+"/roles/"+member)
 	runChecks(t, chk, []checkCase{{label: "round-trips/system-role-removed", authToken: admin, subject: sysTok, query: "?nocatalog", wantPy: http.StatusNotFound}})
+
+	// A trust from the user to a trustee without roles of their own: the
+	// trust, both users, the trustor's memberships and assignments and the
+	// revocation events of all three come with the first round once a
+	// validation of the trust has left its hint.
+	trustee := idOf(py.create(t, admin, "/v3/users", "user", map[string]any{"name": "ng-rt-trustee-" + sfx, "domain_id": "default", "password": password}))
+	t.Cleanup(func() { py.del(t, admin, "/v3/users/"+trustee) })
+	newTrust := func(impersonation bool) string {
+		trust := idOf(py.create(t, tok, "/v3/OS-TRUST/trusts", "trust", map[string]any{
+			"trustor_user_id": user, "trustee_user_id": trustee, "project_id": project,
+			"impersonation": impersonation, "roles": []any{map[string]any{"name": "member"}}}))
+		return py.issue(t, auth(passwordIdentity(trustee, password), scopeTrust(trust))).Token
+	}
+	trustTok, impTok := newTrust(false), newTrust(true)
+	// An impersonating trust's token describes the trustor: Python's
+	// policy credentials are the trustor's, the target the trustee, so it
+	// may not validate itself (token_subject), here or in Python.
+	runChecks(t, chk, []checkCase{{label: "round-trips/impersonating-trust-self", authToken: impTok, subject: impTok, query: "?nocatalog", wantPy: http.StatusForbidden},
+		{label: "round-trips/impersonating-trust-by-admin", authToken: admin, subject: impTok, query: "?nocatalog", wantPy: http.StatusOK}})
+	expectQueries(t, chk, env.DB, "trust", trustTok, "both users, the trustor's roles, the revocation events and the role records after the first round, then with it", 8, 1, 1)
+	// The trustor leaves the group that gave the delegated role (in the
+	// database, as an LDAP group change would: no revocation event), so
+	// the rows the hint still reads must not count.
+	directSQL(t, env)(t, "DELETE FROM user_group_membership WHERE user_id = ? AND group_id = ?", user, group)
+	runChecks(t, chk, []checkCase{{label: "round-trips/trust-trustor-left-group", authToken: admin, subject: trustTok, query: "?nocatalog", wantPy: http.StatusForbidden},
+		{label: "round-trips/impersonating-trust-trustor-left-group", authToken: admin, subject: impTok, query: "?nocatalog", wantPy: http.StatusForbidden}})
+	py.put(t, admin, "/v3/groups/"+group+"/users/"+user)
 
 	// A federated shadow user, mapped to the group.
 	fedUnscoped := federatedLogin(t, py, admin, "ng-rt-"+sfx, group, "fed-rt-"+sfx)

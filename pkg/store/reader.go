@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -303,56 +304,67 @@ func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]token.ServicePr
 }
 
 func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) {
-	rows, err := r.query(ctx, `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
-		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, t.redelegation_count, tr.role_id
-		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ? ORDER BY tr.role_id`, id)
-	if err != nil {
-		return nil, fmt.Errorf("get trust: %w", err)
-	}
-	defer rows.Close()
 	var t *token.Trust
-	for rows.Next() {
-		var (
-			tr                     token.Trust
-			project, redel, roleID nullString
-			imp                    nullBool
-			deleted, exp           nullTime
-			expInt, remaining      nullInt64
-			redelCount             nullInt64
-		)
-		if err := rows.Scan(&tr.ID, &tr.TrustorUserID, &tr.TrusteeUserID, &project, &imp, &deleted, &exp, &expInt, &remaining, &redel, &redelCount, &roleID); err != nil {
-			return nil, fmt.Errorf("get trust: %w", err)
-		}
-		if t == nil {
-			tr.ProjectID, tr.Impersonation, tr.Deleted = project.String, imp.Bool, deleted.Valid
-			tr.RedelegatedTrustID = redel.String
-			if expInt.Valid && expInt.Int64 != 0 {
-				e := microsToTime(expInt.Int64)
-				tr.ExpiresAt = &e
-			} else {
-				tr.ExpiresAt = exp.ptr()
-			}
-			if remaining.Valid {
-				v := int(remaining.Int64)
-				tr.RemainingUses = &v
-			}
-			if redelCount.Valid {
-				v := int(redelCount.Int64)
-				tr.RedelegationCount = &v
-			}
-			t = &tr
-		}
-		if roleID.Valid {
-			t.RoleIDs = append(t.RoleIDs, roleID.String)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get trust: %w", err)
+	if err := r.run(ctx, trustStmt(id, &t)); err != nil {
+		return nil, err
 	}
 	if t == nil {
 		return nil, token.ErrNotFound
 	}
 	return t, nil
+}
+
+// trustStmt reads a trust with its role ids into *out (left nil when it
+// does not exist). The role ids are sorted here rather than by the
+// statement, which must be able to run as a branch of a combined one.
+func trustStmt(id string, out **token.Trust) stmt {
+	return stmt{sql: `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
+		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, t.redelegation_count, tr.role_id
+		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ?`,
+		args: []any{id}, cols: 12,
+		scan: func(rows rowReader) error {
+			var c struct {
+				id, trustor, trustee   string
+				project, redel, roleID nullString
+				imp                    nullBool
+				deleted, exp           nullTime
+				expInt, remaining      nullInt64
+				redelCount             nullInt64
+			}
+			var t *token.Trust
+			for rows.Next() {
+				if err := rows.Scan(&c.id, &c.trustor, &c.trustee, &c.project, &c.imp, &c.deleted, &c.exp, &c.expInt, &c.remaining, &c.redel, &c.redelCount, &c.roleID); err != nil {
+					return fmt.Errorf("get trust: %w", err)
+				}
+				if t == nil {
+					t = &token.Trust{ID: c.id, TrustorUserID: c.trustor, TrusteeUserID: c.trustee,
+						ProjectID: c.project.String, Impersonation: c.imp.Bool, Deleted: c.deleted.Valid,
+						RedelegatedTrustID: c.redel.String}
+					if c.expInt.Valid && c.expInt.Int64 != 0 {
+						e := microsToTime(c.expInt.Int64)
+						t.ExpiresAt = &e
+					} else {
+						t.ExpiresAt = c.exp.ptr()
+					}
+					if c.remaining.Valid {
+						v := int(c.remaining.Int64)
+						t.RemainingUses = &v
+					}
+					if c.redelCount.Valid {
+						v := int(c.redelCount.Int64)
+						t.RedelegationCount = &v
+					}
+				}
+				if c.roleID.Valid {
+					t.RoleIDs = append(t.RoleIDs, c.roleID.String)
+				}
+			}
+			if t != nil {
+				slices.Sort(t.RoleIDs)
+			}
+			*out = t
+			return nil
+		}}
 }
 
 func (r *Reader) GetAppCred(ctx context.Context, id string) (*token.AppCred, error) {

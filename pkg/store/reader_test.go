@@ -147,6 +147,10 @@ func seed(t *testing.T, f *fixture) {
 	// --- federation
 	f.exec(t, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES ('idp1', ?, NULL, 'dom1', 30)`, true)
 	f.exec(t, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES ('idp2', ?, NULL, 'dom1', NULL)`, true)
+	// a trust u-local -> u-fed on p1, expiring, with uses left and two roles
+	f.exec(t, `INSERT INTO trust (id, trustor_user_id, trustee_user_id, project_id, impersonation, expires_at, expires_at_int, remaining_uses, redelegation_count)
+		VALUES ('tr1', 'u-local', 'u-fed', 'p1', ?, '2030-01-02 03:04:05', 1893553445123456, 3, 0)`, true)
+	f.exec(t, `INSERT INTO trust_role (trust_id, role_id) VALUES ('tr1', 'r-reader'), ('tr1', 'r-member')`)
 	f.exec(t, `INSERT INTO mapping (id, rules) VALUES ('map1', '[]')`)
 	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp1', 'map1')`)
 	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp2', 'map1')`)
@@ -803,6 +807,61 @@ func testRevocationEvents(t *testing.T, f *fixture) {
 	}
 }
 
+// checkTrustPrefetch compares what Prefetch read for q.Trust with the
+// individual lookups.
+func checkTrustPrefetch(t *testing.T, f *fixture, q token.PrefetchQuery, got *token.Prefetched) {
+	t.Helper()
+	ctx := context.Background()
+	tq := q.Trust
+	if tq == nil {
+		if got.Trust != nil || got.Trustor != nil || got.TrustorMemberships != nil || got.TrustorAssignments != nil {
+			t.Errorf("trust data without being asked: %+v", got)
+		}
+		return
+	}
+	want, err := f.r.GetTrust(ctx, tq.ID)
+	if errors.Is(err, token.ErrNotFound) {
+		want = nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Trust, want) {
+		t.Errorf("Trust: got %+v, want %+v", got.Trust, want)
+	}
+	if tq.TrustorID == "" {
+		if got.Trustor != nil || got.TrustorMemberships != nil || got.TrustorAssignments != nil {
+			t.Errorf("trustor data without a trustor hint: %+v", got)
+		}
+		return
+	}
+	wantUser, err := f.r.GetUser(ctx, tq.TrustorID)
+	if errors.Is(err, token.ErrNotFound) {
+		wantUser = nil
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if wantUser != nil && !q.UserInactivity {
+		u := *wantUser
+		u.IgnoreInactivity = false
+		wantUser = &u
+	}
+	if !reflect.DeepEqual(got.Trustor, wantUser) {
+		t.Errorf("Trustor: got %s, want %s", showUser(got.Trustor), showUser(wantUser))
+	}
+	wantMs, err := f.r.ListMemberships(ctx, tq.TrustorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := sortMemberships(got.TrustorMemberships), sortMemberships(wantMs); len(g)+len(w) > 0 && !reflect.DeepEqual(g, w) {
+		t.Errorf("TrustorMemberships: got %s, want %s", showMemberships(g), showMemberships(w))
+	}
+	wantRows, err := f.r.UserAssignments(ctx, tq.TrustorID, tq.TrustorTargets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAssignments(t, got.TrustorAssignments, wantRows)
+}
+
 // testPrefetchQueries counts the queries a first round sends
 // (Reader.Queries, the keystone_ng_db_queries_total metric): on MySQL and
 // MariaDB the hints of a previous validation make it one query; elsewhere
@@ -883,6 +942,15 @@ func testPrefetch(t *testing.T, f *fixture) {
 			AssignmentHint: &token.AssignmentHint{Actors: []string{"u-fed", "g3"}, Targets: []string{"dom1"}}}},
 		{name: "missing identity provider, no system grants, no roles", q: token.PrefetchQuery{UserID: "u-fed",
 			IdentityProvider: "nope", SystemActors: []string{"nobody"}, Roles: []string{"nope"}}},
+		// A trust token's trust, and with a hint the trustor's side.
+		{name: "trust token", q: token.PrefetchQuery{UserID: "u-fed", ProjectID: "p1", Trust: &token.TrustPrefetch{ID: "tr1"}}},
+		{name: "trust token with the trustor hinted", q: token.PrefetchQuery{UserID: "u-fed", ProjectID: "p1", Revocation: &rq,
+			Roles: []string{"r-member", "r-reader"},
+			Trust: &token.TrustPrefetch{ID: "tr1", TrustorID: "u-local", TrustorTargets: []string{"p1", "dom1"}}}},
+		{name: "trust token with the trustor hinted, inactivity option", q: token.PrefetchQuery{UserID: "u-fed", ProjectID: "p1", UserInactivity: true,
+			Trust: &token.TrustPrefetch{ID: "tr1", TrustorID: "u-local"}}},
+		{name: "non-local trustor", q: token.PrefetchQuery{UserID: "u-local", Trust: &token.TrustPrefetch{ID: "nope", TrustorID: "u-nonlocal"}}},
+		{name: "missing trust and trustor", q: token.PrefetchQuery{UserID: "u-fed", Trust: &token.TrustPrefetch{ID: "nope", TrustorID: "u-nobody", TrustorTargets: []string{"p1"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := f.r.Prefetch(ctx, tc.q)
@@ -982,6 +1050,7 @@ func testPrefetch(t *testing.T, f *fixture) {
 			} else if got.Roles != nil {
 				t.Errorf("Roles without being asked: %+v", got.Roles)
 			}
+			checkTrustPrefetch(t, f, tc.q, got)
 		})
 	}
 }

@@ -716,8 +716,31 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 		out.Roles = map[string]*token.Role{}
 		sts = append(sts, rolesStmt(ids, out.Roles))
 	}
+	var trustor userRead
+	if tq := q.Trust; tq != nil {
+		sts = append(sts, trustStmt(tq.ID, &out.Trust))
+		if tq.TrustorID != "" {
+			sts = append(sts, r.userStmt(tq.TrustorID, fullUser, &trustor),
+				membershipsStmt(tq.TrustorID, &out.TrustorMemberships))
+			if targets := nonEmptyUnique(tq.TrustorTargets); len(targets) > 0 {
+				sts = append(sts, r.userAssignmentsStmt(tq.TrustorID, targets, &out.TrustorAssignments))
+			}
+		}
+	}
 	if err := r.runAll(ctx, sts); err != nil {
 		return nil, err
+	}
+	if trustor.user != nil {
+		// A trustor without a local_user row has its names read now
+		// (rare: no hint for them).
+		if !trustor.named && !fullUser {
+			var tn userNames
+			if err := r.run(ctx, userNamesStmt(q.Trust.TrustorID, &tn)); err != nil {
+				return nil, err
+			}
+			tn.apply(trustor.user)
+		}
+		out.Trustor = trustor.user
 	}
 	out.User = ur.user
 	out.UserNonLocal = ur.user != nil && !ur.local

@@ -264,10 +264,25 @@ type PrefetchQuery struct {
 	// (federated scoped tokens, whose actors the payload names), in
 	// Prefetched.SystemAssignments.
 	SystemActors []string
-	// Roles asks for these full role records (federated scoped tokens:
-	// the roles the previous validation rendered, a hint like
-	// AssignmentHint), in Prefetched.Roles.
+	// Roles asks for these full role records (federated and trust
+	// scoped tokens: the roles the previous validation rendered, a hint
+	// like AssignmentHint), in Prefetched.Roles.
 	Roles []string
+	// Trust asks for a trust, and with a hint of the previous validation
+	// for what the trustor's side of the delegation check needs.
+	Trust *TrustPrefetch
+}
+
+// TrustPrefetch says what the first round reads of a trust token's trust.
+type TrustPrefetch struct {
+	// ID is the trust, in Prefetched.Trust (nil if it does not exist).
+	ID string
+	// TrustorID, when set (a hint: a trust's trustor never changes, but
+	// the trust row read in the same round is what decides), asks for the
+	// trustor (Prefetched.Trustor), their memberships and their
+	// assignments, direct and through their groups, on TrustorTargets.
+	TrustorID      string
+	TrustorTargets []string
 }
 
 // Prefetched is the result of a PrefetchQuery.
@@ -288,6 +303,12 @@ type Prefetched struct {
 	SystemAssignments []Assignment
 	// Roles answers PrefetchQuery.Roles (the roles found, by id).
 	Roles map[string]*Role
+	// Trust, Trustor, TrustorMemberships and TrustorAssignments answer
+	// PrefetchQuery.Trust (nil when not found or not asked for).
+	Trust              *Trust
+	Trustor            *User
+	TrustorMemberships []Membership
+	TrustorAssignments []Assignment
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

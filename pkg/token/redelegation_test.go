@@ -3,32 +3,21 @@ package token_test
 import (
 	"context"
 	"sort"
-	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	. "github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/keystone-ng/keystone-ng/pkg/token/tokentest"
 )
 
-// trustStore is the in-memory store with trusts, counting GetTrust calls
-// (each is one SQL statement in pkg/store).
+// trustStore is the in-memory store with trusts; its TrustReads counts
+// the trusts read (each is one SQL statement in pkg/store).
 type trustStore struct {
 	*tokentest.MemStore
-	trusts map[string]*Trust
-	reads  atomic.Int32
-}
-
-func (s *trustStore) GetTrust(_ context.Context, id string) (*Trust, error) {
-	s.reads.Add(1)
-	tr, ok := s.trusts[id]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	c := *tr
-	return &c, nil
 }
 
 const (
@@ -67,12 +56,13 @@ func redelegationFixture() *trustStore {
 		"r":   {ID: "r", Name: "reader"},
 		"dsr": {ID: "dsr", Name: "dsr", DomainID: "default"},
 	}
-	return &trustStore{MemStore: m, trusts: map[string]*Trust{
+	m.Trusts = map[string]*Trust{
 		trA: {ID: trA, TrustorUserID: uOrig, TrusteeUserID: uT1, ProjectID: projectID, RedelegationCount: intp(2), RoleIDs: []string{"m"}},
 		trB: {ID: trB, TrustorUserID: uT1, TrusteeUserID: uT2, ProjectID: projectID, RedelegatedTrustID: trA, RedelegationCount: intp(1), RoleIDs: []string{"m"}},
 		trC: {ID: trC, TrustorUserID: uT2, TrusteeUserID: uT3, ProjectID: projectID, RedelegatedTrustID: trB, RedelegationCount: intp(0), RoleIDs: []string{"m"}},
 		trP: {ID: trP, TrustorUserID: uOrig, TrusteeUserID: uT1, ProjectID: projectID, RedelegationCount: intp(0), RoleIDs: []string{"m"}},
-	}}
+	}
+	return &trustStore{MemStore: m}
 }
 
 func TestValidateRedelegatedTrust(t *testing.T) {
@@ -85,7 +75,7 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		mutate func(s *trustStore)
 		code   int
 		msg    string
-		reads  int32 // GetTrust calls expected (0: not checked)
+		reads  int64 // trusts read (0: not checked)
 	}{
 		// valid pedigrees
 		{name: "three-link chain", code: 200, reads: 3},
@@ -100,10 +90,10 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		}, code: 200},
 		{name: "equal expiries", mutate: func(s *trustStore) {
 			for _, id := range []string{trA, trB, trC} {
-				s.trusts[id].ExpiresAt = &later
+				s.Trusts[id].ExpiresAt = &later
 			}
 		}, code: 200},
-		{name: "child without expiry under an expiring ancestor", mutate: func(s *trustStore) { s.trusts[trA].ExpiresAt = &later }, code: 200},
+		{name: "child without expiry under an expiring ancestor", mutate: func(s *trustStore) { s.Trusts[trA].ExpiresAt = &later }, code: 200},
 
 		// roles: original trustor (_get_trust_roles), then direct trustor (_validate_trust_scope)
 		{name: "original trustor lost the role", mutate: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uOrig) }, code: 403},
@@ -111,7 +101,7 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		{name: "direct trustor lost the role", mutate: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uT2) }, code: 403},
 		{name: "only a domain-specific role delegated", mutate: func(s *trustStore) {
 			for _, id := range []string{trA, trB, trC} {
-				s.trusts[id].RoleIDs = []string{"dsr"}
+				s.Trusts[id].RoleIDs = []string{"dsr"}
 			}
 			for _, u := range []string{uOrig, uT2} {
 				s.Grants = append(s.Grants, Assignment{Type: "UserProject", ActorID: u, TargetID: projectID, RoleID: "dsr", RoleName: "dsr", RoleDomainID: "default"})
@@ -120,37 +110,37 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		{name: "ordinary trust, trustor lost the role", trust: trP, mutate: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uOrig) }, code: 403},
 
 		// a link of the pedigree that get_trust does not return
-		{name: "original trust deleted", mutate: func(s *trustStore) { s.trusts[trA].Deleted = true }, code: 404, msg: "Could not find trust: " + trA + "."},
-		{name: "original trust missing", mutate: func(s *trustStore) { delete(s.trusts, trA) }, code: 404, msg: "Could not find trust: " + trA + "."},
+		{name: "original trust deleted", mutate: func(s *trustStore) { s.Trusts[trA].Deleted = true }, code: 404, msg: "Could not find trust: " + trA + "."},
+		{name: "original trust missing", mutate: func(s *trustStore) { delete(s.Trusts, trA) }, code: 404, msg: "Could not find trust: " + trA + "."},
 		{name: "middle trust expired", mutate: func(s *trustStore) {
-			s.trusts[trB].ExpiresAt = &past
-			s.trusts[trA].ExpiresAt = &later
+			s.Trusts[trB].ExpiresAt = &past
+			s.Trusts[trA].ExpiresAt = &later
 		}, code: 404, msg: "Could not find trust: " + trB + "."},
-		{name: "ancestor used up", mutate: func(s *trustStore) { s.trusts[trA].RemainingUses = intp(0) }, code: 404, msg: "Could not find trust: " + trA + "."},
-		{name: "token's own trust deleted", mutate: func(s *trustStore) { s.trusts[trC].Deleted = true }, code: 404, msg: "Could not find trust: " + trC + ".", reads: 1},
+		{name: "ancestor used up", mutate: func(s *trustStore) { s.Trusts[trA].RemainingUses = intp(0) }, code: 404, msg: "Could not find trust: " + trA + "."},
+		{name: "token's own trust deleted", mutate: func(s *trustStore) { s.Trusts[trC].Deleted = true }, code: 404, msg: "Could not find trust: " + trC + ".", reads: 1},
 		{name: "missing ancestor beats a disabled agent", mutate: func(s *trustStore) {
-			delete(s.trusts, trA)
+			delete(s.Trusts, trA)
 			s.Users[uT2].Enabled = false
 		}, code: 404, msg: "Could not find trust: " + trA + "."},
 
 		// _validate_redelegation on every (ancestor, child) pair
-		{name: "ancestor redelegation_count zero", mutate: func(s *trustStore) { s.trusts[trB].RedelegationCount = intp(0) }, code: 403},
+		{name: "ancestor redelegation_count zero", mutate: func(s *trustStore) { s.Trusts[trB].RedelegationCount = intp(0) }, code: 403},
 		{name: "ancestor redelegation_count above the maximum", max: 1, trust: trB, code: 403},
-		{name: "ancestor redelegation_count NULL", mutate: func(s *trustStore) { s.trusts[trA].RedelegationCount = nil }, code: 500},
-		{name: "redelegated trust limits its uses", mutate: func(s *trustStore) { s.trusts[trC].RemainingUses = intp(5) }, code: 403},
+		{name: "ancestor redelegation_count NULL", mutate: func(s *trustStore) { s.Trusts[trA].RedelegationCount = nil }, code: 500},
+		{name: "redelegated trust limits its uses", mutate: func(s *trustStore) { s.Trusts[trC].RemainingUses = intp(5) }, code: 403},
 		{name: "child outlives its ancestor", mutate: func(s *trustStore) {
-			s.trusts[trA].ExpiresAt = &latest
-			s.trusts[trB].ExpiresAt = &later
-			s.trusts[trC].ExpiresAt = &latest
+			s.Trusts[trA].ExpiresAt = &latest
+			s.Trusts[trB].ExpiresAt = &later
+			s.Trusts[trC].ExpiresAt = &latest
 		}, code: 403},
-		{name: "child expires, ancestor does not", mutate: func(s *trustStore) { s.trusts[trC].ExpiresAt = &later }, code: 500},
+		{name: "child expires, ancestor does not", mutate: func(s *trustStore) { s.Trusts[trC].ExpiresAt = &later }, code: 500},
 		{name: "role not delegated by the ancestor", mutate: func(s *trustStore) {
-			s.trusts[trC].RoleIDs = []string{"m", "r"}
+			s.Trusts[trC].RoleIDs = []string{"m", "r"}
 		}, code: 403},
-		{name: "impersonation gained by redelegation", mutate: func(s *trustStore) { s.trusts[trC].Impersonation = true }, code: 403},
+		{name: "impersonation gained by redelegation", mutate: func(s *trustStore) { s.Trusts[trC].Impersonation = true }, code: 403},
 		{name: "impersonation kept", mutate: func(s *trustStore) {
 			for _, id := range []string{trA, trB, trC} {
-				s.trusts[id].Impersonation = true
+				s.Trusts[id].Impersonation = true
 			}
 		}, code: 200},
 
@@ -167,8 +157,8 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		// bounds keystone-ng adds (Python would loop or walk without end)
 		{name: "pedigree longer than max_redelegation_count", max: 1, code: 403, reads: 2},
 		{name: "max_redelegation_count zero refuses redelegated trusts", max: -1, trust: trB, code: 403, reads: 1},
-		{name: "pedigree loops", mutate: func(s *trustStore) { s.trusts[trA].RedelegatedTrustID = trC }, code: 403},
-		{name: "trust redelegated from itself", mutate: func(s *trustStore) { s.trusts[trC].RedelegatedTrustID = trC }, code: 403, reads: 1},
+		{name: "pedigree loops", mutate: func(s *trustStore) { s.Trusts[trA].RedelegatedTrustID = trC }, code: 403},
+		{name: "trust redelegated from itself", mutate: func(s *trustStore) { s.Trusts[trC].RedelegatedTrustID = trC }, code: 403, reads: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,8 +184,8 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 			p := &payload.Payload{Version: 3, UserID: user, Methods: []string{"password"}, ProjectID: projectID, TrustID: trustID,
 				ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
 			got, err := v.Validate(context.Background(), Request{Token: mint(t, ks, p, now.Add(-time.Minute)), Catalog: true})
-			if tc.reads != 0 && st.reads.Load() != tc.reads {
-				t.Errorf("GetTrust called %d times, want %d", st.reads.Load(), tc.reads)
+			if tc.reads != 0 && st.TrustReads.Load() != tc.reads {
+				t.Errorf("GetTrust called %d times, want %d", st.TrustReads.Load(), tc.reads)
 			}
 			if tc.code == 200 {
 				if err != nil {
@@ -237,4 +227,79 @@ func removeGrant(gs []Assignment, actor string) []Assignment {
 		}
 	}
 	return out
+}
+
+// A trust token's second round (both users, the trustor's memberships and
+// assignments, the revocation events of all three) comes with the first
+// once a validation of the same trust has left a hint; the trust row read
+// in that round decides whether the hint applies. Each step checks the
+// answer and whether a second round happened (GetUser is only called
+// there).
+func TestTrustHints(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := redelegationFixture()
+	v, ks := newTestValidator(t, st, now)
+	v.Settings.MaxRedelegationCount = 3
+	p := &payload.Payload{Version: 3, UserID: uT1, Methods: []string{"password"}, ProjectID: projectID, TrustID: trP,
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
+	tok := mint(t, ks, p, now.Add(-time.Minute))
+	member := Assignment{Type: "UserProject", ActorID: uOrig, TargetID: projectID, RoleID: "m", RoleName: "member"}
+	for _, s := range []struct {
+		name     string
+		change   func(s *trustStore)
+		code     int
+		userName string // the rendered user's name (200 only)
+		second   bool   // a second round happened
+	}{
+		{name: "first validation", code: 200, userName: "u-1b", second: true},
+		{name: "hinted", code: 200, userName: "u-1b"},
+		{name: "trustor lost the role", change: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uOrig) }, code: 403},
+		{name: "role back through a group the trustor joined", change: func(s *trustStore) {
+			s.Memberships = map[string][]Membership{uOrig: {{GroupID: grp}}}
+			s.Grants = append(s.Grants, Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
+		}, code: 200, userName: "u-1b"},
+		{name: "trustor left the group", change: func(s *trustStore) { s.Memberships = nil }, code: 403},
+		{name: "impersonation renders the trustor", change: func(s *trustStore) {
+			s.Grants = append(s.Grants, member)
+			s.Trusts[trP].Impersonation = true
+		}, code: 200, userName: "u-0a"},
+		{name: "trustor disabled", change: func(s *trustStore) { s.Users[uOrig].Enabled = false }, code: 403},
+		{name: "trustor deleted", change: func(s *trustStore) { delete(s.Users, uOrig) }, code: 404},
+		{name: "trustor back, trust deleted", change: func(s *trustStore) {
+			s.Users[uOrig] = &User{ID: uOrig, Name: "u-0a", DomainID: "default", Enabled: true}
+			s.Trusts[trP].Deleted = true
+		}, code: 404},
+		{name: "trust back", change: func(s *trustStore) { s.Trusts[trP].Deleted = false }, code: 200, userName: "u-0a"},
+		{name: "project under a new parent: a target the hint lacks", change: func(s *trustStore) {
+			s.Projects["a"] = &Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
+			s.Projects[projectID].ParentID = "a"
+		}, code: 200, userName: "u-0a", second: true},
+		{name: "hinted again", code: 200, userName: "u-0a"},
+		{name: "the trust row names another trustor than the hint", change: func(s *trustStore) {
+			s.Trusts[trP].TrustorUserID = uT2
+			s.Grants = append(s.Grants, Assignment{Type: "UserProject", ActorID: uT2, TargetID: projectID, RoleID: "m", RoleName: "member"})
+		}, code: 200, userName: "u-2c", second: true},
+	} {
+		if s.change != nil {
+			s.change(st)
+		}
+		before := st.GetUserReads.Load()
+		got, err := v.Validate(context.Background(), Request{Token: tok})
+		code := 200
+		if err != nil {
+			code = apierror.As(err).Code
+		}
+		if code != s.code {
+			t.Fatalf("%s: code %d (%v), want %d", s.name, code, err, s.code)
+		}
+		if code == 200 {
+			body := string(pyjson.Marshal(v.Render(got, false)))
+			if want := `"name": "` + s.userName + `"`; !strings.Contains(body, want) {
+				t.Errorf("%s: rendered token lacks %s: %s", s.name, want, body)
+			}
+		}
+		if second := st.GetUserReads.Load() > before; second != s.second {
+			t.Errorf("%s: second round = %v, want %v", s.name, second, s.second)
+		}
+	}
 }

@@ -167,9 +167,9 @@ func (v *Validator) trustRoles(ctx context.Context, t *Token, trustorRows []Assi
 		}
 		ids = append(ids, r.ID)
 	}
-	full, err := v.Store.GetRoles(ctx, ids)
+	full, err := v.fullRoles(ctx, t, ids)
 	if err != nil {
-		return nil, apierror.Internal(err)
+		return nil, err
 	}
 	t.FullRoles = full
 	var out []RoleRef
@@ -242,15 +242,27 @@ func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments, s
 	for _, r := range refs {
 		ids = append(ids, r.ID)
 	}
-	full := t.hintedRoles(ids)
-	if full == nil {
-		var err error
-		if full, err = v.Store.GetRoles(ctx, ids); err != nil {
-			return apierror.Internal(err)
-		}
-		t.rolesRead = true
+	full, err := v.fullRoles(ctx, t, ids)
+	if err != nil {
+		return err
 	}
 	t.FullRoles = full
 	t.Roles = refs
 	return nil
+}
+
+// fullRoles returns the full records of the roles ids (federated and trust
+// tokens render them): from the first round's role hint when it asked for
+// every one of them, else read now.
+func (v *Validator) fullRoles(ctx context.Context, t *Token, ids []string) (map[string]*Role, error) {
+	t.rolesAsked = ids
+	if full := t.hintedRoles(ids); full != nil {
+		return full, nil
+	}
+	full, err := v.Store.GetRoles(ctx, ids)
+	if err != nil {
+		return nil, apierror.Internal(err)
+	}
+	t.rolesRead = true
+	return full, nil
 }

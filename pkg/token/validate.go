@@ -159,6 +159,8 @@ type Token struct {
 	knownRoles   map[string]*Role
 	knownRoleIDs []string
 	rolesRead    bool
+	// rolesAsked are the roles whose full records were needed.
+	rolesAsked []string
 }
 
 // Unscoped reports a token without any scope.
@@ -331,6 +333,8 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		hintScope = domainHintScope(p.DomainID)
 	case p.System != "":
 		hintScope = systemHintScope
+	case p.TrustID != "":
+		hintScope = trustHintScope(p.TrustID)
 	}
 	hint, nonLocal := v.hints.lookup(p.UserID, hintScope)
 	pq.AssignmentHint, pq.UserNames = hint, nonLocal
@@ -359,14 +363,31 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			pq.AssignmentHint = &AssignmentHint{Actors: fedActors, Targets: []string{p.DomainID}}
 		}
 	}
+	var trustorHint string
 	if p.TrustID == "" {
 		// Without a trust the revocation pre-filter is known already.
 		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
+	} else {
+		// The trust comes with the first round. So does, when the
+		// previous validation of the trust left a hint, what the
+		// trustor's side needs: a trust's trustor never changes, and the
+		// trust row read in this same round decides whether the hint is
+		// used (trustHinted below).
+		pq.AssignmentHint = nil
+		pq.Trust = &TrustPrefetch{ID: p.TrustID}
+		if hint != nil && len(hint.Actors) == 1 {
+			trustorHint = hint.Actors[0]
+			pq.Trust.TrustorID, pq.Trust.TrustorTargets = trustorHint, hint.Targets
+			pq.Roles, t.knownRoleIDs = hint.Roles, hint.Roles
+			// The trustee is the token's user (or the token is refused).
+			pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID, trustorHint}, ProjectID: p.ProjectID, AuditID: auditID(p)}
+		}
 	}
+	var pre *Prefetched
 	fns := []func() error{
 		func() error {
-			pre, err := v.Store.Prefetch(ctx, pq)
-			if err != nil {
+			var err error
+			if pre, err = v.Store.Prefetch(ctx, pq); err != nil {
 				return err
 			}
 			t.User, memberships, implied, lineage, events = pre.User, pre.Memberships, pre.Implied, pre.Lineage, pre.Events
@@ -380,14 +401,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			idpExists = pre.IdentityProviderExists
 			sysAssign = pre.SystemAssignments
 			t.knownRoles = pre.Roles
+			t.Trust = pre.Trust
 			return nil
 		},
-	}
-	if p.TrustID != "" {
-		fns = append(fns, func() (err error) {
-			t.Trust, err = v.Store.GetTrust(ctx, p.TrustID)
-			return optional(err)
-		})
 	}
 	if p.AppCredID != "" {
 		fns = append(fns, func() (err error) {
@@ -499,50 +515,34 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			v.hints.put(p.UserID, systemHintScope, &AssignmentHint{Actors: actors})
 		}
 	}
-	if t.Trust != nil {
-		for _, id := range []string{t.Trust.TrustorUserID, t.Trust.TrusteeUserID} {
-			fns = append(fns, func() error {
-				u, err := v.Store.GetUser(ctx, id)
-				if err != nil {
-					return optional(err)
-				}
-				mu.Lock()
-				trustUsers[id] = u
+	if tr := t.Trust; tr != nil {
+		ids := make([]string, 0, len(lineage))
+		for _, pr := range lineage {
+			ids = append(ids, pr.ID)
+		}
+		if trustHinted(tr, p, trustorHint, hint, ids) {
+			// Everything came with the first round: the trustor's roles
+			// on the trust's project (the token's), through the
+			// trustor's memberships read then, and the revocation
+			// events of the trustor and the trustee.
+			trustUsers[p.UserID] = t.User
+			if u := pre.Trustor; u != nil {
+				trustUsers[u.ID] = u
 				if u.Domain != nil {
 					userDomains[u.Domain.ID] = u.Domain
 				}
-				mu.Unlock()
-				return nil
-			})
+			}
+			trustorGrp = validGroups(pre.TrustorMemberships, now, v.Settings.DefaultAuthorizationTTL)
+			if tr.ProjectID != "" {
+				trustorLine, trustorRows = lineage, pre.TrustorAssignments
+			}
+			if len(hint.Targets) > len(ids) && tr.ProjectID != "" {
+				v.hints.put(p.UserID, hintScope, &AssignmentHint{Actors: []string{tr.TrustorUserID}, Targets: ids, Roles: hint.Roles})
+			}
+		} else {
+			fns = append(fns, v.trustRoundTwo(ctx, t, p, now, hintScope, userDomains, trustUsers, &mu,
+				&trustorRows, &trustorGrp, &trustorLine, &events)...)
 		}
-		trust := t.Trust
-		fns = append(fns, func() error {
-			// The trustor's roles on the trust's project, for the
-			// delegation check (get_roles_for_trustor_and_project).
-			ms, err := v.Store.ListMemberships(ctx, trust.TrustorUserID)
-			if err != nil {
-				return err
-			}
-			trustorGrp = validGroups(ms, now, v.Settings.DefaultAuthorizationTTL)
-			if trust.ProjectID == "" {
-				return nil
-			}
-			trustorLine, err = v.Store.ProjectLineage(ctx, trust.ProjectID)
-			if err != nil {
-				return err
-			}
-			ids := make([]string, 0, len(trustorLine))
-			for _, pr := range trustorLine {
-				ids = append(ids, pr.ID)
-			}
-			trustorRows, err = v.Store.UserAssignments(ctx, trust.TrustorUserID, ids)
-			return err
-		})
-		fns = append(fns, func() (err error) {
-			events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt,
-				UserIDs: []string{p.UserID, trust.TrustorUserID, trust.TrusteeUserID}, ProjectID: p.ProjectID, AuditID: auditID(p)})
-			return
-		})
 	}
 	if len(fns) > 0 {
 		if err := v.fetch(ctx, fns...); err != nil {
@@ -639,7 +639,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if err := v.computeRoles(ctx, t, actors, lineage, domainRows, assignments, sysAssign, graph, trustorRows, trustorGrp, trustorLine); err != nil {
 		return nil, err
 	}
-	if federatedScoped {
+	if federatedScoped || (t.Trust != nil && t.rolesAsked != nil) {
 		v.hintRoles(p.UserID, hintScope, t)
 	}
 	if (p.System != "" || p.DomainID != "" || p.ProjectID != "") && len(t.Roles) == 0 {

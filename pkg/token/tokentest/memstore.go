@@ -33,6 +33,8 @@ type MemStore struct {
 	// MissingIdPs are identity providers that do not exist (all others
 	// do).
 	MissingIdPs map[string]bool
+	// Trusts are the trusts by id.
+	Trusts map[string]*token.Trust
 
 	// AssignmentReads counts Assignments calls, HintedReads the
 	// assignments read by Prefetch for an AssignmentHint, LateNameReads
@@ -43,11 +45,21 @@ type MemStore struct {
 	// calls, IdPReads IdentityProviderExists calls (Prefetch's own reads
 	// are not counted).
 	SystemReads, RoleReads, IdPReads atomic.Int64
+	// TrustReads counts trusts read (GetTrust, and Prefetch's read of a
+	// trust token's trust: one SQL statement each in pkg/store);
+	// TrustorReads the trustor's user row read by GetUser after a first
+	// round (as GetUserReads counts every GetUser).
+	TrustReads, GetUserReads atomic.Int64
 }
 
 var _ token.Store = (*MemStore)(nil)
 
-func (m *MemStore) GetUser(_ context.Context, id string) (*token.User, error) {
+func (m *MemStore) GetUser(ctx context.Context, id string) (*token.User, error) {
+	m.GetUserReads.Add(1)
+	return m.user(id)
+}
+
+func (m *MemStore) user(id string) (*token.User, error) {
 	u, ok := m.Users[id]
 	if !ok {
 		return nil, token.ErrNotFound
@@ -148,8 +160,15 @@ func (m *MemStore) ProjectEndpoints(context.Context, string) (*token.ProjectEndp
 func (m *MemStore) EnabledServiceProviders(context.Context) ([]token.ServiceProvider, error) {
 	return nil, nil
 }
-func (m *MemStore) GetTrust(context.Context, string) (*token.Trust, error) {
-	return nil, token.ErrNotFound
+func (m *MemStore) GetTrust(_ context.Context, id string) (*token.Trust, error) {
+	m.TrustReads.Add(1)
+	tr, ok := m.Trusts[id]
+	if !ok {
+		return nil, token.ErrNotFound
+	}
+	c := *tr
+	c.RoleIDs = slices.Clone(tr.RoleIDs)
+	return &c, nil
 }
 func (m *MemStore) GetAppCred(context.Context, string) (*token.AppCred, error) {
 	return nil, token.ErrNotFound
@@ -170,7 +189,7 @@ func (m *MemStore) IdentityProviderExists(_ context.Context, id string) (bool, e
 // Prefetch answers from the individual lookups.
 func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
 	out := &token.Prefetched{Domains: map[string]*token.Project{}}
-	if u, err := m.GetUser(ctx, q.UserID); err == nil {
+	if u, err := m.user(q.UserID); err == nil {
 		if !q.UserInactivity {
 			// As the SQL store: the exemption is only read when asked for.
 			c := *u
@@ -209,6 +228,20 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 	}
 	if len(q.Roles) > 0 {
 		out.Roles = m.roles(q.Roles)
+	}
+	if tq := q.Trust; tq != nil {
+		if tr, err := m.GetTrust(ctx, tq.ID); err == nil {
+			out.Trust = tr
+		}
+		if tq.TrustorID != "" {
+			if u, err := m.user(tq.TrustorID); err == nil {
+				out.Trustor = u
+			}
+			out.TrustorMemberships = m.Memberships[tq.TrustorID]
+			if len(tq.TrustorTargets) > 0 {
+				out.TrustorAssignments, _ = m.UserAssignments(ctx, tq.TrustorID, tq.TrustorTargets)
+			}
+		}
 	}
 	return out, nil
 }
