@@ -121,10 +121,12 @@ func (s *Server) render(c echo.Context, t *token.Token, subjectTok string, catal
 	hdr := c.Response().Header()
 	hdr.Set("X-Subject-Token", subjectTok)
 	hdr.Set("Vary", "X-Auth-Token")
+	// Content-Length as Python sends it: without it net/http switches a
+	// body over 2 KB (a real catalog) to chunked transfer encoding.
+	// Flask answers HEAD with GET's headers, Content-Length included.
+	hdr.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 	if c.Request().Method == http.MethodHead {
-		// Flask answers HEAD with GET's headers, Content-Length included.
 		hdr.Set(echo.HeaderContentType, "application/json")
-		hdr.Set(echo.HeaderContentLength, strconv.Itoa(len(body)))
 		c.Response().WriteHeader(http.StatusOK)
 		return nil
 	}

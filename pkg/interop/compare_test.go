@@ -204,6 +204,17 @@ func compareHeaders(t *testing.T, what string, py, ng *ksClient, pr, nr *respons
 			t.Errorf("%s: Content-Type: python %q, keystone-ng %q", what, pv, nv)
 		}
 	}
+	// Framing: Python (uWSGI) sends Content-Length; so must keystone-ng,
+	// matching its body (on GET; HEAD carries GET's length and no body),
+	// not chunked transfer encoding.
+	if pr.Header.Get("Content-Length") != "" && pr.Status == http.StatusOK {
+		cl := nr.Header.Get("Content-Length")
+		if cl == "" {
+			t.Errorf("%s: python sends Content-Length %s, keystone-ng none", what, pr.Header.Get("Content-Length"))
+		} else if n, err := strconv.Atoi(cl); err != nil || (len(nr.Body) > 0 && n != len(nr.Body)) {
+			t.Errorf("%s: keystone-ng Content-Length %q for a body of %d bytes", what, cl, len(nr.Body))
+		}
+	}
 	// WWW-Authenticate names the server's own base URL, which necessarily
 	// differs (another port); compare it with each server's base replaced.
 	pv := strings.ReplaceAll(pr.Header.Get("WWW-Authenticate"), py.base, "<base>")
