@@ -78,6 +78,8 @@ func expectQueries(t *testing.T, chk pair, db, label, tok, why string, want ...u
 //     with the first round (on MySQL/MariaDB one query per validation);
 //   - a system token: the system grants of the user and their groups, 2
 //     queries the first time, then 1;
+//   - an application credential token: 2 queries the first time (its
+//     role records; the assignments are hinted by then), then 1;
 //   - a trust token: 8 queries the first time (both users, the trustor's
 //     memberships, lineage and assignments, the revocation events and the
 //     role records after the first round), then 1;
@@ -125,6 +127,16 @@ func TestInteropRoundTrips(t *testing.T) {
 	expectQueries(t, chk, env.DB, "system", sysTok, "system grants after the first round, then with it", 2, 1)
 	py.del(t, admin, "/v3/system/groups/"+group+"/roles/"+member)
 	runChecks(t, chk, []checkCase{{label: "round-trips/system-role-removed", authToken: admin, subject: sysTok, query: "?nocatalog", wantPy: http.StatusNotFound}})
+
+	// An application credential of the user: it and its role ids come
+	// with the first round, the records of its roles too once hinted (an
+	// application credential's roles never change).
+	ac := py.create(t, tok, "/v3/users/"+user+"/application_credentials", "application_credential", map[string]any{
+		"name": "ng-rt-" + sfx, "roles": []any{map[string]any{"id": member}}})
+	acTok := py.issue(t, auth(appCredIdentity(idOf(ac), ac["secret"].(string)), nil)).Token
+	// (The assignment hint of the user and project is there already, from
+	// the project token above.)
+	expectQueries(t, chk, env.DB, "app-cred", acTok, "role records after the first round, then with it", 2, 1, 1)
 
 	// A trust from the user to a trustee without roles of their own: the
 	// trust, both users, the trustor's memberships and assignments and the

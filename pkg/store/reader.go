@@ -368,57 +368,70 @@ func trustStmt(id string, out **token.Trust) stmt {
 }
 
 func (r *Reader) GetAppCred(ctx context.Context, id string) (*token.AppCred, error) {
-	rows, err := r.query(ctx, `SELECT a.internal_id, a.id, a.name, a.user_id, a.project_id, a.unrestricted
-		FROM application_credential a WHERE a.id = ? ORDER BY a.internal_id LIMIT 1`, id)
-	if err != nil {
-		return nil, fmt.Errorf("get application credential: %w", err)
+	var ac *token.AppCred
+	if err := r.run(ctx, appCredStmt(id, &ac)); err != nil {
+		return nil, err
 	}
-	var (
-		ac       token.AppCred
-		internal int64
-		project  nullString
-		unres    nullBool
-		found    bool
-	)
-	for rows.Next() {
-		if err := rows.Scan(&internal, &ac.ID, &ac.Name, &ac.UserID, &project, &unres); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("get application credential: %w", err)
-		}
-		found = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get application credential: %w", err)
-	}
-	if !found {
+	if ac == nil {
 		return nil, token.ErrNotFound
 	}
-	ac.ProjectID, ac.Unrestricted = project.String, unres.Bool
-	rows, err = r.query(ctx, `SELECT 'r', role_id, NULL, NULL, NULL FROM application_credential_role WHERE application_credential_id = ?
-		UNION ALL
-		SELECT 'a', ar.external_id, ar.service, ar.path, ar.method FROM application_credential_access_rule x
-		JOIN access_rule ar ON ar.id = x.access_rule_id WHERE x.application_credential_id = ?`, internal, internal)
-	if err != nil {
-		return nil, fmt.Errorf("application credential roles: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			kind              string
-			id                nullString
-			svc, path, method nullString
-		)
-		if err := rows.Scan(&kind, &id, &svc, &path, &method); err != nil {
-			return nil, fmt.Errorf("application credential roles: %w", err)
-		}
-		if kind == "r" {
-			ac.RoleIDs = append(ac.RoleIDs, id.String)
-		} else {
-			ac.AccessRules = append(ac.AccessRules, token.AccessRule{ID: id.String, Service: svc.String, Path: path.String, Method: method.String})
-		}
-	}
-	return &ac, rows.Err()
+	return ac, nil
+}
+
+// appCredSQL reads an application credential, its role ids and its access
+// rules in one statement (one round trip, and a branch of the first
+// round's combined statement). Should two rows share the id, the one with
+// the lowest internal_id is Python's (get_application_credential's first).
+const appCredSQL = `SELECT 'c', a.id, a.name, a.user_id, a.project_id, a.unrestricted
+		FROM application_credential a
+		WHERE a.internal_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)
+	UNION ALL
+	SELECT 'r', r.role_id, NULL, NULL, NULL, NULL FROM application_credential_role r
+		WHERE r.application_credential_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)
+	UNION ALL
+	SELECT 'a', ar.external_id, ar.service, ar.path, ar.method, NULL
+		FROM application_credential_access_rule y JOIN access_rule ar ON ar.id = y.access_rule_id
+		WHERE y.application_credential_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)`
+
+// appCredStmt reads the application credential id into *out (left nil
+// when it does not exist). Role ids are sorted (the order in which rows
+// arrive is not defined, and differs between a statement run alone and as
+// a branch); access rules keep theirs.
+func appCredStmt(id string, out **token.AppCred) stmt {
+	return stmt{sql: appCredSQL, args: []any{id, id, id}, cols: 6,
+		scan: func(rows rowReader) error {
+			var (
+				c struct {
+					kind        string
+					a, b, cc, d nullString
+					unres       nullBool
+				}
+				ac          token.AppCred
+				found       bool
+				roles       []string
+				accessRules []token.AccessRule
+			)
+			for rows.Next() {
+				if err := rows.Scan(&c.kind, &c.a, &c.b, &c.cc, &c.d, &c.unres); err != nil {
+					return fmt.Errorf("get application credential: %w", err)
+				}
+				switch c.kind {
+				case "c":
+					ac = token.AppCred{ID: c.a.String, Name: c.b.String, UserID: c.cc.String, ProjectID: c.d.String, Unrestricted: c.unres.Bool}
+					found = true
+				case "r":
+					roles = append(roles, c.a.String)
+				default:
+					accessRules = append(accessRules, token.AccessRule{ID: c.a.String, Service: c.b.String, Path: c.cc.String, Method: c.d.String})
+				}
+			}
+			if found {
+				slices.Sort(roles)
+				ac.RoleIDs, ac.AccessRules = roles, accessRules
+				*out = &ac
+			}
+			return nil
+		}}
 }
 
 func (r *Reader) GetAccessToken(ctx context.Context, id string) (*token.AccessToken, error) {

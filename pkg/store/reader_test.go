@@ -151,6 +151,13 @@ func seed(t *testing.T, f *fixture) {
 	f.exec(t, `INSERT INTO trust (id, trustor_user_id, trustee_user_id, project_id, impersonation, expires_at, expires_at_int, remaining_uses, redelegation_count)
 		VALUES ('tr1', 'u-local', 'u-fed', 'p1', ?, '2030-01-02 03:04:05', 1893553445123456, 3, 0)`, true)
 	f.exec(t, `INSERT INTO trust_role (trust_id, role_id) VALUES ('tr1', 'r-reader'), ('tr1', 'r-member')`)
+	// application credentials: ac1 with two roles and an access rule, ac2
+	// unrestricted without either
+	f.exec(t, `INSERT INTO application_credential (internal_id, id, name, secret_hash, user_id, project_id, unrestricted)
+		VALUES (7, 'ac1', 'ci', 'x', 'u-local', 'p1', ?), (8, 'ac2', 'ops', 'x', 'u-local', NULL, ?)`, false, true)
+	f.exec(t, `INSERT INTO application_credential_role (application_credential_id, role_id) VALUES (7, 'r-member'), (7, 'r-reader')`)
+	f.exec(t, `INSERT INTO access_rule (id, service, path, method, external_id, user_id) VALUES (3, 'compute', '/v2.1/servers', 'GET', 'rule-ext-1', 'u-local')`)
+	f.exec(t, `INSERT INTO application_credential_access_rule (application_credential_id, access_rule_id) VALUES (7, 3)`)
 	f.exec(t, `INSERT INTO mapping (id, rules) VALUES ('map1', '[]')`)
 	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp1', 'map1')`)
 	f.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp2', 'map1')`)
@@ -301,6 +308,7 @@ func TestReader(t *testing.T) {
 		t.Run("ImpliedRoles", func(t *testing.T) { testImpliedRoles(t, f) })
 		t.Run("GetRoles", func(t *testing.T) { testGetRoles(t, f) })
 		t.Run("RevocationEvents", func(t *testing.T) { testRevocationEvents(t, f) })
+		t.Run("GetAppCred", func(t *testing.T) { testGetAppCred(t, f) })
 		t.Run("Prefetch", func(t *testing.T) { testPrefetch(t, f) })
 		t.Run("Prefetch round trips", func(t *testing.T) { testPrefetchQueries(t, f) })
 		// The cases above went through prepared statements on MySQL and
@@ -807,6 +815,33 @@ func testRevocationEvents(t *testing.T, f *fixture) {
 	}
 }
 
+func testGetAppCred(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		id   string
+		want *token.AppCred
+	}{
+		{id: "ac1", want: &token.AppCred{ID: "ac1", Name: "ci", UserID: "u-local", ProjectID: "p1", RoleIDs: []string{"r-member", "r-reader"},
+			AccessRules: []token.AccessRule{{ID: "rule-ext-1", Service: "compute", Path: "/v2.1/servers", Method: "GET"}}}},
+		{id: "ac2", want: &token.AppCred{ID: "ac2", Name: "ops", UserID: "u-local", Unrestricted: true}},
+		{id: "nope"},
+	} {
+		got, err := f.r.GetAppCred(ctx, tc.id)
+		if tc.want == nil {
+			if !errors.Is(err, token.ErrNotFound) {
+				t.Errorf("%s: %+v, %v; want ErrNotFound", tc.id, got, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.id, got, tc.want)
+		}
+	}
+}
+
 // checkTrustPrefetch compares what Prefetch read for q.Trust with the
 // individual lookups.
 func checkTrustPrefetch(t *testing.T, f *fixture, q token.PrefetchQuery, got *token.Prefetched) {
@@ -950,6 +985,8 @@ func testPrefetch(t *testing.T, f *fixture) {
 		{name: "trust token with the trustor hinted, inactivity option", q: token.PrefetchQuery{UserID: "u-fed", ProjectID: "p1", UserInactivity: true,
 			Trust: &token.TrustPrefetch{ID: "tr1", TrustorID: "u-local"}}},
 		{name: "non-local trustor", q: token.PrefetchQuery{UserID: "u-local", Trust: &token.TrustPrefetch{ID: "nope", TrustorID: "u-nonlocal"}}},
+		{name: "application credential", q: token.PrefetchQuery{UserID: "u-local", ProjectID: "p1", AppCred: "ac1", Roles: []string{"r-member", "r-reader"}}},
+		{name: "missing application credential", q: token.PrefetchQuery{UserID: "u-local", AppCred: "nope"}},
 		{name: "missing trust and trustor", q: token.PrefetchQuery{UserID: "u-fed", Trust: &token.TrustPrefetch{ID: "nope", TrustorID: "u-nobody", TrustorTargets: []string{"p1"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1051,6 +1088,19 @@ func testPrefetch(t *testing.T, f *fixture) {
 				t.Errorf("Roles without being asked: %+v", got.Roles)
 			}
 			checkTrustPrefetch(t, f, tc.q, got)
+			if tc.q.AppCred != "" {
+				want, err := f.r.GetAppCred(ctx, tc.q.AppCred)
+				if errors.Is(err, token.ErrNotFound) {
+					want = nil
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got.AppCred, want) {
+					t.Errorf("AppCred: got %+v, want %+v", got.AppCred, want)
+				}
+			} else if got.AppCred != nil {
+				t.Errorf("AppCred without being asked: %+v", got.AppCred)
+			}
 		})
 	}
 }

@@ -716,6 +716,9 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 		out.Roles = map[string]*token.Role{}
 		sts = append(sts, rolesStmt(ids, out.Roles))
 	}
+	if q.AppCred != "" {
+		sts = append(sts, appCredStmt(q.AppCred, &out.AppCred))
+	}
 	var trustor userRead
 	if tq := q.Trust; tq != nil {
 		sts = append(sts, trustStmt(tq.ID, &out.Trust))

@@ -271,6 +271,9 @@ type PrefetchQuery struct {
 	// Trust asks for a trust, and with a hint of the previous validation
 	// for what the trustor's side of the delegation check needs.
 	Trust *TrustPrefetch
+	// AppCred asks for an application credential with its roles and
+	// access rules, in Prefetched.AppCred (nil if it does not exist).
+	AppCred string
 }
 
 // TrustPrefetch says what the first round reads of a trust token's trust.
@@ -309,6 +312,8 @@ type Prefetched struct {
 	Trustor            *User
 	TrustorMemberships []Membership
 	TrustorAssignments []Assignment
+	// AppCred answers PrefetchQuery.AppCred.
+	AppCred *AppCred
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

@@ -60,9 +60,9 @@ func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[strin
 			return apierror.NotFound(fmt.Sprintf(msgAppCredNotFound, p.AppCredID))
 		}
 		user := roleIDSet(projectRoles(assignments, actors, lineage, g, true))
-		roles, err := v.Store.GetRoles(ctx, t.AppCred.RoleIDs)
+		roles, err := v.fullRoles(ctx, t, t.AppCred.RoleIDs)
 		if err != nil {
-			return apierror.Internal(err)
+			return err
 		}
 		for _, id := range t.AppCred.RoleIDs {
 			r := roles[id]

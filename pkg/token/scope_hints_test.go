@@ -214,3 +214,44 @@ func validateStep(t *testing.T, v *Validator, tok, name string, wantCode int, wa
 	}
 	return got, code
 }
+
+// An application credential comes with the first round, and so do the
+// records of its roles (which never change) once a validation has read
+// them: a steady application credential token needs no second round.
+func TestAppCredHints(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := fixture()
+	st.Roles = map[string]*Role{"m": {ID: "m", Name: "member"}, "a": {ID: "a", Name: "admin"}}
+	st.AppCreds = map[string]*AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: userID, ProjectID: projectID, RoleIDs: []string{"m"}}}
+	v, ks := newTestValidator(t, st, now)
+	tok := mint(t, ks, &payload.Payload{Version: payload.VersionAppCredScoped, UserID: userID, Methods: []string{"application_credential"},
+		ProjectID: projectID, AppCredID: "ac1", ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
+	for _, s := range []struct {
+		name     string
+		change   func(m *tokentest.MemStore)
+		code     int
+		roles    []string
+		roleRead bool
+	}{
+		{name: "first validation", code: 200, roles: []string{"m"}, roleRead: true},
+		{name: "hinted", code: 200, roles: []string{"m"}},
+		{name: "the user lost the role", change: func(m *tokentest.MemStore) { m.Grants = nil }, code: 404},
+		{name: "role back", change: func(m *tokentest.MemStore) {
+			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}}
+		}, code: 200, roles: []string{"m"}},
+		{name: "a credential with another role under the same id", change: func(m *tokentest.MemStore) {
+			m.AppCreds["ac1"].RoleIDs = []string{"m", "a"}
+			m.Grants = append(m.Grants, Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "a", RoleName: "admin"})
+		}, code: 200, roles: []string{"a", "m"}, roleRead: true},
+		{name: "credential deleted", change: func(m *tokentest.MemStore) { delete(m.AppCreds, "ac1") }, code: 404},
+	} {
+		if s.change != nil {
+			s.change(st)
+		}
+		before := st.RoleReads.Load()
+		validateStep(t, v, tok, s.name, s.code, s.roles)
+		if read := st.RoleReads.Load() > before; s.code == 200 && read != s.roleRead {
+			t.Errorf("%s: role records read after the first round = %v, want %v", s.name, read, s.roleRead)
+		}
+	}
+}

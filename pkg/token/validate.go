@@ -383,6 +383,14 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID, trustorHint}, ProjectID: p.ProjectID, AuditID: auditID(p)}
 		}
 	}
+	if p.AppCredID != "" {
+		// An application credential's roles never change: the full
+		// records of those the previous validation read come along.
+		pq.AppCred = p.AppCredID
+		if hint != nil {
+			pq.Roles, t.knownRoleIDs = hint.Roles, hint.Roles
+		}
+	}
 	var pre *Prefetched
 	fns := []func() error{
 		func() error {
@@ -402,14 +410,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 			sysAssign = pre.SystemAssignments
 			t.knownRoles = pre.Roles
 			t.Trust = pre.Trust
+			t.AppCred = pre.AppCred
 			return nil
 		},
-	}
-	if p.AppCredID != "" {
-		fns = append(fns, func() (err error) {
-			t.AppCred, err = v.Store.GetAppCred(ctx, p.AppCredID)
-			return optional(err)
-		})
 	}
 	if p.AccessTokenID != "" {
 		fns = append(fns, func() (err error) {
@@ -639,7 +642,7 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if err := v.computeRoles(ctx, t, actors, lineage, domainRows, assignments, sysAssign, graph, trustorRows, trustorGrp, trustorLine); err != nil {
 		return nil, err
 	}
-	if federatedScoped || (t.Trust != nil && t.rolesAsked != nil) {
+	if t.rolesAsked != nil && hintScope != "" {
 		v.hintRoles(p.UserID, hintScope, t)
 	}
 	if (p.System != "" || p.DomainID != "" || p.ProjectID != "") && len(t.Roles) == 0 {

@@ -33,8 +33,9 @@ type MemStore struct {
 	// MissingIdPs are identity providers that do not exist (all others
 	// do).
 	MissingIdPs map[string]bool
-	// Trusts are the trusts by id.
-	Trusts map[string]*token.Trust
+	// Trusts are the trusts by id, AppCreds the application credentials.
+	Trusts   map[string]*token.Trust
+	AppCreds map[string]*token.AppCred
 
 	// AssignmentReads counts Assignments calls, HintedReads the
 	// assignments read by Prefetch for an AssignmentHint, LateNameReads
@@ -170,8 +171,13 @@ func (m *MemStore) GetTrust(_ context.Context, id string) (*token.Trust, error) 
 	c.RoleIDs = slices.Clone(tr.RoleIDs)
 	return &c, nil
 }
-func (m *MemStore) GetAppCred(context.Context, string) (*token.AppCred, error) {
-	return nil, token.ErrNotFound
+func (m *MemStore) GetAppCred(_ context.Context, id string) (*token.AppCred, error) {
+	ac, ok := m.AppCreds[id]
+	if !ok {
+		return nil, token.ErrNotFound
+	}
+	c := *ac
+	return &c, nil
 }
 func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessToken, error) {
 	at, ok := m.AccessTokens[id]
@@ -228,6 +234,9 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 	}
 	if len(q.Roles) > 0 {
 		out.Roles = m.roles(q.Roles)
+	}
+	if q.AppCred != "" {
+		out.AppCred, _ = m.GetAppCred(ctx, q.AppCred)
 	}
 	if tq := q.Trust; tq != nil {
 		if tr, err := m.GetTrust(ctx, tq.ID); err == nil {
