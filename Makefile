@@ -55,6 +55,8 @@ lint:
 
 unit:
 	$(GO) test -count=1 ./...
+	# the validator's shared state (hint cache, key set, gate) under the race detector
+	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/...
 
 # Short coverage-guided runs of every fuzz target (longer: FUZZTIME=5m).
 fuzz:

@@ -2,8 +2,10 @@ package token_test
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -295,4 +297,64 @@ func TestTrustHints(t *testing.T) {
 			t.Errorf("%s: second round = %v, want %v", s.name, second, s.second)
 		}
 	}
+}
+
+// Many validations of every kind of hinted token at once, on one
+// Validator: the hint cache is shared, and every answer must stay the
+// same as the first (run with -race in make test).
+func TestHintsConcurrently(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := redelegationFixture()
+	st.Grants = append(st.Grants, Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
+	st.AppCreds = map[string]*AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: uOrig, ProjectID: projectID, RoleIDs: []string{"m"}}}
+	st.System = []Assignment{{Type: "UserSystem", ActorID: uOrig, TargetID: "system", RoleID: "r", RoleName: "reader"}}
+	v, ks := newTestValidator(t, st, now)
+	v.Settings.MaxRedelegationCount = 3
+	base := payload.Payload{Methods: []string{"password"}, ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
+	kinds := map[string]*payload.Payload{
+		"project":     {Version: 2, UserID: uOrig, ProjectID: projectID},
+		"system":      {Version: payload.VersionSystemScoped, UserID: uOrig, System: "all"},
+		"trust":       {Version: 3, UserID: uT1, ProjectID: projectID, TrustID: trP},
+		"redelegated": {Version: 3, UserID: uT3, ProjectID: projectID, TrustID: trC},
+		"app-cred":    {Version: payload.VersionAppCredScoped, UserID: uOrig, ProjectID: projectID, AppCredID: "ac1"},
+		"federated":   {Version: payload.VersionFederatedProject, UserID: uT3, ProjectID: projectID, FederatedGroupIDs: []string{grp}, IdentityProviderID: "idp", ProtocolID: "mapped"},
+	}
+	tokens := map[string]string{}
+	for name, p := range kinds {
+		p.Methods, p.ExpiresAt, p.AuditIDs = base.Methods, base.ExpiresAt, base.AuditIDs
+		tokens[name] = mint(t, ks, p, now.Add(-time.Minute))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				for name, tok := range tokens {
+					got, err := v.Validate(context.Background(), Request{Token: tok, Catalog: (g+i)%2 == 0})
+					if err != nil {
+						t.Errorf("%s, validation %d: %v", name, i, err)
+						return
+					}
+					var ids []string
+					for _, r := range got.Roles {
+						ids = append(ids, r.ID)
+					}
+					sort.Strings(ids)
+					want := []string{"m", "r"}
+					switch name {
+					case "system":
+						want = []string{"r"}
+					case "app-cred":
+						want = []string{"m"} // its own roles only
+					}
+					if !slices.Equal(ids, want) {
+						t.Errorf("%s, validation %d: roles %v, want %v", name, i, ids, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
