@@ -154,8 +154,8 @@ type Token struct {
 	chain *trustChain
 	// knownRoles are the full role records the first round read for the
 	// role hint (PrefetchQuery.Roles), knownRoleIDs the ids it asked for;
-	// rolesRead is set when the roles rendered needed a read of their
-	// own (federated scoped tokens).
+	// rolesRead is set when the roles needed a read of their own
+	// (federated, trust and application credential tokens, fullRoles).
 	knownRoles   map[string]*Role
 	knownRoleIDs []string
 	rolesRead    bool
@@ -321,7 +321,9 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// Federated tokens scoped to a project or domain do too, and read
 	// there as well what only their payload decides (the system grants of
 	// the user and the mapped groups, the identity provider) and the full
-	// role records the previous validation rendered.
+	// role records the previous validation rendered. System, trust and
+	// application credential tokens have hints of their own below; each
+	// kind keeps its hint under its own scope key.
 	projectAssignments := p.ProjectID != "" && p.TrustID == ""
 	federatedScoped := p.Federated && (p.ProjectID != "" || p.DomainID != "")
 	var fedActors []string
