@@ -322,8 +322,11 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	// there as well what only their payload decides (the system grants of
 	// the user and the mapped groups, the identity provider) and the full
 	// role records the previous validation rendered. System, trust and
-	// application credential tokens have hints of their own below; each
-	// kind keeps its hint under its own scope key.
+	// application credential tokens have hints of their own below. The
+	// cache key is the user and a scope: the project (project, federated
+	// project and application credential tokens share it, at worst
+	// costing each other a second round), a federated token's domain, the
+	// system, or the trust.
 	projectAssignments := p.ProjectID != "" && p.TrustID == ""
 	federatedScoped := p.Federated && (p.ProjectID != "" || p.DomainID != "")
 	var fedActors []string
