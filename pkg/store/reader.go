@@ -163,32 +163,28 @@ func rolesStmt(ids []string, out map[string]*token.Role) stmt {
 		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?)`,
 		args: []any{inList(ids)}, cols: 7,
 		scan: func(rows rowReader) error {
+			var c struct{ id, name, dom, desc, extra, optID, optVal nullString }
 			for rows.Next() {
-				var (
-					id, name         nullString
-					dom, desc, extra nullString
-					optID, optVal    nullString
-				)
-				if err := rows.Scan(&id, &name, &dom, &desc, &extra, &optID, &optVal); err != nil {
+				if err := rows.Scan(&c.id, &c.name, &c.dom, &c.desc, &c.extra, &c.optID, &c.optVal); err != nil {
 					return fmt.Errorf("get roles: %w", err)
 				}
-				role := out[id.String]
+				role := out[c.id.String]
 				if role == nil {
-					ex, err := pyjson.ParseObject([]byte(extra.String))
+					ex, err := pyjson.ParseObject([]byte(c.extra.String))
 					if err != nil {
-						return fmt.Errorf("role %s extra: %w", id.String, err)
+						return fmt.Errorf("role %s extra: %w", c.id.String, err)
 					}
-					role = &token.Role{ID: id.String, Name: name.String, Description: desc.ptr(), Extra: ex, Options: pyjson.Object{}}
-					if dom.String != nullDomainID {
-						role.DomainID = dom.String
+					role = &token.Role{ID: c.id.String, Name: c.name.String, Description: c.desc.ptr(), Extra: ex, Options: pyjson.Object{}}
+					if c.dom.String != nullDomainID {
+						role.DomainID = c.dom.String
 					}
-					out[id.String] = role
+					out[c.id.String] = role
 				}
-				if optID.Valid {
-					if name, ok := roleOptionNames[optID.String]; ok {
-						v, err := pyjson.Parse([]byte(optVal.String))
+				if c.optID.Valid {
+					if name, ok := roleOptionNames[c.optID.String]; ok {
+						v, err := pyjson.Parse([]byte(c.optVal.String))
 						if err != nil {
-							return fmt.Errorf("role %s option %s: %w", id.String, optID.String, err)
+							return fmt.Errorf("role %s option %s: %w", c.id.String, c.optID.String, err)
 						}
 						role.Options.Set(name, v)
 					}
@@ -367,6 +363,8 @@ func trustStmt(id string, out **token.Trust) stmt {
 		}}
 }
 
+// GetAppCred reads one application credential alone; validation reads it
+// with the first round (Prefetch).
 func (r *Reader) GetAppCred(ctx context.Context, id string) (*token.AppCred, error) {
 	var ac *token.AppCred
 	if err := r.run(ctx, appCredStmt(id, &ac)); err != nil {
@@ -468,6 +466,8 @@ func (r *Reader) GetAccessToken(ctx context.Context, id string) (*token.AccessTo
 	return &at, rows.Err()
 }
 
+// IdentityProviderExists reads one identity provider alone; validation
+// reads it with the first round (Prefetch).
 func (r *Reader) IdentityProviderExists(ctx context.Context, id string) (bool, error) {
 	var found bool
 	err := r.run(ctx, identityProviderStmt(id, &found))

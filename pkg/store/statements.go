@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
@@ -210,32 +209,28 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 				&c.did, &c.dname, &c.ddom, &c.dpar, &c.denabled, &c.disdom); err != nil {
 				return fmt.Errorf("get user: %w", err)
 			}
-			enabled, created, lastActive, opt := c.enabled, c.created, c.lastActive, c.opt
-			lname, nlname, fname, fid, pid, pcInt, pc, peInt, pe := c.lname, c.nlname, c.fname, c.fid, c.pid, c.pcInt, c.pc, c.peInt, c.pe
-			did, dname, ddom, dpar, denabled, disdom := c.did, c.dname, c.ddom, c.dpar, c.denabled, c.disdom
 			if u == nil {
-				row := token.User{ID: c.id, DomainID: c.domainID}
-				row.Enabled = enabled.Valid && enabled.Bool
-				row.CreatedAt = created.ptr()
-				row.LastActiveAt = lastActive.ptr()
-				row.IgnoreInactivity = opt.Valid && strings.TrimSpace(opt.String) == "true"
-				if did.Valid {
-					row.Domain = &token.Project{ID: did.String, Name: dname.String, DomainID: ddom.String, ParentID: dpar.String,
-						Enabled: denabled.Valid && denabled.Bool, IsDomain: disdom.Bool}
+				u = &token.User{ID: c.id, DomainID: c.domainID,
+					Enabled:          c.enabled.Valid && c.enabled.Bool,
+					CreatedAt:        c.created.ptr(),
+					LastActiveAt:     c.lastActive.ptr(),
+					IgnoreInactivity: c.opt.Valid && strings.TrimSpace(c.opt.String) == "true"}
+				if c.did.Valid {
+					u.Domain = &token.Project{ID: c.did.String, Name: c.dname.String, DomainID: c.ddom.String, ParentID: c.dpar.String,
+						Enabled: c.denabled.Valid && c.denabled.Bool, IsDomain: c.disdom.Bool}
 				}
-				u = &row
-				local = lname
-				names.nonlocal = nlname
+				local = c.lname
+				names.nonlocal = c.nlname
 			}
-			names.addFederated(fid, fname)
-			if pid.Valid {
+			names.addFederated(c.fid, c.fname)
+			if c.pid.Valid {
 				// Password.created_at is "created_at_int or _created_at".
-				pwCreated := pcInt.Int64
-				if !pcInt.Valid || pwCreated == 0 {
-					pwCreated = pc.Time.UnixMicro()
+				pwCreated := c.pcInt.Int64
+				if !c.pcInt.Valid || pwCreated == 0 {
+					pwCreated = c.pc.Time.UnixMicro()
 				}
-				if !havePw || pwCreated > bestPwCreated || (pwCreated == bestPwCreated && pid.Int64 > bestPw) {
-					havePw, bestPw, bestPwCreated, pwExpInt, pwExp = true, pid.Int64, pwCreated, peInt, pe
+				if !havePw || pwCreated > bestPwCreated || (pwCreated == bestPwCreated && c.pid.Int64 > bestPw) {
+					havePw, bestPw, bestPwCreated, pwExpInt, pwExp = true, c.pid.Int64, pwCreated, c.peInt, c.pe
 				}
 			}
 		}
@@ -513,15 +508,6 @@ func (r *Reader) scanAssignmentsInto(rows rowReader, out *[]token.Assignment) er
 	return nil
 }
 
-func (r *Reader) scanAssignments(rows *sql.Rows) ([]token.Assignment, error) {
-	defer rows.Close()
-	var out []token.Assignment
-	if err := r.scanAssignmentsInto(rows, &out); err != nil {
-		return nil, err
-	}
-	return out, rows.Err()
-}
-
 // userAssignmentsSQL is one indexed branch per kind of actor. A single
 // WHERE with "actor_id = ? OR actor_id IN (membership subquery)" cannot use
 // the actor_id index for the OR, so MariaDB scanned the whole assignment
@@ -651,13 +637,11 @@ func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt
 			if err := rows.Scan(&c.dom, &c.proj, &c.user, &c.role, &c.trust, &c.consumer, &c.at, &c.audit, &c.chain, &c.ib, &c.exp, &c.rev); err != nil {
 				return fmt.Errorf("revocation events: %w", err)
 			}
-			dom, proj, user, role, trust, consumer, at, audit, chain := c.dom, c.proj, c.user, c.role, c.trust, c.consumer, c.at, c.audit, c.chain
-			ib, exp, rev := c.ib, c.exp, c.rev
 			*out = append(*out, token.RevocationEvent{
-				DomainID: dom.String, ProjectID: proj.String, UserID: user.String, RoleID: role.String,
-				TrustID: trust.String, ConsumerID: consumer.String, AccessTokenID: at.String,
-				AuditID: audit.String, AuditChainID: chain.String,
-				IssuedBefore: ib.Time, ExpiresAt: exp.ptr(), RevokedAt: rev.Time,
+				DomainID: c.dom.String, ProjectID: c.proj.String, UserID: c.user.String, RoleID: c.role.String,
+				TrustID: c.trust.String, ConsumerID: c.consumer.String, AccessTokenID: c.at.String,
+				AuditID: c.audit.String, AuditChainID: c.chain.String,
+				IssuedBefore: c.ib.Time, ExpiresAt: c.exp.ptr(), RevokedAt: c.rev.Time,
 			})
 		}
 		return nil

@@ -1,11 +1,8 @@
 package token
 
 import (
-	"context"
-	"errors"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
@@ -68,11 +65,12 @@ func (t *Token) hintedRoles(ids []string) map[string]*Role {
 	return out
 }
 
-// hintRoles records the roles whose full records a federated or trust
-// token needed, when the role hint lacked one of them or asked for more.
+// hintRoles records the roles whose full records a federated, trust or
+// application credential token needed, unless the role hint asked for
+// exactly those.
 func (v *Validator) hintRoles(user, scope string, t *Token) {
 	ids := t.rolesAsked
-	if !t.rolesRead && len(t.knownRoleIDs) == len(ids) {
+	if len(t.knownRoleIDs) == len(ids) && t.hintedRoles(ids) != nil {
 		return
 	}
 	h := &AssignmentHint{Roles: ids}
@@ -191,62 +189,4 @@ func trustHinted(tr *Trust, p *payload.Payload, trustor string, h *AssignmentHin
 		return true
 	}
 	return tr.ProjectID == p.ProjectID && h.covers(nil, lineage)
-}
-
-// trustRoundTwo returns the second-round lookups of a trust token whose
-// first round had no usable hint: both users, the trustor's roles on the
-// trust's project (get_roles_for_trustor_and_project) and the revocation
-// events of the token's user, the trustor and the trustee. It leaves a
-// hint for the next validation of the same trust.
-func (v *Validator) trustRoundTwo(ctx context.Context, t *Token, p *payload.Payload, now time.Time, scope string,
-	userDomains map[string]*Project, trustUsers map[string]*User, mu *sync.Mutex,
-	trustorRows *[]Assignment, trustorGrp *[]string, trustorLine *[]*Project, events *[]RevocationEvent) []func() error {
-	trust := t.Trust
-	var fns []func() error
-	for _, id := range []string{trust.TrustorUserID, trust.TrusteeUserID} {
-		fns = append(fns, func() error {
-			u, err := v.Store.GetUser(ctx, id)
-			if err != nil {
-				if errors.Is(err, ErrNotFound) {
-					return nil
-				}
-				return err
-			}
-			mu.Lock()
-			trustUsers[id] = u
-			if u.Domain != nil {
-				userDomains[u.Domain.ID] = u.Domain
-			}
-			mu.Unlock()
-			return nil
-		})
-	}
-	fns = append(fns, func() error {
-		ms, err := v.Store.ListMemberships(ctx, trust.TrustorUserID)
-		if err != nil {
-			return err
-		}
-		*trustorGrp = validGroups(ms, now, v.Settings.DefaultAuthorizationTTL)
-		var ids []string
-		if trust.ProjectID != "" {
-			if *trustorLine, err = v.Store.ProjectLineage(ctx, trust.ProjectID); err != nil {
-				return err
-			}
-			for _, pr := range *trustorLine {
-				ids = append(ids, pr.ID)
-			}
-			if *trustorRows, err = v.Store.UserAssignments(ctx, trust.TrustorUserID, ids); err != nil {
-				return err
-			}
-		}
-		old, _ := v.hints.lookup(p.UserID, scope)
-		v.hints.put(p.UserID, scope, &AssignmentHint{Actors: []string{trust.TrustorUserID}, Targets: ids, Roles: old.roles()})
-		return nil
-	})
-	fns = append(fns, func() (err error) {
-		*events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt,
-			UserIDs: []string{p.UserID, trust.TrustorUserID, trust.TrusteeUserID}, ProjectID: p.ProjectID, AuditID: auditID(p)})
-		return
-	})
-	return fns
 }

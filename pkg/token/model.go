@@ -225,13 +225,13 @@ type CatalogReader interface {
 	EnabledServiceProviders(ctx context.Context) ([]ServiceProvider, error)
 }
 
-// DelegationReader reads trusts, application credentials, OAuth1 tokens
-// and identity providers.
+// DelegationReader reads trusts (a redelegated trust's pedigree) and
+// OAuth1 access tokens. Application credentials and identity providers
+// come with the first round only (PrefetchQuery.AppCred,
+// PrefetchQuery.IdentityProvider).
 type DelegationReader interface {
 	GetTrust(ctx context.Context, id string) (*Trust, error)
-	GetAppCred(ctx context.Context, id string) (*AppCred, error)
 	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
-	IdentityProviderExists(ctx context.Context, id string) (bool, error)
 }
 
 // PrefetchQuery says what the first round of a validation reads.

@@ -251,9 +251,9 @@ func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments, s
 	return nil
 }
 
-// fullRoles returns the full records of the roles ids (federated and trust
-// tokens render them): from the first round's role hint when it asked for
-// every one of them, else read now.
+// fullRoles returns the full records of the roles ids (federated, trust
+// and application credential tokens need them): from the first round's
+// role hint when it asked for every one of them, else read now.
 func (v *Validator) fullRoles(ctx context.Context, t *Token, ids []string) (map[string]*Role, error) {
 	t.rolesAsked = ids
 	if full := t.hintedRoles(ids); full != nil {
@@ -263,6 +263,5 @@ func (v *Validator) fullRoles(ctx context.Context, t *Token, ids []string) (map[
 	if err != nil {
 		return nil, apierror.Internal(err)
 	}
-	t.rolesRead = true
 	return full, nil
 }

@@ -154,13 +154,11 @@ type Token struct {
 	chain *trustChain
 	// knownRoles are the full role records the first round read for the
 	// role hint (PrefetchQuery.Roles), knownRoleIDs the ids it asked for;
-	// rolesRead is set when the roles needed a read of their own
+	// rolesAsked are the roles whose full records the token needed
 	// (federated, trust and application credential tokens, fullRoles).
 	knownRoles   map[string]*Role
 	knownRoleIDs []string
-	rolesRead    bool
-	// rolesAsked are the roles whose full records were needed.
-	rolesAsked []string
+	rolesAsked   []string
 }
 
 // Unscoped reports a token without any scope.
@@ -548,8 +546,50 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 				v.hints.put(p.UserID, hintScope, &AssignmentHint{Actors: []string{tr.TrustorUserID}, Targets: ids, Roles: hint.Roles})
 			}
 		} else {
-			fns = append(fns, v.trustRoundTwo(ctx, t, p, now, hintScope, userDomains, trustUsers, &mu,
-				&trustorRows, &trustorGrp, &trustorLine, &events)...)
+			// No usable hint: both users, the trustor's roles on the
+			// trust's project (get_roles_for_trustor_and_project) and the
+			// revocation events of all three, in a second round; the
+			// hint for the next validation of the trust is left here.
+			for _, id := range []string{tr.TrustorUserID, tr.TrusteeUserID} {
+				fns = append(fns, func() error {
+					u, err := v.Store.GetUser(ctx, id)
+					if err != nil {
+						return optional(err)
+					}
+					mu.Lock()
+					trustUsers[id] = u
+					if u.Domain != nil {
+						userDomains[u.Domain.ID] = u.Domain
+					}
+					mu.Unlock()
+					return nil
+				})
+			}
+			fns = append(fns, func() error {
+				ms, err := v.Store.ListMemberships(ctx, tr.TrustorUserID)
+				if err != nil {
+					return err
+				}
+				trustorGrp = validGroups(ms, now, v.Settings.DefaultAuthorizationTTL)
+				var targets []string
+				if tr.ProjectID != "" {
+					if trustorLine, err = v.Store.ProjectLineage(ctx, tr.ProjectID); err != nil {
+						return err
+					}
+					for _, pr := range trustorLine {
+						targets = append(targets, pr.ID)
+					}
+					if trustorRows, err = v.Store.UserAssignments(ctx, tr.TrustorUserID, targets); err != nil {
+						return err
+					}
+				}
+				v.hints.put(p.UserID, hintScope, &AssignmentHint{Actors: []string{tr.TrustorUserID}, Targets: targets, Roles: hint.roles()})
+				return nil
+			}, func() (err error) {
+				events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt,
+					UserIDs: []string{p.UserID, tr.TrustorUserID, tr.TrusteeUserID}, ProjectID: p.ProjectID, AuditID: auditID(p)})
+				return
+			})
 		}
 	}
 	if len(fns) > 0 {

@@ -43,9 +43,8 @@ type MemStore struct {
 	// (as the SQL store does without PrefetchQuery.UserNames).
 	AssignmentReads, HintedReads, LateNameReads atomic.Int64
 	// SystemReads and RoleReads count SystemAssignments and GetRoles
-	// calls, IdPReads IdentityProviderExists calls (Prefetch's own reads
-	// are not counted).
-	SystemReads, RoleReads, IdPReads atomic.Int64
+	// calls (Prefetch's own reads are not counted).
+	SystemReads, RoleReads atomic.Int64
 	// TrustReads counts trusts read (GetTrust, and Prefetch's read of a
 	// trust token's trust: one SQL statement each in pkg/store);
 	// TrustorReads the trustor's user row read by GetUser after a first
@@ -171,13 +170,15 @@ func (m *MemStore) GetTrust(_ context.Context, id string) (*token.Trust, error) 
 	c.RoleIDs = slices.Clone(tr.RoleIDs)
 	return &c, nil
 }
-func (m *MemStore) GetAppCred(_ context.Context, id string) (*token.AppCred, error) {
+
+// appCred is the application credential id, as Prefetch reads it.
+func (m *MemStore) appCred(id string) *token.AppCred {
 	ac, ok := m.AppCreds[id]
 	if !ok {
-		return nil, token.ErrNotFound
+		return nil
 	}
 	c := *ac
-	return &c, nil
+	return &c
 }
 func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessToken, error) {
 	at, ok := m.AccessTokens[id]
@@ -186,10 +187,6 @@ func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessTo
 	}
 	c := *at
 	return &c, nil
-}
-func (m *MemStore) IdentityProviderExists(_ context.Context, id string) (bool, error) {
-	m.IdPReads.Add(1)
-	return !m.MissingIdPs[id], nil
 }
 
 // Prefetch answers from the individual lookups.
@@ -236,7 +233,7 @@ func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.
 		out.Roles = m.roles(q.Roles)
 	}
 	if q.AppCred != "" {
-		out.AppCred, _ = m.GetAppCred(ctx, q.AppCred)
+		out.AppCred = m.appCred(q.AppCred)
 	}
 	if tq := q.Trust; tq != nil {
 		if tr, err := m.GetTrust(ctx, tq.ID); err == nil {
