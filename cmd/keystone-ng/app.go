@@ -98,6 +98,8 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 			a.db = db
 			a.dialect = target.Dialect
 			a.reader = store.NewReader(db)
+			lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
+			a.reader.Batch(lim.Statements, lim.Batch)
 			if err := store.CheckSchema(ctx, db); err != nil {
 				problems = append(problems, fmt.Errorf("[database] connection %s: %w", target.Redacted, err))
 			}
@@ -134,7 +136,7 @@ func (a *app) validator() *token.Validator {
 		Now:          time.Now,
 		Log:          a.log,
 		QueryTimeout: cfg.KeystoneNG.DBQueryTimeout,
-		Gate:         token.NewGate(cfg.KeystoneNG.EffectiveDBConcurrency(runtime.GOMAXPROCS(0))),
+		Gate:         token.NewGate(cfg.DBLimits(runtime.GOMAXPROCS(0)).Rounds),
 	}
 }
 

@@ -66,9 +66,10 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		log.Error("cannot listen", "listen", cfg.KeystoneNG.Listen, "error", err)
 		return 1
 	}
+	lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
 	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
 		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid(),
-		"gomaxprocs", runtime.GOMAXPROCS(0), "db_concurrency", cfg.KeystoneNG.EffectiveDBConcurrency(runtime.GOMAXPROCS(0)))
+		"gomaxprocs", runtime.GOMAXPROCS(0), "db_concurrency", lim.Statements, "db_batch_size", lim.Batch)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -16,7 +16,10 @@
 // silently ignored.
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is the effective configuration: defaults, then config files, then
 // environment overrides. Field names follow the keystone.conf option names in
@@ -184,11 +187,16 @@ type KeystoneNGSection struct {
 	// the only cache on the validation path; roles, users, projects and
 	// revocations are always read afresh.
 	CatalogCacheTTL time.Duration
-	// DBConcurrency is db_concurrency (0): how many validations may read
-	// the database at the same time; the others wait their turn, first
-	// come first served. 0 = automatic (twice GOMAXPROCS, see
-	// EffectiveDBConcurrency), -1 = no limit.
+	// DBConcurrency is db_concurrency (0): how many statements of token
+	// validation may be in flight on the database at once; the rounds
+	// beyond wait their turn, first come first served, and on
+	// MySQL/MariaDB share the next statement (DBBatchSize). 0 = automatic
+	// (DBLimits), -1 = no limit (and no batching).
 	DBConcurrency int
+	// DBBatchSize is db_batch_size (8): on MySQL/MariaDB, how many waiting
+	// validation rounds of the same shape one statement may carry; 1 = no
+	// batching. Other backends ignore it.
+	DBBatchSize int
 	// PolicyDir is policy_dir: the operator's Rego directory for /v4
 	// ("" = the shipped policy only).
 	PolicyDir string
@@ -251,18 +259,55 @@ func Defaults() *Config {
 	return c
 }
 
-// EffectiveDBConcurrency is db_concurrency resolved: the automatic value is
-// twice the number of CPUs the Go runtime uses (procs, GOMAXPROCS), at
-// least 4; 0 means no limit. On the two-core bench, with one round trip per
+// DBLimits is how validation's database reads are bounded, from
+// db_concurrency and db_batch_size (Config.DBLimits).
+type DBLimits struct {
+	// Statements is how many statements may be in flight at once (0: no
+	// bound).
+	Statements int
+	// Batch is how many waiting rounds one statement may carry (1: no
+	// batching; only MySQL/MariaDB batch).
+	Batch int
+	// Rounds is how many validation rounds may read at once (the others
+	// wait in line before reaching the database; 0: no bound): the
+	// rounds the statements in flight can carry.
+	Rounds int
+}
+
+// DBLimits resolves db_concurrency and db_batch_size for procs CPUs
+// (GOMAXPROCS).
+//
+// Automatic db_concurrency: with batching, one statement per CPU, at least
+// 2. On the two-core bench, interleaved runs with batches of up to 8 gave
+// 3970-4860 validations/s at 2 statements against 3420-3880 at 3 and
+// 3300-3740 at 4, with p99 8.5-10.2 against 12-16.3 ms
+// (docs/performance.md). Without batching (PostgreSQL, SQLite, or
+// db_batch_size = 1), twice the CPUs, at least 4: with one round trip per
 // validation, 4 gave p99 7.4-8.2 ms against 8.9-9.9 ms with 6 at the same
-// throughput (3360-3580 against 3210-3590 validations/s, interleaved runs;
-// docs/performance.md). Unbounded, p99 had been 13-15 ms.
-func (ng KeystoneNGSection) EffectiveDBConcurrency(procs int) int {
-	switch {
-	case ng.DBConcurrency < 0:
-		return 0
-	case ng.DBConcurrency > 0:
-		return ng.DBConcurrency
+// throughput; unbounded, p99 had been 13-15 ms.
+func (c *Config) DBLimits(procs int) DBLimits {
+	ng := c.KeystoneNG
+	if ng.DBConcurrency < 0 {
+		return DBLimits{Batch: 1}
 	}
-	return max(4, 2*procs)
+	batch := 1
+	if c.MySQL() && ng.DBBatchSize > 1 {
+		batch = ng.DBBatchSize
+	}
+	n := ng.DBConcurrency
+	switch {
+	case n > 0:
+	case batch > 1:
+		n = max(2, procs)
+	default:
+		n = max(4, 2*procs)
+	}
+	return DBLimits{Statements: n, Batch: batch, Rounds: n * batch}
+}
+
+// MySQL reports a [database] connection to MySQL or MariaDB.
+func (c *Config) MySQL() bool {
+	scheme, _ := dbScheme(c.Database.Connection)
+	d, _, _ := strings.Cut(scheme, "+")
+	return d == "mysql"
 }

@@ -113,7 +113,7 @@ func TestDefaults(t *testing.T) {
 			Listen: "127.0.0.1:5001", LogLevel: "info", LogFormat: "text",
 			KeyReloadInterval: 500 * time.Millisecond, ShutdownTimeout: 15 * time.Second,
 			RequestTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second,
-			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second,
+			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second, DBBatchSize: 8,
 			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute}},
 	}
 	for _, tc := range checks {
@@ -453,7 +453,8 @@ func TestValidate(t *testing.T) {
 		`[keystone_ng] login_state_ttl: must be greater than zero`,
 		`[keystone_ng] outbound_timeout: must be greater than zero`,
 		`[keystone_ng] jwks_cache_ttl: must be greater than zero`,
-		`[keystone_ng] db_concurrency: must be -1 (no limit), 0 (automatic) or a number of validations`,
+		`[keystone_ng] db_concurrency: must be -1 (no limit), 0 (automatic) or a number of statements`,
+		`[keystone_ng] db_batch_size: must be between 1 (no batching) and 32`,
 		`[DEFAULT] public_endpoint: "/relative": invalid URI`,
 		`[database] connection: unsupported scheme "oracle"`,
 		`[database] max_pool_size`,
@@ -733,23 +734,36 @@ func TestValidateWebAuthn(t *testing.T) {
 	}
 }
 
-func TestEffectiveDBConcurrency(t *testing.T) {
+func TestDBLimits(t *testing.T) {
+	const (
+		mysql  = "mysql+pymysql://u:p@h/keystone"
+		pg     = "postgresql://u:p@h/keystone"
+		sqlite = "sqlite:////var/lib/keystone/keystone.db"
+	)
 	for _, tc := range []struct {
-		name       string
-		set, procs int
-		want       int
+		name        string
+		conn        string
+		conc, batch int
+		procs       int
+		want        DBLimits
 	}{
-		{name: "automatic on two CPUs", set: 0, procs: 2, want: 4},
-		{name: "automatic on three CPUs", set: 0, procs: 3, want: 6},
-		{name: "automatic on one CPU is at least 4", set: 0, procs: 1, want: 4},
-		{name: "automatic on sixteen CPUs", set: 0, procs: 16, want: 32},
-		{name: "explicit", set: 7, procs: 16, want: 7},
-		{name: "no limit", set: -1, procs: 2, want: 0},
+		{name: "mysql automatic on two CPUs batches", conn: mysql, batch: 8, procs: 2, want: DBLimits{Statements: 2, Batch: 8, Rounds: 16}},
+		{name: "mysql automatic on one CPU is at least 2 statements", conn: mysql, batch: 8, procs: 1, want: DBLimits{Statements: 2, Batch: 8, Rounds: 16}},
+		{name: "mysql automatic on sixteen CPUs", conn: "mysql://u:p@h/k", batch: 4, procs: 16, want: DBLimits{Statements: 16, Batch: 4, Rounds: 64}},
+		{name: "mysql explicit", conn: mysql, conc: 3, batch: 8, procs: 2, want: DBLimits{Statements: 3, Batch: 8, Rounds: 24}},
+		{name: "mysql without batching", conn: mysql, batch: 1, procs: 2, want: DBLimits{Statements: 4, Batch: 1, Rounds: 4}},
+		{name: "mysql no limit, no batching", conn: mysql, conc: -1, batch: 8, procs: 2, want: DBLimits{Batch: 1}},
+		{name: "postgresql never batches", conn: pg, batch: 8, procs: 2, want: DBLimits{Statements: 4, Batch: 1, Rounds: 4}},
+		{name: "postgresql on three CPUs", conn: pg, batch: 8, procs: 3, want: DBLimits{Statements: 6, Batch: 1, Rounds: 6}},
+		{name: "sqlite explicit", conn: sqlite, conc: 7, batch: 8, procs: 16, want: DBLimits{Statements: 7, Batch: 1, Rounds: 7}},
+		{name: "sqlite no limit", conn: sqlite, conc: -1, batch: 8, procs: 2, want: DBLimits{Batch: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ng := KeystoneNGSection{DBConcurrency: tc.set}
-			if got := ng.EffectiveDBConcurrency(tc.procs); got != tc.want {
-				t.Fatalf("got %d, want %d", got, tc.want)
+			c := Defaults()
+			c.Database.Connection = tc.conn
+			c.KeystoneNG.DBConcurrency, c.KeystoneNG.DBBatchSize = tc.conc, tc.batch
+			if got := c.DBLimits(tc.procs); got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -157,6 +157,7 @@ var schema = []*option{
 	{section: SectionKeystoneNG, name: "db_query_timeout", kind: kindDuration, def: "5s", field: func(c *Config) any { return &c.KeystoneNG.DBQueryTimeout }},
 	{section: SectionKeystoneNG, name: "catalog_cache_ttl", kind: kindDuration, def: "1s", field: func(c *Config) any { return &c.KeystoneNG.CatalogCacheTTL }},
 	{section: SectionKeystoneNG, name: "db_concurrency", kind: kindInt, def: "0", field: func(c *Config) any { return &c.KeystoneNG.DBConcurrency }},
+	{section: SectionKeystoneNG, name: "db_batch_size", kind: kindInt, def: "8", field: func(c *Config) any { return &c.KeystoneNG.DBBatchSize }},
 	{section: SectionKeystoneNG, name: "metrics_enabled", kind: kindBool, def: "true", field: func(c *Config) any { return &c.KeystoneNG.MetricsEnabled }},
 	{section: SectionKeystoneNG, name: "policy_dir", kind: kindString, field: func(c *Config) any { return &c.KeystoneNG.PolicyDir }},
 	{section: SectionKeystoneNG, name: "purge_interval", kind: kindDuration, def: "1m", field: func(c *Config) any { return &c.KeystoneNG.PurgeInterval }},

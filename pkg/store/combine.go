@@ -75,6 +75,50 @@ type combinedSQL struct {
 	// shape is what the entry was built from, compared on every hit so
 	// that a hash collision can never hand out another statement's SQL.
 	shape []shapePart
+	// sts are the statements it was built from (their arguments are
+	// ignored), for building batches of it.
+	sts []stmt
+
+	batchMu sync.Mutex
+	batches map[int]*combinedSQL // by number of rounds (batch.go)
+}
+
+// batched returns the statement running n rounds of cs's shape at once:
+// its branches n times over, tagged 0 to n*len(sts)-1, so that round i's
+// rows carry the tags of its statements shifted by i*len(sts). Built once
+// per n; nil if it cannot be built (never the case for a shape that
+// combined alone).
+func (cs *combinedSQL) batched(n int) *combinedSQL {
+	cs.batchMu.Lock()
+	defer cs.batchMu.Unlock()
+	if b, ok := cs.batches[n]; ok {
+		return b
+	}
+	sts := make([]stmt, 0, n*len(cs.sts))
+	for range n {
+		sts = append(sts, cs.sts...)
+	}
+	var b *combinedSQL
+	if q, width, err := combine(sts); err == nil {
+		if eq, _, ok := expandIn(q, flattenShapeArgs(sts)); ok {
+			b = &combinedSQL{q: eq, width: width, ok: true}
+		}
+	}
+	if cs.batches == nil {
+		cs.batches = map[int]*combinedSQL{}
+	}
+	cs.batches[n] = b
+	return b
+}
+
+// flattenShapeArgs is the arguments of sts, kept only for their IN lists'
+// lengths (expandIn needs no values).
+func flattenShapeArgs(sts []stmt) []any {
+	var out []any
+	for _, st := range sts {
+		out = append(out, st.args...)
+	}
+	return out
 }
 
 // shapePart is one statement of a combined statement's shape: its text and
@@ -145,6 +189,15 @@ func (cs *combinedSQL) matches(sts []stmt) bool {
 	return true
 }
 
+// shapeStmts copies sts without scanners (which belong to one request).
+func shapeStmts(sts []stmt) []stmt {
+	out := make([]stmt, len(sts))
+	for i, st := range sts {
+		out[i] = stmt{sql: st.sql, args: st.args, cols: st.cols}
+	}
+	return out
+}
+
 func shapeOf(sts []stmt) []shapePart {
 	out := make([]shapePart, len(sts))
 	for i, st := range sts {
@@ -177,14 +230,20 @@ func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
 			return nil, nil, err
 		}
 		eq, _, ok := expandIn(q, args)
-		cs = &combinedSQL{q: eq, width: width, ok: ok, shape: shapeOf(sts)}
+		cs = &combinedSQL{q: eq, width: width, ok: ok, shape: shapeOf(sts), sts: shapeStmts(sts)}
 		if k != 0 {
 			c.mu.Lock()
 			if c.m == nil {
 				c.m = map[uint64]*combinedSQL{}
 			}
-			if len(c.m) < maxCombined && c.m[k] == nil {
+			switch prev := c.m[k]; {
+			case prev == nil && len(c.m) < maxCombined:
 				c.m[k] = cs
+			case prev != nil && prev.matches(sts):
+				// Built meanwhile by another request: use that one, so
+				// that rounds of one shape share one entry (batch.go
+				// batches rounds by entry).
+				cs = prev
 			}
 			c.mu.Unlock()
 		}
@@ -208,9 +267,10 @@ func flattenArgs(sts []stmt) []any {
 	return out
 }
 
-// runCombined runs sts as one prepared statement. done is false when they
-// should be sent otherwise (not preparable, or the server refused the
-// combination).
+// runCombined runs sts as one prepared statement, shared with other
+// validations' statements of the same shape when batching is on
+// (batch.go). done is false when they should be sent otherwise (not
+// preparable, or the server refused the combination).
 func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err error) {
 	cs, args, err := r.combined.get(sts)
 	if err != nil {
@@ -224,10 +284,40 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 	if !cs.ok {
 		return false, nil
 	}
+	c := &combinedCall{sts: sts, cs: cs, args: args}
+	if r.batch == nil {
+		r.execBatch([]*combinedCall{c})
+	} else if err := r.batch.run(ctx, c); err != nil {
+		return true, err
+	}
+	return c.done, c.err
+}
+
+// combinedCall is one validation round's statements on their way to the
+// database, alone or in a batch; done and err are its outcome.
+type combinedCall struct {
+	sts  []stmt
+	cs   *combinedSQL
+	args []any
+	done bool
+	err  error
+}
+
+// execCombined runs cs with args, the statement of calls (one call, or a
+// batch of calls of one shape, batch.go), and hands each call its rows.
+// ran is false when the statement did not run (not prepared, refused by
+// the server, or an error of this execution such as a lock wait): the
+// calls are then left undone (done false: sent otherwise).
+func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall) (ran bool) {
+	set := func(err error) {
+		for _, c := range calls {
+			c.done, c.err = true, err
+		}
+	}
 	width := cs.width
-	rows, ok, err := r.prep.queryExpanded(detach(ctx), cs.q, args)
+	rows, ok, err := r.prep.queryExpanded(context.Background(), cs.q, args)
 	if !ok {
-		return false, nil
+		return false
 	}
 	if err != nil {
 		var (
@@ -237,27 +327,35 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 		switch {
 		case errors.As(err, &pe):
 			// The server cannot run this combination at all.
-			if !r.prep.noUnion.Swap(true) {
+			if len(calls) > 1 {
+				if !r.batch.off.Swap(true) {
+					slog.Warn("the database refused a batched validation statement; validations wait for a statement each from now on", "rounds", len(calls), "error", err)
+				}
+			} else if !r.prep.noUnion.Swap(true) {
 				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on", "error", err)
 			}
-			return false, nil
+			return false
 		case errors.As(err, &me):
 			// An error of this execution (a lock wait, a killed query):
-			// this request sends the parts one by one, the next tries
-			// the combination again.
-			return false, nil
+			// these rounds go their own way, the next try the
+			// combination again.
+			return false
 		}
-		return true, err
+		set(err)
+		return true
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return true, err
+		set(err)
+		return true
 	}
 	if len(cols) != width+1 {
-		return true, fmt.Errorf("store: combined statement returned %d columns, want %d", len(cols), width+1)
+		set(fmt.Errorf("store: combined statement returned %d columns, want %d", len(cols), width+1))
+		return true
 	}
-	buf := make([]bufferedRows, len(sts))
+	per := len(calls[0].sts) // statements per call
+	buf := make([]bufferedRows, per*len(calls))
 	vals := make([]rawValue, width+1)
 	dest := make([]any, width+1)
 	for i := range vals {
@@ -265,27 +363,35 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return true, err
+			set(err)
+			return true
 		}
 		tag, err := tagIndex(vals[0].v)
-		if err != nil || tag >= len(sts) {
-			return true, fmt.Errorf("store: combined statement row with tag %v", vals[0].v)
+		if err != nil || tag >= len(buf) {
+			set(fmt.Errorf("store: combined statement row with tag %v", vals[0].v))
+			return true
 		}
 		b := &buf[tag]
-		b.cols = sts[tag].cols
+		b.cols = calls[tag/per].sts[tag%per].cols
 		for _, v := range vals[1 : 1+b.cols] {
 			b.cells = append(b.cells, v.v)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return true, err
+		set(err)
+		return true
 	}
-	for i, st := range sts {
-		if err := st.scan(&buf[i]); err != nil {
-			return true, err
+	// Each call reads its own rows; a scanner's error is its call's.
+	for i, c := range calls {
+		c.done = true
+		for j, st := range c.sts {
+			if err := st.scan(&buf[i*per+j]); err != nil {
+				c.err = err
+				break
+			}
 		}
 	}
-	return true, nil
+	return true
 }
 
 func tagIndex(v any) (int, error) {

@@ -84,3 +84,30 @@ func RunPattern(ctx context.Context, r *Reader, pattern, roleID string) (project
 
 // PatternSQL is RunPattern's first statement.
 const PatternSQL = "SELECT id FROM project WHERE name REGEXP ?"
+
+// HoldBatchSlots takes every statement slot of r's batcher as if
+// statements were running, so that the rounds started next wait in line.
+// queued reports how many wait; release hands the slots back, and the
+// waiting rounds go, sharing statements. ok is false when r does not
+// batch.
+func HoldBatchSlots(r *Reader) (queued func() int, release func(), ok bool) {
+	b := r.batch
+	if b == nil {
+		return nil, nil, false
+	}
+	b.mu.Lock()
+	held := b.slots - b.busy
+	b.busy = b.slots
+	b.mu.Unlock()
+	queued = func() int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.queue)
+	}
+	release = func() {
+		for range held {
+			b.handOff()
+		}
+	}
+	return queued, release, true
+}

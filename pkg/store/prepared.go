@@ -49,11 +49,16 @@ func bunArgs(args []any) []any {
 // shared by every client of the server) stays small: IN lists are padded to
 // a power of two by repeating their last element (same rows, few shapes),
 // lists longer than maxPreparedIn and statements beyond maxPrepared are
-// sent as text as before. database/sql prepares each statement on a
-// connection the first time it runs there and re-prepares on reconnection.
+// sent as text as before. Batches of several validations' rounds
+// (batch.go) are prepared only while fewer than maxBatchPrepared
+// statements are, so that single rounds always find room. database/sql
+// prepares each statement on a connection the first time it runs there
+// and re-prepares on reconnection; the connections validation keeps busy
+// are about db_concurrency plus the pool's idle ones.
 const (
-	maxPrepared   = 64
-	maxPreparedIn = 32
+	maxPrepared      = 128
+	maxBatchPrepared = maxPrepared / 2
+	maxPreparedIn    = 32
 )
 
 // MySQL error numbers: ER_MAX_PREPARED_STMT_COUNT_REACHED and
@@ -110,6 +115,14 @@ func (p *preparer) queryExpanded(ctx context.Context, q string, args []any) (row
 		return nil, false, nil
 	}
 	return rows, true, err
+}
+
+// roomForBatch reports whether q, a batched statement, may run prepared:
+// it is already, or the preparer holds fewer than maxBatchPrepared.
+func (p *preparer) roomForBatch(q string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stmts[q] != nil || len(p.stmts) < maxBatchPrepared
 }
 
 // needsReprepare reports MySQL's ER_NEED_REPREPARE, which the server can

@@ -30,6 +30,8 @@ type Reader struct {
 	prep *preparer
 	// combined caches the text of combined statements (combine.go).
 	combined combinedCache
+	// batch batches combined statements (batch.go); nil: no batching.
+	batch *batcher
 	// queries counts the queries sent to the database (Queries).
 	queries atomic.Uint64
 }
@@ -47,6 +49,19 @@ func NewReader(db *bun.DB) *Reader {
 	}
 	r.userSQL = userSQL(r.tUser)
 	return r
+}
+
+// Batch bounds the combined statements of validation in flight to
+// statements and lets up to size waiting rounds of one shape share a
+// statement (batch.go). Only MySQL/MariaDB combine statements; elsewhere,
+// and for statements < 1 or size < 2, it does nothing. Call it before the
+// reader serves.
+func (r *Reader) Batch(statements, size int) {
+	if r.prep == nil || statements < 1 || size < 2 {
+		r.batch = nil
+		return
+	}
+	r.batch = newBatcher(statements, size, r.execBatch)
 }
 
 // DB exposes the handle for health checks and metrics.

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingExec stands in for the database: it records each batch as the
+// names of its rounds, marks them done, and can hold a batch until told.
+type recordingExec struct {
+	mu      sync.Mutex
+	batches [][]string
+	hold    chan struct{} // if set, each batch waits for a receive
+	names   map[*combinedCall]string
+}
+
+func (e *recordingExec) exec(calls []*combinedCall) {
+	if e.hold != nil {
+		<-e.hold
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var b []string
+	for _, c := range calls {
+		b = append(b, e.names[c])
+		c.done = true
+	}
+	e.batches = append(e.batches, b)
+}
+
+func (e *recordingExec) recorded() [][]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.batches)
+}
+
+func queued(b *batcher) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queue)
+}
+
+// waitQueued waits until n rounds are in line.
+func waitQueued(t *testing.T, b *batcher, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); queued(b) != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rounds in line, want %d", queued(b), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Rounds that wait share the next statement with the waiting rounds of
+// their shape, oldest first, a power of two at a time; a round of another
+// shape keeps its place for the slot after.
+func TestBatcherSharesStatementsByShape(t *testing.T) {
+	shapeA, shapeB := &combinedSQL{q: "A"}, &combinedSQL{q: "B"}
+	e := &recordingExec{hold: make(chan struct{}), names: map[*combinedCall]string{}}
+	b := newBatcher(1, 8, e.exec)
+	var wg sync.WaitGroup
+	calls := map[string]*combinedCall{}
+	start := func(name string, cs *combinedSQL) {
+		c := &combinedCall{cs: cs}
+		e.mu.Lock()
+		e.names[c] = name
+		e.mu.Unlock()
+		calls[name] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.run(context.Background(), c); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	start("a0", shapeA) // finds the slot free: runs alone, held
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		busy := b.busy
+		b.mu.Unlock()
+		if busy == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first round did not take the slot")
+		}
+	}
+	order := []struct {
+		name string
+		cs   *combinedSQL
+	}{{"a1", shapeA}, {"b1", shapeB}, {"a2", shapeA}, {"a3", shapeA}, {"b2", shapeB}, {"a4", shapeA}, {"a5", shapeA}}
+	for i, r := range order {
+		start(r.name, r.cs)
+		waitQueued(t, b, i+1) // one at a time, so the line is in this order
+	}
+	for range 4 { // a0, then three more statements
+		e.hold <- struct{}{}
+	}
+	wg.Wait()
+	got := fmt.Sprint(e.recorded())
+	// a1..a5 are five rounds of shape A: the batch takes four (a power of
+	// two), b1 and b2 go next together, then a5.
+	if want := "[[a0] [a1 a2 a3 a4] [b1 b2] [a5]]"; got != want {
+		t.Fatalf("batches %s, want %s", got, want)
+	}
+	for name, c := range calls {
+		if !c.done {
+			t.Errorf("%s never ran", name)
+		}
+	}
+	if b.busy != 0 || len(b.queue) != 0 {
+		t.Fatalf("after the load: %d slots busy, %d in line", b.busy, len(b.queue))
+	}
+}
+
+// A round finding a free slot runs at once, alone, however many slots
+// there are; nothing batches without a wait.
+func TestBatcherFreeSlotRunsAlone(t *testing.T) {
+	e := &recordingExec{names: map[*combinedCall]string{}}
+	b := newBatcher(2, 8, e.exec)
+	cs := &combinedSQL{}
+	for i := range 3 {
+		c := &combinedCall{cs: cs}
+		e.names[c] = fmt.Sprint(i)
+		if err := b.run(context.Background(), c); err != nil || !c.done {
+			t.Fatalf("round %d: err %v, done %v", i, err, c.done)
+		}
+	}
+	if got := fmt.Sprint(e.recorded()); got != "[[0] [1] [2]]" {
+		t.Fatalf("batches %s", got)
+	}
+}
+
+// A round whose request ends while it waits leaves the line without
+// running; the others are not held up by it.
+func TestBatcherContextEndsInLine(t *testing.T) {
+	e := &recordingExec{hold: make(chan struct{}), names: map[*combinedCall]string{}}
+	b := newBatcher(1, 8, e.exec)
+	cs := &combinedSQL{}
+	first, gone, last := &combinedCall{cs: cs}, &combinedCall{cs: cs}, &combinedCall{cs: cs}
+	e.names[first], e.names[gone], e.names[last] = "first", "gone", "last"
+	done := make(chan error, 3)
+	go func() { done <- b.run(context.Background(), first) }()
+	for b.slotsBusy() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- b.run(ctx, gone) }()
+	waitQueued(t, b, 1)
+	go func() { done <- b.run(context.Background(), last) }()
+	waitQueued(t, b, 2)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled round returned %v", err)
+	}
+	waitQueued(t, b, 1)
+	e.hold <- struct{}{}
+	e.hold <- struct{}{}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(e.recorded()); got != "[[first] [last]]" {
+		t.Fatalf("batches %s", got)
+	}
+	if gone.done {
+		t.Fatal("the cancelled round ran")
+	}
+}
+
+// A statement that panics still wakes the rest of its batch (which then go
+// their own way: done is false) and frees its slot for the next round.
+func TestBatcherPanicFreesTheSlot(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		hold    = make(chan struct{})
+		explode = true
+	)
+	b := newBatcher(1, 8, func(calls []*combinedCall) {
+		<-hold
+		mu.Lock()
+		defer mu.Unlock()
+		if len(calls) > 1 && explode {
+			explode = false
+			panic("statement failed badly")
+		}
+		for _, c := range calls {
+			c.done = true
+		}
+	})
+	cs := &combinedSQL{}
+	first := &combinedCall{cs: cs}
+	results := make(chan string, 4)
+	run := func(name string, c *combinedCall) {
+		defer func() {
+			if v := recover(); v != nil {
+				results <- name + " panicked"
+			}
+		}()
+		if err := b.run(context.Background(), c); err != nil {
+			results <- name + " " + err.Error()
+			return
+		}
+		results <- fmt.Sprintf("%s done=%v", name, c.done)
+	}
+	go run("first", first)
+	for b.slotsBusy() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	go run("lead", &combinedCall{cs: cs})
+	waitQueued(t, b, 1)
+	go run("follow", &combinedCall{cs: cs})
+	waitQueued(t, b, 2)
+	hold <- struct{}{} // first runs
+	hold <- struct{}{} // lead and follow: the batch panics
+	var got []string
+	for range 3 {
+		got = append(got, <-results)
+	}
+	slices.Sort(got)
+	if want := "first done=true|follow done=false|lead panicked"; strings.Join(got, "|") != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	after := &combinedCall{cs: cs}
+	go run("after", after)
+	hold <- struct{}{}
+	if r := <-results; r != "after done=true" {
+		t.Fatalf("after the panic: %s", r)
+	}
+}
+
+func (b *batcher) slotsBusy() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.busy
+}
+
+func TestBatchSize(t *testing.T) {
+	for _, tc := range []struct{ waiting, max, want int }{
+		{1, 8, 1}, {2, 8, 2}, {3, 8, 2}, {5, 8, 4}, {8, 8, 8}, {9, 8, 8}, {40, 8, 8},
+		{7, 6, 4}, {3, 1, 1}, {0, 8, 1}, {20, 32, 16},
+	} {
+		if got := batchSize(tc.waiting, tc.max); got != tc.want {
+			t.Errorf("batchSize(%d, %d) = %d, want %d", tc.waiting, tc.max, got, tc.want)
+		}
+	}
+}
