@@ -98,8 +98,6 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 			a.db = db
 			a.dialect = target.Dialect
 			a.reader = store.NewReader(db)
-			lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
-			a.reader.Batch(lim.Statements, lim.Batch)
 			if err := store.CheckSchema(ctx, db); err != nil {
 				problems = append(problems, fmt.Errorf("[database] connection %s: %w", target.Redacted, err))
 			}

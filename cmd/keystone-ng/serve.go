@@ -28,10 +28,15 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	}
 	defer a.close()
 
-	var m *httpapi.Metrics
+	var (
+		m             *httpapi.Metrics
+		statementWait func(time.Duration)
+	)
 	if cfg.KeystoneNG.MetricsEnabled {
 		m = httpapi.NewMetrics(a.db.DB)
 		m.CountDBQueries(a.reader.Queries)
+		m.CountDBBatches(a.reader.Batched)
+		statementWait = m.DBStatementWait
 		a.keys.OnReload = func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()
@@ -40,6 +45,8 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 			}
 		}
 	}
+	lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
+	a.reader.Batch(lim.Statements, lim.Batch, statementWait)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
@@ -66,7 +73,6 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		log.Error("cannot listen", "listen", cfg.KeystoneNG.Listen, "error", err)
 		return 1
 	}
-	lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
 	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
 		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid(),
 		"gomaxprocs", runtime.GOMAXPROCS(0), "db_concurrency", lim.Statements, "db_batch_size", lim.Batch)

@@ -19,6 +19,7 @@ type Metrics struct {
 	validations *prometheus.CounterVec
 	KeyReloads  *prometheus.CounterVec
 	dbWait      prometheus.Histogram
+	stmtWait    prometheus.Histogram
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -51,8 +52,16 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Help:    "Time a round of token validation lookups waited for a database turn ([keystone_ng] db_concurrency).",
 			Buckets: []float64{0, .0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 		}),
+		// On MySQL/MariaDB with batching, one observation per round of
+		// lookups that went as a combined statement: its wait for a
+		// statement slot, which it may have shared with other rounds.
+		stmtWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "keystone_ng_db_statement_wait_seconds",
+			Help:    "Time a round of token validation lookups waited in line for a statement slot, shared or not ([keystone_ng] db_concurrency and db_batch_size, MySQL/MariaDB).",
+			Buckets: []float64{0, .0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -90,6 +99,25 @@ func (m *Metrics) CountDBQueries(n func() uint64) {
 		Help: "Queries the token validation reader executed on the database; a combined statement counts once (one round trip).",
 	}, func() float64 { return float64(n()) }))
 }
+
+// CountDBBatches exports batches and rounds, the statements that carried
+// several validation rounds at once and the rounds they carried
+// (store.Reader.Batched), as keystone_ng_db_batches_total and
+// keystone_ng_db_batched_rounds_total: their ratio is the mean batch.
+func (m *Metrics) CountDBBatches(batched func() (batches, rounds uint64)) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keystone_ng_db_batches_total",
+		Help: "Statements that carried several waiting validation rounds at once ([keystone_ng] db_batch_size, MySQL/MariaDB).",
+	}, func() float64 { b, _ := batched(); return float64(b) }))
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keystone_ng_db_batched_rounds_total",
+		Help: "Validation rounds that went in a statement shared with other rounds (keystone_ng_db_batches_total).",
+	}, func() float64 { _, r := batched(); return float64(r) }))
+}
+
+// DBStatementWait records one round's wait for a statement slot
+// (store.Reader.Batch).
+func (m *Metrics) DBStatementWait(d time.Duration) { m.stmtWait.Observe(d.Seconds()) }
 
 // DBWait records one round's wait for a database turn (token.Validator's
 // GateWaited).

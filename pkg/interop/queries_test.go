@@ -15,6 +15,12 @@ import (
 // once).
 func (s *sidecar) dbQueries(t testing.TB) uint64 {
 	t.Helper()
+	return s.counter(t, "keystone_ng_db_queries_total")
+}
+
+// counter reads an unlabelled counter from the sidecar's /metrics.
+func (s *sidecar) counter(t testing.TB, name string) uint64 {
+	t.Helper()
 	r := s.do(t, "GET", "/metrics", nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("keystone-ng /metrics: %d", r.Status)
@@ -22,15 +28,15 @@ func (s *sidecar) dbQueries(t testing.TB) uint64 {
 	sc := bufio.NewScanner(strings.NewReader(string(r.Body)))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "keystone_ng_db_queries_total "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
-				t.Fatalf("keystone_ng_db_queries_total %q: %v", v, err)
+				t.Fatalf("%s %q: %v", name, v, err)
 			}
 			return uint64(f)
 		}
 	}
-	t.Fatalf("keystone-ng /metrics has no keystone_ng_db_queries_total")
+	t.Fatalf("keystone-ng /metrics has no %s", name)
 	return 0
 }
 

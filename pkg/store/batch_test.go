@@ -58,12 +58,20 @@ func waitQueued(t *testing.T, b *batcher, n int) {
 }
 
 // Rounds that wait share the next statement with the waiting rounds of
-// their shape, oldest first, a power of two at a time; a round of another
+// their shape, oldest first, up to the batch size; a round of another
 // shape keeps its place for the slot after.
 func TestBatcherSharesStatementsByShape(t *testing.T) {
 	shapeA, shapeB := &combinedSQL{q: "A"}, &combinedSQL{q: "B"}
 	e := &recordingExec{hold: make(chan struct{}), names: map[*combinedCall]string{}}
-	b := newBatcher(1, 8, e.exec)
+	var (
+		waitMu sync.Mutex
+		waits  []time.Duration
+	)
+	b := newBatcher(1, 4, e.exec, func(d time.Duration) {
+		waitMu.Lock()
+		waits = append(waits, d)
+		waitMu.Unlock()
+	})
 	var wg sync.WaitGroup
 	calls := map[string]*combinedCall{}
 	start := func(name string, cs *combinedSQL) {
@@ -105,8 +113,8 @@ func TestBatcherSharesStatementsByShape(t *testing.T) {
 	}
 	wg.Wait()
 	got := fmt.Sprint(e.recorded())
-	// a1..a5 are five rounds of shape A: the batch takes four (a power of
-	// two), b1 and b2 go next together, then a5.
+	// a1..a5 are five rounds of shape A: the batch takes four (the
+	// batch size), b1 and b2 go next together, then a5.
 	if want := "[[a0] [a1 a2 a3 a4] [b1 b2] [a5]]"; got != want {
 		t.Fatalf("batches %s, want %s", got, want)
 	}
@@ -118,13 +126,24 @@ func TestBatcherSharesStatementsByShape(t *testing.T) {
 	if b.busy != 0 || len(b.queue) != 0 {
 		t.Fatalf("after the load: %d slots busy, %d in line", b.busy, len(b.queue))
 	}
+	// Each round's wait is observed once: a0 found the slot free, the
+	// others waited.
+	zero := 0
+	for _, d := range waits {
+		if d == 0 {
+			zero++
+		}
+	}
+	if len(waits) != 8 || zero != 1 {
+		t.Fatalf("waits observed %v, want 8 with one 0", waits)
+	}
 }
 
 // A round finding a free slot runs at once, alone, however many slots
 // there are; nothing batches without a wait.
 func TestBatcherFreeSlotRunsAlone(t *testing.T) {
 	e := &recordingExec{names: map[*combinedCall]string{}}
-	b := newBatcher(2, 8, e.exec)
+	b := newBatcher(2, 8, e.exec, nil)
 	cs := &combinedSQL{}
 	for i := range 3 {
 		c := &combinedCall{cs: cs}
@@ -142,7 +161,7 @@ func TestBatcherFreeSlotRunsAlone(t *testing.T) {
 // running; the others are not held up by it.
 func TestBatcherContextEndsInLine(t *testing.T) {
 	e := &recordingExec{hold: make(chan struct{}), names: map[*combinedCall]string{}}
-	b := newBatcher(1, 8, e.exec)
+	b := newBatcher(1, 8, e.exec, nil)
 	cs := &combinedSQL{}
 	first, gone, last := &combinedCall{cs: cs}, &combinedCall{cs: cs}, &combinedCall{cs: cs}
 	e.names[first], e.names[gone], e.names[last] = "first", "gone", "last"
@@ -195,7 +214,7 @@ func TestBatcherPanicFreesTheSlot(t *testing.T) {
 		for _, c := range calls {
 			c.done = true
 		}
-	})
+	}, nil)
 	cs := &combinedSQL{}
 	first := &combinedCall{cs: cs}
 	results := make(chan string, 4)
@@ -245,8 +264,8 @@ func (b *batcher) slotsBusy() int {
 
 func TestBatchSize(t *testing.T) {
 	for _, tc := range []struct{ waiting, max, want int }{
-		{1, 8, 1}, {2, 8, 2}, {3, 8, 2}, {5, 8, 4}, {8, 8, 8}, {9, 8, 8}, {40, 8, 8},
-		{7, 6, 4}, {3, 1, 1}, {0, 8, 1}, {20, 32, 16},
+		{1, 8, 1}, {2, 8, 2}, {3, 8, 3}, {5, 8, 5}, {8, 8, 8}, {9, 8, 8}, {40, 8, 8},
+		{7, 6, 6}, {3, 1, 1}, {0, 8, 1}, {20, 32, 20},
 	} {
 		if got := batchSize(tc.waiting, tc.max); got != tc.want {
 			t.Errorf("batchSize(%d, %d) = %d, want %d", tc.waiting, tc.max, got, tc.want)

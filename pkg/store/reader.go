@@ -34,6 +34,9 @@ type Reader struct {
 	batch *batcher
 	// queries counts the queries sent to the database (Queries).
 	queries atomic.Uint64
+	// batches and batchedRounds count the batched statements that ran
+	// and the rounds they carried (Batched).
+	batches, batchedRounds atomic.Uint64
 }
 
 var _ token.Store = (*Reader)(nil)
@@ -53,15 +56,16 @@ func NewReader(db *bun.DB) *Reader {
 
 // Batch bounds the combined statements of validation in flight to
 // statements and lets up to size waiting rounds of one shape share a
-// statement (batch.go). Only MySQL/MariaDB combine statements; elsewhere,
-// and for statements < 1 or size < 2, it does nothing. Call it before the
-// reader serves.
-func (r *Reader) Batch(statements, size int) {
+// statement (batch.go); waited, if set, is told how long each round
+// waited for a statement slot. Only MySQL/MariaDB combine statements;
+// elsewhere, and for statements < 1 or size < 2, it does nothing. Call it
+// before the reader serves.
+func (r *Reader) Batch(statements, size int, waited func(time.Duration)) {
 	if r.prep == nil || statements < 1 || size < 2 {
 		r.batch = nil
 		return
 	}
-	r.batch = newBatcher(statements, size, r.execBatch)
+	r.batch = newBatcher(statements, size, r.execBatch, waited)
 }
 
 // DB exposes the handle for health checks and metrics.
@@ -73,6 +77,12 @@ func (r *Reader) DB() *bun.DB { return r.db }
 // It feeds keystone_ng_db_queries_total, from which operators and the
 // interop suite read the round trips a validation costs.
 func (r *Reader) Queries() uint64 { return r.queries.Load() }
+
+// Batched reports how many statements carried several validation rounds
+// at once (batch.go) and how many rounds they carried in all.
+func (r *Reader) Batched() (batches, rounds uint64) {
+	return r.batches.Load(), r.batchedRounds.Load()
+}
 
 // query runs one read: prepared where the backend benefits (see
 // preparer), otherwise formatted by bun.

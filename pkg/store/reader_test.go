@@ -1196,7 +1196,7 @@ func TestBatchedPrefetch(t *testing.T) {
 		seed(t, f)
 		ctx := context.Background()
 		probe := store.NewReader(b.DB)
-		probe.Batch(1, 8)
+		probe.Batch(1, 8, nil)
 		if _, _, ok := store.HoldBatchSlots(probe); !ok {
 			if b.Dialect == store.MySQL {
 				t.Fatal("no batching on MySQL")
@@ -1208,10 +1208,10 @@ func TestBatchedPrefetch(t *testing.T) {
 		// slot is taken, waits until each is either in line or done (a
 		// round of a single statement does not batch), lets them go, and
 		// returns what each read and how many queries they cost.
-		run := func(t *testing.T, qs []token.PrefetchQuery) ([]*token.Prefetched, uint64) {
+		run := func(t *testing.T, qs []token.PrefetchQuery) ([]*token.Prefetched, uint64, *store.Reader) {
 			t.Helper()
 			r := store.NewReader(b.DB)
-			r.Batch(1, 8)
+			r.Batch(1, 8, nil)
 			queued, release, _ := store.HoldBatchSlots(r)
 			got := make([]*token.Prefetched, len(qs))
 			errs := make([]error, len(qs))
@@ -1238,7 +1238,7 @@ func TestBatchedPrefetch(t *testing.T) {
 					t.Fatalf("round %d: %v", i, err)
 				}
 			}
-			return got, r.Queries() - before
+			return got, r.Queries() - before, r
 		}
 
 		t.Run("every kind of round", func(t *testing.T) {
@@ -1250,7 +1250,7 @@ func TestBatchedPrefetch(t *testing.T) {
 					qs = append(qs, tc.q)
 				}
 			}
-			got, queries := run(t, qs)
+			got, queries, _ := run(t, qs)
 			alone := 0
 			for i, tc := range cases {
 				before := f.r.Queries()
@@ -1278,7 +1278,10 @@ func TestBatchedPrefetch(t *testing.T) {
 					qs = append(qs, token.PrefetchQuery{UserID: u, ProjectID: p})
 				}
 			}
-			got, queries := run(t, qs)
+			got, queries, r := run(t, qs)
+			if batches, rounds := r.Batched(); batches != 1 || rounds != 8 {
+				t.Errorf("Batched() = %d statements, %d rounds; want 1, 8", batches, rounds)
+			}
 			alone := 0
 			for i, q := range qs {
 				before := f.r.Queries()
