@@ -87,16 +87,29 @@ results="$OUT/results.txt"
 : >"$results"
 NGURL="http://127.0.0.1:$NGPORT/v3/auth/tokens"
 
-# ng_run NAME: warm up, then load keystone-ng, sampling its resident memory.
+# metric NAME: an unlabelled counter from keystone-ng's /metrics.
+metric() { curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk -v n="$1" '$1==n{printf "%d", $2}'; }
+
+# ng_run NAME: warm up, then load keystone-ng, sampling its resident memory
+# and reading from its metrics the queries and the batching under load.
 ng_run() {
   say "warming up $1 ($WARM)"
   wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL" >/dev/null 2>&1
   say "$1: $DUR at c=$CONNS"
   ( peak=0; while kill -0 $NGPID 2>/dev/null; do r=$(awk '/VmRSS/{print $2}' /proc/$NGPID/status 2>/dev/null || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$OUT/rss-peak-kb-$1"; sleep 0.2; done ) &
   local rsspid=$!
+  local q0 b0 r0 v0
+  q0=$(metric keystone_ng_db_queries_total); b0=$(metric keystone_ng_db_batches_total); r0=$(metric keystone_ng_db_batched_rounds_total)
+  v0=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
   wrk_run "$1" "$NGURL" "$DUR" >>"$results"
   kill $rsspid 2>/dev/null || true
+  local q1 b1 r1 v1
+  q1=$(metric keystone_ng_db_queries_total); b1=$(metric keystone_ng_db_batches_total); r1=$(metric keystone_ng_db_batched_rounds_total)
+  v1=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
+  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) 'BEGIN{
+    if (v > 0) printf "- %s under load: %.2f queries per validation, %.0f%% of validations in shared statements (mean %.1f per statement)\n", n, q/v, 100*r/v, (b > 0 ? r/b : 0) }' >>"$OUT/load-queries.txt"
 }
+: >"$OUT/load-queries.txt"
 ng_run keystone-ng
 rss=$(cat "$OUT/rss-peak-kb-keystone-ng" 2>/dev/null || echo 0)
 
@@ -150,6 +163,7 @@ fi
   done
   echo "- keystone-ng peak resident memory under load: $((rss / 1024)) MiB"
   [ -n "$selects" ] && echo "- SQL statements per validation (MariaDB Com_select, 200 sequential requests): $selects"
+  cat "$OUT/load-queries.txt"
 } | tee "$OUT/summary.md"
 
 if [ "${BENCH_SKIP_LOGIN:-0}" != 1 ]; then
