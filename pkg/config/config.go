@@ -279,8 +279,8 @@ type DBLimits struct {
 //
 // Automatic db_concurrency: with batching, one statement per CPU, at least
 // 2. On the two-core bench, interleaved runs with batches of up to 8 gave
-// 3970-4860 validations/s at 2 statements against 3420-3880 at 3 and
-// 3300-3740 at 4, with p99 8.5-10.2 against 12-16.3 ms
+// 4100-4870 validations/s at 2 statements against 3420-3880 at 3 and
+// 3300-3740 at 4, with p99 8.8-9.8 against 12-16.3 ms
 // (docs/performance.md). Without batching (PostgreSQL, SQLite, or
 // db_batch_size = 1), twice the CPUs, at least 4: with one round trip per
 // validation, 4 gave p99 7.4-8.2 ms against 8.9-9.9 ms with 6 at the same

@@ -25,8 +25,8 @@ import (
 // Measured on the first round of a project token at concurrency 4, rounds
 // four to a statement cost MariaDB 200-220 against 285-310 us and the
 // client 24 against 77-86 us of CPU per round; end to end, keystone-ng
-// validated about 35% more tokens per second on the two-core bench
-// (docs/performance.md).
+// validated 37-52% more tokens per second on the two-core bench, with a
+// lower p99 (docs/performance.md).
 //
 // The oldest waiting round leads the next batch and keeps its place in
 // line; the waiting rounds of its shape join it in arrival order, up to
