@@ -57,6 +57,8 @@ unit:
 	$(GO) test -count=1 ./...
 	# the validator's shared state (hint cache, key set, gate) under the race detector
 	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/...
+	# the batcher's line and hand-offs, and batched statements on the real databases
+	$(GO) test -count=1 -race -run 'Batch' ./pkg/store/
 
 # Short coverage-guided runs of every fuzz target (longer: FUZZTIME=5m).
 fuzz:

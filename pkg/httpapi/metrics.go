@@ -49,7 +49,7 @@ func NewMetrics(db *sql.DB) *Metrics {
 		// in line, the le="0" bucket the rounds that did not wait.
 		dbWait: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "keystone_ng_db_concurrency_wait_seconds",
-			Help:    "Time a round of token validation lookups waited for a database turn ([keystone_ng] db_concurrency).",
+			Help:    "Time a round of token validation lookups waited for a database turn ([keystone_ng] db_concurrency, times db_batch_size when batching).",
 			Buckets: []float64{0, .0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 		}),
 		// On MySQL/MariaDB with batching, one observation per round of

@@ -61,8 +61,8 @@ type batchWait struct {
 	taken bool // in a batch: it can no longer leave the line
 }
 
-func newBatcher(slots, max int, exec func([]*combinedCall), waited func(time.Duration)) *batcher {
-	return &batcher{slots: slots, max: max, exec: exec, waited: waited}
+func newBatcher(slots, size int, exec func([]*combinedCall), waited func(time.Duration)) *batcher {
+	return &batcher{slots: slots, max: size, exec: exec, waited: waited}
 }
 
 // run runs c's statements, alone or with other waiting rounds. The error

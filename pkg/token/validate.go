@@ -54,8 +54,9 @@ type Validator struct {
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
-	// Gate bounds how many validations read the database at once
-	// ([keystone_ng] db_concurrency); nil: no bound.
+	// Gate bounds how many validation rounds read the database at once
+	// ([keystone_ng] db_concurrency, times db_batch_size when the store
+	// batches, config.DBLimits); nil: no bound.
 	Gate Gate
 	// GateWaited, if set, is told how long each round waited at the Gate
 	// (0 when a place was free), for the wait metric.
