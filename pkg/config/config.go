@@ -291,7 +291,7 @@ func (c *Config) DBLimits(procs int) DBLimits {
 		return DBLimits{Batch: 1}
 	}
 	batch := 1
-	if c.MySQL() && ng.DBBatchSize > 1 {
+	if c.mysql() && ng.DBBatchSize > 1 {
 		batch = ng.DBBatchSize
 	}
 	n := ng.DBConcurrency
@@ -305,8 +305,8 @@ func (c *Config) DBLimits(procs int) DBLimits {
 	return DBLimits{Statements: n, Batch: batch, Rounds: n * batch}
 }
 
-// MySQL reports a [database] connection to MySQL or MariaDB.
-func (c *Config) MySQL() bool {
+// mysql reports a [database] connection to MySQL or MariaDB.
+func (c *Config) mysql() bool {
 	scheme, _ := dbScheme(c.Database.Connection)
 	d, _, _ := strings.Cut(scheme, "+")
 	return d == "mysql"

@@ -71,6 +71,7 @@ func TestInteropBatchedValidations(t *testing.T) {
 	// suffices).
 	const copies = 4
 	before := ng.counter(t, "keystone_ng_db_batched_rounds_total")
+	waits0 := ng.counter(t, "keystone_ng_db_statement_wait_seconds_count")
 	batched := uint64(0)
 	for burst := 1; burst <= 5; burst++ {
 		var wg sync.WaitGroup
@@ -103,10 +104,15 @@ func TestInteropBatchedValidations(t *testing.T) {
 			break
 		}
 	}
+	// Every batched round waited for the statement slot, and each wait
+	// was observed once.
+	waits := ng.counter(t, "keystone_ng_db_statement_wait_seconds_count") - waits0
 	switch {
 	case env.DB == "mysql" && batched == 0:
 		t.Errorf("no round was batched on MariaDB with one statement slot")
-	case env.DB != "mysql" && batched != 0:
-		t.Errorf("%d rounds batched on %s, which has no combined statements", batched, env.DB)
+	case env.DB == "mysql" && waits < batched:
+		t.Errorf("%d statement slot waits observed for %d batched rounds", waits, batched)
+	case env.DB != "mysql" && (batched != 0 || waits != 0):
+		t.Errorf("%d rounds batched, %d statement slot waits on %s, which has no combined statements", batched, waits, env.DB)
 	}
 }

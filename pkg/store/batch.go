@@ -123,7 +123,10 @@ func (b *batcher) lead(batch []*batchWait) {
 }
 
 // handOff gives the slot just used to the oldest waiting round, with the
-// rounds of its shape that wait behind it, or frees the slot.
+// rounds of its shape that wait behind it (all of them, up to max), or
+// frees the slot. (Batches of powers of two only, for fewer prepared
+// statements, left the rest waiting a whole statement longer: about 10%
+// less throughput and a higher p99 on the bench, docs/performance.md.)
 func (b *batcher) handOff() {
 	b.mu.Lock()
 	if len(b.queue) == 0 {
@@ -132,17 +135,11 @@ func (b *batcher) handOff() {
 		return
 	}
 	head := b.queue[0]
-	limit := 1
-	if !b.off.Load() {
-		same := 1
-		for _, w := range b.queue[1:] {
-			if w.call.cs == head.call.cs {
-				same++
-			}
-		}
-		limit = batchSize(same, b.max)
+	limit := b.max
+	if b.off.Load() {
+		limit = 1
 	}
-	next := make([]*batchWait, 0, limit)
+	next := make([]*batchWait, 0, min(limit, len(b.queue)))
 	rest := b.queue[:0]
 	for _, w := range b.queue {
 		if len(next) < limit && w.call.cs == head.call.cs {
@@ -157,14 +154,6 @@ func (b *batcher) handOff() {
 	head.lead = next
 	b.mu.Unlock()
 	close(head.wake)
-}
-
-// batchSize is how many of waiting rounds of one shape the next statement
-// takes: all of them, up to limit. (Powers of two only, for fewer prepared
-// statements, left the rest waiting a whole statement longer: about 10%
-// less throughput and a higher p99 on the bench, docs/performance.md.)
-func batchSize(waiting, limit int) int {
-	return max(1, min(waiting, limit))
 }
 
 func (b *batcher) remove(w *batchWait) {
@@ -184,7 +173,7 @@ func (r *Reader) execBatch(calls []*combinedCall) {
 		if cs := calls[0].cs.batched(len(calls)); cs != nil && r.prep.roomForBatch(cs.q) {
 			args := make([]any, 0, len(calls)*len(calls[0].args))
 			for _, c := range calls {
-				args = append(args, c.args...)
+				args = append(args, c.args...) // each already flat (flattenArgs)
 			}
 			if r.execCombined(cs, args, calls) {
 				r.batches.Add(1)

@@ -100,7 +100,7 @@ func (cs *combinedSQL) batched(n int) *combinedSQL {
 	}
 	var b *combinedSQL
 	if q, width, err := combine(sts); err == nil {
-		if eq, _, ok := expandIn(q, flattenShapeArgs(sts)); ok {
+		if eq, _, ok := expandIn(q, concatArgs(sts)); ok {
 			b = &combinedSQL{q: eq, width: width, ok: true}
 		}
 	}
@@ -111,9 +111,9 @@ func (cs *combinedSQL) batched(n int) *combinedSQL {
 	return b
 }
 
-// flattenShapeArgs is the arguments of sts, kept only for their IN lists'
-// lengths (expandIn needs no values).
-func flattenShapeArgs(sts []stmt) []any {
+// concatArgs is the arguments of sts one statement after the other, IN
+// lists unexpanded (expandIn's input).
+func concatArgs(sts []stmt) []any {
 	var out []any
 	for _, st := range sts {
 		out = append(out, st.args...)
@@ -221,15 +221,11 @@ func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
 		k = 0
 	}
 	if cs == nil {
-		var args []any
-		for _, st := range sts {
-			args = append(args, st.args...)
-		}
 		q, width, err := combine(sts)
 		if err != nil {
 			return nil, nil, err
 		}
-		eq, _, ok := expandIn(q, args)
+		eq, _, ok := expandIn(q, concatArgs(sts))
 		cs = &combinedSQL{q: eq, width: width, ok: ok, shape: shapeOf(sts), sts: shapeStmts(sts)}
 		if k != 0 {
 			c.mu.Lock()
@@ -286,7 +282,7 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 	}
 	c := &combinedCall{sts: sts, cs: cs, args: args}
 	if r.batch == nil {
-		r.execBatch([]*combinedCall{c})
+		r.execCombined(cs, args, []*combinedCall{c})
 	} else if err := r.batch.run(ctx, c); err != nil {
 		return true, err
 	}
