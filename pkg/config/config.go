@@ -215,6 +215,39 @@ type KeystoneNGSection struct {
 	// JWKSCacheTTL is jwks_cache_ttl (10m): how long a fetched JWKS or
 	// discovery document is reused (an unknown kid refreshes it early).
 	JWKSCacheTTL time.Duration
+	// JWKSStaleTTL is jwks_stale_ttl (1h): how long the last good JWKS of
+	// an identity provider keeps serving logins while the provider cannot
+	// be reached after jwks_cache_ttl ran out (0 = never past the TTL).
+	JWKSStaleTTL time.Duration
+	// OutboundAllowedNetworks is outbound_allowed_networks (empty): CIDR
+	// networks inside the operator's own network that identity provider
+	// URLs may reach. Every fetch made on behalf of an identity
+	// provider's owner refuses loopback, private (RFC 1918, unique-local),
+	// link-local, CGNAT, multicast and unspecified addresses at dial time
+	// unless the address lies in one of these (docs/security.md).
+	OutboundAllowedNetworks []string
+	// TrustedProxies is trusted_proxies (empty): CIDR networks of the
+	// reverse proxies in front of keystone-ng. Only a peer in one of them
+	// may name the client with X-Forwarded-For (rate limits key on it).
+	TrustedProxies []string
+	// LoginRateLimit is login_rate_limit (30): unauthenticated requests
+	// that start or finish a login (passkey, OIDC, device, JWT) one client
+	// address may make per minute; 0 = no limit.
+	LoginRateLimit int
+	// LoginRateBurst is login_rate_burst (10): how many of those may come
+	// at once above the steady rate.
+	LoginRateBurst int
+	// DomainGrantableRoles is domain_grantable_roles (manager,member,reader):
+	// the roles a mapping of a domain-owned identity provider may grant,
+	// directly or through a group, counted with the roles they imply.
+	// Mirrors Keystone's domain_managed_target_role for its manager persona.
+	DomainGrantableRoles []string
+	// MaxIdentityProvidersPerDomain is max_identity_providers_per_domain (10).
+	MaxIdentityProvidersPerDomain int
+	// MaxMappingsPerIdentityProvider is max_mappings_per_identity_provider (20).
+	MaxMappingsPerIdentityProvider int
+	// MaxPasskeysPerUser is max_passkeys_per_user (10).
+	MaxPasskeysPerUser int
 }
 
 // WebAuthnSection is keystone-ng's [webauthn] section (passkeys). Passkeys
@@ -231,6 +264,10 @@ type WebAuthnSection struct {
 	// must be listed in [auth] methods; "external" says the user was
 	// authenticated outside Keystone's own plugins.
 	TokenMethods []string
+	// ReauthenticationWindow is reauthentication_window (10m): registering
+	// or managing a passkey needs a token issued at most this long ago
+	// (a fresh sign-in), never a delegated one.
+	ReauthenticationWindow time.Duration
 }
 
 // SectionWebAuthn is the name of keystone-ng's passkey section.

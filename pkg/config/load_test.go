@@ -114,7 +114,9 @@ func TestDefaults(t *testing.T) {
 			KeyReloadInterval: 500 * time.Millisecond, ShutdownTimeout: 15 * time.Second,
 			RequestTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second,
 			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second, DBBatchSize: 8,
-			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute}},
+			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute,
+			JWKSStaleTTL: time.Hour, OutboundAllowedNetworks: []string{}, TrustedProxies: []string{}, LoginRateLimit: 30, LoginRateBurst: 10,
+			DomainGrantableRoles: []string{"manager", "member", "reader"}, MaxIdentityProvidersPerDomain: 10, MaxMappingsPerIdentityProvider: 20, MaxPasskeysPerUser: 10}},
 	}
 	for _, tc := range checks {
 		if !reflect.DeepEqual(tc.got, tc.exp) {
@@ -693,6 +695,31 @@ func TestParseHelpers(t *testing.T) {
 	eq(t, parseList(""), []string{})
 }
 
+func TestValidateSelfServiceOptions(t *testing.T) {
+	c := Defaults()
+	c.KeystoneNG.OutboundAllowedNetworks = []string{"10.0.0.0/8", "192.168.1.5", "nonsense", "10.0.0.0/99"}
+	c.KeystoneNG.TrustedProxies = []string{"127.0.0.1", "::1", "fe80::/10x"}
+	c.KeystoneNG.LoginRateLimit = -1
+	c.KeystoneNG.MaxPasskeysPerUser = -2
+	c.KeystoneNG.DomainGrantableRoles = []string{"member", "Admin"}
+	c.KeystoneNG.JWKSStaleTTL = 48 * time.Hour
+	wantProblems(t, c.Validate(),
+		`[keystone_ng] outbound_allowed_networks: "nonsense": not an address or CIDR network`,
+		`[keystone_ng] outbound_allowed_networks: "10.0.0.0/99": not a CIDR network`,
+		`[keystone_ng] trusted_proxies: "fe80::/10x": not a CIDR network`,
+		`[keystone_ng] login_rate_limit: must not be negative`,
+		`[keystone_ng] max_passkeys_per_user: must not be negative`,
+		`[keystone_ng] domain_grantable_roles: must not name admin`,
+		`[keystone_ng] jwks_stale_ttl: must be between 0 and 24h`,
+	)
+	for in, want := range map[string]string{"10.1.2.3/8": "10.0.0.0/8", "192.168.1.5": "192.168.1.5/32", "::1": "::1/128", "::ffff:10.0.0.1": "10.0.0.1/32"} {
+		got, err := ParseNetwork(in)
+		if err != nil || got.String() != want {
+			t.Errorf("ParseNetwork(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
 func TestValidateWebAuthn(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -700,18 +727,18 @@ func TestValidateWebAuthn(t *testing.T) {
 		want []string
 	}{
 		{name: "off", w: WebAuthnSection{}},
-		{name: "good", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://cloud.example.com", "https://login.cloud.example.com:8443"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}}},
-		{name: "localhost over http", w: WebAuthnSection{RelyingPartyID: "localhost", RelyingPartyOrigins: []string{"http://localhost:5001"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}}},
+		{name: "good", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://cloud.example.com", "https://login.cloud.example.com:8443"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}, ReauthenticationWindow: time.Minute}},
+		{name: "localhost over http", w: WebAuthnSection{RelyingPartyID: "localhost", RelyingPartyOrigins: []string{"http://localhost:5001"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}, ReauthenticationWindow: time.Minute}},
 		{name: "origins without rp id", w: WebAuthnSection{RelyingPartyOrigins: []string{"https://x.example"}},
 			want: []string{`[webauthn] relying_party_id: must be set when relying_party_origins is`}},
-		{name: "everything wrong", w: WebAuthnSection{RelyingPartyID: "https://cloud.example.com/", RelyingPartyOrigins: nil, CeremonyTimeout: 0, TokenMethods: []string{"passkey"}},
+		{name: "everything wrong", w: WebAuthnSection{RelyingPartyID: "https://cloud.example.com/", RelyingPartyOrigins: nil, CeremonyTimeout: 0, TokenMethods: []string{"passkey"}, ReauthenticationWindow: time.Minute},
 			want: []string{
 				`[webauthn] relying_party_id: "https://cloud.example.com/": must be a host name`,
 				`[webauthn] relying_party_origins: must list at least one origin`,
 				`[webauthn] ceremony_timeout: must be between 1s and 1h`,
 				`[webauthn] token_methods: "passkey" is not in [auth] methods`,
 			}},
-		{name: "origin outside rp id", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://evil.example.org", "http://cloud.example.com", "https://notcloud.example.com", "https://cloud.example.com/path"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}},
+		{name: "origin outside rp id", w: WebAuthnSection{RelyingPartyID: "cloud.example.com", RelyingPartyOrigins: []string{"https://evil.example.org", "http://cloud.example.com", "https://notcloud.example.com", "https://cloud.example.com/path"}, CeremonyTimeout: time.Minute, TokenMethods: []string{"external"}, ReauthenticationWindow: time.Minute},
 			want: []string{
 				`"https://evil.example.org": host evil.example.org is outside relying_party_id cloud.example.com`,
 				`"http://cloud.example.com": must use https (http only for localhost)`,

@@ -165,6 +165,15 @@ var schema = []*option{
 	{section: SectionKeystoneNG, name: "outbound_timeout", kind: kindDuration, def: "10s", field: func(c *Config) any { return &c.KeystoneNG.OutboundTimeout }},
 	{section: SectionKeystoneNG, name: "jwt_clock_leeway", kind: kindDuration, def: "30s", field: func(c *Config) any { return &c.KeystoneNG.JWTClockLeeway }},
 	{section: SectionKeystoneNG, name: "jwks_cache_ttl", kind: kindDuration, def: "10m", field: func(c *Config) any { return &c.KeystoneNG.JWKSCacheTTL }},
+	{section: SectionKeystoneNG, name: "jwks_stale_ttl", kind: kindDuration, def: "1h", field: func(c *Config) any { return &c.KeystoneNG.JWKSStaleTTL }},
+	{section: SectionKeystoneNG, name: "outbound_allowed_networks", kind: kindList, field: func(c *Config) any { return &c.KeystoneNG.OutboundAllowedNetworks }},
+	{section: SectionKeystoneNG, name: "trusted_proxies", kind: kindList, field: func(c *Config) any { return &c.KeystoneNG.TrustedProxies }},
+	{section: SectionKeystoneNG, name: "login_rate_limit", kind: kindInt, def: "30", field: func(c *Config) any { return &c.KeystoneNG.LoginRateLimit }},
+	{section: SectionKeystoneNG, name: "login_rate_burst", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.LoginRateBurst }},
+	{section: SectionKeystoneNG, name: "domain_grantable_roles", kind: kindList, def: "manager,member,reader", field: func(c *Config) any { return &c.KeystoneNG.DomainGrantableRoles }},
+	{section: SectionKeystoneNG, name: "max_identity_providers_per_domain", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.MaxIdentityProvidersPerDomain }},
+	{section: SectionKeystoneNG, name: "max_mappings_per_identity_provider", kind: kindInt, def: "20", field: func(c *Config) any { return &c.KeystoneNG.MaxMappingsPerIdentityProvider }},
+	{section: SectionKeystoneNG, name: "max_passkeys_per_user", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.MaxPasskeysPerUser }},
 
 	// [webauthn], keystone-ng's own (passkeys).
 	{section: SectionWebAuthn, name: "relying_party_id", kind: kindString, field: func(c *Config) any { return &c.WebAuthn.RelyingPartyID }},
@@ -174,6 +183,7 @@ var schema = []*option{
 	{section: SectionWebAuthn, name: "attestation", kind: kindString, def: "none", choices: []string{"none", "indirect", "direct", "enterprise"}, field: func(c *Config) any { return &c.WebAuthn.Attestation }},
 	{section: SectionWebAuthn, name: "ceremony_timeout", kind: kindDuration, def: "5m", field: func(c *Config) any { return &c.WebAuthn.CeremonyTimeout }},
 	{section: SectionWebAuthn, name: "token_methods", kind: kindList, def: "external", field: func(c *Config) any { return &c.WebAuthn.TokenMethods }},
+	{section: SectionWebAuthn, name: "reauthentication_window", kind: kindDuration, def: "10m", field: func(c *Config) any { return &c.WebAuthn.ReauthenticationWindow }},
 }
 
 // ownSections are keystone-ng's own sections: unknown keys there are errors.

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -215,6 +217,41 @@ func (c *Config) validateV4(p *Problems) {
 	if ng.JWTClockLeeway < 0 || ng.JWTClockLeeway > 5*time.Minute {
 		p.add("%s: must be between 0 and 5m (a larger leeway stretches every JWT's lifetime)", c.at(SectionKeystoneNG, "jwt_clock_leeway"))
 	}
+	if ng.JWKSStaleTTL < 0 || ng.JWKSStaleTTL > 24*time.Hour {
+		p.add("%s: must be between 0 and 24h", c.at(SectionKeystoneNG, "jwks_stale_ttl"))
+	}
+	for _, l := range []struct {
+		name string
+		v    []string
+	}{{"outbound_allowed_networks", ng.OutboundAllowedNetworks}, {"trusted_proxies", ng.TrustedProxies}} {
+		for _, n := range l.v {
+			if _, err := ParseNetwork(n); err != nil {
+				p.add("%s: %q: %v", c.at(SectionKeystoneNG, l.name), n, err)
+			}
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"login_rate_limit", ng.LoginRateLimit},
+		{"login_rate_burst", ng.LoginRateBurst},
+		{"max_identity_providers_per_domain", ng.MaxIdentityProvidersPerDomain},
+		{"max_mappings_per_identity_provider", ng.MaxMappingsPerIdentityProvider},
+		{"max_passkeys_per_user", ng.MaxPasskeysPerUser},
+	} {
+		if l.v < 0 {
+			p.add("%s: must not be negative (0 = no limit)", c.at(SectionKeystoneNG, l.name))
+		}
+	}
+	if ng.LoginRateLimit > 0 && ng.LoginRateBurst < 1 {
+		p.add("%s: must be at least 1 while login_rate_limit is set", c.at(SectionKeystoneNG, "login_rate_burst"))
+	}
+	for _, r := range ng.DomainGrantableRoles {
+		if strings.EqualFold(r, "admin") {
+			p.add("%s: must not name admin: Python's admin_required honours a domain-scoped admin across the cloud", c.at(SectionKeystoneNG, "domain_grantable_roles"))
+		}
+	}
 
 	w := c.WebAuthn
 	if w.RelyingPartyID == "" {
@@ -239,6 +276,9 @@ func (c *Config) validateV4(p *Problems) {
 	}
 	if len(w.TokenMethods) == 0 {
 		p.add("%s: must name at least one method", c.at(SectionWebAuthn, "token_methods"))
+	}
+	if w.ReauthenticationWindow <= 0 || w.ReauthenticationWindow > 24*time.Hour {
+		p.add("%s: must be between 1s and 24h", c.at(SectionWebAuthn, "reauthentication_window"))
 	}
 	for _, m := range w.TokenMethods {
 		if !contains(c.Auth.Methods, m) {
@@ -339,4 +379,24 @@ func (c *Config) at(section, name string) string {
 		s += " (from " + w + ")"
 	}
 	return s
+}
+
+// ParseNetwork reads a CIDR network (10.0.0.0/8, fd00::/8) or a single
+// address (taken as a /32 or /128), as outbound_allowed_networks and
+// trusted_proxies list them.
+func ParseNetwork(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, errors.New("not a CIDR network such as 10.0.0.0/8")
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, errors.New("not an address or CIDR network")
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
