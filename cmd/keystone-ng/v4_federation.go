@@ -56,6 +56,7 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		Log:                            a.log,
 		OIDC:                           flow,
 		TrustedDashboards:              cfg.Federation.TrustedDashboard,
+		GrantableRoles:                 cfg.KeystoneNG.DomainGrantableRoles,
 	})
 	return svc, []Purger{federation.JTIPurger{S: svc}, states}, nil
 }

@@ -163,11 +163,11 @@ func TestJWTLogin(t *testing.T) {
 		if k8s.ShadowDomainID == "" || k8s.DomainID != nil {
 			t.Fatalf("global IdP: %+v", k8s)
 		}
-		// Another domain may have its own IdP for the same issuer: Python's
-		// idp_remote_ids keeps the issuer for the first one only.
+		// Another domain may have its own IdP for the same issuer. Neither
+		// claims the issuer in Python's idp_remote_ids: only global IdPs do.
 		gh2 := mk("github-d2", "https://token.actions.githubusercontent.com", "d2")
 		var remote int
-		if err := b.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, gh2.Issuer).Scan(&remote); err != nil || remote != 1 {
+		if err := b.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, gh2.Issuer).Scan(&remote); err != nil || remote != 0 {
 			t.Fatalf("idp_remote_ids rows for the shared issuer: %d, %v", remote, err)
 		}
 		if err := svc.DeleteIdP(ctx, gh2); err != nil {

@@ -27,6 +27,11 @@ import (
 	"github.com/uptrace/bun"
 )
 
+// DefaultGrantableRoles are the roles a domain-owned IdP's mappings may
+// grant unless the operator sets [keystone_ng] domain_grantable_roles:
+// Keystone's domain_managed_target_role for its manager persona.
+var DefaultGrantableRoles = []string{"manager", "member", "reader"}
+
 // ProtocolID is the federation_protocol id keystone-ng registers for its
 // identity providers (and writes into federated_user and tokens).
 const ProtocolID = "openid"
@@ -68,6 +73,10 @@ type Options struct {
 	// TrustedDashboards is [federation] trusted_dashboard: where a
 	// browser login may hand its token.
 	TrustedDashboards []string
+	// GrantableRoles is [keystone_ng] domain_grantable_roles: what a
+	// domain-owned IdP's mappings may grant (grantable.go). nil means the
+	// default, manager, member and reader.
+	GrantableRoles []string
 }
 
 // Service is the federation feature.
@@ -101,6 +110,9 @@ func New(o Options) *Service {
 	}
 	if o.Leeway > 5*time.Minute {
 		o.Leeway = 5 * time.Minute
+	}
+	if o.GrantableRoles == nil {
+		o.GrantableRoles = DefaultGrantableRoles
 	}
 	s := &Service{opt: o, db: o.DB, tUser: `"user"`, tGrp: `"group"`}
 	if o.DB != nil && o.DB.Dialect().Name().String() == "mysql" {
@@ -534,12 +546,14 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 		// own federated login (matching an incoming assertion to an IdP),
 		// never for tokens; keystone-ng matches its own logins by IdP id. So
 		// several domains may each have an IdP for the same issuer (GitHub
-		// Actions uses one for every repository): the first one gets the
-		// remote id row, the others none.
+		// Actions uses one for every repository). Only a global IdP (a
+		// system admin's) gets the remote id row, and only while no other
+		// IdP has it: a domain admin must not be able to claim an issuer
+		// before the operator configures it for Python's own federation.
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, p.Issuer).Scan(&n); err != nil {
 			return err
 		}
-		issuerTaken := n > 0
+		issuerTaken := n > 0 || p.DomainID != nil
 		owner := ""
 		if p.DomainID != nil {
 			ok, err := s.domainExists(ctx, tx, *p.DomainID)
@@ -657,8 +671,9 @@ func (s *Service) UpdateIdP(ctx context.Context, p *IdP, f *IdPFields) (*IdP, er
 			if _, err := tx.ExecContext(ctx, `DELETE FROM idp_remote_ids WHERE idp_id = ? AND remote_id = ?`, p.ID, oldIssuer); err != nil {
 				return err
 			}
-			// As on create: the remote id row only when no other IdP has it.
-			if n == 0 {
+			// As on create: the remote id row only for a global IdP, and
+			// only when no other IdP has it.
+			if n == 0 && p.DomainID == nil {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
 					return err
 				}

@@ -105,7 +105,8 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 	rr, err := s.resolveRule(ctx, s.db, p, m.Rules[res.Rule])
 	if err != nil {
 		var re *refError
-		if errors.As(err, &re) {
+		var be *boundsError
+		if errors.As(err, &re) || errors.As(err, &be) {
 			return nil, refuse("identity provider %s: mapping %q rules[%d]: %v", p.ID, mappingName, res.Rule, err)
 		}
 		return nil, apierror.Internal(err)

@@ -38,6 +38,10 @@ func (s *Service) ParseMappingRules(ctx context.Context, p *IdP, rules json.RawM
 			if errors.As(err, &re) {
 				return nil, badRequest("mapping.rules[%d].%s: %s", i, re.field, re.msg)
 			}
+			var be *boundsError
+			if errors.As(err, &be) {
+				return nil, apierror.Forbidden(fmt.Sprintf("mapping.rules[%d].%s: %s.", i, be.field, be.msg))
+			}
 			return nil, apierror.Internal(err)
 		}
 	}
@@ -187,7 +191,8 @@ func refText(r mapping.Ref) string {
 
 // resolveRule resolves a rule's references. For an IdP owned by a domain,
 // everything must lie in that domain (roles: global roles or the domain's
-// own), so that a domain admin's mapping grants nothing outside it.
+// own), so that a domain admin's mapping grants nothing outside it, and
+// within what a domain may hand out (checkBounds, grantable.go).
 func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping.Rule) (*resolved, error) {
 	owner := ""
 	if p.DomainID != nil {
@@ -299,6 +304,9 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 			}
 			out.DomainID = did
 		}
+	}
+	if err := s.checkBounds(ctx, q, owner, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,0 +1,302 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/uptrace/bun"
+)
+
+// What a domain-owned identity provider may hand out.
+//
+// A domain's owners manage their own IdPs and mappings, and Keystone lets
+// its domain manager persona grant only the roles
+// [assignment] domain_managed_target_role allows (manager, member, reader
+// by default in newer releases). A mapping is a grant too: whoever
+// controls the IdP's keys signs any claims they like, so a mapping that
+// grants a role is the same as the mapping's author granting it to
+// themselves. Python's admin_required is "role:admin" in any scope, so a
+// domain-scoped admin obtained through a mapping is cloud admin. Hence:
+// a domain-owned IdP's mappings may grant only roles from
+// [keystone_ng] domain_grantable_roles, counting every role a granted role
+// implies (implications are followed to the end, so a later "member
+// implies admin" rule makes the grant illegal), and may only name users
+// and groups whose own assignments stay inside that bound and inside the
+// domain. The check runs when the mapping is written and again at every
+// login (roles, implications and memberships change later). Global IdPs
+// (no owning domain) are for system admins only and are not bounded.
+
+// roleInfo is what the check needs of a role row.
+type roleInfo struct {
+	Name     string
+	DomainID string // "" for a global role
+}
+
+// roleGraph is the role table and the implied_role edges.
+type roleGraph struct {
+	roles   map[string]roleInfo
+	implies map[string][]string
+}
+
+// closure returns the role ids reachable from start through implied_role
+// edges, start included, sorted.
+func (g *roleGraph) closure(start []string) []string {
+	seen := map[string]bool{}
+	stack := append([]string(nil), start...)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		stack = append(stack, g.implies[id]...)
+	}
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// notGrantable returns the first role (by id order) that a domain-owned
+// IdP of owner may not hand out when granting roleIDs: a global role
+// outside allowed, a role of another domain, or an unknown role. "" when
+// every role in the implied closure is allowed. Domain-specific roles of
+// the owner never appear in tokens themselves; only what they imply does,
+// and that is in the closure.
+func notGrantable(g *roleGraph, owner string, allowed map[string]bool, roleIDs []string) string {
+	for _, id := range g.closure(roleIDs) {
+		r, ok := g.roles[id]
+		switch {
+		case !ok:
+			return id
+		case r.DomainID == "":
+			if !allowed[r.Name] {
+				return id
+			}
+		case r.DomainID != owner:
+			return id
+		}
+	}
+	return ""
+}
+
+// roleName names a role for a message.
+func (g *roleGraph) roleName(id string) string {
+	if r, ok := g.roles[id]; ok {
+		return r.Name
+	}
+	return id
+}
+
+// allowedRoles is the allow-list as a set (names are matched exactly, as
+// Keystone's role names are).
+func allowedRoles(names []string) map[string]bool {
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// loadRoleGraph reads the role table and its implications (both small:
+// a cloud has tens of roles).
+func (s *Service) loadRoleGraph(ctx context.Context, q bun.IDB) (*roleGraph, error) {
+	g := &roleGraph{roles: map[string]roleInfo{}, implies: map[string][]string{}}
+	rows, err := q.QueryContext(ctx, `SELECT id, name, domain_id FROM role`)
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", err)
+	}
+	for rows.Next() {
+		var id string
+		var r roleInfo
+		if err := rows.Scan(&id, &r.Name, &r.DomainID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if r.DomainID == "<<null>>" {
+			r.DomainID = ""
+		}
+		g.roles[id] = r
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT prior_role_id, implied_role_id FROM implied_role`)
+	if err != nil {
+		return nil, fmt.Errorf("read implied roles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p, i string
+		if err := rows.Scan(&p, &i); err != nil {
+			return nil, err
+		}
+		g.implies[p] = append(g.implies[p], i)
+	}
+	return g, rows.Err()
+}
+
+// actorAssignment is one assignment an actor (user or group) holds.
+type actorAssignment struct {
+	Type     string
+	TargetID string
+	RoleID   string
+	// TargetDomainID is the domain of the target: the domain itself for a
+	// domain assignment, the project's domain for a project assignment.
+	TargetDomainID string
+	System         bool
+}
+
+// actorOutOfBounds explains why an actor holding as may not be named by
+// a mapping of an IdP owned by owner ("" when it may): any system
+// assignment, any assignment outside the domain, or a role outside the
+// allow-list (with its implications).
+func actorOutOfBounds(g *roleGraph, owner string, allowed map[string]bool, as []actorAssignment) string {
+	for _, a := range as {
+		switch {
+		case a.System:
+			return fmt.Sprintf("holds the role %s on the system", g.roleName(a.RoleID))
+		case a.TargetDomainID != owner:
+			return fmt.Sprintf("holds the role %s outside the identity provider's domain", g.roleName(a.RoleID))
+		}
+		if bad := notGrantable(g, owner, allowed, []string{a.RoleID}); bad != "" {
+			return fmt.Sprintf("holds the role %s, which is not in [keystone_ng] domain_grantable_roles", g.roleName(bad))
+		}
+	}
+	return ""
+}
+
+// actorAssignments reads every assignment of the actors (users and
+// groups), project targets resolved to their domain.
+func (s *Service) actorAssignments(ctx context.Context, q bun.IDB, actors []string) ([]actorAssignment, error) {
+	if len(actors) == 0 {
+		return nil, nil
+	}
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(actors)), ", ")
+	args := make([]any, len(actors))
+	for i, a := range actors {
+		args[i] = a
+	}
+	var out []actorAssignment
+	// A project target's domain; a domain target is its own domain (a
+	// domain is a project row with is_domain, whose domain_id is the
+	// root: so the target id itself is used).
+	rows, err := q.QueryContext(ctx, `SELECT a.type, a.target_id, a.role_id, COALESCE(p.is_domain, ?), COALESCE(p.domain_id, '')
+		FROM assignment a LEFT JOIN project p ON p.id = a.target_id WHERE a.actor_id IN (`+in+`)`, append([]any{false}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read assignments: %w", err)
+	}
+	for rows.Next() {
+		var a actorAssignment
+		var isDomain any
+		var projDomain string
+		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID, &isDomain, &projDomain); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if strings.HasSuffix(a.Type, "Domain") || truthy(isDomain) {
+			a.TargetDomainID = a.TargetID
+		} else {
+			a.TargetDomainID = projDomain
+		}
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.QueryContext(ctx, `SELECT type, target_id, role_id FROM system_assignment WHERE actor_id IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read system assignments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := actorAssignment{System: true}
+		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// userGroups lists the groups a user belongs to, expiring memberships
+// included (their assignments count while the membership lasts).
+func (s *Service) userGroups(ctx context.Context, q bun.IDB, userID string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT group_id FROM user_group_membership WHERE user_id = ?
+		UNION SELECT group_id FROM expiring_user_group_membership WHERE user_id = ?`, userID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read group memberships: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// boundsError is a reference a domain-owned IdP may not make: 403 when a
+// mapping is written, the generic 401 at login.
+type boundsError struct{ field, msg string }
+
+func (e *boundsError) Error() string { return e.field + ": " + e.msg }
+
+// checkBounds applies the rule above to a resolved rule of an IdP owned
+// by owner: its grants' roles, its groups' assignments and, for a mapping
+// onto an existing user, that user's assignments (direct and through
+// every group).
+func (s *Service) checkBounds(ctx context.Context, q bun.IDB, owner string, r *resolved) error {
+	if owner == "" {
+		return nil
+	}
+	g, err := s.loadRoleGraph(ctx, q)
+	if err != nil {
+		return err
+	}
+	allowed := allowedRoles(s.opt.GrantableRoles)
+	for i, a := range r.Grants {
+		if bad := notGrantable(g, owner, allowed, []string{a.RoleID}); bad != "" {
+			msg := fmt.Sprintf("role %s is not grantable by a domain's identity provider", g.roleName(a.RoleID))
+			if bad != a.RoleID {
+				msg = fmt.Sprintf("role %s implies %s, which is not grantable by a domain's identity provider", g.roleName(a.RoleID), g.roleName(bad))
+			}
+			return &boundsError{field: fmt.Sprintf("grants[%d].role", i), msg: msg + " (allowed: [keystone_ng] domain_grantable_roles; anything else is for a global identity provider, created by a system admin)"}
+		}
+	}
+	for i, gid := range r.GroupIDs {
+		as, err := s.actorAssignments(ctx, q, []string{gid})
+		if err != nil {
+			return err
+		}
+		if why := actorOutOfBounds(g, owner, allowed, as); why != "" {
+			return &boundsError{field: fmt.Sprintf("groups[%d]", i), msg: "group " + gid + " " + why}
+		}
+	}
+	if r.UserID != "" {
+		groups, err := s.userGroups(ctx, q, r.UserID)
+		if err != nil {
+			return err
+		}
+		as, err := s.actorAssignments(ctx, q, append([]string{r.UserID}, groups...))
+		if err != nil {
+			return err
+		}
+		if why := actorOutOfBounds(g, owner, allowed, as); why != "" {
+			return &boundsError{field: "user.id", msg: "user " + r.UserID + " " + why}
+		}
+	}
+	return nil
+}
