@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/termsafe"
 	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
@@ -53,6 +54,9 @@ func (f *Flow) StartDevice(ctx context.Context, p Provider, extra json.RawMessag
 	if resp.DeviceCode == "" || resp.UserCode == "" || resp.VerificationURI == "" {
 		return nil, fmt.Errorf("%w: %s: incomplete device authorization response", ErrProviderUnavailable, p.IdPID)
 	}
+	if err := checkDeviceDisplay(resp.UserCode, resp.VerificationURI, resp.VerificationURIComplete); err != nil {
+		return nil, fmt.Errorf("%w: %s: device authorization response: %w", ErrProviderUnavailable, p.IdPID, err)
+	}
 	interval := max(resp.Interval, minPollPeriod)
 	life := time.Duration(resp.ExpiresIn) * time.Second
 	if life <= 0 {
@@ -81,6 +85,27 @@ func (f *Flow) StartDevice(ctx context.Context, p Provider, extra json.RawMessag
 		ExpiresIn:               int(life / time.Second),
 		Interval:                interval,
 	}, nil
+}
+
+// checkDeviceDisplay refuses a device authorization response whose
+// user-facing fields a client could not show safely: the CLI prints them
+// to a terminal, so an identity provider (run by a domain admin) must not
+// be able to smuggle escape sequences or a phishing URL through them
+// (issue 14, finding 8). verification_uri and verification_uri_complete
+// must be https (http on loopback), user_code letters and digits.
+func checkDeviceDisplay(userCode, verificationURI, verificationURIComplete string) error {
+	if err := termsafe.UserCode(userCode); err != nil {
+		return fmt.Errorf("user_code: %w", err)
+	}
+	if err := termsafe.URL(verificationURI); err != nil {
+		return fmt.Errorf("verification_uri: %w", err)
+	}
+	if verificationURIComplete != "" {
+		if err := termsafe.URL(verificationURIComplete); err != nil {
+			return fmt.Errorf("verification_uri_complete: %w", err)
+		}
+	}
+	return nil
 }
 
 type tokenEndpoint struct {

@@ -23,6 +23,10 @@ var (
 	// ErrStateExpired: the login state existed but its time is over. It
 	// is deleted all the same.
 	ErrStateExpired = errors.New("oidcflow: login state expired")
+	// ErrLoginBinding: a Check given to Finish refused the login (the
+	// callback does not come from the client that started it). The state
+	// is consumed and the code was not exchanged.
+	ErrLoginBinding = errors.New("oidcflow: login not bound to this client")
 	// ErrProviderUnavailable: discovery, JWKS or the token endpoint could
 	// not be reached or answered garbage.
 	ErrProviderUnavailable = errors.New("oidcflow: identity provider unavailable")
@@ -75,7 +79,8 @@ func StatusCode(err error) int {
 		errors.Is(err, ErrStateExpired), errors.Is(err, ErrExpired):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrIDToken),
-		errors.Is(err, ErrUserinfo), errors.Is(err, ErrAccessDenied):
+		errors.Is(err, ErrUserinfo), errors.Is(err, ErrAccessDenied),
+		errors.Is(err, ErrLoginBinding):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrProviderUnavailable):
 		return http.StatusBadGateway

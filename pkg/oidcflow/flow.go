@@ -212,10 +212,19 @@ func (f *Flow) Start(ctx context.Context, p Provider, redirectURI string, extra 
 	return u, st.ID, nil
 }
 
+// Check inspects a login's Extra (what Start was given) when the login
+// finishes, before anything is sent to the identity provider; an error
+// refuses the login with ErrLoginBinding. The HTTP layer uses it to bind
+// a login to the client that started it (the browser's cookie, the CLI's
+// PKCE code_verifier) so that a stolen (state, code) pair is useless.
+type Check func(extra json.RawMessage) error
+
 // Finish completes a code-flow login from the redirect's state and code.
 // The state is consumed whatever the outcome; lookup returns the
-// provider's current configuration (a change since Start applies).
-func (f *Flow) Finish(ctx context.Context, state, code string, lookup func(ctx context.Context, idpID string) (Provider, error)) (*Result, error) {
+// provider's current configuration (a change since Start applies). Each
+// check runs after the state is taken and before the code is exchanged:
+// a refused check leaves the code unused at the identity provider.
+func (f *Flow) Finish(ctx context.Context, state, code string, lookup func(ctx context.Context, idpID string) (Provider, error), checks ...Check) (*Result, error) {
 	if !ValidID(state) {
 		return nil, ErrStateNotFound
 	}
@@ -228,6 +237,14 @@ func (f *Flow) Finish(ctx context.Context, state, code string, lookup func(ctx c
 	}
 	if !f.now().Before(st.ExpiresAt) {
 		return nil, ErrStateExpired
+	}
+	for _, check := range checks {
+		if check == nil {
+			continue
+		}
+		if err := check(slices.Clone(st.Extra)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrLoginBinding, err)
+		}
 	}
 	if code == "" {
 		return nil, fmt.Errorf("%w: no authorization code", ErrInvalidRequest)

