@@ -88,15 +88,41 @@ func (s *Service) resolve(ctx context.Context, r *UserRef) (*token.User, error) 
 // through the database so every instance answers alike.
 const decoySecretName = "decoy"
 
-var decoyTransports = [][]protocol.AuthenticatorTransport{
-	{protocol.Hybrid, protocol.Internal},
-	{protocol.Internal},
-	{protocol.USB},
-	{protocol.Hybrid, protocol.Internal},
+// decoyProfiles are the credential shapes real authenticators register,
+// with rough weights: the credential id length and the transports
+// (lexicographically sorted, as PublicKeyCredential getTransports()
+// returns them, WebAuthn L3 §5.2.1.1). A length and transports are drawn
+// together, as one authenticator, so that a decoy never shows a
+// combination no real authenticator produces (a 20-byte id over USB).
+// Platform and synced passkeys: 16, 20 and 32 bytes over internal or
+// hybrid; security keys: 16 (discoverable), 48 and 64 bytes (key handles)
+// over USB and NFC.
+var decoyProfiles = []struct {
+	weight     int
+	idLen      int
+	transports []protocol.AuthenticatorTransport
+}{
+	{6, 16, []protocol.AuthenticatorTransport{protocol.Hybrid, protocol.Internal}},
+	{6, 20, []protocol.AuthenticatorTransport{protocol.Hybrid, protocol.Internal}},
+	{4, 32, []protocol.AuthenticatorTransport{protocol.Hybrid, protocol.Internal}},
+	{3, 32, []protocol.AuthenticatorTransport{protocol.Internal}},
+	{2, 16, []protocol.AuthenticatorTransport{protocol.NFC, protocol.USB}},
+	{1, 16, []protocol.AuthenticatorTransport{protocol.USB}},
+	{1, 48, []protocol.AuthenticatorTransport{protocol.USB}},
+	{2, 64, []protocol.AuthenticatorTransport{protocol.NFC, protocol.USB}},
+	{1, 64, []protocol.AuthenticatorTransport{protocol.USB}},
 }
 
-// DecoyCredentials derives the fake allowCredentials of key: one or two
-// credentials of 16 to 64 bytes, the lengths real authenticators use.
+// decoyCounts weighs how many passkeys a decoy user has: most users have
+// one, some a second (a security key as backup), few a third.
+var decoyCounts = []int{1, 1, 1, 1, 1, 2, 2, 3}
+
+// DecoyCredentials derives the fake allowCredentials of key, as a real
+// user's list looks: one to three credentials, each with the id length and
+// transports of a real authenticator (decoyProfiles). Everything is drawn
+// from HMAC(secret, key), so the same user reference always gets the same
+// list and a caller cannot tell a repeated decoy from a real user by its
+// changing.
 func DecoyCredentials(secret []byte, key string) []protocol.CredentialDescriptor {
 	block := func(i byte) []byte {
 		m := hmac.New(sha256.New, secret)
@@ -105,15 +131,29 @@ func DecoyCredentials(secret []byte, key string) []protocol.CredentialDescriptor
 		return m.Sum(nil)
 	}
 	seed := block(0)
-	n := 1 + int(seed[0]%4)/3 // mostly one, sometimes two
+	total := 0
+	for _, p := range decoyProfiles {
+		total += p.weight
+	}
+	pick := func(b0, b1 byte) int {
+		r := (int(b0)<<8 | int(b1)) % total
+		for i, p := range decoyProfiles {
+			if r < p.weight {
+				return i
+			}
+			r -= p.weight
+		}
+		return 0
+	}
+	n := decoyCounts[int(seed[0])%len(decoyCounts)]
 	out := make([]protocol.CredentialDescriptor, 0, n)
 	for i := 0; i < n; i++ {
-		l := []int{16, 20, 32, 48, 64}[int(seed[1+i])%5]
-		id := append(block(byte(2*i+1)), block(byte(2*i+2))...)[:l]
+		p := decoyProfiles[pick(seed[1+2*i], seed[2+2*i])]
+		id := append(block(byte(2*i+1)), block(byte(2*i+2))...)[:p.idLen]
 		out = append(out, protocol.CredentialDescriptor{
 			Type:         protocol.PublicKeyCredentialType,
 			CredentialID: id,
-			Transport:    decoyTransports[int(seed[3+i])%len(decoyTransports)],
+			Transport:    append([]protocol.AuthenticatorTransport(nil), p.transports...),
 		})
 	}
 	return out
