@@ -142,7 +142,7 @@ func TestJWTLogin(t *testing.T) {
 		pythonTables(t, b)
 		ctx := context.Background()
 		now := time.Now()
-		svc := New(Options{DB: b.DB, Leeway: 30 * time.Second, Now: func() time.Time { return now }, JWKSMinRefresh: time.Nanosecond})
+		svc := New(Options{DB: b.DB, HTTPClient: loopbackClient(), Leeway: 30 * time.Second, Now: func() time.Time { return now }, JWKSMinRefresh: time.Nanosecond})
 		kit := newIssuerKit(t)
 		jwks := kit.srv.URL + "/jwks"
 
@@ -403,7 +403,7 @@ func BenchmarkJWTLogin(b *testing.B) {
 	kit := newIssuerKit(t)
 	defer kit.srv.Close()
 	now := time.Now()
-	svc := New(Options{Now: func() time.Time { return now }})
+	svc := New(Options{HTTPClient: loopbackClient(), Now: func() time.Time { return now }})
 	jwks := kit.srv.URL
 	p := &IdP{ID: "gh", Issuer: "https://token.actions.githubusercontent.com", JWKSURL: &jwks, Audiences: []string{"ks"}}
 	m, err := mappingParse(`{"rules": [{"match": [{"claim": "repository", "equals": "acme/app"}, {"claim": "ref", "glob": "refs/heads/*"}], "user": {"name": "gh-{repository}"}}]}`)

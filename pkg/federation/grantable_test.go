@@ -115,7 +115,7 @@ func TestMappingBounds(t *testing.T) {
 		exec(`INSERT INTO user_group_membership (user_id, group_id) VALUES ('u-ingroup', 'g-admins')`)
 
 		now := time.Now()
-		svc := New(Options{DB: b.DB, Leeway: 30 * time.Second, Now: func() time.Time { return now }, JWKSMinRefresh: time.Nanosecond})
+		svc := New(Options{DB: b.DB, HTTPClient: loopbackClient(), Leeway: 30 * time.Second, Now: func() time.Time { return now }, JWKSMinRefresh: time.Nanosecond})
 		kit := newIssuerKit(t)
 		jwks := kit.srv.URL + "/jwks"
 		mk := func(id, domain string) *IdP {

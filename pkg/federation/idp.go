@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound"
 	"github.com/uptrace/bun"
 )
 
@@ -48,14 +50,23 @@ type Options struct {
 	DB *bun.DB
 	// Secrets may be nil: then a client_secret cannot be stored.
 	Secrets SecretBox
-	// HTTPClient fetches discovery documents and JWKS; its Timeout is
-	// [keystone_ng] outbound_timeout.
+	// HTTPClient fetches discovery documents and JWKS. It is the guarded
+	// client of pkg/outbound (its Timeout is [keystone_ng]
+	// outbound_timeout); the allowed networks of the write-time URL check
+	// are taken from it. nil: outbound.New with no allowed network.
 	HTTPClient *http.Client
 	// JWKSCacheTTL is [keystone_ng] jwks_cache_ttl.
 	JWKSCacheTTL time.Duration
 	// JWKSMinRefresh is the least time between two fetches of one JWKS
 	// caused by unknown kids (default 1s).
 	JWKSMinRefresh time.Duration
+	// JWKSStaleTTL is [keystone_ng] jwks_stale_ttl: how long after its TTL
+	// the last good JWKS still verifies while fetching it fails (default
+	// 1h; negative: never).
+	JWKSStaleTTL time.Duration
+	// JWKSBackoff and JWKSMaxBackoff bound the wait after a failed JWKS
+	// fetch before the next one (doubling from 1s up to 5 min by default).
+	JWKSBackoff, JWKSMaxBackoff time.Duration
 	// Leeway is [keystone_ng] jwt_clock_leeway (capped at 5 minutes).
 	Leeway time.Duration
 	// DefaultAuthorizationTTL is [federation] default_authorization_ttl
@@ -86,12 +97,14 @@ type Service struct {
 	tUser string
 	tGrp  string
 	jwks  *jwksCache
+	// allowed is [keystone_ng] outbound_allowed_networks, from the client.
+	allowed []netip.Prefix
 }
 
 // New builds the service.
 func New(o Options) *Service {
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		o.HTTPClient = outbound.New(outbound.Options{Timeout: 10 * time.Second})
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -104,6 +117,18 @@ func New(o Options) *Service {
 	}
 	if o.JWKSMinRefresh <= 0 {
 		o.JWKSMinRefresh = time.Second
+	}
+	if o.JWKSStaleTTL == 0 {
+		o.JWKSStaleTTL = time.Hour
+	}
+	if o.JWKSStaleTTL < 0 {
+		o.JWKSStaleTTL = 0
+	}
+	if o.JWKSBackoff <= 0 {
+		o.JWKSBackoff = time.Second
+	}
+	if o.JWKSMaxBackoff <= 0 {
+		o.JWKSMaxBackoff = 5 * time.Minute
 	}
 	if o.Leeway < 0 {
 		o.Leeway = 0
@@ -118,7 +143,13 @@ func New(o Options) *Service {
 	if o.DB != nil && o.DB.Dialect().Name().String() == "mysql" {
 		s.tUser, s.tGrp = "`user`", "`group`"
 	}
-	s.jwks = &jwksCache{client: o.HTTPClient, ttl: o.JWKSCacheTTL, minRefresh: o.JWKSMinRefresh, now: time.Now, entries: map[string]*jwksEntry{}}
+	s.allowed, _ = outbound.AllowedNetworks(o.HTTPClient)
+	s.jwks = &jwksCache{
+		client: o.HTTPClient, allowed: s.allowed, log: o.Log,
+		ttl: o.JWKSCacheTTL, minRefresh: o.JWKSMinRefresh, staleTTL: o.JWKSStaleTTL,
+		backoff: o.JWKSBackoff, maxBackoff: o.JWKSMaxBackoff,
+		now: time.Now, entries: map[string]*jwksEntry{},
+	}
 	return s
 }
 
@@ -213,9 +244,30 @@ func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
 // pyDateTime is the literal Python's naive-UTC DateTime columns hold.
 func pyDateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
 
-// checkURL accepts https URLs, and http only on a loopback host (tests,
-// a local IdP).
-func checkURL(field, raw string) error {
+// checkURL applies the outbound rule (pkg/outbound.CheckURL) to a URL
+// keystone-ng fetches on the IdP owner's behalf (issuer, discovery_url,
+// jwks_url): https, or http only to an IP literal or localhost inside
+// [keystone_ng] outbound_allowed_networks; an IP literal in a refused range
+// (loopback, private, link-local, ...) is a 400 here. Host names pass:
+// their addresses are checked when the outbound client dials them.
+func (s *Service) checkURL(field, raw string) error {
+	if err := outbound.CheckURL(raw, s.allowed); err != nil {
+		var r *outbound.RefusedError
+		if errors.As(err, &r) && r.Addr.IsValid() {
+			return badRequest("identity_provider.%s: address %s: %s.", field, r.Addr, r.Reason)
+		}
+		if errors.As(err, &r) {
+			return badRequest("identity_provider.%s: %s.", field, r.Reason)
+		}
+		return badRequest("identity_provider.%s: not a URL keystone-ng may fetch.", field)
+	}
+	return nil
+}
+
+// checkRedirectURI accepts https URLs, and http only on a loopback host
+// (the CLI's callback, RFC 8252 §7.3). Redirect URIs are where the
+// browser goes, never fetched by keystone-ng: not an outbound request.
+func checkRedirectURI(field, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
 		return badRequest("identity_provider.%s: must be an absolute URL without user info or fragment.", field)
@@ -336,14 +388,14 @@ func (s *Service) apply(p *IdP, f *IdPFields, create bool) error {
 	case p.ID == "" || len(p.ID) > 64 || strings.ContainsAny(p.ID, "/?#% \t\n"):
 		return badRequest("identity_provider.id: at most 64 characters, none of '/?#%%' or whitespace.")
 	}
-	if err := checkURL("issuer", p.Issuer); err != nil {
+	if err := s.checkURL("issuer", p.Issuer); err != nil {
 		return err
 	}
-	if err := checkURL("discovery_url", p.DiscoveryURL); err != nil {
+	if err := s.checkURL("discovery_url", p.DiscoveryURL); err != nil {
 		return err
 	}
 	if p.JWKSURL != nil {
-		if err := checkURL("jwks_url", *p.JWKSURL); err != nil {
+		if err := s.checkURL("jwks_url", *p.JWKSURL); err != nil {
 			return err
 		}
 	}
@@ -362,7 +414,7 @@ func (s *Service) apply(p *IdP, f *IdPFields, create bool) error {
 		}
 	}
 	for i, r := range p.RedirectURIs {
-		if err := checkURL(fmt.Sprintf("redirect_uris[%d]", i), r); err != nil {
+		if err := checkRedirectURI(fmt.Sprintf("redirect_uris[%d]", i), r); err != nil {
 			return err
 		}
 	}

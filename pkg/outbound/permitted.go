@@ -124,7 +124,7 @@ func Permitted(ip netip.Addr, allowed []netip.Prefix) error {
 	}
 	for _, r := range refused {
 		if r.prefix.Contains(ip) {
-			return &RefusedError{Addr: orig, Reason: r.reason + "; allow it with [keystone_ng] outbound_allowed_networks"}
+			return &RefusedError{Addr: orig, Reason: r.reason + "; an operator may allow the network in [keystone_ng] outbound_allowed_networks"}
 		}
 	}
 	return nil
