@@ -69,7 +69,8 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
 			Now:                            time.Now,
 		},
-		Scopes: a.reader,
+		Scopes:                 a.reader,
+		ReauthenticationWindow: cfg.WebAuthn.ReauthenticationWindow,
 	}
 	var purgers []Purger
 	pk, ps, err := a.passkeyFeature(ctx, v4)

@@ -58,5 +58,5 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		TrustedDashboards:              cfg.Federation.TrustedDashboard,
 		GrantableRoles:                 cfg.KeystoneNG.DomainGrantableRoles,
 	})
-	return svc, []Purger{federation.JTIPurger{S: svc}, states}, nil
+	return svc, []Purger{federation.JTIPurger{S: svc}, federation.WorkloadTokenPurger{S: svc}, states}, nil
 }

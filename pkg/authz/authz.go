@@ -34,13 +34,37 @@ type Caller struct {
 	ScopeType     string   `json:"scope_type"`      // "system", "domain", "project" or "unscoped"
 	ScopeID       string   `json:"scope_id"`        // project id / domain id / "all" for system; "" for unscoped
 	ScopeDomainID string   `json:"scope_domain_id"` // domain of the project for project scope; the domain id for domain scope
+
+	// How the token was obtained: a policy refuses delegated tokens for
+	// actions that create a lasting login (a passkey), since a delegate
+	// (an application credential, an OAuth1 consumer, a trustee, a CI job)
+	// must not turn its borrowed token into the owner's permanent access.
+	Methods                 []string `json:"methods"`                   // the token's authentication methods
+	ApplicationCredentialID string   `json:"application_credential_id"` // "" unless an application credential token
+	OAuth1AccessTokenID     string   `json:"oauth1_access_token_id"`    // "" unless an OAuth1 token
+	TrustID                 string   `json:"trust_id"`                  // "" unless a trust token
+	IdentityProviderID      string   `json:"identity_provider_id"`      // "" unless a federated token
+	// Workload marks a token minted by a workload (JWT) login, or a
+	// token rescoped from one.
+	Workload bool `json:"workload"`
+	// IssuedAt is the token's issue time (RFC 3339) and TokenAgeSeconds
+	// its age when the request arrived (re-authentication windows).
+	IssuedAt        string `json:"issued_at"`
+	TokenAgeSeconds int64  `json:"token_age_seconds"`
 }
 
-// Input is the OPA input document: {"action":..., "caller":{...}, "target":{...}}.
+// Settings are operator settings the policy reads (input.settings).
+type Settings struct {
+	// ReauthenticationWindowSeconds is [webauthn] reauthentication_window.
+	ReauthenticationWindowSeconds int64 `json:"reauthentication_window_seconds"`
+}
+
+// Input is the OPA input document: {"action":..., "caller":{...}, "target":{...}, "settings":{...}}.
 type Input struct {
-	Action string         `json:"action"`
-	Caller Caller         `json:"caller"`
-	Target map[string]any `json:"target"`
+	Action   string         `json:"action"`
+	Caller   Caller         `json:"caller"`
+	Target   map[string]any `json:"target"`
+	Settings Settings       `json:"settings"`
 }
 
 // Decision is the outcome of an authorization.
@@ -240,6 +264,17 @@ func inputValue(in Input) ast.Value {
 		ast.Item(ast.StringTerm("scope_type"), ast.StringTerm(c.ScopeType)),
 		ast.Item(ast.StringTerm("scope_id"), ast.StringTerm(c.ScopeID)),
 		ast.Item(ast.StringTerm("scope_domain_id"), ast.StringTerm(c.ScopeDomainID)),
+		ast.Item(ast.StringTerm("methods"), ast.ArrayTerm(stringTerms(c.Methods)...)),
+		ast.Item(ast.StringTerm("application_credential_id"), ast.StringTerm(c.ApplicationCredentialID)),
+		ast.Item(ast.StringTerm("oauth1_access_token_id"), ast.StringTerm(c.OAuth1AccessTokenID)),
+		ast.Item(ast.StringTerm("trust_id"), ast.StringTerm(c.TrustID)),
+		ast.Item(ast.StringTerm("identity_provider_id"), ast.StringTerm(c.IdentityProviderID)),
+		ast.Item(ast.StringTerm("workload"), ast.BooleanTerm(c.Workload)),
+		ast.Item(ast.StringTerm("issued_at"), ast.StringTerm(c.IssuedAt)),
+		ast.Item(ast.StringTerm("token_age_seconds"), ast.IntNumberTerm(int(c.TokenAgeSeconds))),
+	)
+	settings := ast.NewObject(
+		ast.Item(ast.StringTerm("reauthentication_window_seconds"), ast.IntNumberTerm(int(in.Settings.ReauthenticationWindowSeconds))),
 	)
 	var target ast.Value = ast.NewObject()
 	if in.Target != nil {
@@ -254,7 +289,16 @@ func inputValue(in Input) ast.Value {
 		ast.Item(ast.StringTerm("action"), ast.StringTerm(in.Action)),
 		ast.Item(ast.StringTerm("caller"), ast.NewTerm(caller)),
 		ast.Item(ast.StringTerm("target"), ast.NewTerm(target)),
+		ast.Item(ast.StringTerm("settings"), ast.NewTerm(settings)),
 	)
+}
+
+func stringTerms(l []string) []*ast.Term {
+	out := make([]*ast.Term, len(l))
+	for i, s := range l {
+		out[i] = ast.StringTerm(s)
+	}
+	return out
 }
 
 // source is one Rego file: name is used in error messages.

@@ -40,6 +40,8 @@ func TestAuthorize(t *testing.T) {
 	global := map[string]any{"domain_id": nil}
 	pmKey := map[string]any{"user_id": "u-pm", "domain_id": "dom-a"}
 
+	stale := func(c Caller) Caller { c.TokenAgeSeconds = 601; return c }
+	with := func(c Caller, f func(*Caller)) Caller { f(&c); return c }
 	cases := []struct {
 		name      string
 		action    string
@@ -73,13 +75,17 @@ func TestAuthorize(t *testing.T) {
 		{"system reader cannot delete passkey", "passkey:delete", sysReader, pmKey, false, "system admin"},
 		{"domain reader gets passkey", "passkey:get", domReaderA, pmKey, true, ""},
 		{"system admin updates passkey", "passkey:update", sysAdmin, pmKey, true, ""},
+		{"stale token cannot register a passkey", "passkey:register", stale(unscopedPM), pmKey, false, "re-authentication required"},
+		{"stale token still lists passkeys", "passkey:list", stale(unscopedPM), pmKey, true, ""},
+		{"application credential token cannot register a passkey", "passkey:register", with(unscopedPM, func(c *Caller) { c.ApplicationCredentialID = "ac" }), pmKey, false, "application credential token"},
+		{"workload token cannot list passkeys", "passkey:list", with(unscopedPM, func(c *Caller) { c.Workload = true }), pmKey, false, "workload"},
 		{"unknown action denied", "project:create", sysAdmin, domA, false, "unknown action"},
 		{"empty action denied", "", sysAdmin, nil, false, "unknown action"},
 		{"unconvertible target denied", "identity_provider:create", domAdminA, map[string]any{"domain_id": make(chan int)}, false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := e.Authorize(context.Background(), Input{Action: tc.action, Caller: tc.caller, Target: tc.target})
+			d, err := e.Authorize(context.Background(), Input{Action: tc.action, Caller: tc.caller, Target: tc.target, Settings: Settings{ReauthenticationWindowSeconds: 600}})
 			if err != nil {
 				t.Fatalf("Authorize: %v", err)
 			}

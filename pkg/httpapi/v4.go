@@ -1,15 +1,19 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/authz"
+	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
@@ -27,6 +31,37 @@ type V4 struct {
 	// Feature services, wired by cmd/keystone-ng.
 	Passkeys   PasskeyService
 	Federation FederationService
+	// ReauthenticationWindow is [webauthn] reauthentication_window: the
+	// policy's input.settings.reauthentication_window_seconds.
+	ReauthenticationWindow time.Duration
+}
+
+// DefaultReauthenticationWindow applies when V4.ReauthenticationWindow is
+// unset ([webauthn] reauthentication_window's default).
+const DefaultReauthenticationWindow = 10 * time.Minute
+
+func (v *V4) reauthenticationWindow() time.Duration {
+	if v.ReauthenticationWindow > 0 {
+		return v.ReauthenticationWindow
+	}
+	return DefaultReauthenticationWindow
+}
+
+// WorkloadTokens remembers tokens minted by workload (JWT) logins
+// (*federation.Service), so that the policy can tell them apart.
+type WorkloadTokens interface {
+	RecordWorkloadToken(ctx context.Context, auditID, idpID string, expires time.Time) error
+	IsWorkloadToken(ctx context.Context, auditIDs []string) (bool, error)
+}
+
+var _ WorkloadTokens = (*federation.Service)(nil)
+
+func (s *Server) workloadTokens() WorkloadTokens {
+	if s.V4 == nil || s.V4.Federation == nil {
+		return nil
+	}
+	w, _ := s.V4.Federation.(WorkloadTokens)
+	return w
 }
 
 // registerV4 adds the /v4 routes of the configured features.
@@ -34,6 +69,7 @@ func (s *Server) registerV4(e *echo.Echo) {
 	if s.V4 == nil {
 		return
 	}
+	e.Use(s.loginRateLimit)
 	if s.V4.Passkeys != nil {
 		s.registerPasskeyRoutes(e)
 	}
@@ -49,7 +85,11 @@ const callerKey = "v4_caller"
 // validation as GET /v3/auth/tokens: a missing or invalid token is 401.
 func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 	if t, ok := c.Get(callerKey).(*token.Token); ok {
-		return t, callerOf(t), nil
+		cl := callerOf(t)
+		if err := s.markWorkload(c, t, &cl); err != nil {
+			return nil, authz.Caller{}, err
+		}
+		return t, cl, nil
 	}
 	raw := strings.TrimSpace(c.Request().Header.Get("X-Auth-Token"))
 	if raw == "" {
@@ -66,13 +106,40 @@ func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 		return nil, authz.Caller{}, out
 	}
 	c.Set(callerKey, t)
-	return t, callerOf(t), nil
+	cl := callerOf(t)
+	if err := s.markWorkload(c, t, &cl); err != nil {
+		return nil, authz.Caller{}, err
+	}
+	return t, cl, nil
+}
+
+// markWorkload sets cl.Workload for a federated token minted by a
+// workload login (or rescoped from one).
+func (s *Server) markWorkload(c echo.Context, t *token.Token, cl *authz.Caller) error {
+	w := s.workloadTokens()
+	if w == nil || !t.Payload.Federated && t.Payload.IdentityProviderID == "" && len(t.Payload.AuditIDs) < 2 {
+		return nil
+	}
+	yes, err := w.IsWorkloadToken(c.Request().Context(), t.Payload.AuditIDs)
+	if err != nil {
+		return apierror.Internal(err)
+	}
+	cl.Workload = yes
+	return nil
 }
 
 // callerOf is the OPA view of a validated token.
 func callerOf(t *token.Token) authz.Caller {
 	p := t.Payload
-	cl := authz.Caller{UserID: p.UserID, ScopeType: "unscoped", Roles: make([]string, 0, len(t.Roles))}
+	cl := authz.Caller{UserID: p.UserID, ScopeType: "unscoped", Roles: make([]string, 0, len(t.Roles)),
+		Methods: p.Methods, ApplicationCredentialID: p.AppCredID, OAuth1AccessTokenID: p.AccessTokenID,
+		TrustID: p.TrustID, IdentityProviderID: p.IdentityProviderID}
+	if !t.IssuedAt.IsZero() {
+		cl.IssuedAt = t.IssuedAt.UTC().Format(time.RFC3339)
+		cl.TokenAgeSeconds = int64(max(0, time.Since(t.IssuedAt)/time.Second))
+	} else {
+		cl.TokenAgeSeconds = math.MaxInt32 // unknown age: never fresh
+	}
 	if t.User != nil {
 		cl.UserDomainID = t.User.DomainID
 	}
@@ -105,7 +172,8 @@ func (s *Server) Authorize(c echo.Context, action string, target map[string]any)
 	if target == nil {
 		target = map[string]any{}
 	}
-	d, err := s.V4.Authz.Authorize(c.Request().Context(), authz.Input{Action: action, Caller: caller, Target: target})
+	d, err := s.V4.Authz.Authorize(c.Request().Context(), authz.Input{Action: action, Caller: caller, Target: target,
+		Settings: authz.Settings{ReauthenticationWindowSeconds: int64(s.V4.reauthenticationWindow() / time.Second)}})
 	if err != nil {
 		return nil, apierror.Internal(fmt.Errorf("policy %s: %w", action, err))
 	}

@@ -30,6 +30,14 @@ func (s *Server) federationJWTLogin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Remembered before the token is handed out: the policy must never
+	// see a workload token it cannot recognise.
+	if w := s.workloadTokens(); w != nil {
+		p := issued.Token.Payload
+		if err := w.RecordWorkloadToken(ctx, p.AuditIDs[0], login.IdPID, p.ExpiresAt); err != nil {
+			return apierror.Internal(err)
+		}
+	}
 	return s.RespondToken(c, issued)
 }
 

@@ -61,7 +61,7 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 	}
 	tokens := map[string]*token.Token{}
 	for _, u := range []struct{ tok, id, name string }{{"alice-token", "alice0000000000000000000000000001", "alice"}, {"bob-token", "bob00000000000000000000000000001", "bob"}} {
-		tokens[u.tok] = &token.Token{Payload: &payload.Payload{UserID: u.id}, User: &token.User{ID: u.id, Name: u.name, DomainID: "default",
+		tokens[u.tok] = &token.Token{IssuedAt: time.Now(), Payload: &payload.Payload{UserID: u.id}, User: &token.User{ID: u.id, Name: u.name, DomainID: "default",
 			Domain: &token.Project{ID: "default", Name: "Default", IsDomain: true, Enabled: true}}}
 	}
 	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc}}
@@ -272,5 +272,60 @@ func TestLoginPageCSP(t *testing.T) {
 				t.Fatalf("%q lacks %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPasskeyDelegatedTokens: a delegated or stale token of the owner
+// cannot register or manage a passkey (issue 14 finding 3); nothing is
+// written by the refusal.
+func TestPasskeyDelegatedTokens(t *testing.T) {
+	srv, b, tokens := passkeyServer(t)
+	own := tokens["alice-token"]
+	variant := func(name string, f func(tk *token.Token)) string {
+		p := *own.Payload
+		tk := *own
+		tk.Payload = &p
+		f(&tk)
+		tokens[name] = &tk
+		return name
+	}
+	base := "/v4/users/" + alice + "/passkeys"
+	for _, tc := range []struct {
+		tok, reason string
+	}{
+		{variant("appcred", func(tk *token.Token) { tk.Payload.AppCredID = "ac1" }), "an application credential token cannot manage passkeys"},
+		{variant("oauth1", func(tk *token.Token) { tk.Payload.AccessTokenID = "at1" }), "an OAuth1 token cannot manage passkeys"},
+		{variant("trust", func(tk *token.Token) { tk.Payload.TrustID = "t1" }), "a trust token cannot manage passkeys"},
+		{variant("stale", func(tk *token.Token) { tk.IssuedAt = time.Now().Add(-11 * time.Minute) }), "re-authentication required"},
+		{variant("no-issue-time", func(tk *token.Token) { tk.IssuedAt = time.Time{} }), "re-authentication required"},
+	} {
+		t.Run(tc.tok, func(t *testing.T) {
+			before := storetest.Count(t, b.DB, "ng_passkey_ceremonies")
+			resp, m := call(t, srv, "POST", base+"/register/start", tc.tok, `{"name": "x"}`)
+			if resp.StatusCode != 403 {
+				t.Fatalf("register/start: %d %v", resp.StatusCode, m)
+			}
+			keystoneError(t, m, 403, "")
+			if msg, _ := m["error"].(map[string]any)["message"].(string); !strings.Contains(msg, tc.reason) {
+				t.Fatalf("message %q lacks %q", msg, tc.reason)
+			}
+			if after := storetest.Count(t, b.DB, "ng_passkey_ceremonies"); after != before {
+				t.Fatalf("ceremonies %d -> %d", before, after)
+			}
+			if resp, _ := call(t, srv, "DELETE", base+"/nope", tc.tok, ""); resp.StatusCode != 403 {
+				t.Fatalf("delete: %d", resp.StatusCode)
+			}
+		})
+	}
+	// A stale token may still list (a read); a delegated one may not.
+	if resp, m := call(t, srv, "GET", base, "stale", ""); resp.StatusCode != 200 {
+		t.Fatalf("stale list: %d %v", resp.StatusCode, m)
+	}
+	if resp, _ := call(t, srv, "GET", base, "appcred", ""); resp.StatusCode != 403 {
+		t.Fatalf("appcred list: %d", resp.StatusCode)
+	}
+	// The owner's fresh first-hand token still starts a registration.
+	if resp, m := call(t, srv, "POST", base+"/register/start", "alice-token", `{"name": "x"}`); resp.StatusCode != 200 {
+		t.Fatalf("fresh token: %d %v", resp.StatusCode, m)
 	}
 }

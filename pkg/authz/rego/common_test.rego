@@ -31,7 +31,13 @@ unscoped_a := {"user_id": "u-unscoped-a", "user_domain_id": "dom-a", "roles": []
 # A system-scoped token without any role.
 system_no_role := {"user_id": "u-sysnone", "user_domain_id": "default", "roles": [], "scope_type": "system", "scope_id": "all", "scope_domain_id": ""}
 
-req(action, caller, target) := {"action": action, "caller": caller, "target": target}
+# Callers hold a fresh token unless a test says otherwise; the window is the default 10 minutes.
+req(action, caller, target) := {
+	"action": action,
+	"caller": object.union({"token_age_seconds": 0}, caller),
+	"target": target,
+	"settings": {"reauthentication_window_seconds": 600},
+}
 
 allowed(action, caller, target) if {
 	authz.allow with input as req(action, caller, target)
