@@ -37,6 +37,16 @@ type oidcExtra struct {
 	// to hand the token to.
 	Browser bool   `json:"browser,omitempty"`
 	Origin  string `json:"origin,omitempty"`
+	// CookieHash (browser): bindingHash of the __Host-ksng-login cookie
+	// the login was started with; the GET callback requires that cookie.
+	CookieHash string `json:"cookie_hash,omitempty"`
+	// PageNonce (browser): the login page's one-time nonce, handed back
+	// in the fragment with the token so that the page accepts only a
+	// token from a login it started itself.
+	PageNonce string `json:"page_nonce,omitempty"`
+	// CodeChallenge (API): the client's PKCE S256 challenge; the POST
+	// callback requires the matching code_verifier.
+	CodeChallenge string `json:"code_challenge,omitempty"`
 }
 
 func (s *Server) oidcFed() OIDCFederation {
@@ -60,7 +70,6 @@ func (s *Server) registerOIDCRoutes(e *echo.Echo) {
 	g.POST("/:idp_id/device", s.oidcDeviceStart)
 	e.POST(oidcCallbackPath, s.oidcCallbackAPI)
 	e.GET(oidcCallbackPath, s.oidcCallbackBrowser)
-	e.GET("/v4/federation/oidc/autopost.js", s.oidcAutopostScript)
 	e.POST("/v4/federation/oidc/device/token", s.oidcDeviceToken)
 }
 
@@ -176,14 +185,20 @@ func (s *Server) oidcLookup(f OIDCFederation) func(context.Context, string) (oid
 }
 
 // oidcAuth is POST /v4/federation/identity_providers/{idp_id}/auth:
-// {"redirect_uri", "scope"?, "mapping"?} → {"authorization_url"}. The
-// redirect URI must be registered for the IdP (loopback: any port).
+// {"redirect_uri", "code_challenge", "code_challenge_method": "S256",
+// "scope"?, "mapping"?} → {"authorization_url"}. The redirect URI must be
+// registered for the IdP (loopback: any port). The code challenge is the
+// client's own PKCE (RFC 7636), between the client and keystone-ng: the
+// callback requires its verifier (keystone-ng's PKCE with the IdP is
+// separate and stays server-side).
 func (s *Server) oidcAuth(c echo.Context) error {
 	f := s.oidcFed()
 	var req struct {
-		RedirectURI string              `json:"redirect_uri"`
-		Scope       *issue.ScopeRequest `json:"scope"`
-		Mapping     string              `json:"mapping"`
+		RedirectURI         string              `json:"redirect_uri"`
+		CodeChallenge       string              `json:"code_challenge"`
+		CodeChallengeMethod string              `json:"code_challenge_method"`
+		Scope               *issue.ScopeRequest `json:"scope"`
+		Mapping             string              `json:"mapping"`
 	}
 	if err := DecodeJSON(c, &req); err != nil {
 		return err
@@ -191,7 +206,11 @@ func (s *Server) oidcAuth(c echo.Context) error {
 	if req.RedirectURI == "" {
 		return apierror.New(http.StatusBadRequest, "Expecting to find redirect_uri in request body.")
 	}
-	u, err := s.oidcStart(c.Request().Context(), f, c.Param("idp_id"), req.RedirectURI, oidcExtra{Scope: req.Scope, Mapping: strings.TrimSpace(req.Mapping)})
+	if err := checkCodeChallenge(req.CodeChallenge, req.CodeChallengeMethod); err != nil {
+		return err
+	}
+	x := oidcExtra{Scope: req.Scope, Mapping: strings.TrimSpace(req.Mapping), CodeChallenge: req.CodeChallenge}
+	u, err := s.oidcStart(c.Request().Context(), f, c.Param("idp_id"), req.RedirectURI, x)
 	if err != nil {
 		return err
 	}
@@ -199,19 +218,39 @@ func (s *Server) oidcAuth(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"authorization_url": u})
 }
 
-// oidcCallbackAPI is POST /v4/federation/oidc/callback {"state", "code"}:
-// finishes a code-flow login and answers the token (201).
+// checkCodeChallenge requires the client's PKCE challenge, S256 only
+// (RFC 7636 §4.3; "plain" would hand the verifier to whoever sees the
+// authorization request).
+func checkCodeChallenge(challenge, method string) error {
+	if challenge == "" {
+		return apierror.New(http.StatusBadRequest, "Expecting to find code_challenge in request body.")
+	}
+	if method != "S256" {
+		return apierror.New(http.StatusBadRequest, "code_challenge_method must be S256.")
+	}
+	if !validCodeChallenge(challenge) {
+		return apierror.New(http.StatusBadRequest, "Invalid code_challenge: expected the base64url SHA-256 of the code_verifier (43 characters).")
+	}
+	return nil
+}
+
+// oidcCallbackAPI is POST /v4/federation/oidc/callback {"state", "code",
+// "code_verifier"}: finishes a login started by POST .../auth and answers
+// the token (201). A verifier that does not match the login's
+// code_challenge (or a login started by a browser) is 401, the state
+// consumed and the code never exchanged.
 func (s *Server) oidcCallbackAPI(c echo.Context) error {
 	f := s.oidcFed()
 	var req struct {
-		State string `json:"state"`
-		Code  string `json:"code"`
+		State        string `json:"state"`
+		Code         string `json:"code"`
+		CodeVerifier string `json:"code_verifier"`
 	}
 	if err := DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := f.OIDC().Finish(ctx, req.State, req.Code, s.oidcLookup(f))
+	res, err := f.OIDC().Finish(ctx, req.State, req.Code, s.oidcLookup(f), apiCheck(req.CodeVerifier))
 	if err != nil {
 		return oidcError(err)
 	}

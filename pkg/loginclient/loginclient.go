@@ -8,7 +8,10 @@ package loginclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/termsafe"
 )
 
 // Client talks to keystone-ng.
@@ -114,7 +119,8 @@ func decodeError(status int, b []byte) error {
 		} `json:"error"`
 	}
 	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-		return &Error{Status: status, Title: e.Error.Title, Message: e.Error.Message}
+		// Printed to the user's terminal: nothing a terminal interprets.
+		return &Error{Status: status, Title: termsafe.Clean(e.Error.Title), Message: termsafe.Clean(e.Error.Message)}
 	}
 	return &Error{Status: status, Title: http.StatusText(status)}
 }
@@ -175,7 +181,12 @@ func (c *Client) Loopback(ctx context.Context, idp string, scope any, listen str
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		redirect = "http://localhost:" + port + "/callback"
 	}
-	body := map[string]any{"redirect_uri": redirect}
+	// Our own PKCE with keystone-ng (RFC 7636): keystone-ng keeps only the
+	// challenge, and the callback needs the verifier, which never leaves
+	// this process; whoever intercepts the redirect's (state, code) cannot
+	// finish the login.
+	verifier, challenge := NewPKCE()
+	body := map[string]any{"redirect_uri": redirect, "code_challenge": challenge, "code_challenge_method": "S256"}
 	if scope != nil {
 		body["scope"] = scope
 	}
@@ -187,6 +198,11 @@ func (c *Client) Loopback(ctx context.Context, idp string, scope any, listen str
 	}
 	if start.AuthorizationURL == "" {
 		return nil, errors.New("keystone-ng gave no authorization_url")
+	}
+	// The URL comes from the identity provider's discovery document and
+	// is printed to the terminal.
+	if err := termsafe.URL(start.AuthorizationURL); err != nil {
+		return nil, fmt.Errorf("refusing to show the authorization URL: %w", err)
 	}
 	want := stateOf(start.AuthorizationURL)
 	type cb struct{ code, state, err string }
@@ -223,9 +239,27 @@ func (c *Client) Loopback(ctx context.Context, idp string, scope any, listen str
 	case res = <-got:
 	}
 	if res.err != "" {
-		return nil, fmt.Errorf("the identity provider refused the login: %s", res.err)
+		return nil, fmt.Errorf("the identity provider refused the login: %s", clip(termsafe.Clean(res.err), 200))
 	}
-	return c.tokenFrom(ctx, "/v4/federation/oidc/callback", map[string]any{"state": res.state, "code": res.code}, nil)
+	return c.tokenFrom(ctx, "/v4/federation/oidc/callback", map[string]any{"state": res.state, "code": res.code, "code_verifier": verifier}, nil)
+}
+
+// NewPKCE returns an RFC 7636 code_verifier (32 random bytes, base64url:
+// 43 characters, §4.1) and its S256 code_challenge (§4.2).
+func NewPKCE() (verifier, challenge string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	verifier = base64.RawURLEncoding.EncodeToString(b[:])
+	h := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// clip shortens s to at most n runes.
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 func stateOf(authURL string) string {
@@ -261,6 +295,9 @@ func (c *Client) Device(ctx context.Context, idp string, scope any, show func(De
 	if ds.DeviceCode == "" {
 		return nil, errors.New("keystone-ng gave no device_code")
 	}
+	if err := checkDeviceStart(&ds); err != nil {
+		return nil, err
+	}
 	show(ds)
 	interval := time.Duration(max(ds.Interval, 1)) * time.Second
 	deadline := time.Now().Add(time.Duration(max(ds.ExpiresIn, 60)) * time.Second)
@@ -292,6 +329,24 @@ func (c *Client) Device(ctx context.Context, idp string, scope any, show func(De
 			return nil, errors.New("the device login expired before it was approved")
 		}
 	}
+}
+
+// checkDeviceStart refuses what the identity provider wants shown to the
+// user unless a terminal can print it safely (keystone-ng checks too; the
+// CLI does not rely on it): verification_uri an https URL (http on
+// loopback), user_code letters and digits; a verification_uri_complete
+// that fails the URL rule is dropped (the URI and the code suffice).
+func checkDeviceStart(ds *DeviceStart) error {
+	if err := termsafe.URL(ds.VerificationURI); err != nil {
+		return fmt.Errorf("refusing the device login: verification_uri: %w", err)
+	}
+	if err := termsafe.UserCode(ds.UserCode); err != nil {
+		return fmt.Errorf("refusing the device login: user_code: %w", err)
+	}
+	if ds.VerificationURIComplete != "" && termsafe.URL(ds.VerificationURIComplete) != nil {
+		ds.VerificationURIComplete = ""
+	}
+	return nil
 }
 
 // Exports renders the shell lines that point the openstack client at the
