@@ -23,6 +23,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
@@ -107,7 +108,7 @@ func New(cfg Config) (*Flow, error) {
 		userinfo:    cfg.Userinfo,
 	}
 	if f.http == nil {
-		f.http = &http.Client{Timeout: 10 * time.Second}
+		f.http = outbound.New(outbound.Options{Timeout: 10 * time.Second})
 	}
 	if f.http.Timeout <= 0 {
 		return nil, errors.New("oidcflow: the HTTP client must have a timeout")

@@ -156,7 +156,7 @@ func newEnv(t *testing.T, mod func(*oidcflow.Config)) *env {
 	e := &env{db: b.DB, store: sqlstore.New(b.DB), clock: &clock{t: time.Now()}}
 	cfg := oidcflow.Config{
 		Store:      e.store,
-		HTTPClient: &http.Client{Timeout: 5 * time.Second},
+		HTTPClient: loopbackClient(),
 		Now:        e.clock.now,
 		StateTTL:   5 * time.Minute,
 		Userinfo:   true,
@@ -434,7 +434,7 @@ func TestCodeFlowAgainstZitadelOP(t *testing.T) {
 
 	t.Run("two instances race on one callback", func(t *testing.T) {
 		e := newEnv(t, nil)
-		other, err := oidcflow.New(oidcflow.Config{Store: e.store, HTTPClient: &http.Client{Timeout: 5 * time.Second}, Userinfo: true})
+		other, err := oidcflow.New(oidcflow.Config{Store: e.store, HTTPClient: loopbackClient(), Userinfo: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,17 +1,25 @@
 package oidcflow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
@@ -142,8 +150,37 @@ func (f *Flow) newParty(ctx context.Context, p Provider) (*party, error) {
 	if p.ClientSecret != "" {
 		style = oauth2.AuthStyleInHeader // client_secret_basic
 	}
+	// Discovery is fetched here, not by zitadel, so that every endpoint
+	// the document names is checked before anything is sent to it; the
+	// relying party is then built from this very document (served to it
+	// from memory, see pinnedDiscovery): what was checked is what is used.
+	discoveryURL := p.DiscoveryURL
+	if discoveryURL == "" {
+		discoveryURL = strings.TrimSuffix(p.Issuer, "/") + oidc.DiscoveryEndpoint
+	}
+	doc, err := client.Discover(ctx, p.Issuer, f.http, discoveryURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: discovery: %w", ErrProviderUnavailable, p.IdPID, err)
+	}
+	if allowed, guarded := outbound.AllowedNetworks(f.http); guarded {
+		if err := checkEndpoints(doc, allowed); err != nil {
+			return nil, fmt.Errorf("%w: %s: discovery document: %w", ErrProviderUnavailable, p.IdPID, err)
+		}
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: discovery document: %w", ErrProviderUnavailable, p.IdPID, err)
+	}
+	hc, err := pinnedDiscovery(f.http, discoveryURL, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: discovery: %w", ErrProviderUnavailable, p.IdPID, err)
+	}
 	opts := []rp.Option{
-		rp.WithHTTPClient(f.http),
+		// zitadel makes every call with this client: discovery (pinned),
+		// token, userinfo, device authorization and the remote key set of
+		// the ID-token verifier (rp.NewRemoteKeySet(rp.httpClient, ...)).
+		rp.WithHTTPClient(hc),
+		rp.WithCustomDiscoveryUrl(discoveryURL),
 		rp.WithAuthStyle(style),
 		rp.WithVerifierOpts(
 			rp.WithNonce(nonceFrom),
@@ -151,9 +188,6 @@ func (f *Flow) newParty(ctx context.Context, p Provider) (*party, error) {
 			rp.WithIssuedAtMaxAge(f.maxTokenAge),
 			rp.WithSupportedSigningAlgorithms(algs...),
 		),
-	}
-	if p.DiscoveryURL != "" {
-		opts = append(opts, rp.WithCustomDiscoveryUrl(p.DiscoveryURL))
 	}
 	// The redirect URI is per login: it is passed with each request, not
 	// fixed in the relying party.
@@ -169,6 +203,75 @@ func (f *Flow) newParty(ctx context.Context, p Provider) (*party, error) {
 		v.KeySet = hmacKeySet{secret: []byte(p.ClientSecret), next: v.KeySet}
 	}
 	return &party{rp: relying, verifier: &v}, nil
+}
+
+// checkEndpoints applies the outbound rule (outbound.CheckURL) to every
+// endpoint of a discovery document keystone-ng uses: token, userinfo,
+// JWKS and device authorization are fetched by keystone-ng (a POST with a
+// body of the provider's choosing at the token and device endpoints is the
+// worst of SSRF); the authorization endpoint is where the browser is sent,
+// https as well. jwks_uri and token_endpoint are required (OpenID Connect
+// Discovery 1.0 §3). A refusal fails the login as ErrProviderUnavailable
+// (502): the provider's document is unusable, the request is not at fault.
+func checkEndpoints(doc *oidc.DiscoveryConfiguration, allowed []netip.Prefix) error {
+	for _, e := range []struct {
+		name, url string
+		required  bool
+	}{
+		{"authorization_endpoint", doc.AuthorizationEndpoint, false},
+		{"token_endpoint", doc.TokenEndpoint, true},
+		{"jwks_uri", doc.JwksURI, true},
+		{"userinfo_endpoint", doc.UserinfoEndpoint, false},
+		{"device_authorization_endpoint", doc.DeviceAuthorizationEndpoint, false},
+	} {
+		if e.url == "" {
+			if e.required {
+				return fmt.Errorf("no %s", e.name)
+			}
+			continue
+		}
+		if err := outbound.CheckURL(e.url, allowed); err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
+		}
+	}
+	return nil
+}
+
+// pinnedDiscovery returns a copy of c whose first GET of discoveryURL is
+// answered with body (the document already fetched and checked) and
+// whose every other request goes through c's transport.
+func pinnedDiscovery(c *http.Client, discoveryURL string, body []byte) (*http.Client, error) {
+	u, err := url.Parse(discoveryURL)
+	if err != nil {
+		return nil, err
+	}
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	cp := *c
+	cp.Transport = &pinnedTransport{url: u.String(), body: body, next: next}
+	return &cp, nil
+}
+
+type pinnedTransport struct {
+	url  string
+	body []byte
+	used atomic.Bool
+	next http.RoundTripper
+}
+
+func (t *pinnedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && r.URL.String() == t.url && t.used.CompareAndSwap(false, true) {
+		return &http.Response{
+			Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header:        http.Header{"Content-Type": {"application/json"}},
+			Body:          io.NopCloser(bytes.NewReader(t.body)),
+			ContentLength: int64(len(t.body)),
+			Request:       r,
+		}, nil
+	}
+	return t.next.RoundTrip(r)
 }
 
 // hmacKeySet verifies HS256 with the client secret (OIDC Core §10.1) and
