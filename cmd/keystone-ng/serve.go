@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
 )
 
 func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
@@ -52,6 +53,13 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
 
 	srv := a.server(m)
+	// Rate limits of the unauthenticated login endpoints, per client
+	// address (X-Forwarded-For believed only from trusted_proxies).
+	if srv.TrustedProxies, err = ratelimit.ParseProxies(cfg.KeystoneNG.TrustedProxies); err != nil {
+		log.Error("refusing to start", "error", fmt.Errorf("[keystone_ng] %w", err))
+		return 1
+	}
+	srv.LoginLimiter = ratelimit.New(cfg.KeystoneNG.LoginRateLimit, cfg.KeystoneNG.LoginRateBurst, 0)
 	v4, purgers, err := a.v4(watchCtx, srv)
 	if err != nil {
 		log.Error("refusing to start", "error", err)

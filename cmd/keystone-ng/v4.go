@@ -77,9 +77,9 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	if err != nil {
 		return nil, nil, err
 	}
+	purgers = append(purgers, ps...)
 	if pk != nil {
 		v4.Passkeys = pk
-		purgers = append(purgers, ps...)
 	}
 	fed, fs, err := a.federationFeature(ctx, v4)
 	if err != nil {

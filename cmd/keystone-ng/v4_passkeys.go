@@ -13,7 +13,9 @@ import (
 func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.PasskeyService, []Purger, error) {
 	w := a.cfg.WebAuthn
 	if w.RelyingPartyID == "" {
-		return nil, nil, nil
+		// Off, but ceremonies left from when passkeys were on still
+		// expire and are purged.
+		return nil, []Purger{passkey.CeremonyPurger{Store: passkey.NewSQLStore(a.db)}}, nil
 	}
 	st := passkey.NewSQLStore(a.db)
 	svc, err := passkey.New(passkey.Config{

@@ -20,6 +20,7 @@ type Metrics struct {
 	KeyReloads  *prometheus.CounterVec
 	dbWait      prometheus.Histogram
 	stmtWait    prometheus.Histogram
+	rateLimited *prometheus.CounterVec
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -60,8 +61,12 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Help:    "Time a round of token validation lookups waited in line for a statement slot, shared or not ([keystone_ng] db_concurrency and db_batch_size, MySQL/MariaDB).",
 			Buckets: []float64{0, .0001, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_rate_limited_total",
+			Help: "Unauthenticated login requests refused with 429 by [keystone_ng] login_rate_limit, by route.",
+		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -122,6 +127,9 @@ func (m *Metrics) DBStatementWait(d time.Duration) { m.stmtWait.Observe(d.Second
 // DBWait records one round's wait for a database turn (token.Validator's
 // GateWaited).
 func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }
+
+// RateLimited counts one request refused by the login rate limit.
+func (m *Metrics) RateLimited(route string) { m.rateLimited.WithLabelValues(route).Inc() }
 
 // Outcome counts one validation outcome.
 func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }

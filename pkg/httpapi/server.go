@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/policy"
+	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -44,6 +45,11 @@ type Server struct {
 	MaxBodyBytes   int64
 	// V4 enables the /v4 API (nil = validation only).
 	V4 *V4
+	// TrustedProxies may name the client in X-Forwarded-For ([keystone_ng]
+	// trusted_proxies); LoginLimiter limits unauthenticated login requests
+	// per client (nil = no limit; ratelimit.go).
+	TrustedProxies ratelimit.Proxies
+	LoginLimiter   *ratelimit.Limiter
 }
 
 // Echo builds the router.
@@ -51,6 +57,9 @@ func (s *Server) Echo() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
+	// c.RealIP (access log) believes X-Forwarded-For only from a trusted
+	// proxy, like the rate limits.
+	e.IPExtractor = func(r *http.Request) string { return s.TrustedProxies.ClientOf(r).String() }
 	e.Use(s.requestID, s.recoverer)
 	if s.Metrics != nil {
 		e.Use(s.Metrics.Middleware())

@@ -1,11 +1,16 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
 )
 
@@ -125,27 +130,81 @@ func (s *Server) idpDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// loginIdPs lists, without authentication, the enabled IdPs the login
-// page can offer (those with an OIDC client).
+// loginIdPs lists, without authentication, the enabled IdPs with an OIDC
+// client that the login page may offer. A list of every domain's IdPs
+// would be a phishing surface (any domain admin's IdP, under any name, on
+// the cloud's own login page), so the list is per domain: without a query
+// only the global IdPs (those of system admins); with ?domain_id=<id> or
+// ?domain=<name> that domain's IdPs too. An unknown or disabled domain
+// adds nothing, so the answer is the same as for a domain without IdPs
+// (no existence oracle).
 func (s *Server) loginIdPs(c echo.Context) error {
+	ctx := c.Request().Context()
 	on := true
-	list, err := s.V4.Federation.ListIdPs(c.Request().Context(), federation.IdPFilter{Enabled: &on})
+	list, err := s.V4.Federation.ListIdPs(ctx, federation.IdPFilter{Global: true, Enabled: &on})
 	if err != nil {
 		return err
 	}
-	type entry struct {
-		ID       string  `json:"id"`
-		Name     string  `json:"name"`
-		DomainID *string `json:"domain_id"`
-		LoginURL string  `json:"login_url"`
-	}
-	out := []entry{}
-	for _, p := range list {
-		if p.ClientID == nil {
-			continue
+	if dom, err := s.loginDomain(ctx, c.QueryParam("domain_id"), c.QueryParam("domain")); err != nil {
+		return err
+	} else if dom != "" {
+		own, err := s.V4.Federation.ListIdPs(ctx, federation.IdPFilter{DomainID: &dom, Enabled: &on})
+		if err != nil {
+			return err
 		}
-		out = append(out, entry{ID: p.ID, Name: p.Name, DomainID: p.DomainID, LoginURL: "/v4/federation/identity_providers/" + p.ID + "/login"})
+		list = append(list, own...)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, map[string]any{"identity_providers": out})
+	return c.JSON(http.StatusOK, map[string]any{"identity_providers": loginEntries(list)})
+}
+
+// loginEntry is an IdP as the public list shows it.
+type loginEntry struct {
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	DomainID *string `json:"domain_id"`
+	LoginURL string  `json:"login_url"`
+}
+
+// loginEntries keeps the IdPs a browser can log in with (an OIDC client).
+func loginEntries(list []*federation.IdP) []loginEntry {
+	out := []loginEntry{}
+	for _, p := range list {
+		if p.ClientID == nil || !p.Enabled {
+			continue
+		}
+		out = append(out, loginEntry{ID: p.ID, Name: p.Name, DomainID: p.DomainID, LoginURL: "/v4/federation/identity_providers/" + p.ID + "/login"})
+	}
+	return out
+}
+
+// loginDomain resolves the public list's domain query to an enabled
+// domain's id; "" when none is asked for or the domain is unknown or
+// disabled. domain_id wins over domain.
+func (s *Server) loginDomain(ctx context.Context, id, name string) (string, error) {
+	id, name = strings.TrimSpace(id), strings.TrimSpace(name)
+	if (id == "" && name == "") || s.V4.Scopes == nil {
+		return "", nil
+	}
+	var d *token.Project
+	if id != "" {
+		m, err := s.V4.Scopes.GetProjects(ctx, id)
+		if err != nil {
+			return "", apierror.Internal(fmt.Errorf("login list: domain %q: %w", id, err))
+		}
+		d = m[id]
+	} else {
+		var err error
+		d, err = s.V4.Scopes.DomainByName(ctx, name)
+		if errors.Is(err, token.ErrNotFound) {
+			return "", nil
+		}
+		if err != nil {
+			return "", apierror.Internal(fmt.Errorf("login list: domain name: %w", err))
+		}
+	}
+	if d == nil || !d.IsDomain || !d.Enabled {
+		return "", nil
+	}
+	return d.ID, nil
 }
