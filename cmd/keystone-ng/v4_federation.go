@@ -76,6 +76,7 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		OIDC:                           flow,
 		TrustedDashboards:              cfg.Federation.TrustedDashboard,
 		GrantableRoles:                 cfg.KeystoneNG.DomainGrantableRoles,
+		Users:                          v4.Identity,
 	})
 	return svc, []Purger{federation.JTIPurger{S: svc}, federation.WorkloadTokenPurger{S: svc}, states}, nil
 }

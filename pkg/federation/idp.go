@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
 	"github.com/uptrace/bun"
@@ -84,6 +85,10 @@ type Options struct {
 	// TrustedDashboards is [federation] trusted_dashboard: where a
 	// browser login may hand its token.
 	TrustedDashboards []string
+	// Users applies the one rule of who may obtain a token
+	// (identity.Checker.Usable) to mapped and existing shadow users; nil
+	// checks only the enabled columns.
+	Users *identity.Checker
 	// GrantableRoles is [keystone_ng] domain_grantable_roles: what a
 	// domain-owned IdP's mappings may grant (grantable.go). nil means the
 	// default, manager, member and reader.

@@ -25,7 +25,44 @@ type Login struct {
 	GroupIDs    []string
 	Scope       issue.Scope
 	MaxLifetime time.Duration
+
+	svc  *Service
+	undo undoLog
 }
+
+// Rollback undoes the login's provisioning: the caller refused the login
+// after it was provisioned (the issuer would not mint its token), and a
+// refused login writes nothing. Safe on a nil Login.
+func (l *Login) Rollback(ctx context.Context) error {
+	if l == nil || l.svc == nil || len(l.undo) == 0 {
+		return nil
+	}
+	err := l.svc.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for i := len(l.undo) - 1; i >= 0; i-- {
+			if _, err := tx.ExecContext(ctx, l.undo[i].q, l.undo[i].args...); err != nil {
+				return fmt.Errorf("%s: %w", l.undo[i].q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.svc.opt.Log.ErrorContext(ctx, "federated login refused after provisioning; undoing the provisioning failed", "idp_id", l.IdPID, "user_id", l.UserID, "error", err)
+		return err
+	}
+	l.undo = nil
+	return nil
+}
+
+// undoOp is one statement that reverts one provisioning write; an
+// undoLog is run last to first.
+type undoOp struct {
+	q    string
+	args []any
+}
+
+type undoLog []undoOp
+
+func (u *undoLog) add(q string, args ...any) { *u = append(*u, undoOp{q: q, args: args}) }
 
 // Grant is the issue.Grant of the login.
 func (l *Login) Grant() issue.Grant {
@@ -113,25 +150,31 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 	}
 	now := s.opt.Now()
 	userID := rr.UserID
-	if userID != "" {
-		if err := s.checkUserEnabled(ctx, s.db, userID); err != nil {
-			return nil, err
-		}
-	} else {
-		userID = ShadowUserID(p.ShadowDomainID, res.UniqueID)
-		// A disabled shadow user is refused before anything is written.
-		var enabled any
-		err := s.db.QueryRowContext(ctx, `SELECT u.enabled FROM federated_user f JOIN `+s.tUser+` u ON u.id = f.user_id
-			WHERE f.idp_id = ? AND f.protocol_id = ? AND f.unique_id = ?`, p.ID, ProtocolID, res.UniqueID).Scan(&enabled)
+	if userID == "" {
+		// An existing shadow user is checked like any user; a new one
+		// will live in the IdP's domain, which must be enabled.
+		err := s.db.QueryRowContext(ctx, `SELECT user_id FROM federated_user WHERE idp_id = ? AND protocol_id = ? AND unique_id = ?`,
+			p.ID, ProtocolID, res.UniqueID).Scan(&userID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			if err := s.domainUsable(ctx, p.ShadowDomainID); err != nil {
+				return nil, err
+			}
 		case err != nil:
 			return nil, apierror.Internal(err)
-		case !truthy(enabled):
-			return nil, refuse("federated user %q of identity provider %s is disabled", res.UniqueID, p.ID)
 		}
 	}
+	// Who may obtain a token is one rule, Python's, shared with validation
+	// and every other login (identity.Checker.Usable): checked before
+	// anything is written.
+	if userID != "" {
+		if err := s.usable(ctx, userID); err != nil {
+			return nil, err
+		}
+	}
+	var undo undoLog
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		undo = nil // a retried transaction starts over
 		if v.JTI != "" {
 			if len(v.JTI) > 255 {
 				return refuse("jti longer than 255 bytes")
@@ -143,20 +186,21 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 				}
 				return err
 			}
+			undo.add(`DELETE FROM ng_jwt_jti WHERE idp_id = ? AND jti = ?`, p.ID, v.JTI)
 		}
 		if rr.UserID == "" {
-			id, err := s.shadowUser(ctx, tx, p, res.UniqueID, res.UserName, now)
+			id, err := s.shadowUser(ctx, tx, &undo, p, res.UniqueID, res.UserName, now)
 			if err != nil {
 				return err
 			}
 			userID = id
 		}
 		for _, g := range rr.GroupIDs {
-			if err := s.addExpiring(ctx, tx, p.ID, userID, g, now); err != nil {
+			if err := s.addExpiring(ctx, tx, &undo, p.ID, userID, g, now); err != nil {
 				return err
 			}
 		}
-		return s.syncGrants(ctx, tx, p.ID, userID, rr.Grants, now)
+		return s.syncGrants(ctx, tx, &undo, p.ID, userID, rr.Grants, now)
 	})
 	if err != nil {
 		var ae *apierror.Error
@@ -165,7 +209,7 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 		}
 		return nil, apierror.Internal(fmt.Errorf("federated login provisioning: %w", err))
 	}
-	l := &Login{IdPID: p.ID, UserID: userID, GroupIDs: rr.GroupIDs, MaxLifetime: res.MaxTokenLifetime}
+	l := &Login{IdPID: p.ID, UserID: userID, GroupIDs: rr.GroupIDs, MaxLifetime: res.MaxTokenLifetime, svc: s, undo: undo}
 	if l.GroupIDs == nil {
 		l.GroupIDs = []string{}
 	}
@@ -173,33 +217,60 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 	return l, nil
 }
 
-func (s *Service) checkUserEnabled(ctx context.Context, q bun.IDB, id string) error {
-	var enabled any
-	err := q.QueryRowContext(ctx, `SELECT enabled FROM `+s.tUser+` WHERE id = ?`, id).Scan(&enabled)
+// usable applies the one rule of who may obtain a token
+// (identity.Checker.Usable: enabled with Python's inactivity rule, domain
+// enabled, not locked out); without a checker (tests of this package
+// alone), the enabled columns of the user and their domain.
+func (s *Service) usable(ctx context.Context, userID string) error {
+	if s.opt.Users != nil {
+		_, err := s.opt.Users.Usable(ctx, userID)
+		return err
+	}
+	var enabled, domEnabled any
+	err := s.db.QueryRowContext(ctx, `SELECT u.enabled, d.enabled FROM `+s.tUser+` u JOIN project d ON d.id = u.domain_id WHERE u.id = ?`, userID).Scan(&enabled, &domEnabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return refuse("mapped user %s not found", id)
+		return refuse("mapped user %s not found", userID)
+	}
+	if err != nil {
+		return apierror.Internal(err)
+	}
+	if !truthy(enabled) || !truthy(domEnabled) {
+		return refuse("user %s or their domain is disabled", userID)
+	}
+	return nil
+}
+
+// domainUsable refuses a login whose new shadow user would live in a
+// disabled (or missing) domain.
+func (s *Service) domainUsable(ctx context.Context, domainID string) error {
+	var enabled any
+	err := s.db.QueryRowContext(ctx, `SELECT enabled FROM project WHERE id = ? AND is_domain = ?`, domainID, true).Scan(&enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refuse("domain %s of the identity provider not found", domainID)
 	}
 	if err != nil {
 		return apierror.Internal(err)
 	}
 	if !truthy(enabled) {
-		return refuse("mapped user %s is disabled", id)
+		return refuse("domain %s of the identity provider is disabled", domainID)
 	}
 	return nil
 }
 
 // shadowUser is Python's _shadow_federated_user: update the display name
 // of an existing federated user, or create user + federated_user.
-func (s *Service) shadowUser(ctx context.Context, tx bun.Tx, p *IdP, uniqueID, name string, now time.Time) (string, error) {
+func (s *Service) shadowUser(ctx context.Context, tx bun.Tx, undo *undoLog, p *IdP, uniqueID, name string, now time.Time) (string, error) {
 	var id string
-	err := tx.QueryRowContext(ctx, `SELECT user_id FROM federated_user WHERE idp_id = ? AND protocol_id = ? AND unique_id = ?`,
-		p.ID, ProtocolID, uniqueID).Scan(&id)
+	var oldName any
+	err := tx.QueryRowContext(ctx, `SELECT user_id, display_name FROM federated_user WHERE idp_id = ? AND protocol_id = ? AND unique_id = ?`,
+		p.ID, ProtocolID, uniqueID).Scan(&id, &oldName)
 	switch {
 	case err == nil:
 		if _, err := tx.ExecContext(ctx, `UPDATE federated_user SET display_name = ? WHERE idp_id = ? AND protocol_id = ? AND unique_id = ? AND (display_name IS NULL OR display_name <> ?)`,
 			name, p.ID, ProtocolID, uniqueID, name); err != nil {
 			return "", err
 		}
+		undo.add(`UPDATE federated_user SET display_name = ? WHERE idp_id = ? AND protocol_id = ? AND unique_id = ?`, oldName, p.ID, ProtocolID, uniqueID)
 	case errors.Is(err, sql.ErrNoRows):
 		id = ShadowUserID(p.ShadowDomainID, uniqueID)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.tUser+` (id, extra, enabled, default_project_id, created_at, last_active_at, domain_id)
@@ -219,59 +290,76 @@ func (s *Service) shadowUser(ctx context.Context, tx bun.Tx, p *IdP, uniqueID, n
 			}
 			return "", fmt.Errorf("insert user: %w", err)
 		}
+		undo.add(`DELETE FROM `+s.tUser+` WHERE id = ?`, id)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO federated_user (user_id, idp_id, protocol_id, unique_id, display_name) VALUES (?, ?, ?, ?, ?)`,
 			id, p.ID, ProtocolID, uniqueID, name); err != nil {
 			return "", fmt.Errorf("insert federated_user: %w", err)
 		}
+		undo.add(`DELETE FROM federated_user WHERE user_id = ? AND idp_id = ? AND protocol_id = ?`, id, p.ID, ProtocolID)
 	default:
 		return "", err
 	}
 	if s.opt.DisableUserAccountDaysInactive > 0 {
 		// set_last_active_at: utcnow().date()
+		var last any
+		if err := tx.QueryRowContext(ctx, `SELECT last_active_at FROM `+s.tUser+` WHERE id = ?`, id).Scan(&last); err != nil {
+			return "", err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE `+s.tUser+` SET last_active_at = ? WHERE id = ?`, now.UTC().Format("2006-01-02"), id); err != nil {
 			return "", err
 		}
+		undo.add(`UPDATE `+s.tUser+` SET last_active_at = ? WHERE id = ?`, last, id)
 	}
 	return id, nil
 }
 
 // addExpiring is Python's add_user_to_group_expires.
-func (s *Service) addExpiring(ctx context.Context, tx bun.Tx, idpID, userID, groupID string, now time.Time) error {
+func (s *Service) addExpiring(ctx context.Context, tx bun.Tx, undo *undoLog, idpID, userID, groupID string, now time.Time) error {
 	// Existence is read, not inferred from RowsAffected: MySQL counts
 	// changed rows only, and a second login within the column's
 	// precision (DATETIME: one second) changes nothing.
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM expiring_user_group_membership WHERE user_id = ? AND group_id = ?`,
-		userID, groupID).Scan(&n); err != nil {
+	var last any
+	err := tx.QueryRowContext(ctx, `SELECT last_verified FROM expiring_user_group_membership WHERE user_id = ? AND group_id = ?`,
+		userID, groupID).Scan(&last)
+	switch {
+	case err == nil:
+		if _, err := tx.ExecContext(ctx, `UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`,
+			pyDateTime(now), userID, groupID); err != nil {
+			return err
+		}
+		undo.add(`UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`, last, userID, groupID)
+		return nil
+	case !errors.Is(err, sql.ErrNoRows):
 		return err
 	}
-	if n > 0 {
-		_, err := tx.ExecContext(ctx, `UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`,
-			pyDateTime(now), userID, groupID)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
+		userID, groupID, idpID, pyDateTime(now)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
-		userID, groupID, idpID, pyDateTime(now))
-	return err
+	undo.add(`DELETE FROM expiring_user_group_membership WHERE user_id = ? AND group_id = ?`, userID, groupID)
+	return nil
 }
 
 // syncGrants makes the user's mapping-made grants equal to want: new ones
 // are inserted (and recorded, unless an identical assignment already
 // existed: that one is the admin's), recorded ones no longer wanted are
 // deleted. Assignments made by hand are never touched.
-func (s *Service) syncGrants(ctx context.Context, tx bun.Tx, idpID, userID string, want []assignment, now time.Time) error {
-	rows, err := tx.QueryContext(ctx, `SELECT type, target_id, role_id FROM ng_federation_grant WHERE idp_id = ? AND actor_id = ?`, idpID, userID)
+func (s *Service) syncGrants(ctx context.Context, tx bun.Tx, undo *undoLog, idpID, userID string, want []assignment, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT type, target_id, role_id, created_at FROM ng_federation_grant WHERE idp_id = ? AND actor_id = ?`, idpID, userID)
 	if err != nil {
 		return err
 	}
 	had := map[assignment]bool{}
+	createdAt := map[assignment]int64{}
 	for rows.Next() {
 		a := assignment{ActorID: userID}
-		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID); err != nil {
+		var at int64
+		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID, &at); err != nil {
 			rows.Close()
 			return err
 		}
 		had[a] = true
+		createdAt[a] = at
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -307,6 +395,10 @@ func (s *Service) syncGrants(ctx context.Context, tx bun.Tx, idpID, userID strin
 			idpID, a.Type, a.ActorID, a.TargetID, a.RoleID, micros(now)); err != nil {
 			return err
 		}
+		undo.add(`DELETE FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?`,
+			a.Type, a.ActorID, a.TargetID, a.RoleID, false)
+		undo.add(`DELETE FROM ng_federation_grant WHERE idp_id = ? AND type = ? AND actor_id = ? AND target_id = ? AND role_id = ?`,
+			idpID, a.Type, a.ActorID, a.TargetID, a.RoleID)
 	}
 	for a := range had {
 		if wantSet[a] {
@@ -320,6 +412,10 @@ func (s *Service) syncGrants(ctx context.Context, tx bun.Tx, idpID, userID strin
 			idpID, a.Type, a.ActorID, a.TargetID, a.RoleID); err != nil {
 			return err
 		}
+		undo.add(`INSERT INTO assignment (type, actor_id, target_id, role_id, inherited) VALUES (?, ?, ?, ?, ?)`,
+			a.Type, a.ActorID, a.TargetID, a.RoleID, false)
+		undo.add(`INSERT INTO ng_federation_grant (idp_id, type, actor_id, target_id, role_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			idpID, a.Type, a.ActorID, a.TargetID, a.RoleID, createdAt[a])
 	}
 	return nil
 }

@@ -28,6 +28,10 @@ func (s *Server) federationJWTLogin(c echo.Context) error {
 	}
 	issued, err := s.V4.Issuer.Issue(ctx, login.Grant())
 	if err != nil {
+		// A refused login writes nothing: undo its provisioning.
+		if rerr := login.Rollback(ctx); rerr != nil {
+			return apierror.Internal(rerr)
+		}
 		return err
 	}
 	// Remembered before the token is handed out: the policy must never

@@ -175,6 +175,10 @@ func (s *Server) oidcIssue(ctx context.Context, f OIDCFederation, res *oidcflow.
 	}
 	issued, err := s.V4.Issuer.Issue(ctx, g)
 	if err != nil {
+		// A refused login writes nothing: undo its provisioning.
+		if rerr := login.Rollback(ctx); rerr != nil {
+			return nil, nil, apierror.Internal(rerr)
+		}
 		return nil, nil, err
 	}
 	return issued, &x, nil

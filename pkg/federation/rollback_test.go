@@ -1,0 +1,137 @@
+package federation
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
+)
+
+// snapshot is every row a federated login can write, as text.
+func snapshot(t *testing.T, b *storetest.Backend) map[string]string {
+	t.Helper()
+	user := storetest.QuoteIdent(b.Name, "user")
+	out := map[string]string{}
+	for name, q := range map[string]string{
+		"user":       `SELECT id, enabled, domain_id FROM ` + user + ` ORDER BY id`,
+		"federated":  `SELECT user_id, idp_id, unique_id, display_name FROM federated_user ORDER BY user_id`,
+		"expiring":   `SELECT user_id, group_id, last_verified FROM expiring_user_group_membership ORDER BY user_id, group_id`,
+		"assignment": `SELECT type, actor_id, target_id, role_id FROM assignment ORDER BY actor_id, target_id, role_id`,
+		"grants":     `SELECT idp_id, actor_id, target_id, role_id, created_at FROM ng_federation_grant ORDER BY actor_id, target_id, role_id`,
+		"jti":        `SELECT idp_id, jti FROM ng_jwt_jti ORDER BY jti`,
+	} {
+		rows, err := b.DB.QueryContext(context.Background(), q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		cols, _ := rows.Columns()
+		s := ""
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				if b, ok := v.([]byte); ok {
+					v = string(b)
+				}
+				s += fmt.Sprint(v) + "|"
+			}
+			s += "\n"
+		}
+		rows.Close()
+		out[name] = s
+	}
+	return out
+}
+
+// TestLoginRollback: a login refused after provisioning (the issuer would
+// not mint its token) is undone to the row: the first login of a user and
+// a later login that updates and removes what an earlier one made.
+func TestLoginRollback(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
+		pythonTables(t, b)
+		ctx := context.Background()
+		now := time.Now().Truncate(time.Second)
+		svc := New(Options{DB: b.DB, HTTPClient: loopbackClient(), Leeway: 30 * time.Second, Now: func() time.Time { return now }, DisableUserAccountDaysInactive: 30})
+		kit := newIssuerKit(t)
+		jwks := kit.srv.URL + "/jwks"
+		id, iss, dom := "ci", "https://ci.example.com", "d1"
+		p, err := svc.CreateIdP(ctx, &IdPFields{ID: &id, Name: &id, Issuer: &iss, JWKSURL: &jwks, DomainID: &dom, Audiences: &[]string{"ks"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.CreateMapping(ctx, p, "m", json.RawMessage(`[{"match": [{"claim": "sub", "equals": "w1"}], "user": {"name": "{name}", "unique_id": "{sub}"},
+			"groups": [{"id": "g1"}], "grants": [{"role": {"name": "member"}, "project": {"id": "p1"}}]}]`)); err != nil {
+			t.Fatal(err)
+		}
+		login := func(jti, name string) *Login {
+			t.Helper()
+			raw := kit.sign(t, jose.RS256, kit.rsa, "k1", map[string]any{"iss": iss, "aud": "ks", "sub": "w1", "name": name, "jti": jti,
+				"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix()})
+			l, err := svc.JWTLogin(ctx, id, raw, "m")
+			if err != nil {
+				t.Fatalf("login: %v", err)
+			}
+			return l
+		}
+		empty := snapshot(t, b)
+		l := login("j1", "first")
+		if err := l.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := snapshot(t, b); fmt.Sprint(got) != fmt.Sprint(empty) {
+			t.Fatalf("first login not undone:\nbefore %v\nafter  %v", empty, got)
+		}
+		// A kept first login, then a second one (new name, a grant the
+		// mapping no longer gives removed, the membership re-verified) that
+		// is refused: everything back as the first login left it.
+		login("j2", "first")
+		now = now.Add(2 * time.Second)
+		if _, err := svc.UpdateMapping(ctx, p, "m", json.RawMessage(`[{"match": [{"claim": "sub", "equals": "w1"}], "user": {"name": "{name}", "unique_id": "{sub}"},
+			"groups": [{"id": "g1"}], "grants": [{"role": {"name": "reader"}, "project": {"id": "p1"}}]}]`)); err != nil {
+			t.Fatal(err)
+		}
+		kept := snapshot(t, b)
+		l = login("j3", "renamed")
+		if fmt.Sprint(snapshot(t, b)) == fmt.Sprint(kept) {
+			t.Fatal("the second login changed nothing: the test proves nothing")
+		}
+		if err := l.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := snapshot(t, b); fmt.Sprint(got) != fmt.Sprint(kept) {
+			t.Fatalf("second login not undone:\nbefore %v\nafter  %v", kept, got)
+		}
+		// Nil-safe and idempotent.
+		var none *Login
+		if err := none.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Rollback(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// A new user in a disabled domain is refused before anything is written.
+		if _, err := b.DB.ExecContext(ctx, `UPDATE project SET enabled = ? WHERE id = 'd1'`, false); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshot(t, b)
+		raw := kit.sign(t, jose.RS256, kit.rsa, "k1", map[string]any{"iss": iss, "aud": "ks", "sub": "w1", "name": "x", "jti": "j4",
+			"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix()})
+		if _, err := svc.JWTLogin(ctx, id, raw, "m"); apierror.As(err).Code != 401 {
+			t.Fatalf("disabled domain: %v", err)
+		}
+		if got := snapshot(t, b); fmt.Sprint(got) != fmt.Sprint(before) {
+			t.Fatalf("refused login wrote: %v", got)
+		}
+	})
+}
