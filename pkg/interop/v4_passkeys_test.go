@@ -45,7 +45,7 @@ func TestInteropV4Passkeys(t *testing.T) {
 	roles := py.must(t, http.StatusOK, "GET", "/v3/roles?name=member", admin, nil)["roles"].([]any)
 	py.put(t, admin, "/v3/projects/"+projectID+"/users/"+userID+"/roles/"+idOf(roles[0].(map[string]any)))
 
-	ng := startSidecarWith(t, env, "", passkeyConf)
+	ng := startSidecarWith(t, env, noLoginLimit, passkeyConf)
 	port := ng.base[strings.LastIndex(ng.base, ":")+1:]
 	origin := "http://localhost:" + port
 	userTok := py.issue(t, auth(passwordIdentity(userID, password), nil)).Token
