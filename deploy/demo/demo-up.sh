@@ -105,6 +105,10 @@ install -o root -g "$SERVICE_USER" -m 0640 /dev/stdin "$NG_CONF" <<EOF
 # (deploy/keystone-ng.conf.example lists them).
 [keystone_ng]
 listen = $DEMO_HOST:$DEMO_NG_PORT
+# nginx on this host appends the client to X-Forwarded-For; keystone-ng
+# believes that header only from these proxies (login rate limits count per
+# client address; docs/security.md).
+trusted_proxies = 127.0.0.1/32,::1/128
 
 # Passkeys on the login page, http://localhost:$DEMO_FRONT_PORT/v4/login
 # (WebAuthn needs a host name, not an IP address; localhost is a secure

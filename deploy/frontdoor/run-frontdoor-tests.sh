@@ -65,7 +65,9 @@ fd_say "Python Keystone (SQLite) on $FD_PY_ADDR"
 
 fd_say "building keystone-ng"
 (cd "$FD_ROOT" && go build -o "$FD_STATE_DIR/keystone-ng" ./cmd/keystone-ng)
-printf '[keystone_ng]\nlisten = %s\n' "$FD_NG_ADDR" >"$FD_STATE_DIR/ng.conf"
+# The front doors run on this host: keystone-ng believes their
+# X-Forwarded-For (login rate limits count per client address).
+printf '[keystone_ng]\nlisten = %s\ntrusted_proxies = 127.0.0.1/32,::1/128\n' "$FD_NG_ADDR" >"$FD_STATE_DIR/ng.conf"
 start_ng() {
   fd_stop_recorded keystone-ng TERM
   setsid "$FD_STATE_DIR/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" \
