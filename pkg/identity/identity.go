@@ -9,6 +9,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -46,6 +47,29 @@ type Directory interface {
 	// ResetFailedAuth sets failed_auth_count = 0 and failed_auth_at = NULL
 	// (_reset_failed_auth).
 	ResetFailedAuth(ctx context.Context, userID string) error
+	// Account returns how the user authenticates (local, non-local,
+	// federated through which IdPs) and their MFA options.
+	Account(ctx context.Context, userID string) (*Account, error)
+}
+
+// Account is what a passwordless login needs beyond the user row.
+type Account struct {
+	Local    bool // a local_user row (Keystone's own password)
+	NonLocal bool // a nonlocal_user row (a backend such as LDAP)
+	// IdPs are the identity providers the user is federated through
+	// (federated_user rows), with whether each is enabled; a deleted IdP
+	// takes its rows with it.
+	IdPs []FederatedIdP
+	// MFAEnabled is user option MFAE (nil: unset, which Python reads as
+	// true); MFARules is option MFAR as stored (JSON; nil when unset).
+	MFAEnabled *bool
+	MFARules   []byte
+}
+
+// FederatedIdP is one federated_user row's identity provider.
+type FederatedIdP struct {
+	ID      string
+	Enabled bool
 }
 
 // Lockout is [security_compliance] lockout_failure_attempts and
@@ -76,6 +100,8 @@ type Checker struct {
 	// DisableUserAccountDaysInactive is [security_compliance]
 	// disable_user_account_days_inactive (0 = off).
 	DisableUserAccountDaysInactive int
+	// AuthMethods is [auth] methods (MFA rules count only these).
+	AuthMethods []string
 }
 
 func (c *Checker) now() time.Time {
@@ -132,18 +158,123 @@ func (c *Checker) Usable(ctx context.Context, userID string) (*token.User, error
 	return u, nil
 }
 
-// enabled applies disable_user_account_days_inactive like Python's User
-// model (enabled column, then last_active_at older than the limit).
+// enabled is the one rule validation uses too (token.UserEnabled:
+// Python's User.enabled with disable_user_account_days_inactive).
 func (c *Checker) enabled(u *token.User, now time.Time) bool {
-	if !u.Enabled {
+	return token.UserEnabled(u, now, c.DisableUserAccountDaysInactive)
+}
+
+// ErrAccount and ErrMFA are causes of refused passwordless logins.
+var (
+	ErrAccount = errors.New("identity: the account can no longer sign in through its origin")
+	ErrMFA     = errors.New("identity: the user's multi-factor rules are not satisfied")
+)
+
+// Passwordless checks what a login that proves no Keystone password (a
+// passkey) needs beyond Usable: the account still has an origin that may
+// sign in (a local or non-local user, or a federated user with at least
+// one enabled identity provider: a passkey must not outlive the IdP it was
+// registered through), and Python's per-user MFA rules accept the token's
+// methods. Refusals are the generic 401.
+func (c *Checker) Passwordless(ctx context.Context, userID string, methods []string) error {
+	a, err := c.Dir.Account(ctx, userID)
+	if err != nil {
+		return apierror.Internal(err)
+	}
+	if !AccountMaySignIn(a) {
+		return unauthorized(fmt.Errorf("%w: %s", ErrAccount, userID))
+	}
+	enabled := a.MFAEnabled == nil || *a.MFAEnabled
+	if !MFASatisfied(enabled, ParseMFARules(a.MFARules), c.AuthMethods, methods) {
+		return unauthorized(fmt.Errorf("%w: %s (methods %v)", ErrMFA, userID, methods))
+	}
+	return nil
+}
+
+// AccountMaySignIn is the origin rule of Passwordless.
+func AccountMaySignIn(a *Account) bool {
+	if a == nil {
 		return false
 	}
-	days := c.DisableUserAccountDaysInactive
-	if days <= 0 || u.IgnoreInactivity || u.LastActiveAt == nil {
+	if a.Local || a.NonLocal {
 		return true
 	}
-	limit := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, -days)
-	return !u.LastActiveAt.Before(limit)
+	for _, p := range a.IdPs {
+		if p.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseMFARules reads option MFAR as Python's
+// UserMFARulesValidator._parse_rule_structure does: a list of lists of
+// strings; anything else in the top level means no rules (corrupt data
+// never locks a user out), and a rule that is not a non-empty list of
+// strings is dropped.
+func ParseMFARules(raw []byte) [][]string {
+	if len(raw) == 0 {
+		return nil
+	}
+	var top []json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		// Python's JsonBlob may hold a JSON string of the list.
+		var inner string
+		if json.Unmarshal(raw, &inner) != nil || json.Unmarshal([]byte(inner), &top) != nil {
+			return nil
+		}
+	}
+	var out [][]string
+	for _, r := range top {
+		var items []any
+		if json.Unmarshal(r, &items) != nil || len(items) == 0 {
+			continue
+		}
+		rule := make([]string, 0, len(items))
+		ok := true
+		for _, it := range items {
+			s, isStr := it.(string)
+			if !isStr {
+				ok = false
+				break
+			}
+			rule = append(rule, s)
+		}
+		if ok {
+			out = append(out, rule)
+		}
+	}
+	return out
+}
+
+// MFASatisfied is check_auth_methods_against_rules: no rules or rules
+// disabled pass; otherwise some rule, reduced to the methods [auth]
+// methods enables, must be a subset of the methods used.
+func MFASatisfied(enabled bool, rules [][]string, configured, used []string) bool {
+	if !enabled || len(rules) == 0 {
+		return true
+	}
+	conf := map[string]bool{}
+	for _, m := range configured {
+		conf[m] = true
+	}
+	have := map[string]bool{}
+	for _, m := range used {
+		have[m] = true
+	}
+	for _, r := range rules {
+		ok := true
+		for _, m := range r {
+			if conf[m] && !have[m] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Failed records a failed attempt for a local user (no-op for others).

@@ -41,11 +41,17 @@ func eachBackend(t *testing.T, f func(t *testing.T, e *env)) {
 type fakeIssuer struct {
 	mu     sync.Mutex
 	grants []issue.Grant
+	// refuse, when set, is returned instead of a token (a grant the real
+	// issuer would refuse).
+	refuse error
 }
 
 func (f *fakeIssuer) Issue(_ context.Context, g issue.Grant) (*issue.Issued, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refuse != nil {
+		return nil, f.refuse
+	}
 	f.grants = append(f.grants, g)
 	return &issue.Issued{ID: fmt.Sprintf("token-%d-%s", len(f.grants), g.UserID)}, nil
 }
@@ -92,7 +98,8 @@ func newEnv(t *testing.T, b *storetest.Backend) *env {
 func (e *env) newService(t *testing.T) *passkey.Service {
 	t.Helper()
 	r := store.NewReader(e.db)
-	checker := &identity.Checker{Dir: r, Lockout: identity.Lockout{Attempts: 3}, Now: func() time.Time { return e.now }}
+	checker := &identity.Checker{Dir: r, Lockout: identity.Lockout{Attempts: 3}, Now: func() time.Time { return e.now },
+		AuthMethods: []string{"external", "password", "token", "totp", "mapped"}}
 	svc, err := passkey.New(passkey.Config{RPID: rpID, RPName: "Test Cloud", Origins: []string{origin}, UserVerification: "required",
 		Attestation: "none", CeremonyTimeout: 5 * time.Minute, TokenMethods: []string{"external"}},
 		passkey.NewSQLStore(e.db), r, checker, e.issuer, r, slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})))

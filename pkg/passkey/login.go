@@ -289,16 +289,19 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential
 			"user_id", userID, "passkey_id", pk.ID, "stored_count", pk.SignCount, "presented_count", parsed.Response.AuthenticatorData.Counter)
 		return nil, s.failed(ctx, userID, fmt.Errorf("passkey %s: %w", pk.ID, ErrClone))
 	}
-	now := s.now().UTC()
-	if err := s.Store.RecordUse(ctx, pk.ID, pk.SignCount, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
-		if errors.Is(err, ErrConflict) {
-			return nil, s.failed(ctx, userID, err)
+	// The origin of the account (a federated user's IdP still enabled)
+	// and Python's MFA rules for the token's methods.
+	if err := s.Checker.Passwordless(ctx, userID, s.cfg.TokenMethods); err != nil {
+		ae := apierror.As(err)
+		if ae.Code >= 500 {
+			return nil, ae
 		}
-		return nil, apierror.Internal(err)
+		s.Log.InfoContext(ctx, "passkey login refused", "user_id", userID, "reason", fmt.Sprint(ae.Cause))
+		return nil, loginRefused(ae)
 	}
-	if err := s.Checker.Succeeded(ctx, userID); err != nil {
-		return nil, apierror.Internal(err)
-	}
+	// The token is minted before anything is recorded: a login the
+	// issuer refuses (a scope without roles, a disabled project) leaves
+	// the signature counter and the lockout state as they were.
 	sc, err := issue.Resolve(ctx, s.Scopes, scope)
 	if err != nil {
 		return nil, err
@@ -306,6 +309,18 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential
 	out, err := s.Issuer.Issue(ctx, issue.Grant{UserID: userID, Methods: s.cfg.TokenMethods, Scope: sc})
 	if err != nil {
 		return nil, err
+	}
+	now := s.now().UTC()
+	if err := s.Store.RecordUse(ctx, pk.ID, pk.SignCount, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// A concurrent login used the same assertion's counter
+			// first: this one is refused and its token never handed out.
+			return nil, s.failed(ctx, userID, err)
+		}
+		return nil, apierror.Internal(err)
+	}
+	if err := s.Checker.Succeeded(ctx, userID); err != nil {
+		return nil, apierror.Internal(err)
 	}
 	s.Log.InfoContext(ctx, "passkey login", "user_id", userID, "passkey_id", pk.ID)
 	return out, nil

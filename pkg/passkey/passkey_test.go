@@ -501,3 +501,72 @@ func TestLoginStartValidation(t *testing.T) {
 		}
 	})
 }
+
+// TestPasswordlessRules: a federated user's passkey stops working when the
+// IdP is disabled or deleted, Python's MFA rules apply to a passkey login,
+// and a login the issuer refuses records nothing (issue 14, findings 3, 6
+// and 8).
+func TestPasswordlessRules(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		e.exec(t, `INSERT INTO identity_provider (id, enabled, domain_id) VALUES ('idp1', ?, 'default')`, true)
+		e.exec(t, `INSERT INTO mapping (id, rules) VALUES ('m1', '[]')`)
+		e.exec(t, `INSERT INTO federation_protocol (id, idp_id, mapping_id) VALUES ('openid', 'idp1', 'm1')`)
+		federated := func(t *testing.T, name string) string {
+			id := e.addUser(t, name, "default")
+			e.exec(t, `DELETE FROM local_user WHERE user_id = ?`, id)
+			e.exec(t, `INSERT INTO federated_user (user_id, idp_id, protocol_id, unique_id) VALUES (?, 'idp1', 'openid', ?)`, id, name)
+			return id
+		}
+		login := func(t *testing.T, key *passkeytest.Authenticator) error {
+			b := e.beginLogin(t, nil)
+			c, err := key.Get(mustJSON(t, b.Options))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.svc.FinishLogin(e.ctx, b.CeremonyID, c, nil)
+			return err
+		}
+		fed := federated(t, "fed-user")
+		fedKey, _ := e.register(t, fed, "")
+		if err := login(t, fedKey); err != nil {
+			t.Fatalf("federated user, IdP enabled: %v", err)
+		}
+		e.exec(t, `UPDATE identity_provider SET enabled = ? WHERE id = 'idp1'`, false)
+		before := e.snapshot(t)
+		wantStatus(t, login(t, fedKey), http.StatusUnauthorized, msg401)
+		if e.snapshot(t) != before {
+			t.Fatal("refused login changed passkeys")
+		}
+		// Deleted IdP: Python's delete_idp cascades to federated_user; the
+		// shadow user row stays, with no origin left.
+		e.exec(t, `UPDATE identity_provider SET enabled = ? WHERE id = 'idp1'`, true)
+		e.exec(t, `DELETE FROM federated_user WHERE user_id = ?`, fed)
+		wantStatus(t, login(t, fedKey), http.StatusUnauthorized, msg401)
+
+		// MFA: rules asking for password + totp refuse a passkey alone.
+		mfa := e.addUser(t, "mfa-user", "default")
+		mfaKey, _ := e.register(t, mfa, "")
+		e.exec(t, `INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, 'MFAR', ?)`, mfa, `[["password", "totp"]]`)
+		wantStatus(t, login(t, mfaKey), http.StatusUnauthorized, msg401)
+		e.exec(t, `INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, 'MFAE', 'false')`, mfa)
+		if err := login(t, mfaKey); err != nil {
+			t.Fatalf("MFA rules disabled: %v", err)
+		}
+
+		// The issuer refuses: neither the signature counter nor the
+		// lockout state moves.
+		plain := e.addUser(t, "plain-user", "default")
+		key, _ := e.register(t, plain, "")
+		e.exec(t, `UPDATE local_user SET failed_auth_count = 2 WHERE user_id = ?`, plain)
+		e.issuer.refuse = apierror.Unauthorized()
+		defer func() { e.issuer.refuse = nil }()
+		before = e.snapshot(t)
+		wantStatus(t, login(t, key), http.StatusUnauthorized, msg401)
+		if e.snapshot(t) != before {
+			t.Fatal("the signature counter was recorded for a refused login")
+		}
+		if n := e.failedCount(t, plain); n != 2 {
+			t.Fatalf("failed count reset by a refused login: %d", n)
+		}
+	})
+}

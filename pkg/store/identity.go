@@ -125,3 +125,72 @@ func (r *Reader) ResetFailedAuth(ctx context.Context, userID string) error {
 	}
 	return nil
 }
+
+// Account reads how a user authenticates and their MFA options
+// (identity.Directory).
+func (r *Reader) Account(ctx context.Context, userID string) (*identity.Account, error) {
+	a := &identity.Account{}
+	var n int
+	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM local_user WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		return nil, fmt.Errorf("read account: %w", err)
+	}
+	a.Local = n > 0
+	if err := r.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM nonlocal_user WHERE user_id = ?`, userID).Scan(&n); err != nil {
+		return nil, fmt.Errorf("read account: %w", err)
+	}
+	a.NonLocal = n > 0
+	rows, err := r.db.QueryContext(ctx, `SELECT f.idp_id, i.enabled FROM federated_user f JOIN identity_provider i ON i.id = f.idp_id WHERE f.user_id = ?`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read account: %w", err)
+	}
+	for rows.Next() {
+		var p identity.FederatedIdP
+		var enabled any
+		if err := rows.Scan(&p.ID, &enabled); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.Enabled = truthyValue(enabled)
+		a.IdPs = append(a.IdPs, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = r.db.QueryContext(ctx, `SELECT option_id, option_value FROM user_option WHERE user_id = ? AND option_id IN ('MFAE', 'MFAR')`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read account options: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var v nullString
+		if err := rows.Scan(&id, &v); err != nil {
+			return nil, err
+		}
+		switch id {
+		case "MFAE":
+			on := strings.TrimSpace(v.String) != "false"
+			a.MFAEnabled = &on
+		case "MFAR":
+			a.MFARules = []byte(v.String)
+		}
+	}
+	return a, rows.Err()
+}
+
+// truthyValue reads a boolean column on any backend.
+func truthyValue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case []byte:
+		s := string(x)
+		return s == "1" || s == "t" || s == "true"
+	case string:
+		return x == "1" || x == "t" || x == "true"
+	}
+	return false
+}

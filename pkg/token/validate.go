@@ -775,14 +775,22 @@ func trustUsable(tr *Trust, now time.Time) bool {
 	return true
 }
 
-// userEnabled is User.enabled from keystone's SQL model: the column, and
-// the inactivity rule of [security_compliance]
-// disable_user_account_days_inactive unless option 1004 exempts the user.
+// userEnabled is UserEnabled with the configured inactivity limit.
 func (v *Validator) userEnabled(u *User, now time.Time) bool {
+	return UserEnabled(u, now, v.Settings.DisableUserAccountDaysInactive)
+}
+
+// UserEnabled is User.enabled from keystone's SQL model: the column, and
+// the inactivity rule of [security_compliance]
+// disable_user_account_days_inactive (maxDays; 0 = off) unless option 1004
+// exempts the user: disabled once maxDays or more whole days passed since
+// last_active_at, or created_at for a user never seen active. It is the
+// one rule of who may obtain a token: validation, every /v4 login
+// (pkg/identity) and federation use it.
+func UserEnabled(u *User, now time.Time, maxDays int) bool {
 	if !u.Enabled {
 		return false
 	}
-	maxDays := v.Settings.DisableUserAccountDaysInactive
 	if maxDays <= 0 || u.IgnoreInactivity {
 		return true
 	}
