@@ -77,6 +77,8 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		TrustedDashboards:              cfg.Federation.TrustedDashboard,
 		GrantableRoles:                 cfg.KeystoneNG.DomainGrantableRoles,
 		Users:                          v4.Identity,
+		MaxIdPsPerDomain:               cfg.KeystoneNG.MaxIdentityProvidersPerDomain,
+		MaxMappingsPerIdP:              cfg.KeystoneNG.MaxMappingsPerIdentityProvider,
 	})
 	return svc, []Purger{federation.JTIPurger{S: svc}, federation.WorkloadTokenPurger{S: svc}, states}, nil
 }

@@ -89,6 +89,11 @@ type Options struct {
 	// (identity.Checker.Usable) to mapped and existing shadow users; nil
 	// checks only the enabled columns.
 	Users *identity.Checker
+	// MaxIdPsPerDomain is [keystone_ng] max_identity_providers_per_domain
+	// and MaxMappingsPerIdP max_mappings_per_identity_provider (0 = no
+	// limit). Global IdPs (system admins') are not counted.
+	MaxIdPsPerDomain  int
+	MaxMappingsPerIdP int
 	// GrantableRoles is [keystone_ng] domain_grantable_roles: what a
 	// domain-owned IdP's mappings may grant (grantable.go). nil means the
 	// default, manager, member and reader.
@@ -619,6 +624,14 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 			}
 			if !ok {
 				return badRequest("identity_provider.domain_id: domain %s not found.", *p.DomainID)
+			}
+			if max := s.opt.MaxIdPsPerDomain; max > 0 {
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_identity_provider WHERE owner_domain_id = ?`, *p.DomainID).Scan(&n); err != nil {
+					return err
+				}
+				if n >= max {
+					return apierror.Forbidden(fmt.Sprintf("Domain %s has %d identity providers, the most [keystone_ng] max_identity_providers_per_domain allows.", *p.DomainID, n))
+				}
 			}
 			owner, p.ShadowDomainID = *p.DomainID, *p.DomainID
 		} else {

@@ -72,6 +72,15 @@ func (s *Service) CreateMapping(ctx context.Context, p *IdP, name string, rules 
 	if err != nil {
 		return nil, err
 	}
+	if max := s.opt.MaxMappingsPerIdP; max > 0 && p.DomainID != nil {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_mapping WHERE idp_id = ?`, p.ID).Scan(&n); err != nil {
+			return nil, apierror.Internal(err)
+		}
+		if n >= max {
+			return nil, apierror.Forbidden(fmt.Sprintf("Identity provider %s has %d mappings, the most [keystone_ng] max_mappings_per_identity_provider allows.", p.ID, n))
+		}
+	}
 	now := micros(s.opt.Now())
 	_, err = s.db.ExecContext(ctx, `INSERT INTO ng_mapping (idp_id, name, rules, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		p.ID, name, canonicalRules(m), now, now)

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 )
 
@@ -567,6 +569,57 @@ func TestPasswordlessRules(t *testing.T) {
 		}
 		if n := e.failedCount(t, plain); n != 2 {
 			t.Fatalf("failed count reset by a refused login: %d", n)
+		}
+	})
+}
+
+// TestPasskeyQuota: max_passkeys_per_user refuses a registration at its
+// start and at its finish (403, nothing stored).
+func TestPasskeyQuota(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		id := e.addUser(t, "quota-user", "default")
+		u := e.user(t, id)
+		// Two ceremonies started while the user has none: both may start.
+		e.svc = e.newService(t)
+		b1, err := e.svc.BeginRegistration(e.ctx, u, "one")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b2, err := e.svc.BeginRegistration(e.ctx, u, "two")
+		if err != nil {
+			t.Fatal(err)
+		}
+		limited, err := passkey.New(passkey.Config{RPID: rpID, Origins: []string{origin}, CeremonyTimeout: 5 * time.Minute,
+			TokenMethods: []string{"external"}, MaxPasskeysPerUser: 1}, passkey.NewSQLStore(e.db), store.NewReader(e.db),
+			&identity.Checker{Dir: store.NewReader(e.db)}, e.issuer, store.NewReader(e.db), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limited.Now = func() time.Time { return e.now }
+		finish := func(b *passkey.Begun, name string) error {
+			key := passkeytest.New(origin)
+			c, err := key.Create(mustJSON(t, b.Options))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = limited.FinishRegistration(e.ctx, u, b.CeremonyID, name, c)
+			return err
+		}
+		if err := finish(b1, "one"); err != nil {
+			t.Fatalf("first passkey: %v", err)
+		}
+		if err := finish(b2, "two"); apierror.As(err).Code != http.StatusForbidden {
+			t.Fatalf("second passkey at finish: %v", err)
+		}
+		before := storetest.Count(t, e.db, "ng_passkey_ceremonies")
+		if _, err := limited.BeginRegistration(e.ctx, u, "three"); apierror.As(err).Code != http.StatusForbidden {
+			t.Fatalf("third passkey at start: %v", err)
+		}
+		if n := storetest.Count(t, e.db, "ng_passkey_ceremonies"); n != before {
+			t.Fatalf("ceremony stored by a refused start: %d -> %d", before, n)
+		}
+		if n := storetest.Count(t, e.db, "ng_passkeys WHERE user_id = '"+id+"'"); n != 1 {
+			t.Fatalf("passkeys: %d", n)
 		}
 	})
 }

@@ -43,6 +43,9 @@ type Config struct {
 	TrustedDashboards []string
 	// TokenMethods are the [auth] methods a passkey token carries.
 	TokenMethods []string
+	// MaxPasskeysPerUser is [keystone_ng] max_passkeys_per_user (0 = no
+	// limit).
+	MaxPasskeysPerUser int
 }
 
 // TokenIssuer mints the token of a successful login (*issue.Issuer).
@@ -269,6 +272,9 @@ func (s *Service) BeginRegistration(ctx context.Context, u *token.User, name str
 	if err != nil {
 		return nil, apierror.Internal(err)
 	}
+	if err := s.quota(len(pks)); err != nil {
+		return nil, err
+	}
 	wu := s.waUserOf(u, pks)
 	excl := make([]protocol.CredentialDescriptor, 0, len(wu.creds))
 	for _, c := range wu.creds {
@@ -288,6 +294,16 @@ func (s *Service) BeginRegistration(ctx context.Context, u *token.User, name str
 		return nil, err
 	}
 	return &Begun{CeremonyID: id, Options: creation}, nil
+}
+
+// quota refuses a new passkey when the user has max_passkeys_per_user
+// already (403; 0 = no limit), checked when a registration starts and
+// again when it finishes.
+func (s *Service) quota(have int) error {
+	if s.cfg.MaxPasskeysPerUser > 0 && have >= s.cfg.MaxPasskeysPerUser {
+		return apierror.Forbidden(fmt.Sprintf("The user has %d passkeys, the most [keystone_ng] max_passkeys_per_user allows; delete one first.", have))
+	}
+	return nil
 }
 
 // registrationRefused is the 400 of a registration that cannot be
@@ -323,6 +339,9 @@ func (s *Service) FinishRegistration(ctx context.Context, u *token.User, ceremon
 	pks, err := s.Store.ListPasskeys(ctx, u.ID)
 	if err != nil {
 		return nil, apierror.Internal(err)
+	}
+	if err := s.quota(len(pks)); err != nil {
+		return nil, err
 	}
 	cred, err := s.wa.CreateCredential(s.waUserOf(u, pks), *sess, parsed)
 	if err != nil {
