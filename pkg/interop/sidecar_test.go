@@ -86,6 +86,12 @@ func startSidecar(t *testing.T, env *pyEnv) *sidecar {
 	return startSidecarWith(t, env, "", "")
 }
 
+// loopbackIdPs is the [keystone_ng] line of a test whose identity
+// providers listen on loopback: keystone-ng's outbound client refuses
+// loopback unless the operator allows it (docs/security.md, "Outbound
+// requests").
+const loopbackIdPs = "outbound_allowed_networks = 127.0.0.0/8,::1/128\n"
+
 // startSidecarWith is startSidecar with extra configuration: keystoneNG is
 // appended to the [keystone_ng] section, extra (whole sections such as
 // [webauthn]) after it; "{port}" in either stands for the listening port.

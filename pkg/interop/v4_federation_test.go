@@ -57,7 +57,7 @@ func TestInteropV4Federation(t *testing.T) {
 	}))
 	defer jwks.Close()
 
-	ng := startSidecar(t, env)
+	ng := startSidecarWith(t, env, loopbackIdPs, "")
 	chk := pair{py: py, ng: ng}
 	issuer := "https://token.actions.githubusercontent.com/" + sfx
 	idpBody := func(domainID string) map[string]any {

@@ -168,7 +168,7 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 	t.Cleanup(dash.Close)
 	dashboard := dash.URL + "/auth/websso/"
 
-	ng := startSidecarWith(t, env, "", passkeyConf+"\n[federation]\ntrusted_dashboard = "+dashboard+"\n")
+	ng := startSidecarWith(t, env, loopbackIdPs, passkeyConf+"\n[federation]\ntrusted_dashboard = "+dashboard+"\n")
 	chk := pair{py: py, ng: ng}
 	port := ng.base[strings.LastIndex(ng.base, ":")+1:]
 	origin := "http://localhost:" + port

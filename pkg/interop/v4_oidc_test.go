@@ -83,7 +83,7 @@ func TestInteropV4OIDC(t *testing.T) {
 	py.put(t, admin, "/v3/domains/"+dom+"/users/"+dadmin+"/roles/"+adminRole)
 	dadminTok := py.issue(t, auth(passwordIdentity(dadmin, pw), scopeDomain(dom))).Token
 
-	ng := startSidecarWith(t, env, noLoginLimit, "")
+	ng := startSidecarWith(t, env, noLoginLimit+loopbackIdPs, "")
 	chk := pair{py: py, ng: ng}
 	loopPort := freePort(t)
 	loopback := fmt.Sprintf("http://127.0.0.1:%d/callback", loopPort)
