@@ -34,10 +34,12 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Limits that keep a mapping small enough to evaluate on every login.
@@ -459,7 +461,7 @@ func parseRule(path string, v any) (*Rule, error) {
 		r.Match = append(r.Match, c)
 	}
 	if !binds {
-		return nil, fieldErr(path+".match", "must bind at least one claim other than iss, aud, exp, nbf, iat, jti and azp with a condition that does not match every value (one issuer can serve many tenants)")
+		return nil, fieldErr(path+".match", "must bind at least one claim other than iss, aud, exp, nbf, iat, jti and azp with a condition that pins its value: equals, any_of, or a glob or regex whose matches begin or end with literal text (one issuer can serve many tenants)")
 	}
 	uv, ok := o.m["user"]
 	if !ok {
@@ -507,15 +509,66 @@ func parseRule(path string, v any) (*Rule, error) {
 	return r, nil
 }
 
-// binds reports whether the condition restricts the claim's value: an
-// exact value, or a pattern that does not accept everything.
+// binds reports whether the condition pins the claim's value: an exact
+// value (equals, any_of), or a pattern whose every match begins or ends
+// with literal text holding a letter or digit ("repo:acme/*",
+// "*@example.com"). A pattern that only constrains the shape of a value
+// (".+", "*", "*/*", "*acme*") binds nothing an attacker cannot satisfy:
+// one issuer (GitHub, GitLab, a cloud's Kubernetes) serves every tenant.
 func (c *Condition) binds() bool {
 	switch c.Op {
 	case "equals", "any_of":
 		return true
 	}
-	for _, probe := range []string{"", "x", "keystone-ng/probe:value.*", "\n"} {
-		if !c.re.MatchString(probe) {
+	re, err := syntax.Parse(c.re.String(), syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return pinned(re.Simplify())
+}
+
+// pinned reports whether every string re matches (anchored at both ends)
+// starts or ends with literal text that has a letter or digit.
+func pinned(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return hasAlnum(re.Rune)
+	case syntax.OpCapture:
+		return pinned(re.Sub[0])
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			if !pinned(s) {
+				return false
+			}
+		}
+		return len(re.Sub) > 0
+	case syntax.OpConcat:
+		subs := re.Sub
+		for len(subs) > 0 && anchor(subs[0]) {
+			subs = subs[1:]
+		}
+		for len(subs) > 0 && anchor(subs[len(subs)-1]) {
+			subs = subs[:len(subs)-1]
+		}
+		if len(subs) == 0 {
+			return false
+		}
+		return pinned(subs[0]) || pinned(subs[len(subs)-1])
+	}
+	return false
+}
+
+func anchor(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginText, syntax.OpEndText, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpEmptyMatch:
+		return true
+	}
+	return false
+}
+
+func hasAlnum(rs []rune) bool {
+	for _, r := range rs {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			return true
 		}
 	}

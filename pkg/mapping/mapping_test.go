@@ -186,3 +186,46 @@ func FuzzParse(f *testing.F) {
 		_, _ = m.Evaluate(map[string]any{"a": "a", "x.y": "q"})
 	})
 }
+
+// TestBinds: a condition binds only when it pins the value (issue 14,
+// finding 8: ".+", "*" and "*/*" used to pass a probe-based check).
+func TestBinds(t *testing.T) {
+	for _, tc := range []struct {
+		op, pattern string
+		want        bool
+	}{
+		{"regex", ".+", false},
+		{"regex", "(?s).*", false},
+		{"regex", "x.*|.+", false},
+		{"regex", ".*acme.*", false},
+		{"regex", "[a-z]+/[a-z]+", false},
+		{"regex", "::", false},
+		{"regex", "repo:acme/.*", true},
+		{"regex", ".*@example\\.com", true},
+		{"regex", "(repo:acme/app|repo:acme/web):ref:.*", true},
+		{"regex", "(repo:acme/app|.*):ref:.*", false},
+		{"regex", "acme", true},
+		{"glob", "*", false},
+		{"glob", "**", false},
+		{"glob", "*/*", false},
+		{"glob", "?", false},
+		{"glob", "*acme*", false},
+		{"glob", "repo:acme/*", true},
+		{"glob", "*@example.com", true},
+		{"glob", "refs/heads/*", true},
+		{"equals", "x", true},
+	} {
+		t.Run(tc.op+" "+tc.pattern, func(t *testing.T) {
+			doc := `{"rules": [{"match": [{"claim": "sub", "` + tc.op + `": ` + jsonString(tc.pattern) + `}], "user": {"name": "u"}}]}`
+			_, err := Parse([]byte(doc))
+			if got := err == nil; got != tc.want {
+				t.Fatalf("binds = %v, want %v (err %v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
