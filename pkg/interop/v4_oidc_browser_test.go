@@ -131,10 +131,16 @@ func startNodeOIDCProvider(t *testing.T, clientID, clientSecret string, redirect
 // TestInteropV4OIDCBrowser: a real browser login through an OpenID provider
 // nobody here wrote, run as its own process (panva's oidc-provider on
 // Node.js), driven end to end in headless Chromium: keystone-ng's /v4/login
-// page, the IdP's own login form and consent page, keystone-ng's callback,
-// the token on the login page. Python validates the token (same answer as
-// keystone-ng) and rescopes it. Then a second login from a trusted
-// dashboard (?origin=) ends with the token posted to the dashboard.
+// page, the IdP's own login form and consent page, keystone-ng's callback
+// (which requires the __Host-ksng-login cookie the login set: Chromium
+// keeps Secure cookies from http://localhost), the token on the login page
+// (accepted with the page's one-time nonce). Python validates the token
+// (same answer as keystone-ng) and rescopes it. Then a second login from a
+// trusted dashboard (?origin=) ends on a page naming the user, and the
+// token reaches the dashboard only after a click. Then the attacks of
+// issue 14, finding 5, in a second browser profile: a crafted
+// /v4/login#token= link leaves the page signed out, and a callback URL of a
+// login started elsewhere gets 401 and consumes the login.
 // Screenshots of each step go to test-output/v4-oidc-browser-<db>/.
 func TestInteropV4OIDCBrowser(t *testing.T) {
 	env := loadEnv(t)
@@ -190,6 +196,7 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 	if r.Status != http.StatusCreated {
 		t.Fatalf("create IdP: %d %s", r.Status, r.Body)
 	}
+	t.Cleanup(func() { ng.do(t, "DELETE", "/v4/federation/identity_providers/"+idp, nil, "X-Auth-Token", sysTok) })
 	r = ng.do(t, "POST", "/v4/federation/identity_providers/"+idp+"/mappings", map[string]any{"mapping": map[string]any{"name": "login",
 		"rules": json.RawMessage(`[{"match": [{"claim": "email", "equals": "` + login + `@example.org"}],
 		"user": {"name": "{preferred_username}", "unique_id": "{sub}"},
@@ -236,10 +243,13 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", css)))
 		return err == nil && ok
 	}
-	idpLink := chromedp.CSS(`#idp-list a`)
+	// This test's IdP (the page may list others of the domain).
+	idpLink := chromedp.CSS(`#idp-list a[href*="/identity_providers/` + idp + `/login"]`)
 
 	// 1. keystone-ng's login page lists the IdP.
-	run("open the login page", chromedp.Navigate(origin+"/v4/login"), chromedp.WaitVisible(idpLink))
+	// The IdP belongs to the Default domain: the login page lists it when
+	// opened for that domain (the cloud-wide page lists global IdPs only).
+	run("open the login page", chromedp.Navigate(origin+"/v4/login?domain_id=default"), chromedp.WaitVisible(idpLink))
 	shot("login-page")
 	if txt, _ := chromedp.Run(ctx, chromedp.Text(idpLink)); strings.TrimSpace(txt) != idpName {
 		t.Fatalf("the login page lists %q, want %q", txt, idpName)
@@ -309,7 +319,7 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 
 	// 5. From a trusted dashboard: the IdP remembers the session and the
 	// consent, and keystone-ng posts the token to the dashboard.
-	run("open the login page for the dashboard", chromedp.Navigate(origin+"/v4/login?origin="+url.QueryEscape(dashboard)), chromedp.WaitVisible(idpLink))
+	run("open the login page for the dashboard", chromedp.Navigate(origin+"/v4/login?domain_id=default&origin="+url.QueryEscape(dashboard)), chromedp.WaitVisible(idpLink))
 	shot("login-page-for-dashboard")
 	href, _ := chromedp.Run(ctx, chromedp.AttributeValue(idpLink, "href"))
 	if hu, err := url.Parse(href.Value); err != nil || hu.Query().Get("origin") != dashboard {
@@ -317,11 +327,15 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 	}
 	run("follow the identity provider's link to the dashboard", chromedp.Click(idpLink))
 	var dashTok string
-	waitFor(t, 90*time.Second, "the token posted to the dashboard", func() bool {
+	continueButton := chromedp.ID("dashboard-continue")
+	waitFor(t, 90*time.Second, "keystone-ng's page before the dashboard", func() bool {
 		select {
 		case dashTok = <-dashTokens:
-			return true
+			t.Fatalf("the token reached the dashboard without a click")
 		default:
+		}
+		if loc := location(); strings.HasPrefix(loc, origin+"/v4/federation/oidc/callback") && present("#dashboard-continue") {
+			return true
 		}
 		// The IdP may ask again (a new interaction): answer it.
 		if loc := location(); strings.HasPrefix(loc, op.issuer+"/") {
@@ -338,6 +352,27 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 		}
 		return false
 	})
+	shot("continue-to-dashboard")
+	who, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("whoami-user")))
+	button, _ := chromedp.Run(ctx, chromedp.Text(continueButton))
+	if strings.TrimSpace(who) != login || strings.TrimSpace(button) != "Continue to "+dash.URL {
+		t.Fatalf("the page before the dashboard names %q with button %q", who, button)
+	}
+	time.Sleep(time.Second) // nothing is posted while nobody clicks
+	select {
+	case tok := <-dashTokens:
+		t.Fatalf("the dashboard received a token (%d characters) without a click", len(tok))
+	default:
+	}
+	run("continue to the dashboard", chromedp.Click(continueButton))
+	waitFor(t, 30*time.Second, "the token posted to the dashboard", func() bool {
+		select {
+		case dashTok = <-dashTokens:
+			return true
+		default:
+			return false
+		}
+	})
 	run("wait for the dashboard", chromedp.WaitVisible(chromedp.ID("got")))
 	shot("dashboard-received-token")
 	if loc := location(); !strings.HasPrefix(loc, dashboard) {
@@ -348,5 +383,129 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 	}
 	if st := chk.compare(t, admin, dashTok, ""); st != http.StatusOK {
 		t.Fatalf("Python validates the dashboard's token with %d", st)
+	}
+
+	// 6. Token injection: a crafted link carrying someone's valid token
+	// (here the first login's), opened in a fresh browser, leaves the
+	// login page signed out and drops the fragment.
+	victim := browser(t)
+	vrun := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(victim, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(c, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	vshot := func(name string) {
+		t.Helper()
+		step++
+		png, err := chromedp.Run(victim, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", step, name))
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", path)
+	}
+	veval := func(js string) string {
+		t.Helper()
+		c, cancel := context.WithTimeout(victim, 10*time.Second)
+		defer cancel()
+		v, err := chromedp.Run(c, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("evaluate %s: %v", js, err)
+		}
+		return v
+	}
+	for i, frag := range []string{
+		"token=" + url.QueryEscape(token),
+		"token=" + url.QueryEscape(token) + "&nonce=" + randSuffix(t) + randSuffix(t) + randSuffix(t),
+	} {
+		// From a blank page: each link is a fresh load of the login page.
+		vrun("open a crafted login link", chromedp.Navigate("about:blank"), chromedp.Navigate(origin+"/v4/login?domain_id=default#"+frag), chromedp.WaitVisible(idpLink))
+		// Give a token the page would use the time to reach whoami.
+		waitFor(t, 10*time.Second, "the login page's status", func() bool {
+			return veval(`document.getElementById("status").textContent`) != ""
+		})
+		vshot(fmt.Sprintf("crafted-link-%d", i+1))
+		if got := veval(`JSON.stringify([document.getElementById("session-section").hidden, document.getElementById("whoami").textContent, document.getElementById("token-output").value, location.hash])`); got != `[true,"","",""]` {
+			t.Fatalf("a crafted link signed the page in or kept the fragment: [session hidden, whoami, token, hash] = %s", got)
+		}
+	}
+
+	// 7. Login CSRF: a login started elsewhere (the attacker's tool, with
+	// its own cookie) whose callback comes back in the victim's browser
+	// (no cookie) is refused: 401 in Keystone's shape, and the login is
+	// consumed, so the attacker cannot finish it either.
+	attacker := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := attacker.Get(origin + "/v4/federation/identity_providers/" + idp + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var attackerCookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-ksng-login" {
+			attackerCookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusFound || attackerCookie == nil || !attackerCookie.Secure || !attackerCookie.HttpOnly || attackerCookie.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("login start: %d, cookie %v", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	vrun("open the attacker's authorization URL", chromedp.Navigate(resp.Header.Get("Location")))
+	vlocation := func() string {
+		c, cancel := context.WithTimeout(victim, 10*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(c, chromedp.Location())
+		return loc
+	}
+	vpresent := func(css string) bool {
+		c, cancel := context.WithTimeout(victim, 10*time.Second)
+		defer cancel()
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](fmt.Sprintf("document.querySelector(%q) !== null", css)))
+		return err == nil && ok
+	}
+	callbackURL := ""
+	waitFor(t, 90*time.Second, "the callback in the victim's browser", func() bool {
+		loc := vlocation()
+		switch {
+		case strings.HasPrefix(loc, origin+"/v4/federation/oidc/callback"):
+			callbackURL = loc
+			return true
+		case strings.HasPrefix(loc, op.issuer+"/") && vpresent(`input[name="login"]`):
+			vrun("sign in at the IdP in the victim's browser",
+				chromedp.SendKeys(chromedp.CSS(`input[name="login"]`), login),
+				chromedp.SendKeys(chromedp.CSS(`input[name="password"]`), "any-password-"+sfx),
+				chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+		case strings.HasPrefix(loc, op.issuer+"/") && vpresent(`input[name="prompt"][value="consent"]`):
+			vrun("consent at the IdP in the victim's browser", chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+		}
+		return false
+	})
+	vshot("callback-without-cookie")
+	var refusal struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Title   string `json:"title"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if body := veval(`document.body.innerText`); json.Unmarshal([]byte(body), &refusal) != nil || refusal.Error.Code != http.StatusUnauthorized ||
+		refusal.Error.Title != "Unauthorized" || refusal.Error.Message != "The request you have made requires authentication." {
+		t.Fatalf("the callback without the login's cookie answered %s", body)
+	}
+	// The attacker, with the right cookie, now finds the login consumed.
+	req, _ := http.NewRequest("GET", callbackURL, nil)
+	req.AddCookie(&http.Cookie{Name: attackerCookie.Name, Value: attackerCookie.Value})
+	resp, err = attacker.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Subject-Token") != "" {
+		t.Fatalf("the refused callback replayed with the right cookie: %d", resp.StatusCode)
 	}
 }

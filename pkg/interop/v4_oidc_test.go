@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/loginclient"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"golang.org/x/text/language"
@@ -206,10 +207,18 @@ func TestInteropV4OIDC(t *testing.T) {
 	}
 	runChecks(t, chk, []checkCase{{label: "oidc-login/cli-named-scope", authToken: admin, subject: named, wantPy: http.StatusOK}})
 	// A scope the user has no role on is refused.
+	_, challenge := loginclient.NewPKCE()
 	r = ng.do(t, "POST", "/v4/federation/identity_providers/"+idp+"/auth", map[string]any{"redirect_uri": loopback,
+		"code_challenge": challenge, "code_challenge_method": "S256",
 		"scope": map[string]any{"domain": map[string]any{"id": "no-such-domain-" + sfx}}})
 	if r.Status != http.StatusUnauthorized {
 		t.Fatalf("auth with an unknown domain scope: %d %s", r.Status, r.Body)
+	}
+	// The API flow needs the client's own PKCE challenge (issue 14,
+	// finding 5).
+	r = ng.do(t, "POST", "/v4/federation/identity_providers/"+idp+"/auth", map[string]any{"redirect_uri": loopback})
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("auth without code_challenge: %d %s", r.Status, r.Body)
 	}
 
 	// Python validates it (same answer as keystone-ng) and rescopes it.

@@ -104,15 +104,41 @@
     status("Signed in as " + (user.name || user.id) + ".");
     const origin = new URLSearchParams(location.search).get("origin");
     if (origin && trustedDashboards().indexOf(origin) >= 0) {
+      // The token goes to the dashboard only when the person, who now
+      // sees whose account this is, clicks: never by itself.
       const f = $("dashboard-form");
       f.action = origin;
       $("dashboard-token").value = token;
+      let shown = origin;
+      try { shown = new URL(origin).origin; } catch (e) { /* keep the full URL */ }
+      $("dashboard-continue").textContent = "Continue to " + shown;
       f.hidden = false;
-      status("Signed in; handing the token to the dashboard…");
-      f.submit();
-      return;
+      status("Signed in as " + (user.name || user.id) + domain + ". Continue to the dashboard when this is your account.");
     }
     listPasskeys();
+  }
+
+  // --- one-time nonce for identity provider logins started here: the
+  // callback hands the token back in the fragment with this nonce, and a
+  // fragment without the nonce this tab stored (a crafted link carrying
+  // someone else's token) is ignored.
+  const NONCE_KEY = "ksng-login-nonce";
+  function newNonce() {
+    const b = new Uint8Array(32);
+    crypto.getRandomValues(b);
+    return bufToB64u(b.buffer);
+  }
+  function storeNonce(n) {
+    try { sessionStorage.setItem(NONCE_KEY, n); return true; } catch (e) { return false; }
+  }
+  // takeNonce returns true when n is the stored nonce, which it then
+  // deletes (one use).
+  function takeNonce(n) {
+    let stored = null;
+    try { stored = sessionStorage.getItem(NONCE_KEY); } catch (e) { stored = null; }
+    if (!n || !stored || n !== stored) return false;
+    try { sessionStorage.removeItem(NONCE_KEY); } catch (e) { /* nothing to do */ }
+    return true;
   }
 
   async function signIn(user) {
@@ -198,10 +224,36 @@
       const a = document.createElement("a");
       a.href = url.href;
       a.textContent = idp.name || idp.id;
+      // A fresh nonce per login, stored before the browser leaves.
+      a.addEventListener("click", () => {
+        const n = newNonce();
+        const u = new URL(url.href);
+        if (storeNonce(n)) u.searchParams.set("page_nonce", n);
+        a.href = u.href;
+      });
       li.appendChild(a);
       ul.appendChild(li);
     }
     $("idp-none").hidden = ul.children.length > 0;
+  }
+
+  // A federated (OpenID Connect) browser login started here lands here
+  // with its token and this tab's nonce in the fragment, which no server
+  // sees. The fragment leaves the address bar at once; the token is used
+  // only with the nonce this tab stored (then forgotten), so a crafted
+  // link carrying someone else's token signs nobody in.
+  function takeFragment() {
+    if (location.hash.length <= 1) return;
+    const frag = new URLSearchParams(location.hash.slice(1));
+    const t = frag.get("token");
+    const n = frag.get("nonce");
+    if (t === null && n === null) return;
+    history.replaceState(null, "", location.pathname + location.search);
+    if (t && !state.token && takeNonce(n)) {
+      useToken(t);
+    } else if (t) {
+      status("Ignored a sign-in link that was not started on this page.", true);
+    }
   }
 
   async function copy(text, what) {
@@ -243,12 +295,7 @@
     $("copy-exports").addEventListener("click", () => copy($("openstack-exports").textContent, "Commands"));
     $("signout").addEventListener("click", signOut);
     loadIdentityProviders();
-    // A federated (OpenID Connect) browser login lands here with its
-    // token in the fragment, which no server sees: take it once.
-    if (location.hash.indexOf("#token=") === 0) {
-      const t = new URLSearchParams(location.hash.slice(1)).get("token");
-      history.replaceState(null, "", location.pathname + location.search);
-      if (t) useToken(t);
-    }
+    takeFragment();
+    window.addEventListener("hashchange", takeFragment);
   });
 })();
