@@ -15,8 +15,9 @@ import (
 // IdPs' JWKS are on 127.0.0.1 (allowed explicitly, as operators must),
 // no login rate limit (the suite logs in often from one address), and no
 // purge during the test (a purge of earlier runs' expired rows between two
-// row counts would look like a write).
-const advNGConf = "outbound_allowed_networks = 127.0.0.0/8,::1/128\nlogin_rate_limit = 0\npurge_interval = 1h\n"
+// row counts would look like a write). The outbound line is
+// sidecar_test.go's loopbackIdPs.
+const advNGConf = "outbound_allowed_networks = 127.0.0.0/8,::1/128\n" + noLoginLimit + "purge_interval = 1h\n"
 
 // advWebAuthn turns passkeys on (as v4_passkeys_test.go does) with a 3 s
 // re-authentication window.
@@ -362,7 +363,9 @@ func TestInteropAdversarial(t *testing.T) {
 	})
 
 	// Passkeys: the owner's own fresh password token registers one
-	// (software authenticator, real WebAuthn verification).
+	// (software authenticator, real WebAuthn verification). From here on
+	// every request gets a token issued just before it.
+	w.freshTokens = true
 	owner := w.personas[pkOwner].userID
 	pks := "/v4/users/" + owner + "/passkeys"
 	var pkID string

@@ -49,6 +49,8 @@ type advWorld struct {
 	d1, d2, p1, p2 string
 	roles          map[string]string // admin, member, reader, manager -> id
 	personas       map[string]persona
+	tokens         map[string]string // persona -> its last token
+	freshTokens    bool              // a new token for every request
 }
 
 // name is a unique name for this run.
@@ -87,7 +89,7 @@ func buildAdvWorld(t *testing.T) *advWorld {
 	env := loadEnv(t)
 	migrateOwn(t, env)
 	py := newClient("python", env.BaseURL)
-	w := &advWorld{env: env, py: py, admin: adminLogin(t, py, env).Token, sfx: randSuffix(t), roles: map[string]string{}}
+	w := &advWorld{env: env, py: py, admin: adminLogin(t, py, env).Token, sfx: randSuffix(t), roles: map[string]string{}, tokens: map[string]string{}}
 	for _, r := range []string{"admin", "member", "reader", "manager"} {
 		w.roles[r] = w.globalRole(t, r)
 	}
@@ -149,20 +151,25 @@ func (w *advWorld) group(t *testing.T, base, domain string) string {
 	return idOf(w.py.create(t, w.admin, "/v3/groups", "group", map[string]any{"name": w.name(base), "domain_id": domain}))
 }
 
-// token issues a fresh Python token for the persona ("" for anonymous).
-// Every request of the suite gets a fresh one, so that only the kind of
-// token, never its age, explains an answer ([webauthn]
-// reauthentication_window is 3 s in this suite).
+// token is a Python token of the persona ("" for anonymous): issued once
+// and reused, or, while freshTokens is set (the passkey cases), issued
+// anew for every request so that only the kind of token, never its age,
+// explains an answer ([webauthn] reauthentication_window is 3 s here).
 func (w *advWorld) token(t *testing.T, key string) string {
 	t.Helper()
 	if key == anonymous {
 		return ""
 	}
+	if tok := w.tokens[key]; tok != "" && !w.freshTokens {
+		return tok
+	}
 	p, ok := w.personas[key]
 	if !ok {
 		t.Fatalf("unknown persona %q", key)
 	}
-	return w.py.issue(t, auth(passwordIdentity(p.userID, p.password), p.scope)).Token
+	tok := w.py.issue(t, auth(passwordIdentity(p.userID, p.password), p.scope)).Token
+	w.tokens[key] = tok
+	return tok
 }
 
 // pyRoles is what Python's own validation says about a token: the role
