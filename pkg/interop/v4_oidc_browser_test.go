@@ -385,6 +385,35 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 		t.Fatalf("Python validates the dashboard's token with %d", st)
 	}
 
+	// The login page opened for the dashboard: a sign-in there (here with
+	// the first token) shows the same button and posts nothing by itself.
+	run("sign in on the login page for the dashboard",
+		chromedp.Navigate(origin+"/v4/login?domain_id=default&origin="+url.QueryEscape(dashboard)), chromedp.WaitVisible(idpLink),
+		chromedp.SendKeys(chromedp.ID("token-input"), token), chromedp.Click(chromedp.ID("use-token")),
+		chromedp.WaitVisible(continueButton))
+	shot("login-page-continue-to-dashboard")
+	time.Sleep(time.Second)
+	select {
+	case tok := <-dashTokens:
+		t.Fatalf("the login page posted a token (%d characters) to the dashboard without a click", len(tok))
+	default:
+	}
+	if button, _ := chromedp.Run(ctx, chromedp.Text(continueButton)); strings.TrimSpace(button) != "Continue to "+dash.URL {
+		t.Fatalf("the login page's dashboard button reads %q", button)
+	}
+	run("continue from the login page to the dashboard", chromedp.Click(continueButton))
+	waitFor(t, 30*time.Second, "the login page's token posted to the dashboard", func() bool {
+		select {
+		case tok := <-dashTokens:
+			if tok != token {
+				t.Fatalf("the dashboard received another token than the one signed in with")
+			}
+			return true
+		default:
+			return false
+		}
+	})
+
 	// 6. Token injection: a crafted link carrying someone's valid token
 	// (here the first login's), opened in a fresh browser, leaves the
 	// login page signed out and drops the fragment.
