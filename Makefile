@@ -71,6 +71,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTransports$$' -fuzztime=$(FUZZTIME) ./pkg/passkey
 	$(GO) test -run='^$$' -fuzz='^FuzzValidID$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow/sqlstore
+	$(GO) test -run='^$$' -fuzz='^FuzzClean$$' -fuzztime=$(FUZZTIME) ./pkg/termsafe
+	$(GO) test -run='^$$' -fuzz='^FuzzClientAddr$$' -fuzztime=$(FUZZTIME) ./pkg/ratelimit
+	$(GO) test -run='^$$' -fuzz='^FuzzCheckURL$$' -fuzztime=$(FUZZTIME) ./pkg/outbound
 
 # Installs and starts a real Python Keystone (Debian's keystone 22) on
 # MariaDB, PostgreSQL and SQLite in turn and compares it with keystone-ng.
