@@ -44,8 +44,9 @@ up 0
 
 say "building keystone-ng"
 (cd "$ROOT" && go build -trimpath -o "$OUT/keystone-ng" ./cmd/keystone-ng)
-# login_rate_limit = 0: jwtbench logs in as fast as it can from 127.0.0.1.
-printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\nlogin_rate_limit = 0\n' "$NGPORT" > "$OUT/ng.conf"
+# login_rate_limit = 0: jwtbench logs in as fast as it can from 127.0.0.1;
+# outbound_allowed_networks: its identity provider's JWKS is on 127.0.0.1.
+printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\nlogin_rate_limit = 0\noutbound_allowed_networks = 127.0.0.0/8\n' "$NGPORT" > "$OUT/ng.conf"
 "$OUT/keystone-ng" db migrate --config-file "$KSPY_CONF" --config-file "$OUT/ng.conf" >"$OUT/keystone-ng-migrate.log" 2>&1 ||
   { say "keystone-ng db migrate failed"; cat "$OUT/keystone-ng-migrate.log" >&2; exit 1; }
 # start_ng [ENV=VALUE...]: (re)start keystone-ng with extra environment.
