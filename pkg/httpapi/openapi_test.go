@@ -1,0 +1,369 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"gopkg.in/yaml.v3"
+)
+
+// openAPIFile is the OpenAPI document of the /v4 API (and of the
+// validation, health and metrics routes served beside it).
+const openAPIFile = "../../docs/openapi-v4.yaml"
+
+// openAPIWildcard is the parameter name the document gives echo's "*"
+// (the login page's static assets).
+const openAPIWildcard = "file"
+
+// errorSchemaRef is the shared Keystone error body.
+const errorSchemaRef = "#/components/schemas/Error"
+
+// openAPINoKeystoneError are the operations that answer no client error in
+// Keystone's JSON: a HEAD has no body, the page and the public list refuse
+// nothing, net/http's file server answers a plain-text 404, and health and
+// metrics take no input.
+var openAPINoKeystoneError = map[string]bool{
+	"HEAD /v3/auth/tokens":             true,
+	"GET /v4/login":                    true,
+	"GET /v4/login/static/{file}":      true,
+	"GET /v4/login/identity_providers": true,
+	"GET /healthz":                     true,
+	"GET /readyz":                      true,
+	"GET /metrics":                     true,
+}
+
+// Fakes that make every feature's routes register; no handler runs.
+type openAPIPasskeys struct{ PasskeyService }
+
+func (openAPIPasskeys) TrustedDashboards() []string { return nil }
+
+type openAPIFederation struct {
+	FederationService
+	flow *oidcflow.Flow
+}
+
+func (f openAPIFederation) OIDC() *oidcflow.Flow { return f.flow }
+func (openAPIFederation) OIDCProvider(context.Context, string) (oidcflow.Provider, error) {
+	return oidcflow.Provider{}, apierror.NotFound("no such identity provider")
+}
+func (openAPIFederation) LoginWithClaims(context.Context, string, map[string]any, string) (*federation.Login, error) {
+	return nil, apierror.Unauthorized()
+}
+func (openAPIFederation) TrustedDashboards() []string { return nil }
+
+type openAPIStates struct{ oidcflow.StateStore }
+
+// openAPIRouter is the router with every feature on.
+func openAPIRouter(t *testing.T) *Server {
+	t.Helper()
+	flow, err := oidcflow.New(oidcflow.Config{Store: openAPIStates{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: NewMetrics(nil),
+		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{flow: flow}},
+	}
+}
+
+// openAPIPath turns echo's "/a/:b/*" into OpenAPI's "/a/{b}/{file}".
+func openAPIPath(echoPath string) string {
+	segs := strings.Split(echoPath, "/")
+	for i, s := range segs {
+		switch {
+		case strings.HasPrefix(s, ":"):
+			segs[i] = "{" + s[1:] + "}"
+		case s == "*":
+			segs[i] = "{" + openAPIWildcard + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+var openAPIMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+type openAPIDoc struct {
+	root map[string]any
+}
+
+func loadOpenAPI(t *testing.T) *openAPIDoc {
+	t.Helper()
+	raw, err := os.ReadFile(openAPIFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		t.Fatalf("%s: %v", openAPIFile, err)
+	}
+	if v, _ := root["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		t.Fatalf("%s: openapi %q, want 3.1.x", openAPIFile, v)
+	}
+	return &openAPIDoc{root: root}
+}
+
+// resolve follows a local "$ref" ("#/a/b"); ok false when it does not
+// resolve.
+func (d *openAPIDoc) resolve(ref string) (any, bool) {
+	if !strings.HasPrefix(ref, "#/") {
+		return nil, false
+	}
+	var cur any = d.root
+	for _, part := range strings.Split(ref[2:], "/") {
+		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// deref returns v, or what its "$ref" names.
+func (d *openAPIDoc) deref(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	for i := 0; i < 8 && m != nil; i++ {
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m
+		}
+		r, _ := d.resolve(ref)
+		m, _ = r.(map[string]any)
+	}
+	return m
+}
+
+type openAPIOp struct {
+	key      string // "GET /v4/..."
+	path     string
+	pathItem map[string]any
+	op       map[string]any
+}
+
+func (d *openAPIDoc) operations(t *testing.T) []openAPIOp {
+	t.Helper()
+	paths, ok := d.root["paths"].(map[string]any)
+	if !ok {
+		t.Fatalf("%s: no paths", openAPIFile)
+	}
+	var out []openAPIOp
+	for p, v := range paths {
+		item, ok := v.(map[string]any)
+		if !ok {
+			t.Errorf("path %s: not an object", p)
+			continue
+		}
+		for _, m := range openAPIMethods {
+			if op, ok := item[m].(map[string]any); ok {
+				out = append(out, openAPIOp{key: strings.ToUpper(m) + " " + p, path: p, pathItem: item, op: op})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out
+}
+
+// responseIsKeystoneError reports whether a response's JSON body is the
+// shared error schema.
+func (d *openAPIDoc) responseIsKeystoneError(v any) bool {
+	r := d.deref(v)
+	content, _ := r["content"].(map[string]any)
+	mt, _ := content["application/json"].(map[string]any)
+	schema, _ := mt["schema"].(map[string]any)
+	ref, _ := schema["$ref"].(string)
+	return ref == errorSchemaRef
+}
+
+// TestOpenAPIMatchesRouter: every registered route is in
+// docs/openapi-v4.yaml, and the document names no route the router lacks.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	e := openAPIRouter(t).Echo()
+	routes := map[string]string{} // "GET /v4/..{x}" -> echo path
+	for _, r := range e.Routes() {
+		routes[r.Method+" "+openAPIPath(r.Path)] = r.Path
+	}
+	if len(routes) == 0 {
+		t.Fatal("no routes registered")
+	}
+	doc := loadOpenAPI(t)
+	documented := map[string]bool{}
+	for _, op := range doc.operations(t) {
+		documented[op.key] = true
+	}
+	var missing, extra []string
+	for k := range routes {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if _, ok := routes[k]; !ok {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	for _, k := range missing {
+		t.Errorf("route %s is registered but not in %s", k, openAPIFile)
+	}
+	for _, k := range extra {
+		t.Errorf("%s documents %s, which is not registered", openAPIFile, k)
+	}
+	v4 := 0
+	for k := range routes {
+		if strings.Contains(k, " /v4/") {
+			v4++
+		}
+	}
+	t.Logf("%d routes (%d under /v4), %d documented operations", len(routes), v4, len(documented))
+}
+
+// TestOpenAPIOperations checks each operation: a summary, responses, a
+// 4xx answered with Keystone's error schema, 429 with Retry-After exactly
+// on the rate-limited login routes (which need no token), an example for
+// every request body, every path parameter declared, and every $ref
+// resolving.
+func TestOpenAPIOperations(t *testing.T) {
+	doc := loadOpenAPI(t)
+	for _, o := range doc.operations(t) {
+		if s, _ := o.op["summary"].(string); s == "" {
+			t.Errorf("%s: no summary", o.key)
+		}
+		responses, _ := o.op["responses"].(map[string]any)
+		if len(responses) == 0 {
+			t.Errorf("%s: no responses", o.key)
+			continue
+		}
+
+		// A client error in Keystone's JSON.
+		keystoneErr := false
+		for code, r := range responses {
+			if strings.HasPrefix(code, "4") && doc.responseIsKeystoneError(r) {
+				keystoneErr = true
+			}
+		}
+		if !keystoneErr && !openAPINoKeystoneError[o.key] {
+			t.Errorf("%s: no 4xx response with the schema %s", o.key, errorSchemaRef)
+		}
+		if keystoneErr && openAPINoKeystoneError[o.key] {
+			t.Errorf("%s: has a Keystone error now: remove it from openAPINoKeystoneError", o.key)
+		}
+		for code, r := range responses {
+			if len(code) == 3 && (code[0] == '4' || code[0] == '5') && !openAPINoKeystoneError[o.key] && !doc.responseIsKeystoneError(r) {
+				t.Errorf("%s: %s is not Keystone's error schema", o.key, code)
+			}
+		}
+
+		// 429 with Retry-After on exactly the rate-limited routes.
+		method, path, _ := strings.Cut(o.key, " ")
+		echoPath := strings.ReplaceAll(path, "{"+openAPIWildcard+"}", "*")
+		for {
+			i := strings.Index(echoPath, "{")
+			if i < 0 {
+				break
+			}
+			j := strings.Index(echoPath[i:], "}")
+			if j < 0 {
+				break
+			}
+			echoPath = echoPath[:i] + ":" + echoPath[i+1:i+j] + echoPath[i+j+1:]
+		}
+		limited := rateLimited(method, echoPath)
+		r429, has429 := responses["429"]
+		switch {
+		case limited && !has429:
+			t.Errorf("%s: rate limited but no 429 response", o.key)
+		case !limited && has429:
+			t.Errorf("%s: documents 429 but is not rate limited", o.key)
+		case has429:
+			h, _ := doc.deref(r429)["headers"].(map[string]any)
+			if _, ok := h["Retry-After"]; !ok {
+				t.Errorf("%s: 429 without the Retry-After header", o.key)
+			}
+			if !doc.responseIsKeystoneError(r429) {
+				t.Errorf("%s: 429 is not Keystone's error schema", o.key)
+			}
+		}
+		if limited {
+			// No X-Auth-Token: "security: []", or the JWT login's bearer.
+			sec, ok := o.op["security"].([]any)
+			if !ok {
+				t.Errorf("%s: a login route must declare its own security (none: [])", o.key)
+			}
+			for _, req := range sec {
+				if m, _ := req.(map[string]any); m != nil && m["AuthToken"] != nil {
+					t.Errorf("%s: a login route needs no X-Auth-Token", o.key)
+				}
+			}
+		}
+
+		// Request bodies have a JSON schema and an example.
+		if rb := doc.deref(o.op["requestBody"]); rb != nil {
+			content, _ := rb["content"].(map[string]any)
+			mt, _ := content["application/json"].(map[string]any)
+			if mt == nil || mt["schema"] == nil {
+				t.Errorf("%s: request body without an application/json schema", o.key)
+			} else if mt["example"] == nil && mt["examples"] == nil {
+				t.Errorf("%s: request body without an example", o.key)
+			}
+		}
+
+		// Every {param} of the path is declared.
+		declared := map[string]bool{}
+		for _, src := range []any{o.pathItem["parameters"], o.op["parameters"]} {
+			list, _ := src.([]any)
+			for _, p := range list {
+				pm := doc.deref(p)
+				if pm["in"] == "path" {
+					name, _ := pm["name"].(string)
+					declared[name] = true
+					if pm["required"] != true {
+						t.Errorf("%s: path parameter %s must be required", o.key, name)
+					}
+				}
+			}
+		}
+		for _, seg := range strings.Split(o.path, "/") {
+			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && !declared[seg[1:len(seg)-1]] {
+				t.Errorf("%s: path parameter %s is not declared", o.key, seg)
+			}
+		}
+	}
+
+	// Every $ref resolves.
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				if _, ok := doc.resolve(ref); !ok {
+					t.Errorf("%s: $ref %s does not resolve", where, ref)
+				}
+			}
+			for k, c := range x {
+				walk(where+"/"+k, c)
+			}
+		case []any:
+			for _, c := range x {
+				walk(where, c)
+			}
+		}
+	}
+	walk("#", doc.root)
+
+	if _, ok := doc.resolve(errorSchemaRef); !ok {
+		t.Fatalf("no %s", errorSchemaRef)
+	}
+}
