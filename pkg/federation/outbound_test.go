@@ -16,64 +16,13 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 )
 
 // loopbackClient is the outbound client of a test whose IdPs are served on
 // loopback: [keystone_ng] outbound_allowed_networks = 127.0.0.0/8,::1/128.
 func loopbackClient() *http.Client {
-	return outbound.New(outbound.Options{Timeout: 5 * time.Second, AllowedNetworks: []netip.Prefix{
-		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
-	}})
-}
-
-// countingListener accepts TCP connections on 127.0.0.1 and counts them:
-// what must never be reached.
-type countingListener struct {
-	l net.Listener
-	n atomic.Int64
-}
-
-func newCountingListener(t *testing.T) *countingListener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &countingListener{l: l}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.n.Add(1)
-			conn.Close()
-		}
-	}()
-	return c
-}
-
-func (c *countingListener) port() string {
-	_, p, _ := net.SplitHostPort(c.l.Addr().String())
-	return p
-}
-
-// settled connects once itself and waits until that connection is
-// counted (so every earlier one is), and returns the count before it.
-func (c *countingListener) settled(t *testing.T) int64 {
-	t.Helper()
-	before := c.n.Load()
-	conn, err := net.Dial("tcp", c.l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	for deadline := time.Now().Add(5 * time.Second); c.n.Load() == before && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	c.n.Add(-1)
-	return c.n.Load()
+	return outbound.New(outbound.Options{Timeout: 5 * time.Second, AllowedNetworks: outboundtest.LoopbackNetworks})
 }
 
 // serveOn serves h on addr (e.g. 127.0.0.2:0) and returns its base URL.
@@ -165,8 +114,8 @@ func TestIdPURLRules(t *testing.T) {
 // and a name resolving to loopback: the JWT is refused and the internal
 // listener sees no connection.
 func TestJWKSNeverReachesRefusedAddresses(t *testing.T) {
-	target := newCountingListener(t)
-	port := target.port()
+	target := outboundtest.Listen(t, "127.0.0.1:0")
+	port := target.Port()
 	kit := newIssuerKit(t)
 	var base string
 	var served atomic.Int64
@@ -210,7 +159,7 @@ func TestJWKSNeverReachesRefusedAddresses(t *testing.T) {
 	if _, err := svc.VerifyJWT(context.Background(), p, kit.sign(t, jose.RS256, kit.rsa, "k1", map[string]any{"iss": p.Issuer, "aud": "ks", "exp": now.Add(time.Hour).Unix()})); err == nil {
 		t.Error("jwks_url on loopback: verified")
 	}
-	if n := target.settled(t); n != 0 {
+	if n := target.Connections(t); n != 0 {
 		t.Errorf("the internal listener saw %d connections; want 0", n)
 	}
 	if served.Load() < 5 {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/uptrace/bun"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -201,10 +202,9 @@ func TestParseEnvFile(t *testing.T) {
 	}
 }
 
-// directSQL opens Python's database for states its API cannot produce; the
-// returned function runs one statement and fails the test on error. The
-// connection closes when the test ends.
-func directSQL(t *testing.T, env *pyEnv) func(t *testing.T, q string, args ...any) {
+// openPythonDB opens Python's database with one connection, closed when
+// the test ends, for what the tests read or write directly.
+func openPythonDB(t *testing.T, env *pyEnv) (*bun.DB, store.Target) {
 	t.Helper()
 	target, err := store.ParseURL(env.DBURL)
 	if err != nil {
@@ -215,6 +215,15 @@ func directSQL(t *testing.T, env *pyEnv) func(t *testing.T, q string, args ...an
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
+	return db, target
+}
+
+// directSQL opens Python's database for states its API cannot produce; the
+// returned function runs one statement and fails the test on error. The
+// connection closes when the test ends.
+func directSQL(t *testing.T, env *pyEnv) func(t *testing.T, q string, args ...any) {
+	t.Helper()
+	db, _ := openPythonDB(t, env)
 	return func(t *testing.T, q string, args ...any) {
 		t.Helper()
 		if _, err := db.ExecContext(context.Background(), q, args...); err != nil {

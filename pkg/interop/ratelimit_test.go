@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // noLoginLimit turns the login rate limit off for tests that log in more
@@ -25,15 +23,7 @@ func TestInteropLoginRateLimit(t *testing.T) {
 	env := loadEnv(t)
 	migrateOwn(t, env)
 	ng := startSidecarWith(t, env, "login_rate_limit = 5\nlogin_rate_burst = 2\ntrusted_proxies = 127.0.0.1/32\n", passkeyConf)
-	target, err := store.ParseURL(env.DBURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openPythonDB(t, env)
 	ceremonies := func() int {
 		t.Helper()
 		var n int

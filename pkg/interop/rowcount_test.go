@@ -35,15 +35,7 @@ type rowCounter struct {
 // catalog knows (so a table added by a later migration is counted too).
 func newRowCounter(t *testing.T, env *pyEnv) *rowCounter {
 	t.Helper()
-	target, err := store.ParseURL(env.DBURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db, target := openPythonDB(t, env)
 	rc := &rowCounter{db: db, dialect: target.Dialect}
 	all, err := rc.catalog()
 	if err != nil {

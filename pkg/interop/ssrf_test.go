@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 	"net"
 	"net/http"
 	"strings"
@@ -15,73 +16,12 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
-
-// ssrfTarget stands for an internal service (a database, a metadata
-// endpoint): a listener on 127.0.0.1 counting the connections it accepts.
-// Nothing keystone-ng does on an IdP owner's behalf may reach it.
-type ssrfTarget struct {
-	l net.Listener
-	n atomic.Int64
-}
-
-func newSSRFTarget(t *testing.T) *ssrfTarget {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &ssrfTarget{l: l}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s.n.Add(1)
-			c.Close()
-		}
-	}()
-	return s
-}
-
-func (s *ssrfTarget) port() string {
-	_, p, _ := net.SplitHostPort(s.l.Addr().String())
-	return p
-}
-
-// connections returns the count of connections the target accepted, after
-// a probe connection of the test's own has been counted (so every earlier
-// attempt has been).
-func (s *ssrfTarget) connections(t *testing.T) int64 {
-	t.Helper()
-	before := s.n.Load()
-	c, err := net.Dial("tcp", s.l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	for deadline := time.Now().Add(5 * time.Second); s.n.Load() == before && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	s.n.Add(-1)
-	return s.n.Load()
-}
 
 // idpRows counts identity providers in Python's table and in keystone-ng's.
 func idpRows(t *testing.T, env *pyEnv) [2]int {
 	t.Helper()
-	target, err := store.ParseURL(env.DBURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(context.Background(), target, store.PoolOptions{MaxPoolSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := openPythonDB(t, env)
 	var out [2]int
 	for i, tb := range []string{"identity_provider", "ng_identity_provider"} {
 		if err := db.QueryRowContext(context.Background(), "SELECT COUNT(*) FROM "+tb).Scan(&out[i]); err != nil {
@@ -118,8 +58,10 @@ func TestInteropSSRF(t *testing.T) {
 	dadminTok := py.issue(t, auth(passwordIdentity(dadmin, pw), scopeDomain(dom))).Token
 	sysTok := py.issue(t, auth(passwordByName(env.AdminUser, "default", env.AdminPassword), scopeSystem())).Token
 
-	inside := newSSRFTarget(t)
-	port := inside.port()
+	// inside stands for an internal service (a database, a metadata
+	// endpoint): nothing keystone-ng does for an IdP owner may reach it.
+	inside := outboundtest.Listen(t, "127.0.0.1:0")
+	port := inside.Port()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +156,7 @@ func TestInteropSSRF(t *testing.T) {
 		byName2 := "https://localhost:" + port + "/realms/x"
 		mapped(t, ng, "ssrf-name-disc-"+sfx, map[string]any{"issuer": byName2})
 		login(t, ng, "ssrf-name-disc-"+sfx, byName2, http.StatusUnauthorized)
-		if c := inside.connections(t); c != 0 {
+		if c := inside.Connections(t); c != 0 {
 			t.Fatalf("the internal listener saw %d connections; want 0", c)
 		}
 	})
@@ -261,7 +203,7 @@ func TestInteropSSRF(t *testing.T) {
 		login(t, ng, "ssrf-inside-name-"+sfx, base+"/inside-name", http.StatusUnauthorized)
 		mapped(t, ng, "ssrf-302-"+sfx, map[string]any{"issuer": base + "/redirect", "jwks_url": base + "/302"})
 		login(t, ng, "ssrf-302-"+sfx, base+"/redirect", http.StatusUnauthorized)
-		if c := inside.connections(t); c != 0 {
+		if c := inside.Connections(t); c != 0 {
 			t.Fatalf("the internal listener saw %d connections; want 0", c)
 		}
 		if served.Load() < 3 {

@@ -8,22 +8,20 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow/sqlstore"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 )
 
 // loopbackClient is the outbound client of a test whose providers run on
 // loopback: [keystone_ng] outbound_allowed_networks = 127.0.0.0/8,::1/128.
 func loopbackClient() *http.Client {
-	return outbound.New(outbound.Options{Timeout: 5 * time.Second, AllowedNetworks: []netip.Prefix{
-		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
-	}})
+	return outbound.New(outbound.Options{Timeout: 5 * time.Second, AllowedNetworks: outboundtest.LoopbackNetworks})
 }
 
 // TestDiscoveryEndpointsFollowTheOutboundRule: a provider on an allowed
@@ -32,23 +30,8 @@ func loopbackClient() *http.Client {
 // ErrProviderUnavailable (502) before anything is sent to the endpoint;
 // the listener standing for the internal service sees no connection.
 func TestDiscoveryEndpointsFollowTheOutboundRule(t *testing.T) {
-	inside, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inside.Close() })
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := inside.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	in := "127.0.0.1:" + strings.Split(inside.Addr().String(), ":")[1]
+	inside := outboundtest.Listen(t, "127.0.0.1:0")
+	in := inside.Addr()
 
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
@@ -140,17 +123,7 @@ func TestDiscoveryEndpointsFollowTheOutboundRule(t *testing.T) {
 		t.Fatalf("device endpoint resolving to loopback: want an outbound refusal, got %v", err)
 	}
 
-	// Everything above settled: a probe connection of our own is counted
-	// after every earlier attempt.
-	c, err := net.Dial("tcp", in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	for deadline := time.Now().Add(5 * time.Second); accepted.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	if n := accepted.Load() - 1; n != 0 {
+	if n := inside.Connections(t); n != 0 {
 		t.Fatalf("the internal listener saw %d connections; want 0", n)
 	}
 }

@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"errors"
+	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 	"io"
 	"net"
 	"net/http"
@@ -178,58 +179,6 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// countingListener accepts TCP connections on 127.0.0.1 and counts them.
-type countingListener struct {
-	l net.Listener
-	n atomic.Int64
-}
-
-func newCountingListener(t *testing.T) *countingListener {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &countingListener{l: l}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.n.Add(1)
-			conn.Close()
-		}
-	}()
-	return c
-}
-
-func (c *countingListener) port() string {
-	_, p, _ := net.SplitHostPort(c.l.Addr().String())
-	return p
-}
-
-// settled connects once itself and waits until the accept loop counted
-// it, so every earlier connection attempt has been counted too; it returns
-// the count of connections before its own.
-func (c *countingListener) settled(t *testing.T) int64 {
-	t.Helper()
-	before := c.n.Load()
-	conn, err := net.Dial("tcp", c.l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for c.n.Load() == before && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	n := c.n.Load() - 1
-	c.n.Add(-1) // the probe itself
-	return n
-}
-
 // serveOn runs h on addr (e.g. "127.0.0.2:0") and returns its base URL.
 func serveOn(t *testing.T, addr string, h http.Handler) string {
 	t.Helper()
@@ -252,8 +201,8 @@ func wantRefused(t *testing.T, what string, err error) {
 }
 
 func TestClientNeverConnectsToRefusedAddresses(t *testing.T) {
-	target := newCountingListener(t)
-	port := target.port()
+	target := outboundtest.Listen(t, "127.0.0.1:0")
+	port := target.Port()
 
 	var redirected atomic.Int64
 	redirector := serveOn(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +240,7 @@ func TestClientNeverConnectsToRefusedAddresses(t *testing.T) {
 		}
 		wantRefused(t, tc.name, err)
 	}
-	if n := target.settled(t); n != 0 {
+	if n := target.Connections(t); n != 0 {
 		t.Errorf("the refused target saw %d connections; want 0", n)
 	}
 	if n := redirected.Load(); n != 2 {
