@@ -433,6 +433,41 @@ func TestOIDCLoginHTTP(t *testing.T) {
 			}
 		})
 
+		t.Run("issuer refuses after provisioning: undone", func(t *testing.T) {
+			// A new shadow user mapped with a project scope but no role on
+			// it: the mapping provisions, then the issuer refuses the token
+			// (Python: no role on the project), and every provisioned row is
+			// removed again (issue 14, finding 6).
+			ctx := context.Background()
+			p, err := e.svc.GetIdP(ctx, e.idp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.UpdateMapping(ctx, p, "login", json.RawMessage(`[{"match": [{"claim": "sub", "equals": "alice"}],
+				"user": {"name": "roleless-{sub}", "unique_id": "roleless-{sub}"}, "scope": {"project": {"id": "p1"}}}]`)); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if _, err := e.svc.UpdateMapping(ctx, p, "login", json.RawMessage(`[{"match": [{"claim": "sub", "equals": "alice"}],
+					"user": {"name": "web-{sub}", "unique_id": "web-{sub}"}, "groups": [{"id": "g1"}], "scope": {"project": {"id": "p1"}}}]`)); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			before := oidcCounts(t, b)
+			users := storetest.Count(t, b.DB, storetest.QuoteIdent(b.Name, "user"))
+			cookie, cb := e.browserCallback(t, "")
+			resp, m, _ := e.doCookie(t, "GET", oidcCallbackPath+"?"+cb, "", cookie)
+			if resp.StatusCode < 400 {
+				t.Fatalf("a token without any role on its project was issued: %d %v", resp.StatusCode, m)
+			}
+			if got := oidcCounts(t, b); !equalCounts(got, before) {
+				t.Fatalf("refused login left rows: %v -> %v", before, got)
+			}
+			if n := storetest.Count(t, b.DB, storetest.QuoteIdent(b.Name, "user")); n != users {
+				t.Fatalf("the shadow user of a refused login was left: %d -> %d users", users, n)
+			}
+		})
+
 		t.Run("IdP disabled or without client", func(t *testing.T) {
 			ctx := context.Background()
 			off := false
