@@ -78,38 +78,44 @@ func (s *Server) registerV4(e *echo.Echo) {
 	}
 }
 
-// callerKey caches the authenticated caller on the request.
-const callerKey = "v4_caller"
+// callerKey caches the authenticated caller's token on the request, and
+// callerViewKey its policy view (built once: it may read the database).
+const (
+	callerKey     = "v4_caller"
+	callerViewKey = "v4_caller_view"
+)
 
 // Caller authenticates the X-Auth-Token of a /v4 request with the same
 // validation as GET /v3/auth/tokens: a missing or invalid token is 401.
+// Both are computed once per request, however many times it is called.
 func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
-	if t, ok := c.Get(callerKey).(*token.Token); ok {
-		cl := callerOf(t)
-		if err := s.markWorkload(c, t, &cl); err != nil {
-			return nil, authz.Caller{}, err
+	t, ok := c.Get(callerKey).(*token.Token)
+	if !ok {
+		raw := strings.TrimSpace(c.Request().Header.Get("X-Auth-Token"))
+		if raw == "" {
+			return nil, authz.Caller{}, apierror.Unauthorized()
 		}
+		var err error
+		t, err = s.Validator.Validate(c.Request().Context(), token.Request{Token: raw})
+		if err != nil {
+			ae := apierror.As(err)
+			if ae.Code >= 500 {
+				return nil, authz.Caller{}, ae
+			}
+			out := apierror.Unauthorized()
+			out.Cause = err
+			return nil, authz.Caller{}, out
+		}
+		c.Set(callerKey, t)
+	}
+	if cl, ok := c.Get(callerViewKey).(authz.Caller); ok {
 		return t, cl, nil
 	}
-	raw := strings.TrimSpace(c.Request().Header.Get("X-Auth-Token"))
-	if raw == "" {
-		return nil, authz.Caller{}, apierror.Unauthorized()
-	}
-	t, err := s.Validator.Validate(c.Request().Context(), token.Request{Token: raw})
-	if err != nil {
-		ae := apierror.As(err)
-		if ae.Code >= 500 {
-			return nil, authz.Caller{}, ae
-		}
-		out := apierror.Unauthorized()
-		out.Cause = err
-		return nil, authz.Caller{}, out
-	}
-	c.Set(callerKey, t)
 	cl := callerOf(t)
 	if err := s.markWorkload(c, t, &cl); err != nil {
 		return nil, authz.Caller{}, err
 	}
+	c.Set(callerViewKey, cl)
 	return t, cl, nil
 }
 
