@@ -27,6 +27,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/uptrace/bun"
 )
 
@@ -86,8 +87,9 @@ type Options struct {
 	// browser login may hand its token.
 	TrustedDashboards []string
 	// Users applies the one rule of who may obtain a token
-	// (identity.Checker.Usable) to mapped and existing shadow users; nil
-	// checks only the enabled columns.
+	// (identity.Checker.Usable) to mapped and existing shadow users. nil:
+	// a checker over DB with DisableUserAccountDaysInactive and no lockout
+	// (federated users have none).
 	Users *identity.Checker
 	// MaxIdPsPerDomain is [keystone_ng] max_identity_providers_per_domain
 	// and MaxMappingsPerIdP max_mappings_per_identity_provider (0 = no
@@ -148,6 +150,9 @@ func New(o Options) *Service {
 	}
 	if o.GrantableRoles == nil {
 		o.GrantableRoles = DefaultGrantableRoles
+	}
+	if o.Users == nil && o.DB != nil {
+		o.Users = &identity.Checker{Dir: store.NewReader(o.DB), DisableUserAccountDaysInactive: o.DisableUserAccountDaysInactive, Now: o.Now}
 	}
 	s := &Service{opt: o, db: o.DB, tUser: `"user"`, tGrp: `"group"`}
 	if o.DB != nil && o.DB.Dialect().Name().String() == "mysql" {

@@ -219,25 +219,10 @@ func (s *Service) login(ctx context.Context, p *IdP, v *Verified, mappingName st
 
 // usable applies the one rule of who may obtain a token
 // (identity.Checker.Usable: enabled with Python's inactivity rule, domain
-// enabled, not locked out); without a checker (tests of this package
-// alone), the enabled columns of the user and their domain.
+// enabled, not locked out).
 func (s *Service) usable(ctx context.Context, userID string) error {
-	if s.opt.Users != nil {
-		_, err := s.opt.Users.Usable(ctx, userID)
-		return err
-	}
-	var enabled, domEnabled any
-	err := s.db.QueryRowContext(ctx, `SELECT u.enabled, d.enabled FROM `+s.tUser+` u JOIN project d ON d.id = u.domain_id WHERE u.id = ?`, userID).Scan(&enabled, &domEnabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return refuse("mapped user %s not found", userID)
-	}
-	if err != nil {
-		return apierror.Internal(err)
-	}
-	if !truthy(enabled) || !truthy(domEnabled) {
-		return refuse("user %s or their domain is disabled", userID)
-	}
-	return nil
+	_, err := s.opt.Users.Usable(ctx, userID)
+	return err
 }
 
 // domainUsable refuses a login whose new shadow user would live in a

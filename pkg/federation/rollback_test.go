@@ -120,6 +120,32 @@ func TestLoginRollback(t *testing.T) {
 		if err := l.Rollback(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// An existing shadow user passes the one usability rule
+		// (identity.Checker.Usable, as validation): disabled, or inactive
+		// for disable_user_account_days_inactive (30) days, is refused
+		// before anything is written.
+		uid := ShadowUserID("d1", "w1")
+		user := storetest.QuoteIdent(b.Name, "user")
+		for i, tc := range []struct{ name, set, undo string }{
+			{"disabled", `UPDATE ` + user + ` SET enabled = FALSE WHERE id = ?`, `UPDATE ` + user + ` SET enabled = TRUE WHERE id = ?`},
+			{"inactive", `UPDATE ` + user + ` SET last_active_at = '2020-01-01' WHERE id = ?`, `UPDATE ` + user + ` SET last_active_at = NULL WHERE id = ?`},
+		} {
+			if _, err := b.DB.ExecContext(ctx, tc.set, uid); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, b)
+			raw := kit.sign(t, jose.RS256, kit.rsa, "k1", map[string]any{"iss": iss, "aud": "ks", "sub": "w1", "name": "x", "jti": fmt.Sprintf("u%d", i),
+				"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix()})
+			if _, err := svc.JWTLogin(ctx, id, raw, "m"); apierror.As(err).Code != 401 {
+				t.Fatalf("%s shadow user: %v", tc.name, err)
+			}
+			if got := snapshot(t, b); fmt.Sprint(got) != fmt.Sprint(before) {
+				t.Fatalf("%s shadow user: the refused login wrote: %v", tc.name, got)
+			}
+			if _, err := b.DB.ExecContext(ctx, tc.undo, uid); err != nil {
+				t.Fatal(err)
+			}
+		}
 		// A new user in a disabled domain is refused before anything is written.
 		if _, err := b.DB.ExecContext(ctx, `UPDATE project SET enabled = ? WHERE id = 'd1'`, false); err != nil {
 			t.Fatal(err)
