@@ -3,9 +3,9 @@ package federation
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 
+	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/uptrace/bun"
 )
 
@@ -37,29 +37,13 @@ type roleInfo struct {
 // roleGraph is the role table and the implied_role edges.
 type roleGraph struct {
 	roles   map[string]roleInfo
-	implies map[string][]string
+	implied []token.Implied
 }
 
-// closure returns the role ids reachable from start through implied_role
-// edges, start included, sorted.
+// closure is what granting start confers: token.ImpliedClosure, the rule
+// validation applies.
 func (g *roleGraph) closure(start []string) []string {
-	seen := map[string]bool{}
-	stack := append([]string(nil), start...)
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		stack = append(stack, g.implies[id]...)
-	}
-	out := make([]string, 0, len(seen))
-	for id := range seen {
-		out = append(out, id)
-	}
-	sort.Strings(out)
-	return out
+	return token.ImpliedClosure(g.implied, start)
 }
 
 // notGrantable returns the first role (by id order) that a domain-owned
@@ -108,7 +92,7 @@ func allowedRoles(names []string) map[string]bool {
 // loadRoleGraph reads the role table and its implications (both small:
 // a cloud has tens of roles).
 func (s *Service) loadRoleGraph(ctx context.Context, q bun.IDB) (*roleGraph, error) {
-	g := &roleGraph{roles: map[string]roleInfo{}, implies: map[string][]string{}}
+	g := &roleGraph{roles: map[string]roleInfo{}}
 	rows, err := q.QueryContext(ctx, `SELECT id, name, domain_id FROM role`)
 	if err != nil {
 		return nil, fmt.Errorf("read roles: %w", err)
@@ -139,7 +123,7 @@ func (s *Service) loadRoleGraph(ctx context.Context, q bun.IDB) (*roleGraph, err
 		if err := rows.Scan(&p, &i); err != nil {
 			return nil, err
 		}
-		g.implies[p] = append(g.implies[p], i)
+		g.implied = append(g.implied, token.Implied{PriorID: p, ImpliedID: i})
 	}
 	return g, rows.Err()
 }

@@ -10,6 +10,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 func testGraph() *roleGraph {
@@ -19,11 +20,21 @@ func testGraph() *roleGraph {
 			"ops": {Name: "ops"}, "d1-dev": {Name: "dev", DomainID: "d1"}, "d1-boss": {Name: "boss", DomainID: "d1"},
 			"d2-dev": {Name: "dev", DomainID: "d2"},
 		},
-		implies: map[string][]string{
+		implied: edges(map[string][]string{
 			"admin": {"manager"}, "manager": {"member"}, "member": {"reader"},
 			"d1-dev": {"member"}, "d1-boss": {"admin"},
-		},
+		}),
 	}
+}
+
+func edges(m map[string][]string) []token.Implied {
+	var out []token.Implied
+	for p, is := range m {
+		for _, i := range is {
+			out = append(out, token.Implied{PriorID: p, ImpliedID: i})
+		}
+	}
+	return out
 }
 
 func TestNotGrantable(t *testing.T) {
@@ -51,7 +62,7 @@ func TestNotGrantable(t *testing.T) {
 		})
 	}
 	// A later implication widens what a grant confers: member -> admin.
-	g.implies["member"] = append(g.implies["member"], "admin")
+	g.implied = append(g.implied, token.Implied{PriorID: "member", ImpliedID: "admin"})
 	if got := notGrantable(g, "d1", allowed, []string{"reader", "member"}); got != "admin" {
 		t.Fatalf("member implying admin: got %q", got)
 	}

@@ -22,6 +22,15 @@ const advNGConf = loopbackIdPs + noLoginLimit + "purge_interval = 1h\n"
 // re-authentication window.
 const advWebAuthn = passkeyConf + "reauthentication_window = 3s\n"
 
+// refusalFor is the status a persona gets for what it may not do: 401
+// without a token, 403 with one.
+func refusalFor(p string) int {
+	if p == anonymous {
+		return http.StatusUnauthorized
+	}
+	return http.StatusForbidden
+}
+
 // genericUnauthorized is Keystone's 401 message; logins say nothing more.
 const genericUnauthorized = "The request you have made requires authentication."
 
@@ -334,10 +343,7 @@ func TestInteropAdversarial(t *testing.T) {
 		one := idps + "/" + idpD1
 		var cases []advCase
 		for _, p := range []string{otherAdmin, projMember, anonymous} {
-			want := http.StatusForbidden
-			if p == anonymous {
-				want = http.StatusUnauthorized
-			}
+			want := refusalFor(p)
 			cases = append(cases,
 				advCase{name: "create-idp-in-D1", as: p, method: "POST", path: idps, body: ji.idpBody("adv-x-"+p+"-"+w.sfx, w.d1), want: want},
 				advCase{name: "list-idps-of-D1", as: p, method: "GET", path: idps + "?domain_id=" + w.d1, want: want},
@@ -451,10 +457,7 @@ func TestInteropAdversarial(t *testing.T) {
 		one := pks + "/" + pkID
 		var cases []advCase
 		for _, p := range []string{otherAdmin, projMember, anonymous} {
-			want := http.StatusForbidden
-			if p == anonymous {
-				want = http.StatusUnauthorized
-			}
+			want := refusalFor(p)
 			cases = append(cases,
 				advCase{name: "register-start", as: p, method: "POST", path: pks + "/register/start", body: map[string]any{"name": "x"}, want: want},
 				advCase{name: "register-finish", as: p, method: "POST", path: pks + "/register/finish", body: map[string]any{"ceremony_id": "x", "credential": map[string]any{}}, want: want},

@@ -145,7 +145,7 @@ func startNodeOIDCProvider(t *testing.T, clientID, clientSecret string, redirect
 func TestInteropV4OIDCBrowser(t *testing.T) {
 	env := loadEnv(t)
 	ctx := browser(t)
-	shots := outputDir(t, "v4-oidc-browser-"+env.DB)
+	shotDir := outputDir(t, "v4-oidc-browser-"+env.DB)
 	migrateOwn(t, env)
 	py := newClient("python", env.BaseURL)
 	admin := adminLogin(t, py, env).Token
@@ -206,20 +206,8 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 		t.Fatalf("create mapping: %d %s", r.Status, r.Body)
 	}
 
-	step := 0
-	shot := func(name string) {
-		t.Helper()
-		step++
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", step, name))
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", path)
-	}
+	shots := &screenshots{dir: shotDir}
+	shot := func(name string) { t.Helper(); shots.take(t, ctx, name) }
 	location := func() string {
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -426,19 +414,7 @@ func TestInteropV4OIDCBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	vshot := func(name string) {
-		t.Helper()
-		step++
-		png, err := chromedp.Run(victim, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", step, name))
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", path)
-	}
+	vshot := func(name string) { t.Helper(); shots.take(t, victim, name) }
 	veval := func(js string) string {
 		t.Helper()
 		c, cancel := context.WithTimeout(victim, 10*time.Second)

@@ -2,10 +2,7 @@ package interop
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +28,7 @@ const passkeyConf = "[webauthn]\nrelying_party_id = localhost\nrelying_party_ori
 func TestInteropV4Passkeys(t *testing.T) {
 	env := loadEnv(t)
 	ctx := browser(t)
-	shots := outputDir(t, "v4-passkeys-"+env.DB)
+	shotDir := outputDir(t, "v4-passkeys-"+env.DB)
 	migrateOwn(t, env)
 	py := newClient("python", env.BaseURL)
 	admin := adminLogin(t, py, env).Token
@@ -50,21 +47,8 @@ func TestInteropV4Passkeys(t *testing.T) {
 	origin := "http://localhost:" + port
 	userTok := py.issue(t, auth(passwordIdentity(userID, password), nil)).Token
 
-	step := 0
-	shot := func(name string) {
-		t.Helper()
-		step++
-		var png []byte
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(shots, fmt.Sprintf("%02d-%s.png", step, name))
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot %s", path)
-	}
+	shots := &screenshots{dir: shotDir}
+	shot := func(name string) { t.Helper(); shots.take(t, ctx, name) }
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		c, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -42,6 +42,29 @@ func outputDir(t *testing.T, name string) string {
 	return dir
 }
 
+// screenshots numbers the screenshots of one browser test in its output
+// directory, across every browser it drives.
+type screenshots struct {
+	dir  string
+	step int
+}
+
+// take saves a full-page screenshot of the browser ctx as
+// <dir>/<NN>-<name>.png.
+func (s *screenshots) take(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	s.step++
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.step, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
 // chromiumPath finds Debian's Chromium (deploy/keystone-py/run-interop.sh
 // installs it). Missing, it skips the test, or fails it under CI=true.
 func chromiumPath(t *testing.T) string {

@@ -145,12 +145,12 @@ func (r *Reader) Account(ctx context.Context, userID string) (*identity.Account,
 	}
 	for rows.Next() {
 		var p identity.FederatedIdP
-		var enabled any
+		var enabled nullBool
 		if err := rows.Scan(&p.ID, &enabled); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		p.Enabled = truthyValue(enabled)
+		p.Enabled = enabled.Valid && enabled.Bool
 		a.IdPs = append(a.IdPs, p)
 	}
 	rows.Close()
@@ -177,20 +177,4 @@ func (r *Reader) Account(ctx context.Context, userID string) (*identity.Account,
 		}
 	}
 	return a, rows.Err()
-}
-
-// truthyValue reads a boolean column on any backend.
-func truthyValue(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case []byte:
-		s := string(x)
-		return s == "1" || s == "t" || s == "true"
-	case string:
-		return x == "1" || x == "t" || x == "true"
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -167,5 +168,24 @@ func TestFullRoleKeyOrder(t *testing.T) {
 	want := `{"x": "y", "id": "i", "name": "n", "domain_id": null, "description": "d", "options": {"immutable": true}}`
 	if got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestImpliedClosure(t *testing.T) {
+	edges := []Implied{{PriorID: "admin", ImpliedID: "member"}, {PriorID: "member", ImpliedID: "reader"},
+		{PriorID: "a", ImpliedID: "b"}, {PriorID: "b", ImpliedID: "a"}}
+	for _, tc := range []struct {
+		in   []string
+		want string
+	}{
+		{nil, "[]"},
+		{[]string{"reader"}, "[reader]"},
+		{[]string{"admin"}, "[admin member reader]"},
+		{[]string{"member", "admin"}, "[admin member reader]"},
+		{[]string{"a"}, "[a b]"}, // a cycle ends
+	} {
+		if got := fmt.Sprint(ImpliedClosure(edges, tc.in)); got != tc.want {
+			t.Errorf("ImpliedClosure(%v) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package token
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // RoleRef is a role as the token model holds it before rendering.
 type RoleRef struct {
@@ -55,6 +58,27 @@ func (g impliedGraph) expand(refs []RoleRef, actor func(i int) string) []RoleRef
 			stack = append(stack, node{ref: ref, actor: n.actor, prior: n.ref.ID})
 		}
 	}
+	return out
+}
+
+// ImpliedClosure returns roleIDs and every role they imply, following
+// implied_role to the end as validation does (expand), each id once,
+// sorted: what holding those roles puts into a token. Federation uses it
+// to bound what a domain's identity provider may grant.
+func ImpliedClosure(edges []Implied, roleIDs []string) []string {
+	refs := make([]RoleRef, len(roleIDs))
+	for i, id := range roleIDs {
+		refs[i] = RoleRef{ID: id}
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range newImpliedGraph(edges).expand(refs, func(int) string { return "" }) {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r.ID)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
