@@ -68,6 +68,10 @@ fd_say "building keystone-ng"
 # The front doors run on this host: keystone-ng believes their
 # X-Forwarded-For (login rate limits count per client address).
 printf '[keystone_ng]\nlisten = %s\ntrusted_proxies = 127.0.0.1/32,::1/128\n' "$FD_NG_ADDR" >"$FD_STATE_DIR/ng.conf"
+# keystone-ng's own tables, so that /v4 is on behind the front doors (its
+# login routes carry the rate limits checked below).
+"$FD_STATE_DIR/keystone-ng" db migrate --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" >>"$FD_LOG_DIR/keystone-ng.log" 2>&1 ||
+  fd_fail "keystone-ng db migrate failed, see $FD_LOG_DIR/keystone-ng.log"
 start_ng() {
   fd_stop_recorded keystone-ng TERM
   setsid "$FD_STATE_DIR/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" \
@@ -229,6 +233,31 @@ for f in "nginx-uwsgi http://127.0.0.1:$FD_NGINX_UWSGI_PORT" "nginx-identity htt
     OS_PROJECT_DOMAIN_ID=default openstack token issue -f value -c id 2>&1) && [ -n "$out" ] || { bad "$name: openstack token issue: $out"; continue; }
   validate "$base" "$out" "$out"
   [ "$V_CODE" = 200 ] && [ "$V_BY" = keystone-ng ] && ok "$name: openstack token issue + validation by keystone-ng" || bad "$name: validation $V_CODE from $V_BY"
+done
+
+printf '\n[frontdoor] ==== login rate limits per client behind nginx and Apache (trusted_proxies)\n'
+# The front door appends the client's address to X-Forwarded-For and
+# keystone-ng believes it (the front door's 127.0.0.1 is a trusted proxy).
+# Clients on other loopback addresses stand for remote ones: a client
+# gets login_rate_burst (10) unauthenticated login requests, then 429 with
+# Retry-After, whatever X-Forwarded-For it sends itself; another client
+# still gets its own.
+src=20
+for f in "nginx http://127.0.0.1:$FD_NGINX_PORT" "apache http://127.0.0.1:$FD_APACHE_PORT"; do
+  name=${f% *} base=${f#* }
+  src=$((src + 1)) codes=""
+  for i in $(seq 1 12); do
+    codes="$codes $("${CURL[@]}" --interface "127.0.0.$src" -o /dev/null -w '%{http_code}' -X POST \
+      -H "X-Forwarded-For: 203.0.113.$i" "$base/v4/federation/identity_providers/none/jwt")"
+  done
+  first10=$(echo "$codes" | awk '{ for (i = 1; i <= 10; i++) if ($i == 429) n++; print n + 0 }')
+  last2=$(echo "$codes" | awk '{ print $11 $12 }')
+  [ "$first10" = 0 ] && [ "$last2" = 429429 ] && ok "$name: 10 login requests then 429, spoofed X-Forwarded-For ignored" || bad "$name: codes$codes"
+  ra=$("${CURL[@]}" --interface "127.0.0.$src" -D - -o /dev/null -X POST "$base/v4/federation/identity_providers/none/jwt" | tr -d '\r' | sed -n 's/^[Rr]etry-[Aa]fter: //p')
+  [ -n "$ra" ] && [ "$ra" -ge 1 ] && ok "$name: 429 carries Retry-After ($ra s)" || bad "$name: no Retry-After on 429"
+  src=$((src + 1))
+  other=$("${CURL[@]}" --interface "127.0.0.$src" -o /dev/null -w '%{http_code}' -X POST "$base/v4/federation/identity_providers/none/jwt")
+  [ "$other" != 429 ] && ok "$name: another client keeps its own limit ($other)" || bad "$name: another client limited too"
 done
 
 printf '\n[frontdoor] ==== keystone-ng killed (SIGKILL) mid-run, then restarted\n'
