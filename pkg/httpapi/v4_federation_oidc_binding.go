@@ -15,7 +15,6 @@ package httpapi
 // nothing.
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -49,14 +48,6 @@ var (
 	errVerifier        = errors.New("code_verifier does not match the code_challenge")
 )
 
-// newLoginCookieValue is 32 bytes of crypto/rand, base64url (43
-// characters).
-func newLoginCookieValue() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // loginCookieValue returns the browser's login cookie when it has a valid
 // one (so that two logins started in two tabs both finish), else a new
 // value.
@@ -64,7 +55,7 @@ func loginCookieValue(r *http.Request) string {
 	if ck, err := r.Cookie(loginCookieName); err == nil && oidcflow.ValidID(ck.Value) {
 		return ck.Value
 	}
-	return newLoginCookieValue()
+	return oidcflow.RandomID()
 }
 
 // loginCookie is the Set-Cookie of a browser login: Secure, HttpOnly,
@@ -84,11 +75,9 @@ func loginCookie(value string) *http.Cookie {
 }
 
 // bindingHash is what the login state keeps of the cookie: SHA-256,
-// base64url. The database never holds the cookie itself.
-func bindingHash(v string) string {
-	h := sha256.Sum256([]byte(v))
-	return base64.RawURLEncoding.EncodeToString(h[:])
-}
+// base64url (the S256 transformation). The database never holds the
+// cookie itself.
+func bindingHash(v string) string { return s256(v) }
 
 func decodeOIDCExtra(raw json.RawMessage) (oidcExtra, error) {
 	var x oidcExtra

@@ -328,7 +328,7 @@ func (e *oidcEnv) browserCallback(t *testing.T, query string) (cookie, callbackQ
 
 // pkcePair is a client's RFC 7636 verifier and S256 challenge.
 func pkcePair() (verifier, challenge string) {
-	verifier = newLoginCookieValue() // 43 base64url characters
+	verifier = oidcflow.RandomID() // 43 base64url characters
 	return verifier, s256(verifier)
 }
 
@@ -537,7 +537,7 @@ func TestOIDCLoginHTTP(t *testing.T) {
 		// A login started by the login page (with its one-time nonce) goes
 		// back to the page with the token and that nonce in the fragment.
 		t.Run("browser flow from the login page", func(t *testing.T) {
-			nonce := newLoginCookieValue()
+			nonce := oidcflow.RandomID()
 			cookie, cb := e.browserCallback(t, "?page_nonce="+nonce)
 			resp, _, raw := e.doCookie(t, "GET", oidcCallbackPath+"?"+cb, "", cookie)
 			if resp.StatusCode != http.StatusSeeOther {
@@ -556,7 +556,7 @@ func TestOIDCLoginHTTP(t *testing.T) {
 		t.Run("browser callback bound to the cookie", func(t *testing.T) {
 			for _, c := range []struct{ name, cookie string }{
 				{"no cookie", ""},
-				{"another browser's cookie", newLoginCookieValue()},
+				{"another browser's cookie", oidcflow.RandomID()},
 				{"malformed cookie", "x"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
@@ -640,7 +640,7 @@ func TestOIDCLoginHTTP(t *testing.T) {
 			verifier, challenge := pkcePair()
 			state, code := e.apiCallback(t, challenge)
 			before, calls, logins := oidcCounts(t, b), e.tokenCalls.Load(), e.logins.Load()
-			cookie := newLoginCookieValue()
+			cookie := oidcflow.RandomID()
 			_, m, _ := e.doCookie(t, "GET", oidcCallbackPath+"?"+url.Values{"state": {state}, "code": {code}}.Encode(), "", cookie)
 			good, _ := json.Marshal(map[string]string{"state": state, "code": code, "code_verifier": verifier})
 			e.refusedUntouched(t, m, func() map[string]any {

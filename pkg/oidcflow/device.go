@@ -65,7 +65,7 @@ func (f *Flow) StartDevice(ctx context.Context, p Provider, extra json.RawMessag
 	life = min(life, maxDeviceTTL)
 	now := f.now().UTC()
 	st := &LoginState{
-		ID:           randomToken(),
+		ID:           RandomID(),
 		Kind:         KindDevice,
 		IdPID:        p.IdPID,
 		DeviceCode:   resp.DeviceCode,

@@ -135,9 +135,10 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// randomToken is 32 bytes of crypto/rand, base64url without padding (43
-// characters).
-func randomToken() string {
+// RandomID is 32 bytes of crypto/rand, base64url without padding (43
+// characters): the shape ValidID accepts. Login state ids, nonces and
+// verifiers, and httpapi's login cookie, are made with it.
+func RandomID() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
 	return base64.RawURLEncoding.EncodeToString(b[:])
@@ -192,12 +193,12 @@ func (f *Flow) Start(ctx context.Context, p Provider, redirectURI string, extra 
 	}
 	now := f.now().UTC()
 	st := &LoginState{
-		ID:           randomToken(),
+		ID:           RandomID(),
 		Kind:         KindCode,
 		IdPID:        p.IdPID,
 		RedirectURI:  redirectURI,
-		Nonce:        randomToken(),
-		PKCEVerifier: randomToken(),
+		Nonce:        RandomID(),
+		PKCEVerifier: RandomID(),
 		Extra:        extra,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(f.ttl),
