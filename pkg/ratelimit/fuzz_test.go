@@ -38,12 +38,13 @@ func FuzzClientAddr(f *testing.F) {
 
 // containsAddr reports whether some comma-separated entry of xff parses to a.
 func containsAddr(xff string, a netip.Addr) bool {
-	for _, e := range strings.Split(xff, ",") {
-		e = strings.Trim(strings.TrimSpace(e), "[]")
-		if p, err := netip.ParseAddr(e); err == nil && p.Unmap() == a {
+	for _, raw := range strings.Split(xff, ",") {
+		raw = strings.TrimSpace(raw)
+		if p, err := netip.ParseAddr(strings.Trim(raw, "[]")); err == nil && p.Unmap() == a {
 			return true
 		}
-		if ap, err := netip.ParseAddrPort(strings.TrimSpace(e)); err == nil && ap.Addr().Unmap() == a {
+		// The port form keeps its brackets: "[2001:db8::1]:443".
+		if ap, err := netip.ParseAddrPort(raw); err == nil && ap.Addr().Unmap() == a {
 			return true
 		}
 	}
