@@ -52,7 +52,8 @@ test: lint unit fuzz interop frontdoor
 lint:
 	@out=$$(gofmt -l cmd pkg migrations deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	# every docs/<file>.md and docs/<file>.md §N cited in code and documents exists
+	# every docs/ file and section (§N) cited in code and documents, and every
+	# relative Markdown link and heading anchor, exists
 	$(GO) test -count=1 -run 'TestRepository' ./pkg/docref/
 
 unit:

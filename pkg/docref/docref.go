@@ -122,21 +122,29 @@ func slug(text string) string {
 	return b.String()
 }
 
-// Link is a relative Markdown link to another Markdown file with an anchor.
+// Link is a relative Markdown link: a file of the repository, a heading
+// anchor, or both.
 type Link struct {
-	Target, Anchor string
-	Line           int
+	// Target is the path relative to the linking document; empty for a
+	// heading of the same document.
+	Target string
+	// Anchor is the part after '#', empty when there is none.
+	Anchor string
+	Line   int
 }
 
-// linkPattern matches "](target.md#anchor)" with a relative target.
-var linkPattern = regexp.MustCompile(`\]\(([\w./-]*\.md)?#([^)\s]+)\)`)
+// linkPattern matches "](target#anchor)", "](target)" and "](#anchor)".
+var linkPattern = regexp.MustCompile(`\]\(([^)\s#]*)(?:#([^)\s]*))?\)`)
 
-// Links returns the links with an anchor in a Markdown document; Target is
-// empty for a link to a heading of the same document.
+// Links returns the relative links of a Markdown document (links with a
+// scheme, such as https: or mailto:, are not the repository's).
 func Links(markdown string) []Link {
 	var out []Link
 	for i, line := range strings.Split(markdown, "\n") {
 		for _, m := range linkPattern.FindAllStringSubmatch(line, -1) {
+			if strings.Contains(m[1], ":") || (m[1] == "" && m[2] == "") {
+				continue
+			}
 			out = append(out, Link{Target: m[1], Anchor: m[2], Line: i + 1})
 		}
 	}

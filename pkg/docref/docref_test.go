@@ -60,10 +60,11 @@ func TestAnchors(t *testing.T) {
 
 func TestLinks(t *testing.T) {
 	doc := "see [a](python-compat.md#15-payload-versions), [b](#how-it-is-tested),\n" +
-		"[c](security.md), [d](https://example.com/x.md#y) and [e](../design.md#4-no-stale-answers)"
+		"[c](security.md), [d](https://example.com/x.md#y), [m](mailto:a@b.c) and [e](../design.md#4-no-stale-answers)"
 	want := []Link{
 		{Target: "python-compat.md", Anchor: "15-payload-versions", Line: 1},
 		{Target: "", Anchor: "how-it-is-tested", Line: 1},
+		{Target: "security.md", Line: 2},
 		{Target: "../design.md", Anchor: "4-no-stale-answers", Line: 2},
 	}
 	if got := Links(doc); !reflect.DeepEqual(got, want) {
@@ -157,9 +158,9 @@ func TestRepositoryCitations(t *testing.T) {
 	}
 }
 
-// TestRepositoryAnchors fails on a link from a Markdown file to a heading
-// anchor that does not exist in its target.
-func TestRepositoryAnchors(t *testing.T) {
+// TestRepositoryLinks fails on a relative link from a Markdown file to a
+// file that does not exist, or to a heading anchor its target lacks.
+func TestRepositoryLinks(t *testing.T) {
 	anchors := map[string]map[string]bool{}
 	for _, f := range repoFiles(t) {
 		if filepath.Ext(f) != ".md" {
@@ -169,6 +170,13 @@ func TestRepositoryAnchors(t *testing.T) {
 			target := f
 			if l.Target != "" {
 				target = filepath.Join(filepath.Dir(f), filepath.FromSlash(l.Target))
+				if _, err := os.Stat(filepath.Join(root, target)); err != nil {
+					t.Errorf("%s:%d links to %s, which does not exist", f, l.Line, l.Target)
+					continue
+				}
+			}
+			if l.Anchor == "" || filepath.Ext(target) != ".md" {
+				continue
 			}
 			if anchors[target] == nil {
 				b, err := os.ReadFile(filepath.Join(root, target))
