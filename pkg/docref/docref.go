@@ -2,13 +2,15 @@
 // documentation resolve. Code comments and documents cite design facts as
 // "docs/design.md §5" or "docs/python-compat.md §1.3-§1.5"; a citation of
 // a file or section that does not exist sends a reader nowhere, which is
-// how comments came to cite files outside the repository. The test of this
-// package walks the repository and fails on any such citation; `make lint`
-// runs it.
+// how comments came to cite files outside the repository. The tests of
+// this package walk the repository and fail on a cited file or section
+// that does not exist, on a section cited by file name alone outside
+// Markdown ("design.md §4" in a comment), and on a relative Markdown link
+// to a missing file or heading anchor; `make lint` runs them.
 //
 // Refs finds the citations in a text, Sections lists the numbered headings
-// of a Markdown document, and Anchors the link anchors GitHub derives from
-// its headings. All three are pure functions.
+// of a Markdown document, Anchors the link anchors GitHub derives from its
+// headings, and Links a document's relative links. All are pure functions.
 package docref
 
 import (
@@ -21,8 +23,13 @@ import (
 // Ref is one citation of a documentation file, with the sections it names
 // (empty when it cites the whole file).
 type Ref struct {
-	// Path is relative to the repository root, e.g. "docs/design.md".
+	// Path is as written: relative to the repository root, e.g.
+	// "docs/design.md", or for a Bare citation a file name alone.
 	Path string
+	// Bare is a citation of a section by file name alone ("design.md §4"):
+	// in Markdown it names a file beside the document, anywhere else it
+	// names nothing (it must say docs/).
+	Bare bool
 	// Sections are the section numbers cited, e.g. ["1.3", "1.5"].
 	Sections []string
 	// Line is the 1-based line of the citation in its text.
@@ -36,6 +43,11 @@ type Ref struct {
 // spaces only, so "§4" on the next comment line is not part of it.
 var refPattern = regexp.MustCompile(`(?:^|[^\w./-])(docs/[\w./-]*\w\.(?:md|yaml))((?:[ \t]*(?:,|-|–|and)?[ \t]*§[ \t]*\d+(?:\.\d+)*)*)`)
 
+// barePattern matches "<name>.md §N..." without a folder: a section cited
+// by file name alone. Without a section a bare name is prose, not a
+// citation.
+var barePattern = regexp.MustCompile(`(?:^|[^\w./-])([\w-]+\.md)((?:[ \t]*(?:,|-|–|and)?[ \t]*§[ \t]*\d+(?:\.\d+)*)+)`)
+
 // sectionNumber picks the numbers out of a section list.
 var sectionNumber = regexp.MustCompile(`§[ \t]*(\d+(?:\.\d+)*)`)
 
@@ -43,12 +55,14 @@ var sectionNumber = regexp.MustCompile(`§[ \t]*(\d+(?:\.\d+)*)`)
 func Refs(text string) []Ref {
 	var out []Ref
 	for i, line := range strings.Split(text, "\n") {
-		for _, m := range refPattern.FindAllStringSubmatch(line, -1) {
-			r := Ref{Path: m[1], Line: i + 1}
-			for _, s := range sectionNumber.FindAllStringSubmatch(m[2], -1) {
-				r.Sections = append(r.Sections, s[1])
+		for _, p := range []*regexp.Regexp{refPattern, barePattern} {
+			for _, m := range p.FindAllStringSubmatch(line, -1) {
+				r := Ref{Path: m[1], Bare: p == barePattern, Line: i + 1}
+				for _, s := range sectionNumber.FindAllStringSubmatch(m[2], -1) {
+					r.Sections = append(r.Sections, s[1])
+				}
+				out = append(out, r)
 			}
-			out = append(out, r)
 		}
 	}
 	return out

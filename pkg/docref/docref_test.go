@@ -24,7 +24,11 @@ func TestRefs(t *testing.T) {
 		{"two on a line", "docs/a.md §2 and docs/b.md", []Ref{{Path: "docs/a.md", Sections: []string{"2"}, Line: 1}, {Path: "docs/b.md", Line: 1}}},
 		{"section on the next line is not read", "docs/design.md\n// §4", []Ref{{Path: "docs/design.md", Line: 1}}},
 		{"other folder's docs", "pkg/x/docs/a.md ../docs/b.md", nil},
-		{"not a document", "docs/ and docs/design and design.md §3", nil},
+		{"not a document", "docs/ and docs/design and design.md", nil},
+		{"bare name with a section", "// (design.md §7) and [x](python-compat.md §1.5)", []Ref{
+			{Path: "design.md", Bare: true, Sections: []string{"7"}, Line: 1},
+			{Path: "python-compat.md", Bare: true, Sections: []string{"1.5"}, Line: 1}}},
+		{"bare name inside a docs/ path is not bare", "docs/design.md §3", []Ref{{Path: "docs/design.md", Sections: []string{"3"}, Line: 1}}},
 		{"RFC section after a citation", "docs/oidc-login.md (RFC 8252 §7.3)", []Ref{{Path: "docs/oidc-login.md", Line: 1}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,10 +136,19 @@ func TestRepositoryCitations(t *testing.T) {
 	for _, f := range repoFiles(t) {
 		for _, r := range Refs(read(t, f)) {
 			checked++
-			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(r.Path))); err != nil {
+			path := r.Path
+			if r.Bare {
+				if filepath.Ext(f) != ".md" {
+					t.Errorf("%s:%d cites %s by name alone: write its path (docs/...)", f, r.Line, r.Path)
+					continue
+				}
+				path = filepath.ToSlash(filepath.Join(filepath.Dir(f), r.Path))
+			}
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(path))); err != nil {
 				t.Errorf("%s:%d cites %s, which does not exist", f, r.Line, r.Path)
 				continue
 			}
+			r.Path = path
 			if len(r.Sections) == 0 {
 				continue
 			}
