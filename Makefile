@@ -56,6 +56,9 @@ test: lint unit fuzz interop frontdoor
 lint:
 	@out=$$(gofmt -l cmd pkg migrations deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	# every docs/ file and section (§N) cited in code and documents, and every
+	# relative Markdown link and heading anchor, exists
+	$(GO) test -count=1 -run 'TestRepository' ./pkg/docref/
 
 unit:
 	$(GO) test -count=1 ./...

@@ -58,7 +58,7 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 
 // assemble opens everything serve needs. Every failure is reported with
 // what to fix: the service refuses to start without usable keys, database
-// and policy (design.md §7).
+// and policy (docs/design.md §9).
 func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	var problems []error

@@ -1,6 +1,7 @@
 // Command keystone-ng runs beside an unmodified Python Keystone and serves
 // token validation (GET/HEAD /v3/auth/tokens) from the shared database and
-// Fernet key repository.
+// Fernet key repository, and the /v4 API once its own tables are migrated
+// (docs/design.md §1).
 //
 //	keystone-ng serve   --config-file F [--config-file G ...] [--config-dir D]
 //	keystone-ng check   (same flags): print every configuration, database and key problem

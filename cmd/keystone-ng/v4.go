@@ -16,7 +16,7 @@ import (
 
 // Purger deletes expired rows of keystone-ng's own tables (login state,
 // ceremonies, replay records); serve runs every purger periodically
-// (design.md §8).
+// (docs/design.md §10).
 type Purger interface {
 	Purge(ctx context.Context, now time.Time) (int64, error)
 	Name() string

@@ -30,7 +30,7 @@ var b64Table = func() (t [256]byte) {
 // error. Keystone uses this decoder for key files (fernet_utils.py via
 // cryptography's Fernet(key)), for tokens (cryptography's Fernet.decrypt) and
 // for audit ids (token_formatters.py random_urlsafe_str_to_bytes); matching it
-// keeps what Go accepts equal to what Python accepts (spec §1.1-§1.3).
+// keeps what Go accepts equal to what Python accepts (docs/python-compat.md §1.1-§1.3).
 func DecodeURLSafeBase64(s string) ([]byte, error) {
 	out := make([]byte, 0, (len(s)+3)/4*3)
 	return appendPyBase64(out, s)

@@ -20,7 +20,7 @@ import (
 var (
 	// ErrNoKeys means the repository holds no usable key file. Python
 	// raises KeysNotFound (HTTP 500) then; keystone-ng refuses to start
-	// (design.md §7).
+	// (docs/design.md §9).
 	ErrNoKeys = errors.New("fernet: no usable keys in key repository")
 	// ErrMalformedKey means a key file does not decode to 32 bytes.
 	ErrMalformedKey = errors.New("fernet: key is not 32 URL-safe base64-encoded bytes")
@@ -74,7 +74,7 @@ func parseKeyID(name string) (int64, bool) {
 }
 
 // LoadRepository reads a Fernet key repository with Python's rules
-// (fernet_utils.py FernetUtils.load_keys, spec §1.2): only regular files
+// (fernet_utils.py FernetUtils.load_keys, docs/python-compat.md §1.2): only regular files
 // (symlinks followed, as os.path.isfile does; Kubernetes secret volumes are
 // symlinks) whose name is an integer are keys, empty files are skipped,
 // each key file must decode to 32 bytes (Python's lenient URL-safe base64,
@@ -183,7 +183,7 @@ func fingerprint(dir string) (string, error) {
 
 // Repository is a key repository kept current while the service runs: the
 // KeySet in use is swapped atomically, so a request decrypts either with
-// the old or the new set, never with a half-read one (design.md §4: keys
+// the old or the new set, never with a half-read one (docs/design.md §4: keys
 // reloaded within a second without a restart).
 type Repository struct {
 	dir string
@@ -236,7 +236,7 @@ func loadStable(dir string) (*KeySet, string, error) {
 }
 
 // OpenRepository loads dir (see LoadRepository) and returns a Repository
-// serving it. An error means the service must not start (design.md §7).
+// serving it. An error means the service must not start (docs/design.md §9).
 func OpenRepository(dir string) (*Repository, error) {
 	ks, fp, err := loadStable(dir)
 	if err != nil {

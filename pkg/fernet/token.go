@@ -1,8 +1,8 @@
 // Package fernet reads Keystone's Fernet key repository and seals/opens the
 // Fernet envelope of Keystone tokens, byte-compatible with Python Keystone
 // (keystone/common/fernet_utils.py, keystone/token/token_formatters.py and
-// cryptography's Fernet/MultiFernet). See python-keystone-compat.md §1.1-§1.2
-// and design.md §4 and §7.
+// cryptography's Fernet/MultiFernet). See docs/python-compat.md §1.1-§1.2
+// and docs/design.md §6 and §9.
 //
 // The envelope is implemented here with crypto/aes and crypto/hmac rather
 // than with github.com/fernet/fernet-go because keystone needs the token's
@@ -30,7 +30,7 @@ import (
 
 const (
 	// MaxTokenLength bounds the token strings Decrypt looks at. Keystone's
-	// own tokens are 160-400 characters (spec §1.1); even a federated token
+	// own tokens are 160-400 characters (docs/python-compat.md §1.1); even a federated token
 	// with hundreds of group ids stays far below 8 KiB, which is also a
 	// common header size limit. Longer input is rejected before any work.
 	MaxTokenLength = 8192
@@ -136,7 +136,7 @@ func (ks *KeySet) IDs() []int64 {
 }
 
 // String describes the set without key material (keys are never logged,
-// design.md §7).
+// docs/design.md §9).
 func (ks *KeySet) String() string {
 	s := "fernet.KeySet{"
 	for i, k := range ks.keys {
@@ -151,7 +151,7 @@ func (ks *KeySet) String() string {
 // Decrypt opens a keystone token: it restores the base64 padding, decodes,
 // and tries every key primary first (cryptography's MultiFernet.decrypt),
 // checking the HMAC in constant time before decrypting. No TTL or clock
-// skew check is applied (keystone calls decrypt without ttl, spec §1.1):
+// skew check is applied (keystone calls decrypt without ttl, docs/python-compat.md §1.1):
 // expiry lives in the payload. issuedAt is the envelope's timestamp, which
 // keystone reports as the token's issued_at. Every failure is
 // ErrInvalidToken.

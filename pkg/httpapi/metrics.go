@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are keystone-ng's Prometheus series (design.md §8).
+// Metrics are keystone-ng's Prometheus series (docs/design.md §10).
 type Metrics struct {
 	Registry    *prometheus.Registry
 	requests    *prometheus.CounterVec

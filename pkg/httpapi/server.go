@@ -1,6 +1,15 @@
-// Package httpapi is keystone-ng's HTTP surface: GET/HEAD /v3/auth/tokens,
-// health, readiness and metrics. Handlers are thin; validation and policy
-// live in pkg/token and pkg/policy.
+// Package httpapi is keystone-ng's HTTP surface, one router for every
+// route: GET/HEAD /v3/auth/tokens in Python's request order, /healthz,
+// /readyz and /metrics, and the /v4 API (passkey registration, management
+// and login; identity providers and mappings; JWT, OIDC code, device and
+// browser logins; the login page of subpackage loginpage). Handlers are
+// thin: they decode the request, authenticate the caller's token, ask
+// pkg/authz for /v4 decisions, call the feature packages (pkg/token and
+// pkg/policy for validation, pkg/passkey, pkg/federation, pkg/oidcflow,
+// pkg/issue) and render. Middleware gives every request its id, recovery,
+// metrics, the access log, body and time limits, and the login routes
+// their rate limits (pkg/ratelimit). Errors reach the client only through
+// errorHandler, in Keystone's JSON shape.
 package httpapi
 
 import (

@@ -1,6 +1,6 @@
 // Package issue mints Keystone tokens for /v4 logins (passkey, OIDC, JWT).
 //
-// A v4 token is an ordinary Python payload (design.md §5): unscoped,
+// A v4 token is an ordinary Python payload (docs/design.md §7): unscoped,
 // project, domain, system or federated, encrypted with the primary key of
 // the shared Fernet repository, so that Python Keystone validates and
 // rescopes it. Issue validates the freshly minted token with the same code

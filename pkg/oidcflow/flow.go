@@ -7,7 +7,7 @@
 // exchanges the code and verifies the ID token. Device flow (RFC 8628):
 // StartDevice and PollDevice. Login state lives in a StateStore shared by
 // every keystone-ng instance, so a login may start on one instance and
-// finish on another (design.md §1, §7). See docs/oidc-login.md.
+// finish on another (docs/design.md §1, §9). See docs/oidc-login.md.
 package oidcflow
 
 import (

@@ -16,7 +16,7 @@ const (
 
 // LoginState is one login in progress, persisted between Start and Finish
 // (or StartDevice and PollDevice) so that any keystone-ng instance can
-// complete it (design.md §1).
+// complete it (docs/design.md §1).
 type LoginState struct {
 	// ID is the OAuth state parameter (code flow) or the opaque device
 	// code handed to the client (device flow): 32 random bytes,

@@ -2,7 +2,7 @@
 // and login ceremonies verified with go-webauthn, passkeys and ceremonies
 // stored in keystone-ng's own tables, decoy challenges for unknown users,
 // signature-counter checks, and the same lockout rules as Python's
-// password logins (design.md §7).
+// password logins (docs/design.md §9).
 //
 // Every ceremony lives in the database and is single-use, so any instance
 // can finish a ceremony another started. The WebAuthn user handle is the

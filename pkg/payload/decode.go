@@ -141,7 +141,7 @@ func (r *reader) int() (v int64, big bool, ok bool) {
 }
 
 // bytes reads a str or bin value: keystone accepts both for every field
-// (msgpack < 1.0 packed bytes as raw/str, spec §1.3). isNil reports nil.
+// (msgpack < 1.0 packed bytes as raw/str, docs/python-compat.md §1.3). isNil reports nil.
 func (r *reader) bytes(allowNil bool) (b []byte, isNil bool) {
 	b, _, isNil = r.value(allowNil)
 	return b, isNil
@@ -496,7 +496,7 @@ func (r *reader) version() (int64, bool, bool) {
 var arity = [...]int{5, 6, 6, 7, 8, 9, 9, 7, 6, 7, 8}
 
 // Decode parses a token payload (TokenFormatter.validate_token and the
-// payload classes' disassemble, spec §1.5) and accepts what keystone
+// payload classes' disassemble, docs/python-compat.md §1.5) and accepts what keystone
 // accepts: str or bin for every field, legacy str-typed bytes only when
 // keystone's raw=True retry would happen, Python truthiness for the
 // [flag, id] pair, bool/float versions and methods, int or float expiry.

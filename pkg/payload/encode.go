@@ -13,7 +13,7 @@ import (
 
 // writer appends msgpack exactly as msgpack-python >= 1.0 packs keystone's
 // tuples (Packer with use_bin_type=True): minimal integers, float64 always,
-// str8 allowed, bytes as bin, tuples as arrays (spec §1.3).
+// str8 allowed, bytes as bin, tuples as arrays (docs/python-compat.md §1.3).
 type writer struct {
 	b   []byte
 	err error
@@ -169,8 +169,8 @@ func (w *writer) auditIDs(ids []string) {
 }
 
 // Encode packs p as keystone's create_token does for payload class
-// p.Version (msgpack.packb((version,) + payload_class.assemble(...)), spec
-// §1.5); the result is byte-identical to Python's for the same values.
+// p.Version (msgpack.packb((version,) + payload_class.assemble(...)),
+// docs/python-compat.md §1.5); the result is byte-identical to Python's for the same values.
 // The v1 domain must be a UUID or the default domain and the v3 trust id a
 // UUID, as in Python (which would fail with HTTP 500). Errors match
 // ErrInvalid.

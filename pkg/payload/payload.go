@@ -1,9 +1,9 @@
 // Package payload encodes and decodes the msgpack payload inside Keystone
 // Fernet tokens, versions 0 to 10, byte-compatible with Python Keystone's
-// keystone/token/token_formatters.py (python-keystone-compat.md §1.3-§1.5).
+// keystone/token/token_formatters.py (docs/python-compat.md §1.3-§1.5).
 //
 // Decoding is a hand-written reader for the small fixed layouts (the hot
-// path of token validation, design.md §4); encoding is a hand-written
+// path of token validation, docs/design.md §6); encoding is a hand-written
 // writer producing exactly what msgpack-python >= 1.0 (use_bin_type=True)
 // produces for keystone's tuples. github.com/vmihailenco/msgpack/v5 serves
 // as the independent reference in the tests.
@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// Payload versions (token_formatters.py _PAYLOAD_CLASSES, spec §1.5).
+// Payload versions (token_formatters.py _PAYLOAD_CLASSES, docs/python-compat.md §1.5).
 const (
 	VersionUnscoped              = 0  // UnscopedPayload
 	VersionDomainScoped          = 1  // DomainScopedPayload
@@ -35,13 +35,13 @@ const (
 // strings stand for Python's None (a "maybe-UUID" field packed as
 // [false, nil]); fields a version does not carry are empty.
 type Payload struct {
-	// Version is the payload layout, 0..10 (spec §1.5).
+	// Version is the payload layout, 0..10 (docs/python-compat.md §1.5).
 	Version int
 	// UserID is the user, all versions; UUIDs come back lowercase hex
-	// without hyphens whatever form was packed (spec §1.3).
+	// without hyphens whatever form was packed (docs/python-compat.md §1.3).
 	UserID string
 	// Methods are the authentication method names, decoded from the
-	// bitmask in descending bit order (spec §1.4).
+	// bitmask in descending bit order (docs/python-compat.md §1.4).
 	Methods []string
 	// ProjectID is the project scope (v2, v3, v5, v7, v9, v10).
 	ProjectID string
@@ -72,7 +72,7 @@ type Payload struct {
 	// keep ExpiresAt as is to re-encode the same float.
 	ExpiresAt time.Time
 	// AuditIDs are the 22-character audit ids: [own] or [own, parent]
-	// (spec §1.3).
+	// (docs/python-compat.md §1.3).
 	AuditIDs []string
 }
 
@@ -109,7 +109,7 @@ const DefaultDomainID = "default"
 // zero value uses keystone's defaults.
 type Codec struct {
 	// Methods is [auth] methods in configured order: it defines the
-	// method bitmask (spec §1.4). nil means DefaultMethods.
+	// method bitmask (docs/python-compat.md §1.4). nil means DefaultMethods.
 	Methods []string
 	// DefaultDomainID is [identity] default_domain_id, the only non-UUID
 	// domain id a v1 payload may carry. Empty means "default".

@@ -31,7 +31,7 @@ func mustHex(s string) []byte {
 }
 
 // TestSpecWorkedExample checks the byte examples of
-// python-keystone-compat.md §1.5.
+// docs/python-compat.md §1.5.
 func TestSpecWorkedExample(t *testing.T) {
 	c := &Codec{}
 	for _, tc := range []struct {
@@ -142,7 +142,7 @@ func TestRoundTripEveryVersion(t *testing.T) {
 
 func TestUUIDNormalisation(t *testing.T) {
 	// hyphenated / upper case / urn ids are packed as bytes and come back
-	// as lowercase hex (spec §1.3): the same as Python
+	// as lowercase hex (docs/python-compat.md §1.3): the same as Python
 	c := &Codec{}
 	for _, id := range []string{"EE11CBB19052E40B07AAC0CA060C23EE", "ee11cbb1-9052-e40b-07aa-c0ca060c23ee", "urn:uuid:ee11cbb1-9052-e40b-07aa-c0ca060c23ee"} {
 		b, err := c.Encode(&Payload{Version: 2, UserID: id, ProjectID: id, ExpiresAt: exp2030})

@@ -9,7 +9,7 @@ import (
 // parsePyUUID reports whether CPython's uuid.UUID(s) accepts s, and its 16
 // bytes. keystone's attempt_convert_uuid_hex_to_bytes packs an id as
 // [true, bytes] exactly when this succeeds, so the rules are replicated
-// rather than "fixed" (spec §1.3; CPython 3.11 Lib/uuid.py UUID.__init__):
+// rather than "fixed" (docs/python-compat.md §1.3; CPython 3.11 Lib/uuid.py UUID.__init__):
 //
 //	hex = hex.replace('urn:', '').replace('uuid:', '')
 //	hex = hex.strip('{}').replace('-', '')

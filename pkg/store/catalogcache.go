@@ -11,7 +11,7 @@ import (
 // CachedCatalog wraps a token.Store and reuses the service catalog (enabled
 // services with their endpoints, project endpoint filters, enabled service
 // providers) for at most TTL. It is the only cache on the validation path,
-// and it is allowed there because a catalog grants no access (design.md §4):
+// and it is allowed there because a catalog grants no access (docs/design.md §4):
 // a token's validity, user, scope and roles are still read on every
 // request. A catalog change shows in validation responses within TTL.
 type CachedCatalog struct {

@@ -1,6 +1,11 @@
-// Package store reads (and, for keystone-ng's own tables, writes) the SQL
-// database shared with Python Keystone, through bun, on MySQL/MariaDB,
-// PostgreSQL and SQLite. Python's tables are only ever read here.
+// Package store is keystone-ng's access to the SQL database shared with
+// Python Keystone, through bun, on MySQL/MariaDB, PostgreSQL and SQLite:
+// opening it from keystone.conf's URL, checking Python's schema, applying
+// keystone-ng's own migrations (the ng_ tables), and the reads of token
+// validation and of /v4 logins. On MySQL/MariaDB validation's statements
+// are combined, prepared and batched (docs/adr/0002-statement-batching.md).
+// The only Python columns written here are local_user's lockout counters,
+// in the form Python's ORM writes them (docs/python-compat.md §4.2).
 package store
 
 import (

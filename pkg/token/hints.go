@@ -21,8 +21,8 @@ import (
 // role computation filters by both); when this request needs an actor or a
 // target the hint lacks, the validation reads the assignments in a second
 // round as it would without a hint. A stale hint therefore costs one round
-// trip, never a stale answer (design.md: a cache only of data that cannot
-// grant access).
+// trip, never a stale answer (docs/design.md §5: a hint chooses what to
+// read and never grants).
 type AssignmentHint struct {
 	Actors  []string
 	Targets []string

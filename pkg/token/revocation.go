@@ -41,7 +41,7 @@ func tokenValues(t *Token) tokenValuesT {
 	}
 	// Python sets assignment_domain_id from the project's domain and then
 	// overwrites it with the token's domain scope, which is None for a
-	// project-scoped token (spec §2.3, quirk 3).
+	// project-scoped token (docs/python-compat.md §2.3).
 	tv.assignmentDomainID = p.DomainID
 	if t.Trust != nil {
 		tv.trustID, tv.trustorID, tv.trusteeID = t.Trust.ID, t.Trust.TrustorUserID, t.Trust.TrusteeUserID

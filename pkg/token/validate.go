@@ -43,7 +43,7 @@ type Settings struct {
 }
 
 // Validator validates tokens. It holds no per-token state: every call reads
-// the database afresh so no answer is stale (design.md §4).
+// the database afresh so no answer is stale (docs/design.md §4).
 type Validator struct {
 	Keys     Decrypter
 	Codec    *payload.Codec
