@@ -32,7 +32,7 @@ func main() {
 const usage = `usage: keystone-ng <command> [--config-file FILE ...] [--config-dir DIR ...]
 
 commands:
-  serve     serve GET/HEAD /v3/auth/tokens, /healthz, /readyz, /metrics
+  serve     serve GET/HEAD /v3/auth/tokens, /v4 (once db migrate has run), /healthz, /readyz, /metrics
   check     check the configuration, database and Fernet keys; print every problem
   db        db status | db migrate: keystone-ng's own tables (never Python's)
   login     obtain a token through an identity provider (client side; see login --help)
