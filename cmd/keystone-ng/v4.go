@@ -10,6 +10,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	v4login "github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
@@ -72,7 +73,11 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 		},
 		Scopes:                 a.reader,
 		ReauthenticationWindow: cfg.WebAuthn.ReauthenticationWindow,
+		TrustedDashboards:      cfg.Federation.TrustedDashboard,
 	}
+	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
+	// the one usability rule (v4.Identity), then the issuer.
+	v4.Logins = &v4login.Pipeline{Users: v4.Identity, Issuer: v4.Issuer, Log: a.log}
 	var purgers []Purger
 	pk, ps, err := a.passkeyFeature(ctx, v4)
 	if err != nil {

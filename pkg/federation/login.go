@@ -11,8 +11,8 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
-	"github.com/keystone-ng/keystone-ng/pkg/mapping"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
+	"github.com/keystone-ng/keystone-ng/pkg/mapping"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
