@@ -25,30 +25,13 @@ func snapshot(t *testing.T, b *storetest.Backend) map[string]string {
 		"grants":     `SELECT idp_id, actor_id, target_id, role_id, created_at FROM ng_federation_grant ORDER BY actor_id, target_id, role_id`,
 		"jti":        `SELECT idp_id, jti FROM ng_jwt_jti ORDER BY jti`,
 	} {
-		rows, err := b.DB.QueryContext(context.Background(), q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		cols, _ := rows.Columns()
 		s := ""
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range vals {
-				if b, ok := v.([]byte); ok {
-					v = string(b)
-				}
+		for _, row := range storetest.Rows(t, b.DB, q) {
+			for _, v := range row {
 				s += fmt.Sprint(v) + "|"
 			}
 			s += "\n"
 		}
-		rows.Close()
 		out[name] = s
 	}
 	return out

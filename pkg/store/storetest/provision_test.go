@@ -26,26 +26,12 @@ func provisionRows(t *testing.T, b *storetest.Backend) string {
 		`SELECT idp_id, type, actor_id, target_id, role_id, created_at FROM ng_federation_grant ORDER BY actor_id, target_id, role_id`,
 		`SELECT idp_id, jti, expires_at FROM ng_jwt_jti ORDER BY jti`,
 	} {
-		rows, err := b.DB.QueryContext(context.Background(), q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
-			for _, v := range vals {
+		for _, row := range storetest.Rows(t, b.DB, q) {
+			for _, v := range row {
 				out.WriteString(rowText(v) + "|")
 			}
 			out.WriteString("\n")
 		}
-		rows.Close()
 		out.WriteString("--\n")
 	}
 	return out.String()
@@ -57,8 +43,6 @@ func rowText(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "NULL"
-	case []byte:
-		return rowText(string(x))
 	case bool:
 		return map[bool]string{true: "1", false: "0"}[x]
 	case time.Time:
