@@ -27,7 +27,6 @@ import (
 // routes out (they then answer 404 like any unknown path).
 type V4 struct {
 	Authz    authz.Authorizer
-	Issuer   *issue.Issuer
 	Identity *identity.Checker
 	Scopes   issue.ScopeLookup
 	// Logins runs every /v4 login (pkg/login).

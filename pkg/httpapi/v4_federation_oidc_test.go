@@ -241,7 +241,7 @@ func newOIDCEnv(t *testing.T, b *storetest.Backend) *oidcEnv {
 	codec := &payload.Codec{Methods: []string{"password", "token", "mapped", "external"}}
 	v := &token.Validator{Keys: ks, Codec: codec, Store: mem, Now: time.Now, Log: log, Settings: token.Settings{ReturnAllEndpointsIfNoFilter: true}}
 	issuer := &issue.Issuer{Keys: ks, Codec: codec, Validator: v, Expiration: time.Hour}
-	s := &Server{Validator: v, Log: log, V4: &V4{Issuer: issuer,
+	s := &Server{Validator: v, Log: log, V4: &V4{
 		Logins:     &login.Pipeline{Users: &identity.Checker{Dir: store.NewReader(b.DB)}, Issuer: issuer, Log: log},
 		Federation: countingFederation{Service: svc, logins: &env.logins}, Passkeys: pageOnlyPasskeys{},
 		OIDC: flow, TrustedDashboards: []string{dashboard}}}
