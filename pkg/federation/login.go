@@ -173,10 +173,10 @@ func (s *Service) attempt(ctx context.Context, p *IdP, v *Verified, mappingName 
 }
 
 // storeGrants are a mapping's assignments as the store writes them.
-func storeGrants(as []assignment) []store.Grant {
-	out := make([]store.Grant, len(as))
+func storeGrants(as []assignment) []store.ProvisionGrant {
+	out := make([]store.ProvisionGrant, len(as))
 	for i, a := range as {
-		out[i] = store.Grant{Type: a.Type, TargetID: a.TargetID, RoleID: a.RoleID}
+		out[i] = store.ProvisionGrant{Type: a.Type, TargetID: a.TargetID, RoleID: a.RoleID}
 	}
 	return out
 }

@@ -34,9 +34,9 @@ func NewProvisioning(db *bun.DB) *Provisioning {
 	return p
 }
 
-// Grant is one role assignment a mapping gives its user (Python's
+// ProvisionGrant is one role assignment a mapping gives its user (Python's
 // assignment row without inherited, which is always false here).
-type Grant struct {
+type ProvisionGrant struct {
 	Type, TargetID, RoleID string
 }
 
@@ -59,7 +59,7 @@ type ProvisionPlan struct {
 	// is set.
 	SetLastActive bool
 	GroupIDs      []string
-	Grants        []Grant
+	Grants        []ProvisionGrant
 	Now           time.Time
 }
 
@@ -132,7 +132,7 @@ func (w *provisionTx) run(ctx context.Context, plan *ProvisionPlan) (string, err
 	if plan.JTI != "" {
 		if err := w.exec(ctx, `INSERT INTO ng_jwt_jti (idp_id, jti, expires_at) VALUES (?, ?, ?)`,
 			plan.IdPID, plan.JTI, plan.JTIExpires.UTC().UnixMicro()); err != nil {
-			if isDuplicate(err) {
+			if isUniqueViolation(err) {
 				return "", ErrReplayedJTI
 			}
 			return "", fmt.Errorf("insert ng_jwt_jti: %w", err)
@@ -176,7 +176,7 @@ func (w *provisionTx) shadowUser(ctx context.Context, plan *ProvisionPlan) (stri
 		id = plan.ShadowUserID
 		if err := w.exec(ctx, `INSERT INTO `+w.p.tUser+` (id, extra, enabled, default_project_id, created_at, last_active_at, domain_id)
 			VALUES (?, ?, ?, NULL, ?, NULL, ?)`, id, "{}", true, PyDateTime(plan.Now), plan.ShadowDomainID); err != nil {
-			if isDuplicate(err) {
+			if isUniqueViolation(err) {
 				return "", ErrShadowUserTaken
 			}
 			return "", fmt.Errorf("insert user: %w", err)
@@ -242,15 +242,15 @@ const (
 
 // madeGrants reads the assignments earlier logins of this IdP made for
 // the user, with when each was made.
-func (w *provisionTx) madeGrants(ctx context.Context, idpID, userID string) (map[Grant]int64, error) {
+func (w *provisionTx) madeGrants(ctx context.Context, idpID, userID string) (map[ProvisionGrant]int64, error) {
 	rows, err := w.tx.QueryContext(ctx, `SELECT type, target_id, role_id, created_at FROM ng_federation_grant WHERE idp_id = ? AND actor_id = ?`, idpID, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	had := map[Grant]int64{}
+	had := map[ProvisionGrant]int64{}
 	for rows.Next() {
-		var g Grant
+		var g ProvisionGrant
 		var at int64
 		if err := rows.Scan(&g.Type, &g.TargetID, &g.RoleID, &at); err != nil {
 			return nil, err
@@ -264,12 +264,12 @@ func (w *provisionTx) madeGrants(ctx context.Context, idpID, userID string) (map
 // are inserted (and recorded, unless an identical assignment already
 // existed: that one is the admin's), recorded ones no longer wanted are
 // deleted. Assignments made by hand are never touched.
-func (w *provisionTx) syncGrants(ctx context.Context, idpID, userID string, want []Grant, now time.Time) error {
+func (w *provisionTx) syncGrants(ctx context.Context, idpID, userID string, want []ProvisionGrant, now time.Time) error {
 	had, err := w.madeGrants(ctx, idpID, userID)
 	if err != nil {
 		return err
 	}
-	wantSet := map[Grant]bool{}
+	wantSet := map[ProvisionGrant]bool{}
 	for _, g := range want {
 		wantSet[g] = true
 	}
@@ -312,8 +312,8 @@ func (w *provisionTx) syncGrants(ctx context.Context, idpID, userID string, want
 
 // sortedGrants orders a set of grants so that inserts always run in the
 // same order (no lock-order deadlock between two logins of one user).
-func sortedGrants(set map[Grant]bool) []Grant {
-	out := make([]Grant, 0, len(set))
+func sortedGrants(set map[ProvisionGrant]bool) []ProvisionGrant {
+	out := make([]ProvisionGrant, 0, len(set))
 	for g := range set {
 		out = append(out, g)
 	}
@@ -367,9 +367,9 @@ func (u *Undo) Run(ctx context.Context) error {
 	return nil
 }
 
-// isDuplicate reports a unique-constraint violation on any backend
+// isUniqueViolation reports a unique-constraint violation on any backend
 // (MySQL 1062, PostgreSQL 23505, SQLite "UNIQUE constraint failed").
-func isDuplicate(err error) bool {
+func isUniqueViolation(err error) bool {
 	if err == nil {
 		return false
 	}

@@ -113,7 +113,7 @@ func TestProvisioning(t *testing.T) {
 		first := &store.ProvisionPlan{IdPID: "idp1", ProtocolID: "openid", JTI: "j1", JTIExpires: now.Add(time.Minute),
 			ShadowUserID: "shadow1", ShadowDomainID: "d1", UniqueID: "w1", DisplayName: "first", SetLastActive: true,
 			GroupIDs: []string{"g1"}, Now: now,
-			Grants: []store.Grant{{Type: "UserProject", TargetID: "p1", RoleID: "r-member"}, {Type: "UserProject", TargetID: "p2", RoleID: "r-admin"}}}
+			Grants: []store.ProvisionGrant{{Type: "UserProject", TargetID: "p1", RoleID: "r-member"}, {Type: "UserProject", TargetID: "p2", RoleID: "r-admin"}}}
 		empty := provisionRows(t, b)
 		id, undo, err := p.Provision(ctx, first)
 		if err != nil || id != "shadow1" {
@@ -180,7 +180,7 @@ idp1|j1|%d|
 		later := now.Add(90 * time.Second)
 		second := &store.ProvisionPlan{IdPID: "idp1", ProtocolID: "openid", ShadowUserID: "shadow1", ShadowDomainID: "d1",
 			UniqueID: "w1", DisplayName: "renamed", GroupIDs: []string{"g1", "g2"}, Now: later,
-			Grants: []store.Grant{{Type: "UserProject", TargetID: "p1", RoleID: "r-reader"}}}
+			Grants: []store.ProvisionGrant{{Type: "UserProject", TargetID: "p1", RoleID: "r-reader"}}}
 		id, undo, err = p.Provision(ctx, second)
 		if err != nil || id != "shadow1" {
 			t.Fatalf("second login: %q, %v", id, err)
