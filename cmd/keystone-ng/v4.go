@@ -10,6 +10,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	v4login "github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
@@ -51,15 +52,15 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	if cfg.KeystoneNG.PolicyDir != "" {
 		go engine.Watch(ctx, 2*time.Second)
 	}
+	issuer := &issue.Issuer{
+		Keys:       a.keys,
+		Codec:      &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
+		Validator:  v.Validator,
+		Expiration: time.Duration(cfg.Token.Expiration) * time.Second,
+		Now:        time.Now,
+	}
 	v4 := &httpapi.V4{
 		Authz: engine,
-		Issuer: &issue.Issuer{
-			Keys:       a.keys,
-			Codec:      &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
-			Validator:  v.Validator,
-			Expiration: time.Duration(cfg.Token.Expiration) * time.Second,
-			Now:        time.Now,
-		},
 		Identity: &identity.Checker{
 			Dir: a.reader,
 			Lockout: identity.Lockout{
@@ -72,7 +73,11 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 		},
 		Scopes:                 a.reader,
 		ReauthenticationWindow: cfg.WebAuthn.ReauthenticationWindow,
+		TrustedDashboards:      cfg.Federation.TrustedDashboard,
 	}
+	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
+	// the one usability rule (v4.Identity), then the issuer.
+	v4.Logins = &v4login.Pipeline{Users: v4.Identity, Issuer: issuer, Log: a.log}
 	var purgers []Purger
 	pk, ps, err := a.passkeyFeature(ctx, v4)
 	if err != nil {

@@ -73,13 +73,12 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 		DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
 		DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
 		Log:                            a.log,
-		OIDC:                           flow,
-		TrustedDashboards:              cfg.Federation.TrustedDashboard,
 		GrantableRoles:                 cfg.KeystoneNG.DomainGrantableRoles,
-		Users:                          v4.Identity,
 		MaxIdPsPerDomain:               cfg.KeystoneNG.MaxIdentityProvidersPerDomain,
 		MaxMappingsPerIdP:              cfg.KeystoneNG.MaxMappingsPerIdentityProvider,
 	})
+	// The flow is HTTP's (the OIDC routes run it), handed to it here.
+	v4.OIDC = flow
 	return svc, []Purger{federation.JTIPurger{S: svc}, federation.WorkloadTokenPurger{S: svc}, states}, nil
 }
 

@@ -26,9 +26,8 @@ func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Passk
 		Attestation:        w.Attestation,
 		CeremonyTimeout:    w.CeremonyTimeout,
 		TokenMethods:       w.TokenMethods,
-		TrustedDashboards:  a.cfg.Federation.TrustedDashboard,
 		MaxPasskeysPerUser: a.cfg.KeystoneNG.MaxPasskeysPerUser,
-	}, st, a.reader, v4.Identity, v4.Issuer, v4.Scopes, a.log.With("feature", "passkeys"))
+	}, st, a.reader, v4.Identity, v4.Scopes, a.log.With("feature", "passkeys"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("[webauthn]: %w", err)
 	}

@@ -6,14 +6,9 @@ import (
 	"net/http"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 )
-
-// OIDC is the OpenID Connect login engine (nil when off).
-func (s *Service) OIDC() *oidcflow.Flow { return s.opt.OIDC }
-
-// TrustedDashboards is [federation] trusted_dashboard.
-func (s *Service) TrustedDashboards() []string { return s.opt.TrustedDashboards }
 
 // OIDCProvider is the IdP as the OIDC engine needs it: 404 unknown, 401
 // disabled (Keystone's generic message), 400 without a client_id.
@@ -44,20 +39,36 @@ func (s *Service) OIDCProvider(ctx context.Context, idpID string) (oidcflow.Prov
 	}, nil
 }
 
-// LoginWithClaims maps claims an OIDC login verified (oidcflow) and
-// provisions, as JWTLogin does after its own verification: mappingName,
-// else the IdP's default_mapping. Every refusal is the generic 401 (the
-// cause in Cause) and writes nothing; an unknown IdP is 404.
-func (s *Service) LoginWithClaims(ctx context.Context, idpID string, claims map[string]any, mappingName string) (*Login, error) {
-	p, err := s.GetIdP(ctx, idpID)
+// Claims is an OIDC login as an authenticator (pkg/login): it maps the
+// claims the code flow verified (oidcflow) and provisions as JWT does
+// after its own verification: mappingName, else the IdP's
+// default_mapping. Every refusal is the generic 401 (the cause in Cause)
+// and writes nothing; an unknown IdP is 404.
+func (s *Service) Claims(idpID string, claims map[string]any, mappingName string) login.Authenticator {
+	return &claimsLogin{s: s, idpID: idpID, claims: claims, mapping: mappingName}
+}
+
+type claimsLogin struct {
+	s              *Service
+	idpID, mapping string
+	claims         map[string]any
+}
+
+func (c *claimsLogin) Authenticate(ctx context.Context) (*login.Attempt, error) {
+	p, err := c.s.GetIdP(ctx, c.idpID)
 	if err != nil {
 		return nil, err
 	}
 	if !p.Enabled {
 		return nil, refuse("identity provider %s is disabled", p.ID)
 	}
-	if len(claims) == 0 {
+	if len(c.claims) == 0 {
 		return nil, refuse("identity provider %s: no claims", p.ID)
 	}
-	return s.login(ctx, p, &Verified{Claims: claims}, mappingName)
+	att, err := c.s.attempt(ctx, p, &Verified{Claims: c.claims}, c.mapping)
+	if err != nil {
+		return nil, err
+	}
+	att.Kind = "oidc"
+	return att, nil
 }

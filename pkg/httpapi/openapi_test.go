@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
-	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"gopkg.in/yaml.v3"
 )
@@ -43,21 +42,11 @@ var openAPINoKeystoneError = map[string]bool{
 // Fakes that make every feature's routes register; no handler runs.
 type openAPIPasskeys struct{ PasskeyService }
 
-func (openAPIPasskeys) TrustedDashboards() []string { return nil }
+type openAPIFederation struct{ FederationService }
 
-type openAPIFederation struct {
-	FederationService
-	flow *oidcflow.Flow
-}
-
-func (f openAPIFederation) OIDC() *oidcflow.Flow { return f.flow }
 func (openAPIFederation) OIDCProvider(context.Context, string) (oidcflow.Provider, error) {
 	return oidcflow.Provider{}, apierror.NotFound("no such identity provider")
 }
-func (openAPIFederation) LoginWithClaims(context.Context, string, map[string]any, string) (*federation.Login, error) {
-	return nil, apierror.Unauthorized()
-}
-func (openAPIFederation) TrustedDashboards() []string { return nil }
 
 type openAPIStates struct{ oidcflow.StateStore }
 
@@ -71,7 +60,7 @@ func openAPIRouter(t *testing.T) *Server {
 	return &Server{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: NewMetrics(nil),
-		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{flow: flow}},
+		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{}, OIDC: flow},
 	}
 }
 

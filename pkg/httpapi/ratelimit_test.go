@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,31 +30,31 @@ func (p *limitPasskeys) BeginLogin(context.Context, *passkey.UserRef) (*passkey.
 	p.begins.Add(1)
 	return &passkey.Begun{CeremonyID: "c", Options: map[string]any{}}, nil
 }
-func (p *limitPasskeys) TrustedDashboards() []string { return nil }
 
 // limitFederation has every route registered (OIDC too) and counts the
 // JWT logins that reached it.
 type limitFederation struct {
 	FederationService
-	flow *oidcflow.Flow
 	jwts atomic.Int32
 }
 
-func (f *limitFederation) JWTLogin(context.Context, string, string, string) (*federation.Login, error) {
-	f.jwts.Add(1)
+// refusedLogin is an authenticator that refuses.
+type refusedLogin struct{}
+
+func (refusedLogin) Authenticate(context.Context) (*login.Attempt, error) {
 	return nil, apierror.Unauthorized()
+}
+
+func (f *limitFederation) JWT(string, string, string) login.Authenticator {
+	f.jwts.Add(1)
+	return refusedLogin{}
 }
 func (f *limitFederation) ListIdPs(context.Context, federation.IdPFilter) ([]*federation.IdP, error) {
 	return nil, nil
 }
-func (f *limitFederation) OIDC() *oidcflow.Flow { return f.flow }
 func (f *limitFederation) OIDCProvider(context.Context, string) (oidcflow.Provider, error) {
 	return oidcflow.Provider{}, apierror.NotFound("no such identity provider")
 }
-func (f *limitFederation) LoginWithClaims(context.Context, string, map[string]any, string) (*federation.Login, error) {
-	return nil, apierror.Unauthorized()
-}
-func (f *limitFederation) TrustedDashboards() []string { return nil }
 
 type noStates struct{ oidcflow.StateStore }
 
@@ -67,11 +68,11 @@ func limitServer(t *testing.T, perMinute, burst int, proxies ...string) (*Server
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk, fed := &limitPasskeys{}, &limitFederation{flow: flow}
+	pk, fed := &limitPasskeys{}, &limitFederation{}
 	s := &Server{
 		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics:        NewMetrics(nil),
-		V4:             &V4{Passkeys: pk, Federation: fed},
+		V4:             &V4{Passkeys: pk, Federation: fed, OIDC: flow, Logins: &login.Pipeline{}},
 		TrustedProxies: tp,
 		LoginLimiter:   ratelimit.New(perMinute, burst, 0),
 	}

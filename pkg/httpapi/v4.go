@@ -16,6 +16,8 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
@@ -25,12 +27,19 @@ import (
 // routes out (they then answer 404 like any unknown path).
 type V4 struct {
 	Authz    authz.Authorizer
-	Issuer   *issue.Issuer
 	Identity *identity.Checker
 	Scopes   issue.ScopeLookup
+	// Logins runs every /v4 login (pkg/login).
+	Logins LoginPipeline
 	// Feature services, wired by cmd/keystone-ng.
 	Passkeys   PasskeyService
 	Federation FederationService
+	// OIDC runs the OpenID Connect logins (browser, CLI, device) of
+	// Federation; nil leaves them off.
+	OIDC *oidcflow.Flow
+	// TrustedDashboards is [federation] trusted_dashboard: where a
+	// browser login (the login page, an OIDC callback) may hand a token.
+	TrustedDashboards []string
 	// ReauthenticationWindow is [webauthn] reauthentication_window: the
 	// policy's input.settings.reauthentication_window_seconds.
 	ReauthenticationWindow time.Duration
@@ -47,10 +56,17 @@ func (v *V4) reauthenticationWindow() time.Duration {
 	return DefaultReauthenticationWindow
 }
 
-// WorkloadTokens remembers tokens minted by workload (JWT) logins
-// (*federation.Service), so that the policy can tell them apart.
+// LoginPipeline runs a login from its authenticator to its token
+// (*login.Pipeline).
+type LoginPipeline interface {
+	Login(ctx context.Context, a login.Authenticator) (*issue.Issued, error)
+}
+
+var _ LoginPipeline = (*login.Pipeline)(nil)
+
+// WorkloadTokens tells the tokens minted by workload (JWT) logins
+// (*federation.Service, which records them) apart, for the policy.
 type WorkloadTokens interface {
-	RecordWorkloadToken(ctx context.Context, auditID, idpID string, expires time.Time) error
 	IsWorkloadToken(ctx context.Context, auditIDs []string) (bool, error)
 }
 

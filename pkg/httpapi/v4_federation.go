@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
+	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/labstack/echo/v4"
 )
 
@@ -25,7 +27,14 @@ type FederationService interface {
 	UpdateMapping(ctx context.Context, p *federation.IdP, name string, rules json.RawMessage) (*federation.Mapping, error)
 	DeleteMapping(ctx context.Context, idpID, name string) error
 
-	JWTLogin(ctx context.Context, idpID, rawJWT, mappingName string) (*federation.Login, error)
+	// JWT is the authenticator of a workload login (finished by
+	// V4.Logins).
+	JWT(idpID, rawJWT, mappingName string) login.Authenticator
+
+	// OIDCProvider is the IdP as the OIDC flow (V4.OIDC) needs it, and
+	// Claims the authenticator of an OIDC login whose code flow finished.
+	OIDCProvider(ctx context.Context, idpID string) (oidcflow.Provider, error)
+	Claims(idpID string, claims map[string]any, mappingName string) login.Authenticator
 }
 
 var _ FederationService = (*federation.Service)(nil)

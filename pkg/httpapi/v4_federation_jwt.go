@@ -21,26 +21,10 @@ func (s *Server) federationJWTLogin(c echo.Context) error {
 		e.Cause = errUnauthorized("missing bearer JWT")
 		return e
 	}
-	ctx := c.Request().Context()
-	login, err := s.V4.Federation.JWTLogin(ctx, c.Param("idp_id"), raw, strings.TrimSpace(c.Request().Header.Get("OpenStack-Mapping")))
+	mapping := strings.TrimSpace(c.Request().Header.Get("OpenStack-Mapping"))
+	issued, err := s.V4.Logins.Login(c.Request().Context(), s.V4.Federation.JWT(c.Param("idp_id"), raw, mapping))
 	if err != nil {
 		return err
-	}
-	issued, err := s.V4.Issuer.Issue(ctx, login.Grant())
-	if err != nil {
-		// A refused login writes nothing: undo its provisioning.
-		if rerr := login.Rollback(ctx); rerr != nil {
-			return apierror.Internal(rerr)
-		}
-		return err
-	}
-	// Remembered before the token is handed out: the policy must never
-	// see a workload token it cannot recognise.
-	if w := s.workloadTokens(); w != nil {
-		p := issued.Token.Payload
-		if err := w.RecordWorkloadToken(ctx, p.AuditIDs[0], login.IdPID, p.ExpiresAt); err != nil {
-			return apierror.Internal(err)
-		}
 	}
 	return s.RespondToken(c, issued)
 }

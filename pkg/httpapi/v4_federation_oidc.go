@@ -8,22 +8,11 @@ import (
 	"strings"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
-	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/labstack/echo/v4"
 )
-
-// OIDCFederation is the OpenID Connect login side of the federation
-// feature (pkg/federation with an oidcflow.Flow).
-type OIDCFederation interface {
-	OIDC() *oidcflow.Flow
-	OIDCProvider(ctx context.Context, idpID string) (oidcflow.Provider, error)
-	LoginWithClaims(ctx context.Context, idpID string, claims map[string]any, mappingName string) (*federation.Login, error)
-	TrustedDashboards() []string
-}
-
-var _ OIDCFederation = (*federation.Service)(nil)
 
 // oidcCallbackPath is keystone-ng's own redirect URI (browser login).
 const oidcCallbackPath = "/v4/federation/oidc/callback"
@@ -49,19 +38,8 @@ type oidcExtra struct {
 	CodeChallenge string `json:"code_challenge,omitempty"`
 }
 
-func (s *Server) oidcFed() OIDCFederation {
-	if s.V4 == nil || s.V4.Federation == nil {
-		return nil
-	}
-	f, ok := s.V4.Federation.(OIDCFederation)
-	if !ok || f.OIDC() == nil {
-		return nil
-	}
-	return f
-}
-
 func (s *Server) registerOIDCRoutes(e *echo.Echo) {
-	if s.oidcFed() == nil {
+	if s.V4.OIDC == nil {
 		return
 	}
 	g := e.Group("/v4/federation/identity_providers")
@@ -128,8 +106,8 @@ func (s *Server) resolveScope(ctx context.Context, r *issue.ScopeRequest) (issue
 
 // oidcStart checks the IdP and the requested scope, then starts the
 // code flow.
-func (s *Server) oidcStart(ctx context.Context, f OIDCFederation, idpID, redirectURI string, x oidcExtra) (string, error) {
-	p, err := f.OIDCProvider(ctx, idpID)
+func (s *Server) oidcStart(ctx context.Context, idpID, redirectURI string, x oidcExtra) (string, error) {
+	p, err := s.V4.Federation.OIDCProvider(ctx, idpID)
 	if err != nil {
 		return "", err
 	}
@@ -140,52 +118,30 @@ func (s *Server) oidcStart(ctx context.Context, f OIDCFederation, idpID, redirec
 	if err != nil {
 		return "", apierror.Internal(err)
 	}
-	u, _, err := f.OIDC().Start(ctx, p, redirectURI, extra)
+	u, _, err := s.V4.OIDC.Start(ctx, p, redirectURI, extra)
 	if err != nil {
 		return "", oidcError(err)
 	}
 	return u, nil
 }
 
-// oidcIssue maps the verified claims, provisions and mints the token.
-func (s *Server) oidcIssue(ctx context.Context, f OIDCFederation, res *oidcflow.Result) (*issue.Issued, *oidcExtra, error) {
+// oidcLogin runs a finished code flow's login: the scope the login was
+// started with (resolved first: one that no longer resolves is refused
+// before anything is written), the claims mapped and provisioned, the
+// token minted (pkg/login).
+func (s *Server) oidcLogin(ctx context.Context, res *oidcflow.Result) (*issue.Issued, *oidcExtra, error) {
 	var x oidcExtra
 	if len(res.Extra) > 0 {
 		if err := json.Unmarshal(res.Extra, &x); err != nil {
 			return nil, nil, apierror.Internal(err)
 		}
 	}
-	// A scope that no longer resolves is refused before anything is
-	// written.
-	var scope issue.Scope
-	if x.Scope != nil {
-		sc, err := s.resolveScope(ctx, x.Scope)
-		if err != nil {
-			return nil, nil, err
-		}
-		scope = sc
-	}
-	login, err := f.LoginWithClaims(ctx, res.IdPID, res.Claims, x.Mapping)
+	a := login.Scoped{Lookup: s.V4.Scopes, Request: x.Scope, Inner: s.V4.Federation.Claims(res.IdPID, res.Claims, x.Mapping)}
+	issued, err := s.V4.Logins.Login(ctx, a)
 	if err != nil {
-		return nil, nil, err
-	}
-	g := login.Grant()
-	if x.Scope != nil {
-		g.Scope = scope
-	}
-	issued, err := s.V4.Issuer.Issue(ctx, g)
-	if err != nil {
-		// A refused login writes nothing: undo its provisioning.
-		if rerr := login.Rollback(ctx); rerr != nil {
-			return nil, nil, apierror.Internal(rerr)
-		}
 		return nil, nil, err
 	}
 	return issued, &x, nil
-}
-
-func (s *Server) oidcLookup(f OIDCFederation) func(context.Context, string) (oidcflow.Provider, error) {
-	return f.OIDCProvider
 }
 
 // oidcAuth is POST /v4/federation/identity_providers/{idp_id}/auth:
@@ -196,7 +152,6 @@ func (s *Server) oidcLookup(f OIDCFederation) func(context.Context, string) (oid
 // callback requires its verifier (keystone-ng's PKCE with the IdP is
 // separate and stays server-side).
 func (s *Server) oidcAuth(c echo.Context) error {
-	f := s.oidcFed()
 	var req struct {
 		RedirectURI         string              `json:"redirect_uri"`
 		CodeChallenge       string              `json:"code_challenge"`
@@ -214,7 +169,7 @@ func (s *Server) oidcAuth(c echo.Context) error {
 		return err
 	}
 	x := oidcExtra{Scope: req.Scope, Mapping: strings.TrimSpace(req.Mapping), CodeChallenge: req.CodeChallenge}
-	u, err := s.oidcStart(c.Request().Context(), f, c.Param("idp_id"), req.RedirectURI, x)
+	u, err := s.oidcStart(c.Request().Context(), c.Param("idp_id"), req.RedirectURI, x)
 	if err != nil {
 		return err
 	}
@@ -244,7 +199,6 @@ func checkCodeChallenge(challenge, method string) error {
 // code_challenge (or a login started by a browser) is 401, the state
 // consumed and the code never exchanged.
 func (s *Server) oidcCallbackAPI(c echo.Context) error {
-	f := s.oidcFed()
 	var req struct {
 		State        string `json:"state"`
 		Code         string `json:"code"`
@@ -254,11 +208,11 @@ func (s *Server) oidcCallbackAPI(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := f.OIDC().Finish(ctx, req.State, req.Code, s.oidcLookup(f), apiCheck(req.CodeVerifier))
+	res, err := s.V4.OIDC.Finish(ctx, req.State, req.Code, s.V4.Federation.OIDCProvider, apiCheck(req.CodeVerifier))
 	if err != nil {
 		return oidcError(err)
 	}
-	issued, _, err := s.oidcIssue(ctx, f, res)
+	issued, _, err := s.oidcLogin(ctx, res)
 	if err != nil {
 		return err
 	}

@@ -26,11 +26,10 @@ func (s *Server) oidcRedirectURI(c echo.Context) string {
 // /v4/federation/oidc/callback. It sets the __Host-ksng-login cookie the
 // callback requires (the login is bound to this browser).
 func (s *Server) oidcBrowserLogin(c echo.Context) error {
-	f := s.oidcFed()
 	cookie := loginCookieValue(c.Request())
 	x := oidcExtra{Browser: true, CookieHash: bindingHash(cookie)}
 	if origin := c.QueryParam("origin"); origin != "" {
-		if !slices.Contains(f.TrustedDashboards(), origin) {
+		if !slices.Contains(s.V4.TrustedDashboards, origin) {
 			return apierror.New(http.StatusBadRequest, "The origin is not a trusted dashboard ([federation] trusted_dashboard).")
 		}
 		x.Origin = origin
@@ -41,7 +40,7 @@ func (s *Server) oidcBrowserLogin(c echo.Context) error {
 		}
 		x.PageNonce = n
 	}
-	u, err := s.oidcStart(c.Request().Context(), f, c.Param("idp_id"), s.oidcRedirectURI(c), x)
+	u, err := s.oidcStart(c.Request().Context(), c.Param("idp_id"), s.oidcRedirectURI(c), x)
 	if err != nil {
 		return err
 	}
@@ -63,14 +62,13 @@ func (s *Server) oidcBrowserLogin(c echo.Context) error {
 //     to a server) with the page's one-time nonce: /v4/login#token=&nonce=;
 //   - else to a page showing the token.
 func (s *Server) oidcCallbackBrowser(c echo.Context) error {
-	f := s.oidcFed()
 	ctx := c.Request().Context()
 	q := c.QueryParams()
 	state := q.Get("state")
 	if idpErr := q.Get("error"); idpErr != "" {
 		// The identity provider refused: consume the state all the same.
 		if oidcflow.ValidID(state) {
-			_, _ = f.OIDC().Finish(ctx, state, "", s.oidcLookup(f))
+			_, _ = s.V4.OIDC.Finish(ctx, state, "", s.V4.Federation.OIDCProvider)
 		}
 		e := apierror.Unauthorized()
 		e.Cause = &oidcIdPError{code: idpErr, desc: q.Get("error_description")}
@@ -80,18 +78,18 @@ func (s *Server) oidcCallbackBrowser(c echo.Context) error {
 	if ck, err := c.Request().Cookie(loginCookieName); err == nil {
 		cookie = ck.Value
 	}
-	res, err := f.OIDC().Finish(ctx, state, q.Get("code"), s.oidcLookup(f), browserCheck(cookie))
+	res, err := s.V4.OIDC.Finish(ctx, state, q.Get("code"), s.V4.Federation.OIDCProvider, browserCheck(cookie))
 	if err != nil {
 		return oidcError(err)
 	}
-	issued, x, err := s.oidcIssue(ctx, f, res)
+	issued, x, err := s.oidcLogin(ctx, res)
 	if err != nil {
 		return err
 	}
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	if x.Origin != "" && slices.Contains(f.TrustedDashboards(), x.Origin) {
+	if x.Origin != "" && slices.Contains(s.V4.TrustedDashboards, x.Origin) {
 		user, domain := tokenUser(issued.Token)
 		body, err := renderDashboardPage(x.Origin, issued.ID, user, domain)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 // oidcDeviceStart is POST /v4/federation/identity_providers/{idp_id}/device
 // {"scope"?, "mapping"?}: the device authorization grant (RFC 8628).
 func (s *Server) oidcDeviceStart(c echo.Context) error {
-	f := s.oidcFed()
 	var req struct {
 		Scope   *issue.ScopeRequest `json:"scope"`
 		Mapping string              `json:"mapping"`
@@ -26,7 +25,7 @@ func (s *Server) oidcDeviceStart(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	p, err := f.OIDCProvider(ctx, c.Param("idp_id"))
+	p, err := s.V4.Federation.OIDCProvider(ctx, c.Param("idp_id"))
 	if err != nil {
 		return err
 	}
@@ -37,7 +36,7 @@ func (s *Server) oidcDeviceStart(c echo.Context) error {
 	if err != nil {
 		return apierror.Internal(err)
 	}
-	ds, err := f.OIDC().StartDevice(ctx, p, extra)
+	ds, err := s.V4.OIDC.StartDevice(ctx, p, extra)
 	if err != nil {
 		return oidcError(err)
 	}
@@ -56,7 +55,6 @@ func (s *Server) oidcDeviceStart(c echo.Context) error {
 // {"device_code"}: 201 and the token once approved; 202 {"status",
 // "interval"} while pending; 401 when denied or expired.
 func (s *Server) oidcDeviceToken(c echo.Context) error {
-	f := s.oidcFed()
 	var req struct {
 		DeviceCode string `json:"device_code"`
 	}
@@ -64,7 +62,7 @@ func (s *Server) oidcDeviceToken(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := f.OIDC().PollDevice(ctx, req.DeviceCode, s.oidcLookup(f))
+	res, err := s.V4.OIDC.PollDevice(ctx, req.DeviceCode, s.V4.Federation.OIDCProvider)
 	if err != nil {
 		var pe *oidcflow.PollError
 		if errors.As(err, &pe) {
@@ -77,7 +75,7 @@ func (s *Server) oidcDeviceToken(c echo.Context) error {
 		}
 		return oidcError(err)
 	}
-	issued, _, err := s.oidcIssue(ctx, f, res)
+	issued, _, err := s.oidcLogin(ctx, res)
 	if err != nil {
 		return err
 	}

@@ -23,11 +23,14 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow/sqlstore"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/keystone-ng/keystone-ng/pkg/token/tokentest"
@@ -158,7 +161,8 @@ type oidcEnv struct {
 	clock   *testClock
 	svc     *federation.Service
 	// tokenCalls counts the code-flow op's token endpoint requests;
-	// logins counts LoginWithClaims calls (provisioning).
+	// logins counts the claims logins that reached the federation
+	// service (mapping and provisioning).
 	tokenCalls atomic.Int64
 	logins     atomic.Int64
 }
@@ -170,16 +174,14 @@ type countingFederation struct {
 	logins *atomic.Int64
 }
 
-func (f countingFederation) LoginWithClaims(ctx context.Context, idpID string, claims map[string]any, mappingName string) (*federation.Login, error) {
+func (f countingFederation) Claims(idpID string, claims map[string]any, mappingName string) login.Authenticator {
 	f.logins.Add(1)
-	return f.Service.LoginWithClaims(ctx, idpID, claims, mappingName)
+	return f.Service.Claims(idpID, claims, mappingName)
 }
 
 // pageOnlyPasskeys stands in for the passkey service so that the login
 // page (and its fragment hand-over) is served; no passkey route is used.
 type pageOnlyPasskeys struct{ PasskeyService }
-
-func (pageOnlyPasskeys) TrustedDashboards() []string { return []string{dashboard} }
 
 const dashboard = "https://horizon.example.com/auth/websso/"
 
@@ -207,7 +209,7 @@ func newOIDCEnv(t *testing.T, b *storetest.Backend) *oidcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := federation.New(federation.Options{DB: b.DB, Secrets: ks, OIDC: flow, HTTPClient: hc, TrustedDashboards: []string{dashboard}})
+	svc := federation.New(federation.Options{DB: b.DB, Secrets: ks, HTTPClient: hc})
 	env.svc = svc
 	str := func(s string) *string { return &s }
 	d1 := "d1"
@@ -238,8 +240,11 @@ func newOIDCEnv(t *testing.T, b *storetest.Backend) *oidcEnv {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	codec := &payload.Codec{Methods: []string{"password", "token", "mapped", "external"}}
 	v := &token.Validator{Keys: ks, Codec: codec, Store: mem, Now: time.Now, Log: log, Settings: token.Settings{ReturnAllEndpointsIfNoFilter: true}}
-	s := &Server{Validator: v, Log: log, V4: &V4{Issuer: &issue.Issuer{Keys: ks, Codec: codec, Validator: v, Expiration: time.Hour},
-		Federation: countingFederation{Service: svc, logins: &env.logins}, Passkeys: pageOnlyPasskeys{}}}
+	issuer := &issue.Issuer{Keys: ks, Codec: codec, Validator: v, Expiration: time.Hour}
+	s := &Server{Validator: v, Log: log, V4: &V4{
+		Logins:     &login.Pipeline{Users: &identity.Checker{Dir: store.NewReader(b.DB)}, Issuer: issuer, Log: log},
+		Federation: countingFederation{Service: svc, logins: &env.logins}, Passkeys: pageOnlyPasskeys{},
+		OIDC: flow, TrustedDashboards: []string{dashboard}}}
 	srv := httptest.NewUnstartedServer(s.Echo())
 	srv.Listener.Close()
 	srv.Listener = l
@@ -355,7 +360,7 @@ func (e *oidcEnv) refusedUntouched(t *testing.T, m map[string]any, again func() 
 		t.Fatalf("the token endpoint was called %d times by a refused callback", n-calls)
 	}
 	if n := e.logins.Load(); n != logins {
-		t.Fatalf("LoginWithClaims was called %d times by a refused callback", n-logins)
+		t.Fatalf("the claims login ran %d times for a refused callback", n-logins)
 	}
 	if got := oidcCounts(t, e.b); !equalCounts(got, before) {
 		t.Fatalf("refused callback wrote rows: %v -> %v", before, got)

@@ -28,7 +28,7 @@ func (s *Server) trustedDashboards() []string {
 	if s.V4 == nil || s.V4.Passkeys == nil {
 		return nil
 	}
-	return s.V4.Passkeys.TrustedDashboards()
+	return s.V4.TrustedDashboards
 }
 
 // LoginPageCSP is the page's Content-Security-Policy: nothing inline,

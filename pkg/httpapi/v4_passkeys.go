@@ -10,6 +10,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
@@ -26,10 +27,9 @@ type PasskeyService interface {
 	Rename(ctx context.Context, userID, id, name string) (*passkey.Passkey, error)
 	Delete(ctx context.Context, userID, id string) error
 	BeginLogin(ctx context.Context, ref *passkey.UserRef) (*passkey.Begun, error)
-	FinishLogin(ctx context.Context, ceremonyID string, credential json.RawMessage, scope *issue.ScopeRequest) (*issue.Issued, error)
-	// TrustedDashboards are [federation] trusted_dashboard, where the
-	// login page may hand a token over.
-	TrustedDashboards() []string
+	// Assertion is the authenticator of a passkey login (finished by
+	// V4.Logins).
+	Assertion(ceremonyID string, credential json.RawMessage, scope *issue.ScopeRequest) login.Authenticator
 }
 
 var _ PasskeyService = (*passkey.Service)(nil)
@@ -238,7 +238,7 @@ func (s *Server) passkeyLoginFinish(c echo.Context) error {
 	if strings.TrimSpace(req.CeremonyID) == "" || len(req.Credential) == 0 {
 		return apierror.New(http.StatusBadRequest, "Expecting to find ceremony_id and credential in request. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
 	}
-	out, err := s.V4.Passkeys.FinishLogin(c.Request().Context(), req.CeremonyID, req.Credential, req.Scope)
+	out, err := s.V4.Logins.Login(c.Request().Context(), s.V4.Passkeys.Assertion(req.CeremonyID, req.Credential, req.Scope))
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/authz"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
@@ -53,9 +54,8 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 	}
 	r := store.NewReader(b.DB)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc, err := passkey.New(passkey.Config{RPID: "cloud.example.com", Origins: []string{"https://cloud.example.com"}, CeremonyTimeout: time.Minute,
-		TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"}},
-		passkey.NewSQLStore(b.DB), r, &identity.Checker{Dir: r}, noIssuer{}, r, log)
+	svc, err := passkey.New(passkey.Config{RPID: "cloud.example.com", Origins: []string{"https://cloud.example.com"}, CeremonyTimeout: time.Minute},
+		passkey.NewSQLStore(b.DB), r, &identity.Checker{Dir: r}, r, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,8 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 		tokens[u.tok] = &token.Token{IssuedAt: time.Now(), Payload: &payload.Payload{UserID: u.id}, User: &token.User{ID: u.id, Name: u.name, DomainID: "default",
 			Domain: &token.Project{ID: "default", Name: "Default", IsDomain: true, Enabled: true}}}
 	}
-	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc}}
+	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc, TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"},
+		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, Log: log}}}
 	e := s.Echo()
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
@@ -102,12 +103,19 @@ func (e *env) newService(t *testing.T) *passkey.Service {
 		AuthMethods: []string{"external", "password", "token", "totp", "mapped"}}
 	svc, err := passkey.New(passkey.Config{RPID: rpID, RPName: "Test Cloud", Origins: []string{origin}, UserVerification: "required",
 		Attestation: "none", CeremonyTimeout: 5 * time.Minute, TokenMethods: []string{"external"}},
-		passkey.NewSQLStore(e.db), r, checker, e.issuer, r, slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		passkey.NewSQLStore(e.db), r, checker, r, slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Now = func() time.Time { return e.now }
 	return svc
+}
+
+// finishLogin runs a passkey login through the login pipeline, as the
+// handler does.
+func (e *env) finishLogin(ceremonyID string, cred json.RawMessage, scope *issue.ScopeRequest) (*issue.Issued, error) {
+	p := &login.Pipeline{Users: e.svc.Checker, Issuer: e.issuer, Log: e.svc.Log}
+	return p.Login(e.ctx, e.svc.Assertion(ceremonyID, cred, scope))
 }
 
 func (e *env) exec(t *testing.T, q string, args ...any) {

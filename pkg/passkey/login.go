@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -221,19 +222,37 @@ func loginRefused(cause error) *apierror.Error {
 // ErrClone marks an assertion whose signature counter did not increase.
 var ErrClone = errors.New("signature counter did not increase: possible cloned authenticator")
 
-// FinishLogin verifies an assertion against its ceremony and mints a
-// token with the requested scope. Every refusal is the generic 401;
-// failures of a known user count towards lockout as Python's failed
-// passwords do.
-func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential json.RawMessage, scope *issue.ScopeRequest) (*issue.Issued, error) {
-	c, sess, err := s.takeCeremony(ctx, ceremonyID, KindLogin)
+// Assertion is a passkey login as an authenticator (pkg/login): the
+// assertion is checked against its ceremony, the user must pass the
+// pipeline's usability rule before the signature is looked at (Python
+// checks lockout first), and the signature counter and lockout state are
+// recorded only once the token is minted, so that a login the issuer
+// refuses (a scope without roles, a disabled project) leaves them as they
+// were. Every refusal is the generic 401; failures of a known user count
+// towards lockout as Python's failed passwords do.
+func (s *Service) Assertion(ceremonyID string, credential json.RawMessage, scope *issue.ScopeRequest) login.Authenticator {
+	return &assertion{s: s, ceremonyID: ceremonyID, credential: credential, scope: scope}
+}
+
+type assertion struct {
+	s          *Service
+	ceremonyID string
+	credential json.RawMessage
+	scope      *issue.ScopeRequest
+}
+
+// Authenticate finds the ceremony, the credential and its owner; the
+// signature is verified by Confirm.
+func (a *assertion) Authenticate(ctx context.Context) (*login.Attempt, error) {
+	s := a.s
+	c, sess, err := s.takeCeremony(ctx, a.ceremonyID, KindLogin)
 	if err != nil {
 		if ae := (*apierror.Error)(nil); errors.As(err, &ae) {
 			return nil, ae
 		}
 		return nil, loginRefused(err)
 	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(a.credential)
 	if err != nil {
 		return nil, s.failed(ctx, c.UserID, fmt.Errorf("parse assertion: %w", describe(err)))
 	}
@@ -254,76 +273,86 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, credential
 	if pk.UserID != userID {
 		return nil, s.failed(ctx, userID, fmt.Errorf("credential %s belongs to another user than the ceremony's", pk.ID))
 	}
-	// Lockout, disabled user or domain, deleted user: refused before the
-	// signature is looked at, as Python checks lockout first.
-	u, err := s.Checker.Usable(ctx, userID)
-	if err != nil {
-		ae := apierror.As(err)
-		if ae.Code >= 500 {
-			return nil, ae
-		}
-		s.Log.InfoContext(ctx, "passkey login refused", "user_id", userID, "reason", fmt.Sprint(ae.Cause))
-		return nil, loginRefused(ae)
+	v := &verification{s: s, sess: sess, parsed: parsed, pk: pk, scope: a.scope}
+	att := &login.Attempt{Kind: "passkey", UserID: userID, Grant: issue.Grant{Methods: s.cfg.TokenMethods}}
+	att.Confirm = func(ctx context.Context, u *token.User) error {
+		sc, err := v.confirm(ctx, u)
+		att.Grant.Scope = sc
+		return err
 	}
+	att.Record = v.record
+	return att, nil
+}
+
+// verification is the part of a passkey login that runs once the user
+// passed the usability rule.
+type verification struct {
+	s      *Service
+	sess   *webauthn.SessionData
+	parsed *protocol.ParsedCredentialAssertionData
+	pk     *Passkey
+	scope  *issue.ScopeRequest
+	cred   *webauthn.Credential
+}
+
+// confirm verifies the signature and the counter, then the account's
+// origin and MFA rules, and resolves the requested scope.
+func (v *verification) confirm(ctx context.Context, u *token.User) (issue.Scope, error) {
+	s, userID, pk := v.s, u.ID, v.pk
 	pks, err := s.Store.ListPasskeys(ctx, userID)
 	if err != nil {
-		return nil, apierror.Internal(err)
+		return issue.Scope{}, apierror.Internal(err)
 	}
 	wu := s.waUserOf(u, pks)
-	var cred *webauthn.Credential
-	if len(sess.UserID) == 0 {
-		_, cred, err = s.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+	if len(v.sess.UserID) == 0 {
+		_, v.cred, err = s.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
 			if string(userHandle) != userID {
 				return nil, fmt.Errorf("user handle does not name the credential's owner")
 			}
 			return wu, nil
-		}, *sess, parsed)
+		}, *v.sess, v.parsed)
 	} else {
-		cred, err = s.wa.ValidateLogin(wu, *sess, parsed)
+		v.cred, err = s.wa.ValidateLogin(wu, *v.sess, v.parsed)
 	}
 	if err != nil {
-		return nil, s.failed(ctx, userID, fmt.Errorf("verify assertion with passkey %s: %w", pk.ID, describe(err)))
+		return issue.Scope{}, s.failed(ctx, userID, fmt.Errorf("verify assertion with passkey %s: %w", pk.ID, describe(err)))
 	}
-	if cred.Authenticator.CloneWarning {
+	if v.cred.Authenticator.CloneWarning {
 		s.Log.WarnContext(ctx, "passkey signature counter did not increase: possible cloned authenticator; login refused",
-			"user_id", userID, "passkey_id", pk.ID, "stored_count", pk.SignCount, "presented_count", parsed.Response.AuthenticatorData.Counter)
-		return nil, s.failed(ctx, userID, fmt.Errorf("passkey %s: %w", pk.ID, ErrClone))
+			"user_id", userID, "passkey_id", pk.ID, "stored_count", pk.SignCount, "presented_count", v.parsed.Response.AuthenticatorData.Counter)
+		return issue.Scope{}, s.failed(ctx, userID, fmt.Errorf("passkey %s: %w", pk.ID, ErrClone))
 	}
 	// The origin of the account (a federated user's IdP still enabled)
 	// and Python's MFA rules for the token's methods.
 	if err := s.Checker.Passwordless(ctx, userID, s.cfg.TokenMethods); err != nil {
 		ae := apierror.As(err)
 		if ae.Code >= 500 {
-			return nil, ae
+			return issue.Scope{}, ae
 		}
 		s.Log.InfoContext(ctx, "passkey login refused", "user_id", userID, "reason", fmt.Sprint(ae.Cause))
-		return nil, loginRefused(ae)
+		return issue.Scope{}, loginRefused(ae)
 	}
-	// The token is minted before anything is recorded: a login the
-	// issuer refuses (a scope without roles, a disabled project) leaves
-	// the signature counter and the lockout state as they were.
-	sc, err := issue.Resolve(ctx, s.Scopes, scope)
-	if err != nil {
-		return nil, err
-	}
-	out, err := s.Issuer.Issue(ctx, issue.Grant{UserID: userID, Methods: s.cfg.TokenMethods, Scope: sc})
-	if err != nil {
-		return nil, err
-	}
+	return issue.Resolve(ctx, s.Scopes, v.scope)
+}
+
+// record writes the new signature counter and resets the lockout state,
+// once the login's token is minted.
+func (v *verification) record(ctx context.Context, issued *issue.Issued) error {
+	s, pk := v.s, v.pk
 	now := s.now().UTC()
-	if err := s.Store.RecordUse(ctx, pk.ID, pk.SignCount, cred.Authenticator.SignCount, cred.Flags.BackupState, now); err != nil {
+	if err := s.Store.RecordUse(ctx, pk.ID, pk.SignCount, v.cred.Authenticator.SignCount, v.cred.Flags.BackupState, now); err != nil {
 		if errors.Is(err, ErrConflict) {
 			// A concurrent login used the same assertion's counter
 			// first: this one is refused and its token never handed out.
-			return nil, s.failed(ctx, userID, err)
+			return s.failed(ctx, pk.UserID, err)
 		}
-		return nil, apierror.Internal(err)
+		return apierror.Internal(err)
 	}
-	if err := s.Checker.Succeeded(ctx, userID); err != nil {
-		return nil, apierror.Internal(err)
+	if err := s.Checker.Succeeded(ctx, pk.UserID); err != nil {
+		return apierror.Internal(err)
 	}
-	s.Log.InfoContext(ctx, "passkey login", "user_id", userID, "passkey_id", pk.ID)
-	return out, nil
+	s.Log.InfoContext(ctx, "passkey login", "user_id", pk.UserID, "passkey_id", pk.ID)
+	return nil
 }
 
 // failed records a failed attempt against userID (when known) and returns

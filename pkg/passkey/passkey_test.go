@@ -61,7 +61,7 @@ func TestRegisterAndLogin(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, err := e.svc.FinishLogin(e.ctx, begun.CeremonyID, cred, tc.scope)
+				out, err := e.finishLogin(begun.CeremonyID, cred, tc.scope)
 				if err != nil {
 					t.Fatalf("finish login: %v", err)
 				}
@@ -243,7 +243,7 @@ func TestLoginRefusals(t *testing.T) {
 			{name: "usernameless with a forged user handle", ref: nil, key: bobKey, prepare: func() { bobKey.UserHandle = []byte(alice) }, failsCount: bob},
 			{name: "unknown user (decoy)", ref: &passkey.UserRef{Name: "mallory", Domain: &passkey.DomainRef{ID: "default"}}, key: aliceKey},
 			{name: "replayed assertion", ref: aliceRef, key: aliceKey, finish: func(begun *passkey.Begun, cred json.RawMessage) error {
-				_, err := e.svc.FinishLogin(e.ctx, begun.CeremonyID, cred, nil)
+				_, err := e.finishLogin(begun.CeremonyID, cred, nil)
 				return err
 			}},
 		} {
@@ -255,14 +255,14 @@ func TestLoginRefusals(t *testing.T) {
 					bobKey.UserHandle = bobHandle
 					b := e.beginLogin(t, nil)
 					c, _ := k.Get(mustJSON(t, b.Options))
-					if _, err := e.svc.FinishLogin(e.ctx, b.CeremonyID, c, nil); err != nil {
+					if _, err := e.finishLogin(b.CeremonyID, c, nil); err != nil {
 						t.Fatalf("good login: %v", err)
 					}
 				}
 				begun := e.beginLogin(t, tc.ref)
 				if tc.finish != nil { // replay: use it once first
 					cred, _ := tc.key.Get(mustJSON(t, begun.Options))
-					if _, err := e.svc.FinishLogin(e.ctx, begun.CeremonyID, cred, nil); err != nil {
+					if _, err := e.finishLogin(begun.CeremonyID, cred, nil); err != nil {
 						t.Fatalf("first use: %v", err)
 					}
 				}
@@ -279,7 +279,7 @@ func TestLoginRefusals(t *testing.T) {
 				if tc.finish != nil {
 					err = tc.finish(begun, cred)
 				} else {
-					_, err = e.svc.FinishLogin(e.ctx, begun.CeremonyID, cred, nil)
+					_, err = e.finishLogin(begun.CeremonyID, cred, nil)
 				}
 				wantStatus(t, err, http.StatusUnauthorized, msg401)
 				if e.snapshot(t) != before || len(e.issuer.grants) != grants {
@@ -325,7 +325,7 @@ func TestLockout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.svc.FinishLogin(e.ctx, b.CeremonyID, c, nil)
+			_, err = e.finishLogin(b.CeremonyID, c, nil)
 			return err
 		}
 		// Two failures, then a success resets the counter.
@@ -386,7 +386,7 @@ func TestDisabledAndDeleted(t *testing.T) {
 				b := e.beginLogin(t, nil)
 				c, _ := key.Get(mustJSON(t, b.Options))
 				before := e.snapshot(t)
-				_, err := e.svc.FinishLogin(e.ctx, b.CeremonyID, c, nil)
+				_, err := e.finishLogin(b.CeremonyID, c, nil)
 				wantStatus(t, err, http.StatusUnauthorized, msg401)
 				if e.snapshot(t) != before {
 					t.Fatal("passkeys changed")
@@ -525,7 +525,7 @@ func TestPasswordlessRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = e.svc.FinishLogin(e.ctx, b.CeremonyID, c, nil)
+			_, err = e.finishLogin(b.CeremonyID, c, nil)
 			return err
 		}
 		fed := federated(t, "fed-user")
@@ -591,7 +591,7 @@ func TestPasskeyQuota(t *testing.T) {
 		}
 		limited, err := passkey.New(passkey.Config{RPID: rpID, Origins: []string{origin}, CeremonyTimeout: 5 * time.Minute,
 			TokenMethods: []string{"external"}, MaxPasskeysPerUser: 1}, passkey.NewSQLStore(e.db), store.NewReader(e.db),
-			&identity.Checker{Dir: store.NewReader(e.db)}, e.issuer, store.NewReader(e.db), nil)
+			&identity.Checker{Dir: store.NewReader(e.db)}, store.NewReader(e.db), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,21 +39,12 @@ type Config struct {
 	UserVerification string // required|preferred|discouraged
 	Attestation      string // none|indirect|direct|enterprise
 	CeremonyTimeout  time.Duration
-	// TrustedDashboards is [federation] trusted_dashboard.
-	TrustedDashboards []string
 	// TokenMethods are the [auth] methods a passkey token carries.
 	TokenMethods []string
 	// MaxPasskeysPerUser is [keystone_ng] max_passkeys_per_user (0 = no
 	// limit).
 	MaxPasskeysPerUser int
 }
-
-// TokenIssuer mints the token of a successful login (*issue.Issuer).
-type TokenIssuer interface {
-	Issue(ctx context.Context, g issue.Grant) (*issue.Issued, error)
-}
-
-var _ TokenIssuer = (*issue.Issuer)(nil)
 
 // Service runs the ceremonies.
 type Service struct {
@@ -62,7 +53,6 @@ type Service struct {
 	Users identity.Directory
 	// Checker applies the login checks and the lockout counter.
 	Checker *identity.Checker
-	Issuer  TokenIssuer
 	Scopes  issue.ScopeLookup
 	Log     *slog.Logger
 	Now     func() time.Time
@@ -72,7 +62,7 @@ type Service struct {
 }
 
 // New builds a service for cfg.
-func New(cfg Config, st Store, users identity.Directory, checker *identity.Checker, issuer TokenIssuer, scopes issue.ScopeLookup, log *slog.Logger) (*Service, error) {
+func New(cfg Config, st Store, users identity.Directory, checker *identity.Checker, scopes issue.ScopeLookup, log *slog.Logger) (*Service, error) {
 	if cfg.RPID == "" {
 		return nil, errors.New("passkey: relying party id not set")
 	}
@@ -113,7 +103,7 @@ func New(cfg Config, st Store, users identity.Directory, checker *identity.Check
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{Store: st, Users: users, Checker: checker, Issuer: issuer, Scopes: scopes, Log: log, cfg: cfg, wa: wa}, nil
+	return &Service{Store: st, Users: users, Checker: checker, Scopes: scopes, Log: log, cfg: cfg, wa: wa}, nil
 }
 
 func (s *Service) now() time.Time {
@@ -474,7 +464,3 @@ func parseAAGUID(s string) ([]byte, error) {
 	}
 	return b, nil
 }
-
-// TrustedDashboards are the dashboards the login page may post a token to
-// ([federation] trusted_dashboard).
-func (s *Service) TrustedDashboards() []string { return s.cfg.TrustedDashboards }
