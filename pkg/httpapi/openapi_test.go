@@ -506,3 +506,68 @@ func TestETagMatches(t *testing.T) {
 		}
 	}
 }
+
+// openAPIProbe is one request the router answers without any service:
+// no token, or a body refused before a handler needs one.
+type openAPIProbe struct {
+	name        string
+	contentType string
+	body        string
+}
+
+var openAPIProbes = []openAPIProbe{
+	{name: "bare"},
+	{name: "not JSON", contentType: "text/plain", body: "x"},
+	{name: "malformed JSON", contentType: "application/json", body: "{"},
+	{name: "unknown field", contentType: "application/json", body: `{"no_such_field": 1}`},
+}
+
+// TestOpenAPIStatusesDocumented sends every documented operation requests
+// that need no database (no token; a body that is not JSON, malformed, or
+// with an unknown field) and checks that each answer's status is one the
+// document lists for that operation, and that a JSON error is Keystone's
+// body with that status. Services the fakes lack panic into a 500, which
+// every operation documents; what matters are the 4xx answered first.
+func TestOpenAPIStatusesDocumented(t *testing.T) {
+	doc := loadOpenAPI(t)
+	h := openAPIRouter(t).Echo()
+	seen := map[int]int{}
+	probes := 0
+	for _, o := range doc.operations(t) {
+		method, _, _ := strings.Cut(o.key, " ")
+		path := strings.NewReplacer("{"+openAPIWildcard+"}", "login.js", "{", "x-", "}", "").Replace(o.path)
+		responses, _ := o.op["responses"].(map[string]any)
+		for i, p := range openAPIProbes {
+			if i > 0 && o.op["requestBody"] == nil {
+				break
+			}
+			req := httptest.NewRequest(method, path, strings.NewReader(p.body))
+			if p.contentType != "" {
+				req.Header.Set("Content-Type", p.contentType)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			probes++
+			seen[rec.Code]++
+			if _, ok := responses[strconv.Itoa(rec.Code)]; !ok {
+				t.Errorf("%s (%s): answered %d, which the document does not list: %s", o.key, p.name, rec.Code, rec.Body)
+				continue
+			}
+			if rec.Code >= 400 && method != http.MethodHead && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				var body struct {
+					Error map[string]any `json:"error"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Error) != 3 ||
+					body.Error["code"] != float64(rec.Code) || body.Error["title"] != http.StatusText(rec.Code) || body.Error["message"] == "" {
+					t.Errorf("%s (%s): %d with body %s, not Keystone's error", o.key, p.name, rec.Code, rec.Body)
+				}
+			}
+		}
+	}
+	for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnsupportedMediaType, http.StatusOK} {
+		if seen[code] == 0 {
+			t.Errorf("no probe was answered %d: the probes no longer reach the handlers' checks", code)
+		}
+	}
+	t.Logf("%d probes, statuses %v", probes, seen)
+}
