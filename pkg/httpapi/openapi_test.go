@@ -32,8 +32,8 @@ const errorSchemaRef = "#/components/schemas/Error"
 
 // openAPINoKeystoneError are the operations that answer no client error in
 // Keystone's JSON: a HEAD has no body, the page and the public list refuse
-// nothing, net/http's file server answers a plain-text 404, and health and
-// metrics take no input, and the document itself takes none either.
+// nothing, net/http's file server answers a plain-text 404, and health,
+// metrics and the document itself take no input.
 var openAPINoKeystoneError = map[string]bool{
 	"GET /v4/openapi.json":             true,
 	"HEAD /v3/auth/tokens":             true,
