@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // openAPIFile names the OpenAPI document of the /v4 API (and of the
@@ -525,14 +529,16 @@ var openAPIProbes = []openAPIProbe{
 // TestOpenAPIStatusesDocumented sends every documented operation requests
 // that need no database (no token; a body that is not JSON, malformed, or
 // with an unknown field) and checks that each answer's status is one the
-// document lists for that operation, and that a JSON error is Keystone's
-// body with that status. Services the fakes lack panic into a 500, which
-// every operation documents; what matters are the 4xx answered first.
+// document lists for that operation, and that each JSON answer validates
+// against the schema documented for that status (Keystone's error body for
+// errors). Services the fakes lack panic into a 500, which every operation
+// documents; what matters are the 4xx answered first.
 func TestOpenAPIStatusesDocumented(t *testing.T) {
 	doc := loadOpenAPI(t)
+	schemas := newOpenAPISchemas(t, doc)
 	h := openAPIRouter(t).Echo()
 	seen := map[int]int{}
-	probes := 0
+	probes, validated := 0, 0
 	for _, o := range doc.operations(t) {
 		method, _, _ := strings.Cut(o.key, " ")
 		path := strings.NewReplacer("{"+openAPIWildcard+"}", "login.js", "{", "x-", "}", "").Replace(o.path)
@@ -553,14 +559,9 @@ func TestOpenAPIStatusesDocumented(t *testing.T) {
 				t.Errorf("%s (%s): answered %d, which the document does not list: %s", o.key, p.name, rec.Code, rec.Body)
 				continue
 			}
-			if rec.Code >= 400 && method != http.MethodHead && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
-				var body struct {
-					Error map[string]any `json:"error"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Error) != 3 ||
-					body.Error["code"] != float64(rec.Code) || body.Error["title"] != http.StatusText(rec.Code) || body.Error["message"] == "" {
-					t.Errorf("%s (%s): %d with body %s, not Keystone's error", o.key, p.name, rec.Code, rec.Body)
-				}
+			if method != http.MethodHead && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				schemas.check(t, fmt.Sprintf("%s (%s)", o.key, p.name), o, rec)
+				validated++
 			}
 		}
 	}
@@ -569,5 +570,74 @@ func TestOpenAPIStatusesDocumented(t *testing.T) {
 			t.Errorf("no probe was answered %d: the probes no longer reach the handlers' checks", code)
 		}
 	}
-	t.Logf("%d probes, statuses %v", probes, seen)
+	if validated == 0 {
+		t.Error("no JSON answer was validated against its schema")
+	}
+	t.Logf("%d probes, statuses %v, %d JSON bodies validated against the document", probes, seen, validated)
+}
+
+// openAPISchemas validates answers against the document's response
+// schemas (JSON Schema 2020-12, as the document's own tests do).
+type openAPISchemas struct {
+	doc *openAPIDoc
+	c   *jsonschema.Compiler
+}
+
+const openAPIDocURL = "https://keystone-ng.invalid/openapi.json"
+
+func newOpenAPISchemas(t *testing.T, doc *openAPIDoc) *openAPISchemas {
+	t.Helper()
+	raw, err := apidoc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource(openAPIDocURL, v); err != nil {
+		t.Fatal(err)
+	}
+	return &openAPISchemas{doc: doc, c: c}
+}
+
+// pointerTo escapes a path segment of a JSON pointer (RFC 6901).
+func pointerTo(segs ...string) string {
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteByte('/')
+		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1"))
+	}
+	return b.String()
+}
+
+// check validates a recorded JSON answer of operation o against the schema
+// the document gives its status (following a $ref to a shared response).
+func (s *openAPISchemas) check(t *testing.T, what string, o openAPIOp, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	method, _, _ := strings.Cut(o.key, " ")
+	code := strconv.Itoa(rec.Code)
+	at := pointerTo("paths", o.path, strings.ToLower(method), "responses", code)
+	responses, _ := o.op["responses"].(map[string]any)
+	if r, _ := responses[code].(map[string]any); r != nil {
+		if ref, ok := r["$ref"].(string); ok {
+			at = strings.TrimPrefix(ref, "#")
+		}
+	}
+	sch, err := s.c.Compile(openAPIDocURL + "#" + (&url.URL{Fragment: at + pointerTo("content", "application/json", "schema")}).EscapedFragment())
+	if err != nil {
+		t.Errorf("%s: answered %d in JSON, but the document has no JSON schema for it: %v", what, rec.Code, err)
+		return
+	}
+	body, err := jsonschema.UnmarshalJSON(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Errorf("%s: %d with a body that is not JSON: %s", what, rec.Code, rec.Body)
+		return
+	}
+	if err := sch.Validate(body); err != nil {
+		t.Errorf("%s: the %d answer does not match the document: %v\n%s", what, rec.Code, err, rec.Body)
+	}
 }
