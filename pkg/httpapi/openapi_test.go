@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,17 +8,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	apidoc "github.com/keystone-ng/keystone-ng/docs/api"
+	"github.com/keystone-ng/keystone-ng/docs/api/apidoctest"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // openAPIFile names the OpenAPI document of the /v4 API (and of the
@@ -535,7 +533,7 @@ var openAPIProbes = []openAPIProbe{
 // documents; what matters are the 4xx answered first.
 func TestOpenAPIStatusesDocumented(t *testing.T) {
 	doc := loadOpenAPI(t)
-	schemas := newOpenAPISchemas(t, doc)
+	schemas := newOpenAPISchemas(t)
 	h := openAPIRouter(t).Echo()
 	seen := map[int]int{}
 	probes, validated := 0, 0
@@ -577,41 +575,22 @@ func TestOpenAPIStatusesDocumented(t *testing.T) {
 }
 
 // openAPISchemas validates answers against the document's response
-// schemas (JSON Schema 2020-12, as the document's own tests do).
+// schemas.
 type openAPISchemas struct {
-	doc *openAPIDoc
-	c   *jsonschema.Compiler
+	*apidoctest.Schemas
 }
 
-const openAPIDocURL = "https://keystone-ng.invalid/openapi.json"
-
-func newOpenAPISchemas(t *testing.T, doc *openAPIDoc) *openAPISchemas {
+func newOpenAPISchemas(t *testing.T) *openAPISchemas {
 	t.Helper()
 	raw, err := apidoc.JSON()
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	s, err := apidoctest.New(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	if err := c.AddResource(openAPIDocURL, v); err != nil {
-		t.Fatal(err)
-	}
-	return &openAPISchemas{doc: doc, c: c}
-}
-
-// pointerTo escapes a path segment of a JSON pointer (RFC 6901).
-func pointerTo(segs ...string) string {
-	var b strings.Builder
-	for _, s := range segs {
-		b.WriteByte('/')
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1"))
-	}
-	return b.String()
+	return &openAPISchemas{s}
 }
 
 // check validates a recorded JSON answer of operation o against the schema
@@ -620,24 +599,19 @@ func (s *openAPISchemas) check(t *testing.T, what string, o openAPIOp, rec *http
 	t.Helper()
 	method, _, _ := strings.Cut(o.key, " ")
 	code := strconv.Itoa(rec.Code)
-	at := pointerTo("paths", o.path, strings.ToLower(method), "responses", code)
+	at := apidoctest.Pointer("", "paths", o.path, strings.ToLower(method), "responses", code)
 	responses, _ := o.op["responses"].(map[string]any)
 	if r, _ := responses[code].(map[string]any); r != nil {
 		if ref, ok := r["$ref"].(string); ok {
 			at = strings.TrimPrefix(ref, "#")
 		}
 	}
-	sch, err := s.c.Compile(openAPIDocURL + "#" + (&url.URL{Fragment: at + pointerTo("content", "application/json", "schema")}).EscapedFragment())
-	if err != nil {
-		t.Errorf("%s: answered %d in JSON, but the document has no JSON schema for it: %v", what, rec.Code, err)
-		return
-	}
-	body, err := jsonschema.UnmarshalJSON(bytes.NewReader(rec.Body.Bytes()))
+	body, err := apidoctest.Decode(rec.Body.Bytes())
 	if err != nil {
 		t.Errorf("%s: %d with a body that is not JSON: %s", what, rec.Code, rec.Body)
 		return
 	}
-	if err := sch.Validate(body); err != nil {
+	if err := s.Validate(apidoctest.Pointer(at, "content", "application/json", "schema"), body); err != nil {
 		t.Errorf("%s: the %d answer does not match the document: %v\n%s", what, rec.Code, err, rec.Body)
 	}
 }
