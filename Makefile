@@ -54,7 +54,7 @@ demo-down:
 test: lint unit fuzz interop frontdoor
 
 lint:
-	@out=$$(gofmt -l cmd pkg migrations deploy); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg migrations deploy docs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	# every docs/ file and section (§N) cited in code and documents, and every
 	# relative Markdown link and heading anchor, exists

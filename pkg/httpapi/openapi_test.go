@@ -2,21 +2,27 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"net/http"
+	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
+	apidoc "github.com/keystone-ng/keystone-ng/docs/api"
+	"github.com/keystone-ng/keystone-ng/docs/api/apidoctest"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
-	"gopkg.in/yaml.v3"
 )
 
-// openAPIFile is the OpenAPI document of the /v4 API (and of the
-// validation, health and metrics routes served beside it).
-const openAPIFile = "../../docs/openapi-v4.yaml"
+// openAPIFile names the OpenAPI document of the /v4 API (and of the
+// validation, health and metrics routes served beside it) in messages; the
+// tests read the copy embedded in the binary (package apidoc).
+const openAPIFile = "docs/api/openapi.yaml"
 
 // openAPIWildcard is the parameter name the document gives echo's "*"
 // (the login page's static assets).
@@ -27,9 +33,10 @@ const errorSchemaRef = "#/components/schemas/Error"
 
 // openAPINoKeystoneError are the operations that answer no client error in
 // Keystone's JSON: a HEAD has no body, the page and the public list refuse
-// nothing, net/http's file server answers a plain-text 404, and health and
-// metrics take no input.
+// nothing, net/http's file server answers a plain-text 404, and health,
+// metrics and the document itself take no input.
 var openAPINoKeystoneError = map[string]bool{
+	"GET /v4/openapi.json":             true,
 	"HEAD /v3/auth/tokens":             true,
 	"GET /v4/login":                    true,
 	"GET /v4/login/static/{file}":      true,
@@ -86,12 +93,12 @@ type openAPIDoc struct {
 
 func loadOpenAPI(t *testing.T) *openAPIDoc {
 	t.Helper()
-	raw, err := os.ReadFile(openAPIFile)
+	raw, err := apidoc.JSON()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", openAPIFile, err)
 	}
 	var root map[string]any
-	if err := yaml.Unmarshal(raw, &root); err != nil {
+	if err := json.Unmarshal(raw, &root); err != nil {
 		t.Fatalf("%s: %v", openAPIFile, err)
 	}
 	if v, _ := root["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
@@ -175,8 +182,63 @@ func (d *openAPIDoc) responseIsKeystoneError(v any) bool {
 	return ref == errorSchemaRef
 }
 
+// jsonMedia is a response's or request body's application/json media type.
+func (d *openAPIDoc) jsonMedia(v any) map[string]any {
+	content, _ := d.deref(v)["content"].(map[string]any)
+	mt, _ := content["application/json"].(map[string]any)
+	return mt
+}
+
+// examples lists a media type's example values (example, examples.*.value).
+func (d *openAPIDoc) examples(mt map[string]any) []any {
+	var out []any
+	if ex, ok := mt["example"]; ok {
+		out = append(out, ex)
+	}
+	exs, _ := mt["examples"].(map[string]any)
+	for _, e := range exs {
+		if v, ok := d.deref(e)["value"]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// checkResponseExamples: every JSON success answer has an example, and
+// every example of a Keystone error answer carries that answer's status
+// and its reason phrase (as apierror.New titles it).
+func (d *openAPIDoc) checkResponseExamples(t *testing.T, key string, responses map[string]any) {
+	t.Helper()
+	for code, r := range responses {
+		mt := d.jsonMedia(r)
+		if mt == nil {
+			continue
+		}
+		exs := d.examples(mt)
+		if len(exs) == 0 && (strings.HasPrefix(code, "2") || d.responseIsKeystoneError(r)) {
+			t.Errorf("%s: response %s has no example", key, code)
+		}
+		if !d.responseIsKeystoneError(r) {
+			continue
+		}
+		status, err := strconv.Atoi(code)
+		if err != nil {
+			t.Errorf("%s: response %q is not a status code", key, code)
+			continue
+		}
+		for _, ex := range exs {
+			body, _ := ex.(map[string]any)
+			e, _ := body["error"].(map[string]any)
+			if c, _ := e["code"].(float64); int(c) != status || e["title"] != http.StatusText(status) {
+				t.Errorf("%s: the example of %s has code %v and title %v", key, code, e["code"], e["title"])
+			}
+		}
+	}
+}
+
 // TestOpenAPIMatchesRouter: every registered route is in
-// docs/openapi-v4.yaml, and the document names no route the router lacks.
+// docs/api/openapi.yaml, and the document names no route the router lacks
+// (path parameters are ":id" in echo and "{id}" in OpenAPI).
 func TestOpenAPIMatchesRouter(t *testing.T) {
 	e := openAPIRouter(t).Echo()
 	routes := map[string]string{} // "GET /v4/..{x}" -> echo path
@@ -254,6 +316,8 @@ func TestOpenAPIOperations(t *testing.T) {
 				t.Errorf("%s: %s is not Keystone's error schema", o.key, code)
 			}
 		}
+
+		doc.checkResponseExamples(t, o.key, responses)
 
 		// 429 with Retry-After on exactly the rate-limited routes.
 		method, path, _ := strings.Cut(o.key, " ")
@@ -354,5 +418,189 @@ func TestOpenAPIOperations(t *testing.T) {
 
 	if _, ok := doc.resolve(errorSchemaRef); !ok {
 		t.Fatalf("no %s", errorSchemaRef)
+	}
+}
+
+// TestOpenAPIServed: GET /v4/openapi.json answers the embedded document as
+// JSON without a token, cacheable, and 304 to a matching If-None-Match.
+func TestOpenAPIServed(t *testing.T) {
+	want, err := apidoc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := openAPIRouter(t).Echo()
+	get := func(header http.Header) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v4/openapi.json", nil)
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+
+	rec := get(nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if cc := rec.Header().Get("Cache-Control"); cc != "public, max-age=300" {
+		t.Errorf("Cache-Control %q", cc)
+	}
+	if rec.Body.String() != string(want) {
+		t.Error("the body is not the embedded document")
+	}
+	var doc struct {
+		OpenAPI string         `json:"openapi"`
+		Paths   map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.1.") || doc.Paths["/v4/openapi.json"] == nil || len(doc.Paths) < 20 {
+		t.Errorf("openapi %q with %d paths", doc.OpenAPI, len(doc.Paths))
+	}
+
+	etag := rec.Header().Get("ETag")
+	if etag == "" {
+		t.Fatal("no ETag")
+	}
+	rec = get(http.Header{"If-None-Match": {`"other", ` + etag}})
+	if rec.Code != http.StatusNotModified || rec.Body.Len() != 0 || rec.Header().Get("ETag") != etag {
+		t.Errorf("If-None-Match with the ETag: status %d, %d bytes, ETag %q", rec.Code, rec.Body.Len(), rec.Header().Get("ETag"))
+	}
+	if rec = get(http.Header{"If-None-Match": {`"other"`}}); rec.Code != http.StatusOK {
+		t.Errorf("If-None-Match with another tag: status %d", rec.Code)
+	}
+}
+
+func TestETagMatches(t *testing.T) {
+	const etag = `"abc"`
+	for _, tc := range []struct {
+		header string
+		want   bool
+	}{
+		{``, false},
+		{`"abc"`, true},
+		{`W/"abc"`, true},
+		{`*`, true},
+		{`"x", "abc"`, true},
+		{` "x" ,W/"abc" `, true},
+		{`"abcd"`, false},
+		{`abc`, false},
+		{`"x", "y"`, false},
+	} {
+		if got := etagMatches(tc.header, etag); got != tc.want {
+			t.Errorf("etagMatches(%q) = %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
+
+// openAPIProbe is one request the router answers without any service:
+// no token, or a body refused before a handler needs one.
+type openAPIProbe struct {
+	name        string
+	contentType string
+	body        string
+}
+
+var openAPIProbes = []openAPIProbe{
+	{name: "bare"},
+	{name: "not JSON", contentType: "text/plain", body: "x"},
+	{name: "malformed JSON", contentType: "application/json", body: "{"},
+	{name: "unknown field", contentType: "application/json", body: `{"no_such_field": 1}`},
+}
+
+// TestOpenAPIStatusesDocumented sends every documented operation requests
+// that need no database (no token; a body that is not JSON, malformed, or
+// with an unknown field) and checks that each answer's status is one the
+// document lists for that operation, and that each JSON answer validates
+// against the schema documented for that status (Keystone's error body for
+// errors). Services the fakes lack panic into a 500, which every operation
+// documents; what matters are the 4xx answered first.
+func TestOpenAPIStatusesDocumented(t *testing.T) {
+	doc := loadOpenAPI(t)
+	schemas := newOpenAPISchemas(t)
+	h := openAPIRouter(t).Echo()
+	seen := map[int]int{}
+	probes, validated := 0, 0
+	for _, o := range doc.operations(t) {
+		method, _, _ := strings.Cut(o.key, " ")
+		path := strings.NewReplacer("{"+openAPIWildcard+"}", "login.js", "{", "x-", "}", "").Replace(o.path)
+		responses, _ := o.op["responses"].(map[string]any)
+		for i, p := range openAPIProbes {
+			if i > 0 && o.op["requestBody"] == nil {
+				break
+			}
+			req := httptest.NewRequest(method, path, strings.NewReader(p.body))
+			if p.contentType != "" {
+				req.Header.Set("Content-Type", p.contentType)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			probes++
+			seen[rec.Code]++
+			if _, ok := responses[strconv.Itoa(rec.Code)]; !ok {
+				t.Errorf("%s (%s): answered %d, which the document does not list: %s", o.key, p.name, rec.Code, rec.Body)
+				continue
+			}
+			if method != http.MethodHead && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				schemas.check(t, fmt.Sprintf("%s (%s)", o.key, p.name), o, rec)
+				validated++
+			}
+		}
+	}
+	for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusUnsupportedMediaType, http.StatusOK} {
+		if seen[code] == 0 {
+			t.Errorf("no probe was answered %d: the probes no longer reach the handlers' checks", code)
+		}
+	}
+	if validated == 0 {
+		t.Error("no JSON answer was validated against its schema")
+	}
+	t.Logf("%d probes, statuses %v, %d JSON bodies validated against the document", probes, seen, validated)
+}
+
+// openAPISchemas validates answers against the document's response
+// schemas.
+type openAPISchemas struct {
+	*apidoctest.Schemas
+}
+
+func newOpenAPISchemas(t *testing.T) *openAPISchemas {
+	t.Helper()
+	raw, err := apidoc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := apidoctest.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &openAPISchemas{s}
+}
+
+// check validates a recorded JSON answer of operation o against the schema
+// the document gives its status (following a $ref to a shared response).
+func (s *openAPISchemas) check(t *testing.T, what string, o openAPIOp, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	method, _, _ := strings.Cut(o.key, " ")
+	code := strconv.Itoa(rec.Code)
+	at := apidoctest.Pointer("", "paths", o.path, strings.ToLower(method), "responses", code)
+	responses, _ := o.op["responses"].(map[string]any)
+	if r, _ := responses[code].(map[string]any); r != nil {
+		if ref, ok := r["$ref"].(string); ok {
+			at = strings.TrimPrefix(ref, "#")
+		}
+	}
+	body, err := apidoctest.Decode(rec.Body.Bytes())
+	if err != nil {
+		t.Errorf("%s: %d with a body that is not JSON: %s", what, rec.Code, rec.Body)
+		return
+	}
+	if err := s.Validate(apidoctest.Pointer(at, "content", "application/json", "schema"), body); err != nil {
+		t.Errorf("%s: the %d answer does not match the document: %v\n%s", what, rec.Code, err, rec.Body)
 	}
 }

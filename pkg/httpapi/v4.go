@@ -86,6 +86,7 @@ func (s *Server) registerV4(e *echo.Echo) {
 		return
 	}
 	e.Use(s.loginRateLimit)
+	s.registerOpenAPIRoute(e)
 	if s.V4.Passkeys != nil {
 		s.registerPasskeyRoutes(e)
 	}
