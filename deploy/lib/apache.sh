@@ -7,7 +7,7 @@
 # shellcheck shell=bash
 
 # apache_render KEY=VALUE...
-#   dest=DIR            output: apache2.conf, listen.conf, keystone-ng-upstreams.conf,
+#   dest=DIR            output (wiped first): apache2.conf, listen.conf, keystone-ng-upstreams.conf,
 #                       keystone-ng/, sites/, run/, tls/
 #   ng=HOST:PORT        keystone-ng (KEYSTONE_NG_URL)
 #   py=HOST:PORT        Python Keystone over HTTP (KEYSTONE_PYTHON_URL)
