@@ -53,12 +53,16 @@ demo-down:
 
 test: lint unit fuzz interop frontdoor
 
+# shellcheck checks the deploy scripts; it is installed (Debian's package,
+# through deploy/lib/common.sh's apt_install) when missing.
 lint:
 	@out=$$(gofmt -l cmd pkg migrations deploy docs); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	# every docs/ file and section (§N) cited in code and documents, and every
 	# relative Markdown link and heading anchor, exists
 	$(GO) test -count=1 -run 'TestRepository' ./pkg/docref/
+	@command -v shellcheck >/dev/null || bash -c 'LOG_TAG=lint; . deploy/lib/common.sh && apt_install "$${TMPDIR:-/tmp}/keystone-ng-lint-apt.log" shellcheck'
+	shellcheck -x -P SCRIPTDIR deploy/*/*.sh
 
 unit:
 	$(GO) test -count=1 ./...

@@ -34,6 +34,7 @@ T=$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
   "$KSPY_URL/auth/tokens" | tr -d '\r' | awk 'tolower($1)=="x-subject-token:"{print $2}')
 [ -n "$T" ] || { echo "could not get a token from $KSPY_URL" >&2; exit 1; }
 # cpu PID: user+system clock ticks of the process (all threads).
+# shellcheck disable=SC2086 # the stat fields are split on purpose
 cpu() { [ -n "$1" ] || { echo 0; return; }; local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
 hz=$(getconf CLK_TCK)
 for bin in "$@"; do

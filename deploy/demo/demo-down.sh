@@ -26,7 +26,7 @@ if [ ! -d "$DEMO_STATE_DIR" ]; then
   say "nothing to do: $DEMO_STATE_DIR does not exist"
   exit 0
 fi
-take_lock
+take_lock "$DEMO_STATE_DIR" demo-up/demo-down
 
 # Front door first, so no client reaches a half-stopped backend.
 stop_recorded nginx QUIT 10 # QUIT: graceful, finishes requests in flight
@@ -38,7 +38,7 @@ if [ -d "$PY_STATE_DIR" ]; then
   # down.sh reads the database kind and name from its state dir.
   args=()
   [ "$purge" = 1 ] && args+=(--purge)
-  KSPY_STATE_DIR="$PY_STATE_DIR" "$DEMO_ROOT/deploy/keystone-py/down.sh" "${args[@]}" 9>&-
+  KSPY_STATE_DIR="$PY_STATE_DIR" "$REPO_ROOT/deploy/keystone-py/down.sh" "${args[@]}" 9>&-
 fi
 
 if [ "$purge" = 1 ]; then

@@ -26,7 +26,7 @@ check_settings
 case "$DEMO_ADMIN_USER$DEMO_ADMIN_PASSWORD$DEMO_ADMIN_PROJECT" in
   *[\"\\\'\$\`]*) fail "DEMO_ADMIN_* must not contain quotes, backslashes, \$ or backticks" ;;
 esac
-take_lock
+take_lock "$DEMO_STATE_DIR" demo-up/demo-down
 T0=$(date +%s)
 
 # A state dir belongs to one database; switching silently would orphan it.
@@ -38,31 +38,7 @@ fi
 
 # ------------------------------------------------------------- packages
 # up.sh installs Keystone and the database; the front door is ours.
-APT_LOG="${TMPDIR:-/tmp}/keystone-ng-demo-apt.log"
-need=()
-for p in nginx curl python3 iproute2 util-linux; do
-  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" = installed ] || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  say "apt-get install ${need[*]} (log: $APT_LOG)"
-  made_policy_rc=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    # exit 101 = "action forbidden": nginx's postinst must not start a
-    # system nginx on port 80 behind our back.
-    printf '#!/bin/sh\n# temporary (keystone-ng deploy/demo/demo-up.sh)\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 0755 /usr/sbin/policy-rc.d
-    made_policy_rc=1
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt_ok=1
-  if ! apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}" >"$APT_LOG" 2>&1; then
-    { apt-get update -q -o DPkg::Lock::Timeout=300 &&
-      apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}"; } >>"$APT_LOG" 2>&1 || apt_ok=0
-  fi
-  if [ "$made_policy_rc" = 1 ]; then rm -f /usr/sbin/policy-rc.d; trap - EXIT; fi
-  [ "$apt_ok" = 1 ] || { tail -n 20 "$APT_LOG" >&2; fail "apt-get install failed; see $APT_LOG"; }
-fi
+apt_install "${TMPDIR:-/tmp}/keystone-ng-demo-apt.log" nginx curl python3 iproute2 util-linux
 
 mkdir -p "$DEMO_STATE_DIR" "$RUN_DIR" "$LOG_DIR" "$DEMO_STATE_DIR/bin" "$NGINX_DIR"
 # keystone-ng runs as the keystone user and must reach its binary and config.
@@ -79,7 +55,7 @@ KSPY_DB="$DEMO_DB" KSPY_PORT="$DEMO_PY_PORT" KSPY_STATE_DIR="$PY_STATE_DIR" \
   KSPY_ADMIN_USER="$DEMO_ADMIN_USER" KSPY_ADMIN_PASSWORD="$DEMO_ADMIN_PASSWORD" \
   KSPY_ADMIN_PROJECT="$DEMO_ADMIN_PROJECT" \
   KSPY_EXTRA_CONF="$DEMO_STATE_DIR/keystone-extra.conf" \
-  "$DEMO_ROOT/deploy/keystone-py/up.sh" 9>&- ||
+  "$REPO_ROOT/deploy/keystone-py/up.sh" 9>&- ||
   fail "deploy/keystone-py/up.sh failed (its messages are above)"
 # shellcheck disable=SC1091
 . "$PY_STATE_DIR/env"
@@ -91,11 +67,11 @@ if [ -n "${DEMO_NG_BIN:-}" ]; then
   install -m 0755 "$DEMO_NG_BIN" "$NG_BIN.tmp" && mv -f "$NG_BIN.tmp" "$NG_BIN"
 else
   command -v go >/dev/null ||
-    fail "Go is needed to build keystone-ng (go.mod: $(sed -n 's/^go //p' "$DEMO_ROOT/go.mod")); Debian's golang-go is too old: install Go from go.dev to /usr/local/go, or set DEMO_NG_BIN"
-  version=$(git -C "$DEMO_ROOT" describe --always --dirty 2>/dev/null || echo dev)
+    fail "Go is needed to build keystone-ng (go.mod: $(sed -n 's/^go //p' "$REPO_ROOT/go.mod")); Debian's golang-go is too old: install Go from go.dev to /usr/local/go, or set DEMO_NG_BIN"
+  version=$(git -C "$REPO_ROOT" describe --always --dirty 2>/dev/null || echo dev)
   say "go build ./cmd/keystone-ng -> $NG_BIN"
   # go build relinks only when something changed, so a re-run costs little.
-  (cd "$DEMO_ROOT" && go build -trimpath -ldflags "-X main.version=$version" -o "$NG_BIN" ./cmd/keystone-ng) 9>&- ||
+  (cd "$REPO_ROOT" && go build -trimpath -ldflags "-X main.version=$version" -o "$NG_BIN" ./cmd/keystone-ng) 9>&- ||
     fail "go build failed"
   chmod 0755 "$NG_BIN"
 fi
@@ -137,72 +113,19 @@ else
   # setsid: keystone-ng must outlive this script and the terminal. It does
   # not fork, so $! is keystone-ng itself (setsid and setpriv exec).
   setsid setpriv --reuid="$SERVICE_USER" --regid="$SERVICE_USER" --init-groups -- \
-    "$NG_BIN" serve "${NG_ARGS[@]}" </dev/null >>"$LOG_DIR/keystone-ng.log" 2>&1 8>&- 9>&- &
+    "$NG_BIN" serve "${NG_ARGS[@]}" </dev/null >>"$LOG_DIR/keystone-ng.log" 2>&1 9>&- &
   remember_pid keystone-ng $! || { tail -n 15 "$LOG_DIR/keystone-ng.log" >&2; fail "keystone-ng exited at once; see $LOG_DIR/keystone-ng.log"; }
-  for _ in $(seq 1 100); do
-    ng_healthy && break
-    recorded_pid keystone-ng >/dev/null || break
-    sleep 0.1
-  done
-  ng_healthy || { tail -n 15 "$LOG_DIR/keystone-ng.log" >&2; fail "keystone-ng is not ready on $DEMO_HOST:$DEMO_NG_PORT; see $LOG_DIR/keystone-ng.log"; }
+  wait_while_alive keystone-ng 10 ng_healthy || { tail -n 15 "$LOG_DIR/keystone-ng.log" >&2; fail "keystone-ng is not ready on $DEMO_HOST:$DEMO_NG_PORT; see $LOG_DIR/keystone-ng.log"; }
   printf '%s\n' "$ng_sum" >"$RUN_DIR/keystone-ng.sum"
 fi
 
 # ---------------------------------------------------------------- nginx
-# The files are the ones shipped in nginx/, rendered only for the listening
-# address and the two upstream addresses (the same substitutions as
-# deploy/frontdoor/frontdoor.sh); only the top-level nginx.conf is ours.
-render_nginx() {
-  local f
-  for f in keystone-ng-http.conf keystone-ng-upstreams.conf keystone-ng-site.conf keystone-ng; do
-    [ -e "$DEMO_ROOT/nginx/$f" ] || fail "the shipped nginx config $DEMO_ROOT/nginx/$f is missing"
-  done
-  rm -rf "$NGINX_DIR/keystone-ng"
-  cp -r "$DEMO_ROOT/nginx/keystone-ng" "$NGINX_DIR/"
-  cp "$DEMO_ROOT/nginx/keystone-ng-http.conf" "$NGINX_DIR/"
-  sed -e "s|server 127.0.0.1:5001;|server $DEMO_HOST:$DEMO_NG_PORT;|" \
-    -e "s|server 127.0.0.1:5000;|server $DEMO_HOST:$DEMO_PY_PORT;|" \
-    "$DEMO_ROOT/nginx/keystone-ng-upstreams.conf" >"$NGINX_DIR/keystone-ng-upstreams.conf"
-  sed -E "s#^( +)listen 5000;#\1listen $DEMO_HOST:$DEMO_FRONT_PORT;#" \
-    "$DEMO_ROOT/nginx/keystone-ng-site.conf" >"$NGINX_DIR/keystone-ng-site.conf"
-  # If the shipped files change shape, fail rather than run with their
-  # default addresses.
-  if ! grep -q "server $DEMO_HOST:$DEMO_NG_PORT;" "$NGINX_DIR/keystone-ng-upstreams.conf" ||
-    ! grep -q "server $DEMO_HOST:$DEMO_PY_PORT;" "$NGINX_DIR/keystone-ng-upstreams.conf"; then
-    fail "rendering nginx/keystone-ng-upstreams.conf: the upstream server lines were not found"
-  fi
-  grep -q "listen $DEMO_HOST:$DEMO_FRONT_PORT;" "$NGINX_DIR/keystone-ng-site.conf" ||
-    fail "rendering nginx/keystone-ng-site.conf: the listen line was not found"
-  # The top-level file only gives this private nginx its own pid file, logs
-  # and temp dirs, so it never touches a system nginx.
-  cat >"$NGINX_DIR/nginx.conf" <<EOF
-# generated by deploy/demo/demo-up.sh; the keystone-ng-* files and
-# keystone-ng/ are the shipped nginx/ ones, rendered for ports and upstreams.
-user www-data;
-worker_processes 1;
-pid $NGINX_DIR/nginx.pid;
-error_log $NGINX_DIR/error.log warn;
-events { worker_connections 512; }
-http {
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    client_body_temp_path $NGINX_DIR/tmp/body;
-    proxy_temp_path $NGINX_DIR/tmp/proxy;
-    fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
-    uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
-    scgi_temp_path $NGINX_DIR/tmp/scgi;
-    include keystone-ng-http.conf;
-    include keystone-ng-upstreams.conf;
-    access_log $NGINX_DIR/access.log keystone_ng;
-    include keystone-ng-site.conf;
-}
-EOF
-}
-install -d -o www-data -g www-data -m 0700 "$NGINX_DIR/tmp"
-render_nginx
-nginx -t -q -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" 2>"$LOG_DIR/nginx-test.log" ||
-  { cat "$LOG_DIR/nginx-test.log" >&2; fail "nginx rejects $NGINX_DIR/nginx.conf"; }
-nginx_sum=$(cat "$NGINX_DIR"/*.conf "$NGINX_DIR"/keystone-ng/* | sha256sum | cut -c1-64)
+# The shipped nginx/ files, rendered only for the listening address and the
+# two upstream addresses (deploy/lib/nginx.sh, as for the front-door tests).
+nginx_render by=deploy/demo/demo-up.sh dest="$NGINX_DIR" \
+  ng="$DEMO_HOST:$DEMO_NG_PORT" py="$DEMO_HOST:$DEMO_PY_PORT" \
+  sites="site=$DEMO_HOST:$DEMO_FRONT_PORT" pid="$NGINX_DIR/nginx.pid"
+nginx_sum=$(nginx_config_sum "$NGINX_DIR")
 if pid=$(recorded_pid nginx); then
   if [ "$(cat "$RUN_DIR/nginx.sum" 2>/dev/null)" != "$nginx_sum" ]; then
     say "nginx config changed: reloading (pid $pid)"
@@ -216,11 +139,10 @@ else
   listening_on "$DEMO_FRONT_PORT" && fail "127.0.0.1:$DEMO_FRONT_PORT is in use by a process this demo did not start; stop it or set DEMO_FRONT_PORT"
   say "starting nginx on $DEMO_FRONT_URL"
   # daemon off: the master stays the process we started, so its pid is $!.
-  setsid nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -g 'daemon off;' </dev/null >>"$LOG_DIR/nginx.log" 2>&1 8>&- 9>&- &
+  setsid nginx -p "$NGINX_DIR/" -c "$NGINX_DIR/nginx.conf" -g 'daemon off;' </dev/null >>"$LOG_DIR/nginx.log" 2>&1 9>&- &
   remember_pid nginx $! || fail "nginx exited at once; see $NGINX_DIR/error.log"
   printf '%s\n' "$nginx_sum" >"$RUN_DIR/nginx.sum"
-  for _ in $(seq 1 50); do listening_on "$DEMO_FRONT_PORT" && break; sleep 0.1; done
-  listening_on "$DEMO_FRONT_PORT" || fail "nginx does not listen on $DEMO_FRONT_PORT; see $NGINX_DIR/error.log"
+  wait_for_port "$DEMO_FRONT_PORT" 5 || fail "nginx does not listen on $DEMO_FRONT_PORT; see $NGINX_DIR/error.log"
 fi
 
 # ------------------------------------------- catalog names the front door
@@ -291,7 +213,7 @@ tok=$(printf '%s\n' "$hdrs" | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: 
 served=$(curl --noproxy '*' -sf -m 30 -D - -o /dev/null -H "X-Auth-Token: $tok" -H "X-Subject-Token: $tok" "$DEMO_FRONT_URL/v3/auth/tokens" |
   tr -d '\r' | sed -n 's/^[Oo]pen[Ss]tack-[Ii]dentity-[Ss]ervice: *//p') ||
   fail "validation through the front door failed"
-[ "$served" = keystone-ng ] || fail "validation through the front door was not answered by keystone-ng (OpenStack-Identity-Service: '${served:-none}'); see $NGINX_DIR/keystone-ng-site.conf"
+[ "$served" = keystone-ng ] || fail "validation through the front door was not answered by keystone-ng (OpenStack-Identity-Service: '${served:-none}'); see $NGINX_DIR/sites/keystone-ng-site.conf"
 v4=$(curl --noproxy "*" -s -m 10 -o /dev/null -w "%{http_code}" "$DEMO_FRONT_URL/v4/login")
 
 cat <<EOF

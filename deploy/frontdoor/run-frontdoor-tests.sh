@@ -10,6 +10,10 @@
 #
 # Knobs: FD_STATE_DIR (/tmp/keystone-ng-frontdoor), FD_KEEP=1 (leave it all
 # running for debugging), ports in lib.sh (58xx).
+#
+# Checks read "condition && ok ... || bad ...": ok only prints and counts, it
+# never fails, so bad runs exactly when the condition does not hold.
+# shellcheck disable=SC2015
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -26,13 +30,13 @@ check() { local d=$1; shift; if "$@" >/dev/null 2>&1; then ok "$d"; else bad "$d
 
 cleanup() {
   set +e
-  if [ "${FD_KEEP:-0}" = 1 ]; then fd_say "FD_KEEP=1: leaving everything running"; return; fi
+  if [ "${FD_KEEP:-0}" = 1 ]; then say "FD_KEEP=1: leaving everything running"; return; fi
   "$HERE/frontdoor.sh" down
   echo_env "$HERE/frontdoor.sh" down
-  fd_stop_recorded fake-5xx TERM
-  fd_stop_recorded keystone-ng TERM
-  fd_stop_recorded uwsgi-proto TERM
-  "$FD_ROOT/deploy/keystone-py/down.sh" --purge >/dev/null 2>&1 || fd_say "down.sh --purge failed"
+  stop_recorded fake-5xx TERM
+  stop_recorded keystone-ng TERM
+  stop_recorded uwsgi-proto TERM
+  "$REPO_ROOT/deploy/keystone-py/down.sh" --purge >/dev/null 2>&1 || say "down.sh --purge failed"
 }
 finish() {
   local rc=$?
@@ -53,49 +57,51 @@ echo_env() {
     FD_APACHE_PORT=5860 FD_APACHE_WSGI_PORT=5861 FD_APACHE_WSGI_FALLBACK=127.0.0.1:5862 \
     FD_APACHE_TLS_PORT=5863 FD_APACHE_IDENTITY_PORT=5864 FD_APACHE_IDENTITY_FALLBACK=127.0.0.1:5865 "$@"
 }
-[ "$(id -u)" = 0 ] || fd_fail "run me as root"
+[ "$(id -u)" = 0 ] || fail "run me as root"
 mkdir -p "$FD_RUN_DIR" "$FD_LOG_DIR"
+# One run at a time (frontdoor.sh locks $FD_STATE_DIR itself, up.sh its own
+# state dir); what this script starts gets 9>&- so it does not keep the lock.
+take_lock "$FD_STATE_DIR-tests" run-frontdoor-tests.sh
 
 # ------------------------------------------------------------------ set up
-fd_say "Python Keystone (SQLite) on $FD_PY_ADDR"
-"$FD_ROOT/deploy/keystone-py/up.sh" 2>&1 | tail -n 1
+say "Python Keystone (SQLite) on $FD_PY_ADDR"
+"$REPO_ROOT/deploy/keystone-py/up.sh" 2>&1 | tail -n 1
 # shellcheck disable=SC1091
 . "$PY_STATE/env"
 "$HERE/frontdoor.sh" install
 
-fd_say "building keystone-ng"
-(cd "$FD_ROOT" && go build -o "$FD_STATE_DIR/keystone-ng" ./cmd/keystone-ng)
+say "building keystone-ng"
+(cd "$REPO_ROOT" && go build -o "$FD_STATE_DIR/keystone-ng" ./cmd/keystone-ng)
 # The front doors run on this host: keystone-ng believes their
 # X-Forwarded-For (login rate limits count per client address).
 printf '[keystone_ng]\nlisten = %s\ntrusted_proxies = 127.0.0.1/32,::1/128\n' "$FD_NG_ADDR" >"$FD_STATE_DIR/ng.conf"
 # keystone-ng's own tables, so that /v4 is on behind the front doors (its
 # login routes carry the rate limits checked below).
 "$FD_STATE_DIR/keystone-ng" db migrate --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" >>"$FD_LOG_DIR/keystone-ng.log" 2>&1 ||
-  fd_fail "keystone-ng db migrate failed, see $FD_LOG_DIR/keystone-ng.log"
+  fail "keystone-ng db migrate failed, see $FD_LOG_DIR/keystone-ng.log"
 start_ng() {
-  fd_stop_recorded keystone-ng TERM
+  stop_recorded keystone-ng TERM
   setsid "$FD_STATE_DIR/keystone-ng" serve --config-file "$KSPY_CONF" --config-file "$FD_STATE_DIR/ng.conf" \
-    </dev/null >>"$FD_LOG_DIR/keystone-ng.log" 2>&1 &
+    </dev/null >>"$FD_LOG_DIR/keystone-ng.log" 2>&1 9>&- &
   local pid=$!
   disown "$pid" # no "Killed" job message from bash when the test kills it
-  fd_remember_pid keystone-ng "$pid" || fd_fail "keystone-ng exited at once, see $FD_LOG_DIR/keystone-ng.log"
-  for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://$FD_NG_ADDR/readyz" 2>/dev/null && return 0; sleep 0.1; done
-  fd_fail "keystone-ng not ready, see $FD_LOG_DIR/keystone-ng.log"
+  remember_pid keystone-ng "$pid" || fail "keystone-ng exited at once, see $FD_LOG_DIR/keystone-ng.log"
+  wait_while_alive keystone-ng 10 url_ok "http://$FD_NG_ADDR/readyz" && return 0
+  fail "keystone-ng not ready, see $FD_LOG_DIR/keystone-ng.log"
 }
 start_ng
 
-fd_say "Python Keystone over the uwsgi protocol on $FD_PY_UWSGI_ADDR (same config and database)"
-fd_stop_recorded uwsgi-proto TERM
+say "Python Keystone over the uwsgi protocol on $FD_PY_UWSGI_ADDR (same config and database)"
+stop_recorded uwsgi-proto TERM
 sed -e "s|^http-socket = .*|socket = $FD_PY_UWSGI_ADDR|" -e "s|^pidfile = .*|pidfile = $FD_RUN_DIR/uwsgi-proto.master.pid|" \
   -e "s|^daemonize = .*|daemonize = $FD_LOG_DIR/uwsgi-proto.log|" -e "s|^name = .*|name = keystone-ng-frontdoor-uwsgi|" \
   -e "s|^processes = .*|processes = 1|" "$KSPY_UWSGI_INI" >"$FD_STATE_DIR/uwsgi-proto.ini"
 rm -f "$FD_RUN_DIR/uwsgi-proto.master.pid"
-uwsgi_python3 --ini "$FD_STATE_DIR/uwsgi-proto.ini" >/dev/null 2>&1
-for _ in $(seq 1 50); do [ -s "$FD_RUN_DIR/uwsgi-proto.master.pid" ] && break; sleep 0.1; done
-fd_remember_pid uwsgi-proto "$(tr -dc 0-9 <"$FD_RUN_DIR/uwsgi-proto.master.pid")" || fd_fail "uwsgi (uwsgi protocol) did not start"
+uwsgi_python3 --ini "$FD_STATE_DIR/uwsgi-proto.ini" >/dev/null 2>&1 9>&-
+remember_pidfile uwsgi-proto "$FD_RUN_DIR/uwsgi-proto.master.pid" || fail "uwsgi (uwsgi protocol) did not start"
 
 FD_KEYSTONE_CONF="$KSPY_CONF" "$HERE/frontdoor.sh" up
-fd_say "set up in $(($(date +%s) - T0))s"
+say "set up in $(($(date +%s) - T0))s"
 
 # ------------------------------------------------------------------ helpers
 CURL=(curl --noproxy '*' -sk -m 60)
@@ -167,7 +173,7 @@ workflow() { # name base region: Debian's openstack CLI through the front door
   local name=$1 base=$2 region=$3 out u=fd-user-$RANDOM m0 m1 T
   export OS_AUTH_URL="$base/v3" OS_AUTH_TYPE=password OS_IDENTITY_API_VERSION=3 OS_USERNAME="$KSPY_ADMIN_USER" \
     OS_PASSWORD="$KSPY_ADMIN_PASSWORD" OS_PROJECT_NAME="$KSPY_ADMIN_PROJECT" OS_USER_DOMAIN_ID=default \
-    OS_PROJECT_DOMAIN_ID=default OS_REGION_NAME="$region" OS_INTERFACE=public OS_CACERT= OS_INSECURE=true
+    OS_PROJECT_DOMAIN_ID=default OS_REGION_NAME="$region" OS_INTERFACE=public OS_CACERT="" OS_INSECURE=true
   m0=$(metric)
   if out=$(
     set -e
@@ -216,7 +222,7 @@ fi
 echo_env "$HERE/frontdoor.sh" down 2>/dev/null
 
 printf '\n[frontdoor] ==== routing through every front door\n'
-for f in "${FRONTS[@]}"; do routing_checks ${f% *} ${f#* }; done
+for f in "${FRONTS[@]}"; do routing_checks "${f% *}" "${f#* }"; done
 
 printf '\n[frontdoor] ==== keystonemiddleware and the openstack CLI through nginx and Apache\n'
 for f in "nginx http://127.0.0.1:$FD_NGINX_PORT" "apache http://127.0.0.1:$FD_APACHE_PORT" "apache-wsgi http://127.0.0.1:$FD_APACHE_WSGI_PORT" "nginx-tls https://127.0.0.1:$FD_NGINX_TLS_PORT" "apache-tls https://127.0.0.1:$FD_APACHE_TLS_PORT"; do
@@ -283,10 +289,10 @@ for f in "${FRONTS[@]}"; do
   LOAD_PIDS+=($!)
 done
 sleep 1.5
-ng_pid=$(fd_recorded_pid keystone-ng)
+ng_pid=$(recorded_pid keystone-ng)
 kill -KILL "$ng_pid"
-for _ in $(seq 50); do fd_start_time "$ng_pid" >/dev/null 2>&1 || break; sleep 0.1; done
-fd_say "keystone-ng (pid $ng_pid) killed with SIGKILL while clients validate through every front door"
+wait_until 5 pid_gone "$ng_pid" || true
+say "keystone-ng (pid $ng_pid) killed with SIGKILL while clients validate through every front door"
 wait "${LOAD_PIDS[@]}"
 for f in "${FRONTS[@]}"; do
   n=$(wc -l <"$FD_STATE_DIR/load-${f% *}")
@@ -310,13 +316,13 @@ for f in "${FRONTS[@]}"; do
     python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert e["code"]==503 and e["title"]=="Service Unavailable" and e["message"]' "$V_BODY" &&
     ok "$name: /v4 answers 503 in Keystone's JSON error shape" || bad "$name: /v4 with keystone-ng down: $(printf '%s' "$h" | head -n 1)"
 done
-case "$(ksm_out=$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_APACHE_PORT" --python-url "${KSPY_URL%/v3}" --region fd-apache 2>/dev/null) && echo y)" in
+case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_APACHE_PORT" --python-url "${KSPY_URL%/v3}" --region fd-apache >/dev/null 2>&1 && echo y)" in
   y) ok "apache: keystonemiddleware works with keystone-ng down" ;; *) bad "apache: keystonemiddleware with keystone-ng down" ;; esac
-case "$(ksm_out=$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_NGINX_PORT" --python-url "${KSPY_URL%/v3}" --region fd-nginx 2>/dev/null) && echo y)" in
+case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_NGINX_PORT" --python-url "${KSPY_URL%/v3}" --region fd-nginx >/dev/null 2>&1 && echo y)" in
   y) ok "nginx: keystonemiddleware works with keystone-ng down" ;; *) bad "nginx: keystonemiddleware with keystone-ng down" ;; esac
 
 start_ng
-fd_say "keystone-ng restarted (pid $(fd_recorded_pid keystone-ng)); Apache retries it after retry=5s"
+say "keystone-ng restarted (pid $(recorded_pid keystone-ng)); Apache retries it after retry=5s"
 for f in "${FRONTS[@]}"; do
   name=${f% *} base=${f#* } back=0
   m0=$(metric)
@@ -332,19 +338,19 @@ done
 
 printf '\n[frontdoor] ==== keystone-ng answering 500/503 instead of dying\n'
 for status in 500 503; do
-  fd_stop_recorded keystone-ng TERM
-  setsid /usr/bin/python3 "$HERE/fake_5xx.py" "$NG_PORT" "$status" </dev/null >>"$FD_LOG_DIR/fake_5xx.log" 2>&1 &
+  stop_recorded keystone-ng TERM
+  setsid /usr/bin/python3 "$HERE/fake_5xx.py" "$NG_PORT" "$status" </dev/null >>"$FD_LOG_DIR/fake_5xx.log" 2>&1 9>&- &
   fake=$!
   disown "$fake"
-  fd_remember_pid fake-5xx "$fake"
-  for _ in $(seq 50); do fd_listening "$NG_PORT" && break; sleep 0.1; done
+  remember_pid fake-5xx "$fake"
+  wait_for_port "$NG_PORT" 5 || true
   for f in "${FRONTS[@]}"; do
     name=${f% *} base=${f#* }
     validate "$base" "$ADMIN" "$VALID"
     [ "$V_CODE $(summary "$V_BODY")" = "${BEFORE[$name]}" ] && [ "$V_BY" = python ] &&
       ok "$name: keystone-ng answering $status -> the same request is answered 200 by Python" || bad "$name: keystone-ng answering $status: client got $V_CODE from $V_BY"
   done
-  fd_stop_recorded fake-5xx TERM
+  stop_recorded fake-5xx TERM
 done
 start_ng
 

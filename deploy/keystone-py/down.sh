@@ -32,6 +32,7 @@ if [ -s "${_state%/}/run/db" ]; then
 fi
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck disable=SC2154 # rc is assigned inside the trap string
 trap 'rc=$?; printf "[keystone-py] ERROR: down.sh line %s: \"%s\" exited with %s\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2; exit $rc' ERR
 
 check_common_settings
@@ -39,7 +40,7 @@ if [ ! -d "$KSPY_STATE_DIR" ]; then
   say "nothing to do: $KSPY_STATE_DIR does not exist"
   exit 0
 fi
-take_lock
+take_lock "$KSPY_STATE_DIR" up.sh/down.sh
 
 stop_recorded uwsgi TERM
 stop_recorded memcached TERM
@@ -48,8 +49,12 @@ if [ "$purge" = 1 ]; then
   if [ -s "$KSPY_RUN_DIR/db" ]; then
     say "dropping $KSPY_DB database $KSPY_DB_NAME"
     case "$KSPY_DB" in
-      mysql) mysql_admin -e 'SELECT 1' >/dev/null 2>&1 && drop_database || say "MariaDB not reachable; database $KSPY_DB_NAME left in place" ;;
-      postgresql) pg_isready -q -h 127.0.0.1 -p "$KSPY_DB_PORT" && drop_database || say "PostgreSQL not reachable; database $KSPY_DB_NAME left in place" ;;
+      mysql)
+        if mysql_admin -e 'SELECT 1' >/dev/null 2>&1; then drop_database; else say "MariaDB not reachable; database $KSPY_DB_NAME left in place"; fi
+        ;;
+      postgresql)
+        if pg_isready -q -h 127.0.0.1 -p "$KSPY_DB_PORT"; then drop_database; else say "PostgreSQL not reachable; database $KSPY_DB_NAME left in place"; fi
+        ;;
       sqlite) drop_database ;;
     esac
   fi

@@ -1,8 +1,9 @@
 # lib.sh - shared by up.sh and down.sh (sourced, not executed).
 #
-# Settings (all environment variables, see README.md) and small helpers:
-# logging, process bookkeeping by recorded pid, database admin clients.
-# shellcheck shell=bash
+# Settings (all environment variables, see README.md) and the database admin
+# clients; logging, locking and process bookkeeping are deploy/lib/common.sh's.
+# The settings are used by the scripts that source this file:
+# shellcheck shell=bash disable=SC2034
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LC_ALL=C.UTF-8
@@ -56,12 +57,11 @@ KSPY_RUN_DIR="$KSPY_STATE_DIR/run"
 KSPY_SQLITE_DIR="$KSPY_STATE_DIR/sqlite"
 KSPY_UWSGI_INI="$KSPY_STATE_DIR/uwsgi.ini"
 
-say() { printf '[keystone-py] %s\n' "$*" >&2; }
-fail() {
-  printf '[keystone-py] ERROR: %s\n' "$*" >&2
-  printf '[keystone-py] ERROR: logs are in %s\n' "$KSPY_LOG_DIR" >&2
-  exit 1
-}
+LOG_TAG=keystone-py
+LOG_HINT="logs are in $KSPY_LOG_DIR"
+PROC_RUN_DIR=$KSPY_RUN_DIR
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 check_common_settings() {
   [ "$(id -u)" = 0 ] || fail "run me as root (package install, database admin, runuser)"
@@ -69,63 +69,6 @@ check_common_settings() {
   case "$KSPY_PORT" in '' | *[!0-9]*) fail "KSPY_PORT must be a number" ;; esac
   case "$KSPY_DB_NAME$KSPY_DB_USER" in *[!A-Za-z0-9_]*) fail "KSPY_DB_NAME and KSPY_DB_USER may only use letters, digits and _" ;; esac
   case "$KSPY_DB_PASSWORD" in *[!A-Za-z0-9_.-]*) fail "KSPY_DB_PASSWORD may only use letters, digits, _ . -" ;; esac
-}
-
-# Serialise up.sh/down.sh runs on one state dir (fd 8 stays open until exit;
-# every daemon below is started with 8>&- so it does not keep the lock).
-take_lock() {
-  mkdir -p "$(dirname "$KSPY_STATE_DIR")"
-  exec 8>"$KSPY_STATE_DIR.lock"
-  flock -w 300 8 || fail "another up.sh/down.sh is working on $KSPY_STATE_DIR (lock $KSPY_STATE_DIR.lock)"
-}
-
-# ---- process bookkeeping ----------------------------------------------------
-# For each daemon we start we keep run/<name>.pid and run/<name>.start (the
-# kernel start time of that pid, field 22 of /proc/<pid>/stat). A pid only
-# counts as "ours" while both still match, so a recycled pid is never signalled.
-proc_start_time() { # pid
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) } # drop "pid (comm) ", comm may contain spaces
-  # shellcheck disable=SC2086
-  set -- $stat
-  [ "$1" != Z ] || return 1 # zombie
-  printf '%s\n' "${20}"
-}
-remember_pid() { # name pid
-  local t
-  t=$(proc_start_time "$2") || return 1
-  printf '%s\n' "$2" >"$KSPY_RUN_DIR/$1.pid"
-  printf '%s\n' "$t" >"$KSPY_RUN_DIR/$1.start"
-}
-recorded_pid() { # name -> prints pid if the recorded process is still the one we started
-  local pid want now
-  pid=$(cat "$KSPY_RUN_DIR/$1.pid" 2>/dev/null) || return 1
-  case "$pid" in '' | *[!0-9]*) return 1 ;; esac
-  want=$(cat "$KSPY_RUN_DIR/$1.start" 2>/dev/null) || return 1
-  now=$(proc_start_time "$pid") || return 1
-  [ "$now" = "$want" ] || return 1
-  printf '%s\n' "$pid"
-}
-stop_recorded() { # name [signal]
-  local name=$1 sig=${2:-TERM} pid i
-  if pid=$(recorded_pid "$name"); then
-    say "stopping $name (pid $pid, SIG$sig)"
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
-      proc_start_time "$pid" >/dev/null 2>&1 || break
-      sleep 0.2
-    done
-    if proc_start_time "$pid" >/dev/null 2>&1; then
-      say "$name (pid $pid) still running after 20s, sending SIGKILL"
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
-    fi
-  fi
-  rm -f "$KSPY_RUN_DIR/$name.pid" "$KSPY_RUN_DIR/$name.start"
-}
-listening_on() { # port -> success if some process listens on that TCP port
-  ss -Htln "sport = :$1" 2>/dev/null | grep -q .
 }
 
 # ---- database admin ---------------------------------------------------------

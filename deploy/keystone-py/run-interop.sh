@@ -113,6 +113,7 @@ for db in $DBS; do
   # own database name, so a developer's up.sh instance of the same kind is left alone
   export KSPY_DB=$db KSPY_PORT=$port KSPY_STATE_DIR=$state KSPY_DB_NAME="keystone_ng_runinterop_$db"
   if phase "$db: up.sh (port $port)" "$HERE/up.sh"; then
+    # shellcheck disable=SC2016 # "$1" and "$@" belong to the inner bash
     phase "$db: go test ./pkg/interop/..." \
       env KSNG_INTEROP_ENV="$state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
       "$GO" test -count=1 -v -timeout "$TIMEOUT" ${KSNG_INTEROP_RUN:+-run "$KSNG_INTEROP_RUN"} ./pkg/interop/... || true

@@ -25,6 +25,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$HERE/lib.sh"
 
+# shellcheck disable=SC2154 # rc is assigned inside the trap string
 trap 'rc=$?; printf "[keystone-py] ERROR: up.sh line %s: \"%s\" exited with %s; logs are in %s\n" "$LINENO" "$BASH_COMMAND" "$rc" "$KSPY_LOG_DIR" >&2; exit $rc' ERR
 
 check_common_settings
@@ -38,7 +39,7 @@ case "$KSPY_ADMIN_USER$KSPY_ADMIN_PASSWORD$KSPY_ADMIN_PROJECT" in
   *[\"\\\']*) fail "KSPY_ADMIN_* must not contain quotes or backslashes" ;;
 esac
 
-take_lock
+take_lock "$KSPY_STATE_DIR" up.sh/down.sh
 T0=$(date +%s)
 
 # ----------------------------------------------------------------- packages
@@ -56,14 +57,7 @@ esac
 # shellcheck disable=SC2206
 [ -n "${KSPY_EXTRA_PKGS:-}" ] && want_pkgs+=($KSPY_EXTRA_PKGS)
 
-need=()
-for p in "${want_pkgs[@]}"; do
-  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)" != installed ]; then
-    need+=("$p")
-  fi
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  say "apt-get install ${need[*]} (log: $APT_LOG)"
+if [ -n "$(apt_missing "${want_pkgs[@]}")" ]; then
   # Answer the keystone package's questions up front: no dbconfig-common
   # database, no admin tenant, no endpoint registration.
   debconf-set-selections <<'EOF'
@@ -72,31 +66,8 @@ keystone keystone/create-admin-tenant boolean false
 keystone keystone/register-endpoint boolean false
 dbconfig-common dbconfig-common/dbconfig-install boolean false
 EOF
-  made_policy_rc=0
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    # invoke-rc.d consults this: exit 101 = "action forbidden", so no
-    # postinst script starts keystone/mariadb/memcached behind our back.
-    printf '#!/bin/sh\n# temporary (keystone-ng deploy/keystone-py/up.sh)\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 0755 /usr/sbin/policy-rc.d
-    made_policy_rc=1
-    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  fi
-  apt_ok=1
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}" >"$APT_LOG" 2>&1; then
-    say "apt-get install failed once; running apt-get update and retrying"
-    { apt-get update -q -o DPkg::Lock::Timeout=300 &&
-      apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}"; } >>"$APT_LOG" 2>&1 || apt_ok=0
-  fi
-  if [ "$made_policy_rc" = 1 ]; then
-    rm -f /usr/sbin/policy-rc.d
-    trap - EXIT
-  fi
-  if [ "$apt_ok" = 0 ]; then
-    tail -n 20 "$APT_LOG" >&2 || true
-    fail "apt-get install failed; see $APT_LOG"
-  fi
 fi
+apt_install "$APT_LOG" "${want_pkgs[@]}"
 getent passwd "$KSPY_SERVICE_USER" >/dev/null || fail "user $KSPY_SERVICE_USER does not exist (did the keystone package install?)"
 KSPY_VERSION=$(dpkg-query -W -f='${Version}' python3-keystone)
 
@@ -139,33 +110,26 @@ start_mariadb() {
       fail "mariadb-install-db failed, see $KSPY_LOG_DIR/mariadb-install-db.log"
   fi
   setsid /usr/sbin/mariadbd --user=mysql --bind-address=127.0.0.1 --port="$KSPY_DB_PORT" \
-    --log-error="$KSPY_LOG_DIR/mariadb.err" </dev/null >/dev/null 2>&1 8>&- &
+    --log-error="$KSPY_LOG_DIR/mariadb.err" </dev/null >/dev/null 2>&1 9>&- &
   remember_pid mariadb $! || fail "mariadbd exited at once, see $KSPY_LOG_DIR/mariadb.err"
-  for _ in $(seq 1 120); do
-    mysql_admin -e 'SELECT 1' >/dev/null 2>&1 && return 0
-    recorded_pid mariadb >/dev/null || break
-    sleep 0.5
-  done
+  wait_while_alive mariadb 60 mysql_admin -e 'SELECT 1' >/dev/null 2>&1 && return 0
   fail "MariaDB did not come up, see $KSPY_LOG_DIR/mariadb.err"
 }
 start_postgresql() {
-  local ver cl status datadir
+  local ver cl datadir
   if pg_isready -q -h 127.0.0.1 -p "$KSPY_DB_PORT"; then return 0; fi
-  read -r ver cl _ status _ datadir _ < <(pg_lsclusters -h | awk -v p="$KSPY_DB_PORT" '$3 == p' | head -n 1) || true
+  read -r ver cl _ _ _ datadir _ < <(pg_lsclusters -h | awk -v p="$KSPY_DB_PORT" '$3 == p' | head -n 1) || true
   if [ -z "${ver:-}" ]; then
-    ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+    ver=$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
     say "creating PostgreSQL cluster $ver/keystone_ng on port $KSPY_DB_PORT"
     pg_createcluster -p "$KSPY_DB_PORT" "$ver" keystone_ng >"$KSPY_LOG_DIR/pg_createcluster.log" 2>&1 ||
       fail "pg_createcluster failed, see $KSPY_LOG_DIR/pg_createcluster.log"
-    read -r ver cl _ status _ datadir _ < <(pg_lsclusters -h | awk -v p="$KSPY_DB_PORT" '$3 == p' | head -n 1)
+    read -r ver cl _ _ _ datadir _ < <(pg_lsclusters -h | awk -v p="$KSPY_DB_PORT" '$3 == p' | head -n 1)
   fi
   say "starting PostgreSQL cluster $ver/$cl on port $KSPY_DB_PORT"
-  pg_ctlcluster "$ver" "$cl" start 8>&- || fail "pg_ctlcluster $ver $cl start failed (logs in /var/log/postgresql)"
+  pg_ctlcluster "$ver" "$cl" start 9>&- || fail "pg_ctlcluster $ver $cl start failed (logs in /var/log/postgresql)"
   remember_pid postgresql "$(head -n 1 "$datadir/postmaster.pid")" || true
-  for _ in $(seq 1 120); do
-    pg_isready -q -h 127.0.0.1 -p "$KSPY_DB_PORT" && return 0
-    sleep 0.5
-  done
+  wait_until 60 pg_isready -q -h 127.0.0.1 -p "$KSPY_DB_PORT" && return 0
   fail "PostgreSQL on port $KSPY_DB_PORT did not accept connections"
 }
 
@@ -220,10 +184,9 @@ if [ "$KSPY_CACHE" = 1 ]; then
     listening_on "$KSPY_MEMCACHED_PORT" && fail "port $KSPY_MEMCACHED_PORT (KSPY_MEMCACHED_PORT) is taken by a process this state dir did not start"
     say "starting memcached on 127.0.0.1:$KSPY_MEMCACHED_PORT"
     setsid /usr/bin/memcached -u memcache -l 127.0.0.1 -p "$KSPY_MEMCACHED_PORT" -U 0 -m 64 \
-      </dev/null >>"$KSPY_LOG_DIR/memcached.log" 2>&1 8>&- &
+      </dev/null >>"$KSPY_LOG_DIR/memcached.log" 2>&1 9>&- &
     remember_pid memcached $! || fail "memcached exited at once, see $KSPY_LOG_DIR/memcached.log"
-    for _ in $(seq 1 40); do listening_on "$KSPY_MEMCACHED_PORT" && break; sleep 0.25; done
-    listening_on "$KSPY_MEMCACHED_PORT" || fail "memcached does not listen on $KSPY_MEMCACHED_PORT"
+    wait_for_port "$KSPY_MEMCACHED_PORT" 10 || fail "memcached does not listen on $KSPY_MEMCACHED_PORT"
   fi
   cache_section="[cache]
 enabled = true
@@ -319,7 +282,7 @@ as_keystone() { runuser -u "$KSPY_SERVICE_USER" -- "$@"; }
 manage() { # keystone-manage <args> as the keystone user, output to keystone-manage.log
   local t=$SECONDS
   printf '\n=== %s keystone-manage %s\n' "$(date -u +%FT%TZ)" "$1" >>"$MANAGE_LOG"
-  if ! as_keystone keystone-manage --config-file "$KSPY_CONF" "$@" >>"$MANAGE_LOG" 2>&1 8>&-; then
+  if ! as_keystone keystone-manage --config-file "$KSPY_CONF" "$@" >>"$MANAGE_LOG" 2>&1 9>&-; then
     tail -n 25 "$MANAGE_LOG" >&2
     fail "keystone-manage $1 failed; see $MANAGE_LOG and $KSPY_LOG_DIR/keystone.log"
   fi
@@ -387,18 +350,11 @@ else
   fi
   rm -f "$KSPY_RUN_DIR/uwsgi.master.pid"
   say "starting uWSGI ($KSPY_PROCESSES processes x $KSPY_THREADS threads) on $KSPY_HOST:$KSPY_PORT"
-  /usr/bin/uwsgi_python3 --ini "$KSPY_UWSGI_INI" </dev/null >>"$KSPY_LOG_DIR/uwsgi.log" 2>&1 8>&- ||
+  /usr/bin/uwsgi_python3 --ini "$KSPY_UWSGI_INI" </dev/null >>"$KSPY_LOG_DIR/uwsgi.log" 2>&1 9>&- ||
     fail "uwsgi_python3 --ini $KSPY_UWSGI_INI failed, see $KSPY_LOG_DIR/uwsgi.log"
-  for _ in $(seq 1 50); do [ -s "$KSPY_RUN_DIR/uwsgi.master.pid" ] && break; sleep 0.1; done
-  [ -s "$KSPY_RUN_DIR/uwsgi.master.pid" ] || fail "uWSGI wrote no pidfile; see $KSPY_LOG_DIR/uwsgi.log"
-  remember_pid uwsgi "$(tr -dc 0-9 <"$KSPY_RUN_DIR/uwsgi.master.pid")" || fail "uWSGI exited right after start; see $KSPY_LOG_DIR/uwsgi.log"
-  up=0
-  for _ in $(seq 1 $((KSPY_START_TIMEOUT * 4))); do
-    if api_up; then up=1; break; fi
-    recorded_pid uwsgi >/dev/null || break
-    sleep 0.25
-  done
-  if [ "$up" != 1 ]; then
+  remember_pidfile uwsgi "$KSPY_RUN_DIR/uwsgi.master.pid" ||
+    fail "uWSGI wrote no pidfile or exited right after start; see $KSPY_LOG_DIR/uwsgi.log"
+  if ! wait_while_alive uwsgi "$KSPY_START_TIMEOUT" api_up; then
     tail -n 30 "$KSPY_LOG_DIR/uwsgi.log" >&2 || true
     fail "keystone did not answer on $KSPY_URL (uWSGI log: $KSPY_LOG_DIR/uwsgi.log, keystone log: $KSPY_LOG_DIR/keystone.log)"
   fi
@@ -440,7 +396,7 @@ env_tmp=$(mktemp "$KSPY_RUN_DIR/env.XXXXXX")
     KSPY_BCRYPT_ROUNDS KSPY_CACHE KSPY_SERVICE_USER; do
     printf '%s=%s\n' "$v" "$(q "${!v}")"
   done
-  printf 'KSPY_MEMCACHED_PORT=%s\n' "$([ "$KSPY_CACHE" = 1 ] && echo "$KSPY_MEMCACHED_PORT" || true)"
+  if [ "$KSPY_CACHE" = 1 ]; then printf 'KSPY_MEMCACHED_PORT=%s\n' "$KSPY_MEMCACHED_PORT"; else echo KSPY_MEMCACHED_PORT=; fi
   printf 'KSPY_PID=%s\n' "$uwsgi_pid"
 } >"$env_tmp"
 chmod 0600 "$env_tmp"
