@@ -27,6 +27,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/uptrace/bun"
 )
@@ -152,11 +153,12 @@ func New(o Options) *Service {
 		o.GrantableRoles = DefaultGrantableRoles
 	}
 	if o.Users == nil && o.DB != nil {
-		o.Users = &identity.Checker{Dir: store.NewReader(o.DB), DisableUserAccountDaysInactive: o.DisableUserAccountDaysInactive, Now: o.Now}
+		o.Users = &identity.Checker{Dir: store.NewReader(o.DB), Failures: store.NewLockout(o.DB), DisableUserAccountDaysInactive: o.DisableUserAccountDaysInactive, Now: o.Now}
 	}
-	s := &Service{opt: o, db: o.DB, tUser: `"user"`, tGrp: `"group"`}
-	if o.DB != nil && o.DB.Dialect().Name().String() == "mysql" {
-		s.tUser, s.tGrp = "`user`", "`group`"
+	s := &Service{opt: o, db: o.DB, tUser: sqldialect.Postgres.User(), tGrp: sqldialect.Postgres.Group()}
+	if o.DB != nil {
+		d := sqldialect.Of(o.DB)
+		s.tUser, s.tGrp = d.User(), d.Group()
 	}
 	s.allowed, _ = outbound.AllowedNetworks(o.HTTPClient)
 	s.jwks = &jwksCache{
@@ -254,10 +256,11 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+// micros and pyDateTime are sqldialect's Micros and DateTime under the
+// names login.go uses.
+func micros(t time.Time) int64 { return sqldialect.Micros(t) }
 
-// pyDateTime is the literal Python's naive-UTC DateTime columns hold.
-func pyDateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
+func pyDateTime(t time.Time) string { return sqldialect.DateTime(t) }
 
 // checkURL applies the outbound rule (pkg/outbound.CheckURL) to a URL
 // keystone-ng fetches on the IdP owner's behalf (issuer, discovery_url,
@@ -513,13 +516,7 @@ func jsonList(l []string) string {
 	return string(b)
 }
 
-func isDuplicate(err error) bool {
-	if err == nil {
-		return false
-	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "duplicate") || strings.Contains(m, "unique") || strings.Contains(m, "1062") || strings.Contains(m, "23505")
-}
+func isDuplicate(err error) bool { return sqldialect.IsDuplicate(err) }
 
 // GetIdP reads one IdP; 404 when there is none.
 func (s *Service) GetIdP(ctx context.Context, id string) (*IdP, error) {
