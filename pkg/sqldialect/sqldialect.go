@@ -118,3 +118,23 @@ func IsDuplicate(err error) bool {
 	m := strings.ToLower(err.Error())
 	return strings.Contains(m, "duplicate") || strings.Contains(m, "unique") || strings.Contains(m, "1062") || strings.Contains(m, "23505")
 }
+
+// Truthy reads a boolean column as any driver hands it over: bool
+// (PostgreSQL), an integer (MySQL's TINYINT, SQLite's INTEGER) or its
+// text; anything else, NULL included, is false.
+func Truthy(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case int64:
+		return x != 0
+	case int:
+		return x != 0
+	case []byte:
+		s := string(x)
+		return s == "1" || s == "t" || s == "true" || s == "TRUE"
+	case string:
+		return x == "1" || x == "t" || x == "true" || x == "TRUE"
+	}
+	return false
+}

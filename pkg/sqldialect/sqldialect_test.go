@@ -140,3 +140,21 @@ func TestIsDuplicate(t *testing.T) {
 		}
 	}
 }
+
+func TestTruthy(t *testing.T) {
+	for _, c := range []struct {
+		in   any
+		want bool
+	}{
+		{true, true}, {false, false},
+		{int64(1), true}, {int64(0), false}, {int64(-1), true},
+		{1, true}, {0, false},
+		{[]byte("1"), true}, {[]byte("t"), true}, {[]byte("0"), false}, {[]byte("f"), false},
+		{"true", true}, {"TRUE", true}, {"false", false}, {"yes", false},
+		{nil, false}, {1.0, false},
+	} {
+		if got := Truthy(c.in); got != c.want {
+			t.Errorf("Truthy(%#v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

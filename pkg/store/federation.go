@@ -1,0 +1,708 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/uptrace/bun"
+)
+
+// Federation keeps keystone-ng's identity providers and mappings: its own
+// ng_ rows and the rows of Python's federation tables (identity_provider,
+// idp_remote_ids, mapping, federation_protocol, and the domain Python
+// creates for a global IdP) written exactly as Python's federation
+// backend writes them, so that Python's own federated login, token
+// validation and rescoping see an ordinary IdP. It also reads what the
+// federation service validates mappings against (users, groups, roles,
+// projects and domains by id or name, assignments, implied roles) and
+// remembers workload tokens. Every method runs on its own statement or
+// transaction.
+type Federation struct {
+	db    *bun.DB
+	tUser string
+	tGrp  string
+}
+
+// NewFederation works on db.
+func NewFederation(db *bun.DB) *Federation {
+	d := sqldialect.Of(db)
+	return &Federation{db: db, tUser: d.User(), tGrp: d.Group()}
+}
+
+// The federation store's errors; the service maps each to Keystone's
+// answer.
+var (
+	// ErrNotFound: no such row.
+	ErrNotFound = errors.New("store: not found")
+	// ErrIdPExists: an identity_provider row with the id exists.
+	ErrIdPExists = errors.New("store: identity provider id taken")
+	// ErrIdPNameTaken: the owner already has an IdP of that name.
+	ErrIdPNameTaken = errors.New("store: identity provider name taken in its domain")
+	// ErrNoSuchDomain: the owning domain does not exist.
+	ErrNoSuchDomain = errors.New("store: owning domain not found")
+	// ErrMappingExists: the IdP already has a mapping of that name.
+	ErrMappingExists = errors.New("store: mapping name taken")
+)
+
+// rootDomainID is the pseudo-domain every domain row belongs to
+// (keystone.resource.backends.base.NULL_DOMAIN_ID's sibling,
+// <<keystone.domain.root>>).
+const rootDomainID = "<<keystone.domain.root>>"
+
+// IdPRow is an identity provider: its ng_identity_provider row joined to
+// Python's identity_provider row.
+type IdPRow struct {
+	ID   string
+	Name string
+	// OwnerDomainID is the domain that owns the IdP; "" for a global one.
+	OwnerDomainID  string
+	ShadowDomainID string
+	Issuer         string
+	DiscoveryURL   string
+	// JWKSURL, ClientID and DefaultMapping are nil when unset (NULL or "").
+	JWKSURL, ClientID, DefaultMapping *string
+	// ClientSecret is the encrypted secret ("" when none).
+	ClientSecret                    string
+	Scopes, RedirectURIs, Audiences []string
+	// PythonMappingID is the Python mapping row created with the IdP.
+	PythonMappingID string
+	// Enabled, Description and AuthorizationTTL live in Python's row.
+	Enabled          bool
+	Description      string
+	AuthorizationTTL *int
+}
+
+// IdPFilter selects IdPs; zero fields do not filter.
+type IdPFilter struct {
+	// Global selects IdPs without an owner; else OwnerDomainID, when set,
+	// selects that domain's.
+	Global        bool
+	OwnerDomainID *string
+	Name          *string
+	Enabled       *bool
+}
+
+const idpColumns = `n.id, n.name, n.owner_domain_id, n.shadow_domain_id, n.issuer, n.discovery_url, n.jwks_url, n.client_id, n.client_secret,
+	n.scopes, n.redirect_uris, n.audiences, n.default_mapping, n.python_mapping_id, i.enabled, i.description, i.authorization_ttl`
+
+type rowScanner interface{ Scan(...any) error }
+
+func scanIdP(r rowScanner) (*IdPRow, error) {
+	var (
+		p                            IdPRow
+		jwks, cid, secret, def, desc sql.NullString
+		scopes, redirects, auds      string
+		enabled                      any
+		ttl                          sql.NullInt64
+	)
+	if err := r.Scan(&p.ID, &p.Name, &p.OwnerDomainID, &p.ShadowDomainID, &p.Issuer, &p.DiscoveryURL, &jwks, &cid, &secret,
+		&scopes, &redirects, &auds, &def, &p.PythonMappingID, &enabled, &desc, &ttl); err != nil {
+		return nil, err
+	}
+	p.JWKSURL, p.ClientID, p.DefaultMapping = nonEmpty(jwks), nonEmpty(cid), nonEmpty(def)
+	p.ClientSecret, p.Description = secret.String, desc.String
+	p.Enabled = sqldialect.Truthy(enabled)
+	if ttl.Valid {
+		v := int(ttl.Int64)
+		p.AuthorizationTTL = &v
+	}
+	for _, l := range []struct {
+		raw string
+		dst *[]string
+	}{{scopes, &p.Scopes}, {redirects, &p.RedirectURIs}, {auds, &p.Audiences}} {
+		if err := json.Unmarshal([]byte(l.raw), l.dst); err != nil {
+			return nil, fmt.Errorf("identity provider %s: corrupt list: %w", p.ID, err)
+		}
+		if *l.dst == nil {
+			*l.dst = []string{}
+		}
+	}
+	return &p, nil
+}
+
+// nonEmpty is an optional text column: nil for NULL and "".
+func nonEmpty(n sql.NullString) *string {
+	if !n.Valid || n.String == "" {
+		return nil
+	}
+	v := n.String
+	return &v
+}
+
+// jsonList is how ng_identity_provider stores a list.
+func jsonList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+// nullable writes "" as NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// optStr writes nil as NULL.
+func optStr(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func optInt(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// GetIdP reads one of keystone-ng's IdPs; ErrNotFound when there is none.
+func (f *Federation) GetIdP(ctx context.Context, id string) (*IdPRow, error) {
+	row := f.db.QueryRowContext(ctx, `SELECT `+idpColumns+` FROM ng_identity_provider n JOIN identity_provider i ON i.id = n.id WHERE n.id = ?`, id)
+	p, err := scanIdP(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read identity provider: %w", err)
+	}
+	return p, nil
+}
+
+// ListIdPs lists keystone-ng's IdPs by owner and name (those Python alone
+// created are not keystone-ng's and are left out).
+func (f *Federation) ListIdPs(ctx context.Context, flt IdPFilter) ([]*IdPRow, error) {
+	q := `SELECT ` + idpColumns + ` FROM ng_identity_provider n JOIN identity_provider i ON i.id = n.id WHERE 1 = 1`
+	var args []any
+	if flt.Global {
+		q += ` AND n.owner_domain_id = ''`
+	} else if flt.OwnerDomainID != nil {
+		q += ` AND n.owner_domain_id = ?`
+		args = append(args, *flt.OwnerDomainID)
+	}
+	if flt.Name != nil {
+		q += ` AND n.name = ?`
+		args = append(args, *flt.Name)
+	}
+	q += ` ORDER BY n.owner_domain_id, n.name`
+	rows, err := f.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list identity providers: %w", err)
+	}
+	defer rows.Close()
+	out := []*IdPRow{}
+	for rows.Next() {
+		p, err := scanIdP(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list identity providers: %w", err)
+		}
+		if flt.Enabled != nil && p.Enabled != *flt.Enabled {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// pythonEmptyRules is an empty rule list as Python stores it:
+// MappingModel.from_dict stores jsonutils.dumps(rules) in a JsonBlob
+// column, which JSON-encodes it again, so the column holds a JSON string
+// whose content is the list (mapped.handle_scoped_token decodes it twice).
+const pythonEmptyRules = `"[]"`
+
+// CreateIdP writes p (ID, ShadowDomainID and PythonMappingID chosen by the
+// caller) and Python's rows for it in one transaction: for a global IdP
+// the domain Python's _create_idp_domain creates (id ShadowDomainID),
+// identity_provider, idp_remote_ids (the issuer; see below), mapping (no
+// rules: Python's own federated login through this IdP maps nobody) and
+// federation_protocol "openid" (protocolID). For an owned IdP, admit is
+// called inside the transaction with the number of IdPs the owner has,
+// and its error aborts the creation. ErrIdPExists, ErrNoSuchDomain,
+// ErrIdPNameTaken.
+func (f *Federation) CreateIdP(ctx context.Context, p *IdPRow, protocolID string, now time.Time, admit func(ownerIdPs int) error) error {
+	return f.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM identity_provider WHERE id = ?`, p.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrIdPExists
+		}
+		// Python keys idp_remote_ids by remote_id alone, so only one IdP
+		// can carry an issuer there. Python needs remote ids only for its
+		// own federated login (matching an incoming assertion to an IdP),
+		// never for tokens; keystone-ng matches its own logins by IdP id. So
+		// several domains may each have an IdP for the same issuer (GitHub
+		// Actions uses one for every repository). Only a global IdP (a
+		// system admin's) gets the remote id row, and only while no other
+		// IdP has it: a domain admin must not be able to claim an issuer
+		// before the operator configures it for Python's own federation.
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, p.Issuer).Scan(&n); err != nil {
+			return err
+		}
+		issuerTaken := n > 0 || p.OwnerDomainID != ""
+		if p.OwnerDomainID != "" {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM project WHERE id = ? AND is_domain = ?`, p.OwnerDomainID, true).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNoSuchDomain
+			}
+			if admit != nil {
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_identity_provider WHERE owner_domain_id = ?`, p.OwnerDomainID).Scan(&n); err != nil {
+					return err
+				}
+				if err := admit(n); err != nil {
+					return err
+				}
+			}
+		} else if _, err := tx.ExecContext(ctx, `INSERT INTO project (id, name, extra, description, enabled, domain_id, parent_id, is_domain)
+				VALUES (?, ?, ?, ?, ?, ?, NULL, ?)`, p.ShadowDomainID, p.ShadowDomainID, "{}",
+			"Auto generated federated domain for Identity Provider: "+p.ID, true, rootDomainID, true); err != nil {
+			// keystone/federation/core.py _create_idp_domain.
+			return fmt.Errorf("create domain for identity provider: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES (?, ?, ?, ?, ?)`,
+			p.ID, p.Enabled, nullable(p.Description), p.ShadowDomainID, optInt(p.AuthorizationTTL)); err != nil {
+			return fmt.Errorf("insert identity_provider: %w", err)
+		}
+		if !issuerTaken {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
+				return fmt.Errorf("insert idp_remote_ids: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO mapping (id, rules) VALUES (?, ?)`, p.PythonMappingID, pythonEmptyRules); err != nil {
+			return fmt.Errorf("insert mapping: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO federation_protocol (id, idp_id, mapping_id, remote_id_attribute) VALUES (?, ?, ?, NULL)`,
+			protocolID, p.ID, p.PythonMappingID); err != nil {
+			return fmt.Errorf("insert federation_protocol: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ng_identity_provider (id, name, owner_domain_id, shadow_domain_id, issuer, discovery_url, jwks_url,
+			client_id, client_secret, scopes, redirect_uris, audiences, default_mapping, python_mapping_id, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			p.ID, p.Name, p.OwnerDomainID, p.ShadowDomainID, p.Issuer, p.DiscoveryURL, optStr(p.JWKSURL), optStr(p.ClientID), nullable(p.ClientSecret),
+			jsonList(p.Scopes), jsonList(p.RedirectURIs), jsonList(p.Audiences), optStr(p.DefaultMapping), p.PythonMappingID,
+			sqldialect.Micros(now), sqldialect.Micros(now)); err != nil {
+			if sqldialect.IsDuplicate(err) {
+				return fmt.Errorf("%w: %w", ErrIdPNameTaken, err)
+			}
+			return fmt.Errorf("insert ng_identity_provider: %w", err)
+		}
+		return nil
+	})
+}
+
+// UpdateIdP writes p over the stored IdP: Python's enabled, description
+// and authorization_ttl, the remote id when the issuer changed from
+// oldIssuer (under CreateIdP's rule: only for a global IdP and only while
+// no other IdP has it), and keystone-ng's row. ErrIdPNameTaken.
+func (f *Federation) UpdateIdP(ctx context.Context, p *IdPRow, oldIssuer string, now time.Time) error {
+	return f.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE identity_provider SET enabled = ?, description = ?, authorization_ttl = ? WHERE id = ?`,
+			p.Enabled, nullable(p.Description), optInt(p.AuthorizationTTL), p.ID); err != nil {
+			return err
+		}
+		if p.Issuer != oldIssuer {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ? AND idp_id <> ?`, p.Issuer, p.ID).Scan(&n); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM idp_remote_ids WHERE idp_id = ? AND remote_id = ?`, p.ID, oldIssuer); err != nil {
+				return err
+			}
+			if n == 0 && p.OwnerDomainID == "" {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE ng_identity_provider SET name = ?, issuer = ?, discovery_url = ?, jwks_url = ?, client_id = ?, client_secret = ?,
+			scopes = ?, redirect_uris = ?, audiences = ?, default_mapping = ?, updated_at = ? WHERE id = ?`,
+			p.Name, p.Issuer, p.DiscoveryURL, optStr(p.JWKSURL), optStr(p.ClientID), nullable(p.ClientSecret),
+			jsonList(p.Scopes), jsonList(p.RedirectURIs), jsonList(p.Audiences), optStr(p.DefaultMapping), sqldialect.Micros(now), p.ID)
+		if sqldialect.IsDuplicate(err) {
+			return fmt.Errorf("%w: %w", ErrIdPNameTaken, err)
+		}
+		return err
+	})
+}
+
+// DeleteIdP removes the IdP as Python's delete_idp does (its protocols,
+// then the IdP with its remote ids, expiring group memberships and —
+// what the foreign keys cascade — its federated_user rows; the shadow
+// users' user rows stay, as in Python), plus the Python mapping row
+// created with it, its ng_ rows, and the role assignments its mappings
+// granted (ng_federation_grant), in one transaction.
+func (f *Federation) DeleteIdP(ctx context.Context, p *IdPRow) error {
+	return f.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT type, actor_id, target_id, role_id FROM ng_federation_grant WHERE idp_id = ?`, p.ID)
+		if err != nil {
+			return err
+		}
+		var grants [][4]string
+		for rows.Next() {
+			var a [4]string
+			if err := rows.Scan(&a[0], &a[1], &a[2], &a[3]); err != nil {
+				rows.Close()
+				return err
+			}
+			grants = append(grants, a)
+		}
+		rows.Close()
+		for _, a := range grants {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?`,
+				a[0], a[1], a[2], a[3], false); err != nil {
+				return err
+			}
+		}
+		for _, st := range []string{
+			`DELETE FROM ng_federation_grant WHERE idp_id = ?`,
+			`DELETE FROM ng_jwt_jti WHERE idp_id = ?`,
+			`DELETE FROM ng_mapping WHERE idp_id = ?`,
+			`DELETE FROM ng_identity_provider WHERE id = ?`,
+			`DELETE FROM expiring_user_group_membership WHERE idp_id = ?`,
+			`DELETE FROM federated_user WHERE idp_id = ?`,
+			`DELETE FROM federation_protocol WHERE idp_id = ?`,
+			`DELETE FROM idp_remote_ids WHERE idp_id = ?`,
+			`DELETE FROM identity_provider WHERE id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, st, p.ID); err != nil {
+				return fmt.Errorf("%s: %w", st, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM mapping WHERE id = ?`, p.PythonMappingID)
+		return err
+	})
+}
+
+// MappingRow is one of keystone-ng's mappings (ng_mapping): its rules are
+// the canonical JSON of the rules list.
+type MappingRow struct {
+	Name  string
+	Rules string
+}
+
+// CountMappings counts the IdP's mappings.
+func (f *Federation) CountMappings(ctx context.Context, idpID string) (int, error) {
+	var n int
+	err := f.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_mapping WHERE idp_id = ?`, idpID).Scan(&n)
+	return n, err
+}
+
+// CreateMapping stores a new mapping; ErrMappingExists when the name is
+// taken.
+func (f *Federation) CreateMapping(ctx context.Context, idpID, name, rules string, now time.Time) error {
+	at := sqldialect.Micros(now)
+	_, err := f.db.ExecContext(ctx, `INSERT INTO ng_mapping (idp_id, name, rules, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		idpID, name, rules, at, at)
+	if sqldialect.IsDuplicate(err) {
+		return fmt.Errorf("%w: %w", ErrMappingExists, err)
+	}
+	if err != nil {
+		return fmt.Errorf("insert mapping: %w", err)
+	}
+	return nil
+}
+
+// MappingRules reads a mapping's rules; ErrNotFound.
+func (f *Federation) MappingRules(ctx context.Context, idpID, name string) (string, error) {
+	var rules string
+	err := f.db.QueryRowContext(ctx, `SELECT rules FROM ng_mapping WHERE idp_id = ? AND name = ?`, idpID, name).Scan(&rules)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("read mapping: %w", err)
+	}
+	return rules, nil
+}
+
+// ListMappings lists the IdP's mappings by name.
+func (f *Federation) ListMappings(ctx context.Context, idpID string) ([]MappingRow, error) {
+	rows, err := f.db.QueryContext(ctx, `SELECT name, rules FROM ng_mapping WHERE idp_id = ? ORDER BY name`, idpID)
+	if err != nil {
+		return nil, fmt.Errorf("list mappings: %w", err)
+	}
+	defer rows.Close()
+	out := []MappingRow{}
+	for rows.Next() {
+		var m MappingRow
+		if err := rows.Scan(&m.Name, &m.Rules); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UpdateMapping replaces a mapping's rules.
+func (f *Federation) UpdateMapping(ctx context.Context, idpID, name, rules string, now time.Time) error {
+	if _, err := f.db.ExecContext(ctx, `UPDATE ng_mapping SET rules = ?, updated_at = ? WHERE idp_id = ? AND name = ?`,
+		rules, sqldialect.Micros(now), idpID, name); err != nil {
+		return fmt.Errorf("update mapping: %w", err)
+	}
+	return nil
+}
+
+// DeleteMapping deletes a mapping; ErrNotFound when there was none.
+func (f *Federation) DeleteMapping(ctx context.Context, idpID, name string) error {
+	res, err := f.db.ExecContext(ctx, `DELETE FROM ng_mapping WHERE idp_id = ? AND name = ?`, idpID, name)
+	if err != nil {
+		return fmt.Errorf("delete mapping: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Ref names a row by id, or by name within a domain (DomainID; for a
+// role, "" is a global role).
+type Ref struct {
+	ID, Name, DomainID string
+}
+
+// Domain resolves a domain by id or name (the root pseudo-domain is
+// none); ErrNotFound.
+func (f *Federation) Domain(ctx context.Context, r Ref) (string, error) {
+	var id string
+	var err error
+	if r.ID != "" {
+		err = f.db.QueryRowContext(ctx, `SELECT id FROM project WHERE id = ? AND is_domain = ? AND id <> ?`, r.ID, true, rootDomainID).Scan(&id)
+	} else {
+		err = f.db.QueryRowContext(ctx, `SELECT id FROM project WHERE name = ? AND is_domain = ? AND id <> ?`, r.Name, true, rootDomainID).Scan(&id)
+	}
+	return id, notFound(err)
+}
+
+// Project resolves a project (not a domain) to its id and domain;
+// ErrNotFound.
+func (f *Federation) Project(ctx context.Context, r Ref) (id, domainID string, err error) {
+	if r.ID != "" {
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM project WHERE id = ? AND is_domain = ?`, r.ID, false).Scan(&id, &domainID)
+	} else {
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM project WHERE name = ? AND domain_id = ? AND is_domain = ?`, r.Name, r.DomainID, false).Scan(&id, &domainID)
+	}
+	return id, domainID, notFound(err)
+}
+
+// UserDomain reads the domain of a user; ErrNotFound.
+func (f *Federation) UserDomain(ctx context.Context, userID string) (string, error) {
+	var dom string
+	err := f.db.QueryRowContext(ctx, `SELECT domain_id FROM `+f.tUser+` WHERE id = ?`, userID).Scan(&dom)
+	return dom, notFound(err)
+}
+
+// Group resolves a group to its id and domain; ErrNotFound.
+func (f *Federation) Group(ctx context.Context, r Ref) (id, domainID string, err error) {
+	if r.ID != "" {
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM `+f.tGrp+` WHERE id = ?`, r.ID).Scan(&id, &domainID)
+	} else {
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM `+f.tGrp+` WHERE name = ? AND domain_id = ?`, r.Name, r.DomainID).Scan(&id, &domainID)
+	}
+	return id, domainID, notFound(err)
+}
+
+// Role resolves a role to its id and domain ("" for a global role, which
+// Keystone stores as <<null>>); ErrNotFound.
+func (f *Federation) Role(ctx context.Context, r Ref) (id, domainID string, err error) {
+	if r.ID != "" {
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM role WHERE id = ?`, r.ID).Scan(&id, &domainID)
+	} else {
+		dom := r.DomainID
+		if dom == "" {
+			dom = nullDomainID
+		}
+		err = f.db.QueryRowContext(ctx, `SELECT id, domain_id FROM role WHERE name = ? AND domain_id = ?`, r.Name, dom).Scan(&id, &domainID)
+	}
+	if domainID == nullDomainID {
+		domainID = ""
+	}
+	return id, domainID, notFound(err)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// RoleRow is a role as the grantable check needs it.
+type RoleRow struct {
+	ID, Name string
+	DomainID string // "" for a global role
+}
+
+// RoleGraph reads the role table and the implied_role edges (both small:
+// a cloud has tens of roles).
+func (f *Federation) RoleGraph(ctx context.Context) ([]RoleRow, []token.Implied, error) {
+	rows, err := f.db.QueryContext(ctx, `SELECT id, name, domain_id FROM role`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read roles: %w", err)
+	}
+	var roles []RoleRow
+	for rows.Next() {
+		var r RoleRow
+		if err := rows.Scan(&r.ID, &r.Name, &r.DomainID); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		if r.DomainID == nullDomainID {
+			r.DomainID = ""
+		}
+		roles = append(roles, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows, err = f.db.QueryContext(ctx, `SELECT prior_role_id, implied_role_id FROM implied_role`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read implied roles: %w", err)
+	}
+	defer rows.Close()
+	var implied []token.Implied
+	for rows.Next() {
+		var e token.Implied
+		if err := rows.Scan(&e.PriorID, &e.ImpliedID); err != nil {
+			return nil, nil, err
+		}
+		implied = append(implied, e)
+	}
+	return roles, implied, rows.Err()
+}
+
+// ActorAssignment is one assignment a user or group holds.
+type ActorAssignment struct {
+	Type     string
+	TargetID string
+	RoleID   string
+	// TargetDomainID is the domain of the target: the domain itself for a
+	// domain assignment, the project's domain for a project assignment.
+	TargetDomainID string
+	System         bool
+}
+
+// ActorAssignments reads every assignment (project, domain and system) of
+// the actors, project targets resolved to their domain.
+func (f *Federation) ActorAssignments(ctx context.Context, actors []string) ([]ActorAssignment, error) {
+	if len(actors) == 0 {
+		return nil, nil
+	}
+	in := strings.TrimSuffix(strings.Repeat("?, ", len(actors)), ", ")
+	args := make([]any, len(actors))
+	for i, a := range actors {
+		args[i] = a
+	}
+	var out []ActorAssignment
+	// A project target's domain; a domain target is its own domain (a
+	// domain is a project row with is_domain, whose domain_id is the
+	// root: so the target id itself is used).
+	rows, err := f.db.QueryContext(ctx, `SELECT a.type, a.target_id, a.role_id, COALESCE(p.is_domain, ?), COALESCE(p.domain_id, '')
+		FROM assignment a LEFT JOIN project p ON p.id = a.target_id WHERE a.actor_id IN (`+in+`)`, append([]any{false}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read assignments: %w", err)
+	}
+	for rows.Next() {
+		var a ActorAssignment
+		var isDomain any
+		var projDomain string
+		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID, &isDomain, &projDomain); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if strings.HasSuffix(a.Type, "Domain") || sqldialect.Truthy(isDomain) {
+			a.TargetDomainID = a.TargetID
+		} else {
+			a.TargetDomainID = projDomain
+		}
+		out = append(out, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = f.db.QueryContext(ctx, `SELECT type, target_id, role_id FROM system_assignment WHERE actor_id IN (`+in+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read system assignments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := ActorAssignment{System: true}
+		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// UserGroups lists the groups a user belongs to, expiring memberships
+// included.
+func (f *Federation) UserGroups(ctx context.Context, userID string) ([]string, error) {
+	rows, err := f.db.QueryContext(ctx, `SELECT group_id FROM user_group_membership WHERE user_id = ?
+		UNION SELECT group_id FROM expiring_user_group_membership WHERE user_id = ?`, userID, userID)
+	if err != nil {
+		return nil, fmt.Errorf("read group memberships: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var g string
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// RecordWorkloadToken remembers a token minted by a JWT login of idpID
+// until it expires.
+func (f *Federation) RecordWorkloadToken(ctx context.Context, auditID, idpID string, expires time.Time) error {
+	if _, err := f.db.ExecContext(ctx, `INSERT INTO ng_workload_token (audit_id, idp_id, expires_at) VALUES (?, ?, ?)`,
+		auditID, idpID, sqldialect.Micros(expires)); err != nil {
+		return fmt.Errorf("record workload token: %w", err)
+	}
+	return nil
+}
+
+// IsWorkloadToken reports whether any of auditIDs was recorded.
+func (f *Federation) IsWorkloadToken(ctx context.Context, auditIDs []string) (bool, error) {
+	if len(auditIDs) == 0 {
+		return false, nil
+	}
+	args := make([]any, len(auditIDs))
+	for i, a := range auditIDs {
+		args[i] = a
+	}
+	var n int
+	q := `SELECT COUNT(*) FROM ng_workload_token WHERE audit_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + `)`
+	if err := f.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up workload token: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PurgeWorkloadTokens deletes the rows of tokens that expired before now.
+func (f *Federation) PurgeWorkloadTokens(ctx context.Context, now time.Time) (int64, error) {
+	res, err := f.db.ExecContext(ctx, `DELETE FROM ng_workload_token WHERE expires_at < ?`, sqldialect.Micros(now))
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
