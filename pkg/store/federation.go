@@ -52,8 +52,7 @@ var (
 )
 
 // rootDomainID is the pseudo-domain every domain row belongs to
-// (keystone.resource.backends.base.NULL_DOMAIN_ID's sibling,
-// <<keystone.domain.root>>).
+// (keystone/resource/backends/base.py NULL_DOMAIN_ID).
 const rootDomainID = "<<keystone.domain.root>>"
 
 // IdPRow is an identity provider: its ng_identity_provider row joined to

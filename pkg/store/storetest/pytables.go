@@ -20,8 +20,7 @@ func QuoteIdent(backend, name string) string {
 
 // PythonTables returns the DDL of the Python Keystone tables keystone-ng
 // reads or writes, as Keystone's alembic migrations create them on backend
-// ("mysql", "postgres" or "sqlite"; see docs in python-keystone-compat.md
-// §4): the initial revision 27e647c0fad4 plus the later ones that change
+// ("mysql", "postgres" or "sqlite"; see docs/python-compat.md): the initial revision 27e647c0fad4 plus the later ones that change
 // these tables (trust's duplicate_trust_constraint, mapping.schema_version,
 // project_endpoint_group.idx_project_id, the two 2026.1 revocation_event
 // indexes). Column names, types, NULLability, defaults, primary keys,

@@ -1,7 +1,7 @@
 // Package storetest gives storage tests a fresh database on every backend
 // keystone-ng supports (MariaDB/MySQL, PostgreSQL, SQLite), with
 // keystone-ng's own migrations applied, so one conformance suite runs
-// against all three (design.md §3).
+// against all three (docs/testing.md).
 //
 // MariaDB and PostgreSQL are the local servers of the test machine
 // (KSNG_TEST_MYSQL, default root@127.0.0.1:3306; KSNG_TEST_POSTGRES,
