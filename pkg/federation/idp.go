@@ -531,8 +531,9 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 		// create_idp makes (store.Federation.CreateIdP writes it).
 		p.ShadowDomainID = newID()
 	}
+	// Only a domain's IdPs are counted; global ones are the operator's.
 	var admit func(int) error
-	if max := s.opt.MaxIdPsPerDomain; max > 0 {
+	if max := s.opt.MaxIdPsPerDomain; max > 0 && p.DomainID != nil {
 		admit = func(ownerIdPs int) error {
 			if ownerIdPs >= max {
 				return apierror.Forbidden(fmt.Sprintf("Domain %s has %d identity providers, the most [keystone_ng] max_identity_providers_per_domain allows.", *p.DomainID, ownerIdPs))
