@@ -50,8 +50,10 @@ func (f *fakeStore) GetIdP(_ context.Context, id string) (*store.IdPRow, error) 
 func (f *fakeStore) CreateMapping(context.Context, string, string, string, time.Time) error {
 	return f.mapErr
 }
-func (f *fakeStore) MappingRules(context.Context, string, string) (string, error) { return "", f.mapErr }
-func (f *fakeStore) DeleteMapping(context.Context, string, string) error         { return f.mapErr }
+func (f *fakeStore) MappingRules(context.Context, string, string) (string, error) {
+	return "", f.mapErr
+}
+func (f *fakeStore) DeleteMapping(context.Context, string, string) error { return f.mapErr }
 
 func TestCreateIdPAnswersWhatTheStoreReports(t *testing.T) {
 	dbDown := errors.New("connection refused")
