@@ -508,7 +508,9 @@ func (s *Service) ListIdPs(ctx context.Context, f IdPFilter) ([]*IdP, error) {
 // identity_provider (for a global IdP, like Python's create_idp, on a
 // domain auto-created for it), idp_remote_ids (the issuer), mapping (a
 // Python mapping with no rules: Python's own federated login through this
-// IdP maps nobody) and federation_protocol "openid".
+// IdP maps nobody) and federation_protocol "openid", all written by the
+// store (store.Federation.CreateIdP); the service validates, chooses the
+// ids and applies the per-domain quota.
 func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 	p := &IdP{Enabled: true, Scopes: []string{"openid", "profile", "email"}, RedirectURIs: []string{}, Audiences: []string{}}
 	if f.ID != nil {
