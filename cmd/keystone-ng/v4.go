@@ -62,7 +62,8 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	v4 := &httpapi.V4{
 		Authz: engine,
 		Identity: &identity.Checker{
-			Dir: a.reader,
+			Dir:      a.reader,
+			Failures: store.NewLockout(a.reader.DB()),
 			Lockout: identity.Lockout{
 				Attempts: cfg.SecurityCompliance.LockoutFailureAttempts,
 				Duration: time.Duration(cfg.SecurityCompliance.LockoutDuration) * time.Second,

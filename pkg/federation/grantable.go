@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
-	"github.com/uptrace/bun"
 )
 
 // What a domain-owned identity provider may hand out.
@@ -89,55 +89,22 @@ func allowedRoles(names []string) map[string]bool {
 	return out
 }
 
-// loadRoleGraph reads the role table and its implications (both small:
-// a cloud has tens of roles).
-func (s *Service) loadRoleGraph(ctx context.Context, q bun.IDB) (*roleGraph, error) {
-	g := &roleGraph{roles: map[string]roleInfo{}}
-	rows, err := q.QueryContext(ctx, `SELECT id, name, domain_id FROM role`)
+// loadRoleGraph reads the role table and its implications.
+func (s *Service) loadRoleGraph(ctx context.Context) (*roleGraph, error) {
+	roles, implied, err := s.st.RoleGraph(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", err)
-	}
-	for rows.Next() {
-		var id string
-		var r roleInfo
-		if err := rows.Scan(&id, &r.Name, &r.DomainID); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if r.DomainID == "<<null>>" {
-			r.DomainID = ""
-		}
-		g.roles[id] = r
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = q.QueryContext(ctx, `SELECT prior_role_id, implied_role_id FROM implied_role`)
-	if err != nil {
-		return nil, fmt.Errorf("read implied roles: %w", err)
+	g := &roleGraph{roles: make(map[string]roleInfo, len(roles)), implied: implied}
+	for _, r := range roles {
+		g.roles[r.ID] = roleInfo{Name: r.Name, DomainID: r.DomainID}
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p, i string
-		if err := rows.Scan(&p, &i); err != nil {
-			return nil, err
-		}
-		g.implied = append(g.implied, token.Implied{PriorID: p, ImpliedID: i})
-	}
-	return g, rows.Err()
+	return g, nil
 }
 
-// actorAssignment is one assignment an actor (user or group) holds.
-type actorAssignment struct {
-	Type     string
-	TargetID string
-	RoleID   string
-	// TargetDomainID is the domain of the target: the domain itself for a
-	// domain assignment, the project's domain for a project assignment.
-	TargetDomainID string
-	System         bool
-}
+// actorAssignment is one assignment an actor (user or group) holds, its
+// target's domain resolved.
+type actorAssignment = store.ActorAssignment
 
 // actorOutOfBounds explains why an actor holding as may not be named by
 // a mapping of an IdP owned by owner ("" when it may): any system
@@ -158,80 +125,6 @@ func actorOutOfBounds(g *roleGraph, owner string, allowed map[string]bool, as []
 	return ""
 }
 
-// actorAssignments reads every assignment of the actors (users and
-// groups), project targets resolved to their domain.
-func (s *Service) actorAssignments(ctx context.Context, q bun.IDB, actors []string) ([]actorAssignment, error) {
-	if len(actors) == 0 {
-		return nil, nil
-	}
-	in := strings.TrimSuffix(strings.Repeat("?, ", len(actors)), ", ")
-	args := make([]any, len(actors))
-	for i, a := range actors {
-		args[i] = a
-	}
-	var out []actorAssignment
-	// A project target's domain; a domain target is its own domain (a
-	// domain is a project row with is_domain, whose domain_id is the
-	// root: so the target id itself is used).
-	rows, err := q.QueryContext(ctx, `SELECT a.type, a.target_id, a.role_id, COALESCE(p.is_domain, ?), COALESCE(p.domain_id, '')
-		FROM assignment a LEFT JOIN project p ON p.id = a.target_id WHERE a.actor_id IN (`+in+`)`, append([]any{false}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("read assignments: %w", err)
-	}
-	for rows.Next() {
-		var a actorAssignment
-		var isDomain any
-		var projDomain string
-		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID, &isDomain, &projDomain); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if strings.HasSuffix(a.Type, "Domain") || truthy(isDomain) {
-			a.TargetDomainID = a.TargetID
-		} else {
-			a.TargetDomainID = projDomain
-		}
-		out = append(out, a)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = q.QueryContext(ctx, `SELECT type, target_id, role_id FROM system_assignment WHERE actor_id IN (`+in+`)`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read system assignments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		a := actorAssignment{System: true}
-		if err := rows.Scan(&a.Type, &a.TargetID, &a.RoleID); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
-}
-
-// userGroups lists the groups a user belongs to, expiring memberships
-// included (their assignments count while the membership lasts).
-func (s *Service) userGroups(ctx context.Context, q bun.IDB, userID string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT group_id FROM user_group_membership WHERE user_id = ?
-		UNION SELECT group_id FROM expiring_user_group_membership WHERE user_id = ?`, userID, userID)
-	if err != nil {
-		return nil, fmt.Errorf("read group memberships: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var g string
-		if err := rows.Scan(&g); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
-}
-
 // boundsError is a reference a domain-owned IdP may not make: 403 when a
 // mapping is written, the generic 401 at login.
 type boundsError struct{ field, msg string }
@@ -242,11 +135,11 @@ func (e *boundsError) Error() string { return e.field + ": " + e.msg }
 // by owner: its grants' roles, its groups' assignments and, for a mapping
 // onto an existing user, that user's assignments (direct and through
 // every group).
-func (s *Service) checkBounds(ctx context.Context, q bun.IDB, owner string, r *resolved) error {
+func (s *Service) checkBounds(ctx context.Context, owner string, r *resolved) error {
 	if owner == "" {
 		return nil
 	}
-	g, err := s.loadRoleGraph(ctx, q)
+	g, err := s.loadRoleGraph(ctx)
 	if err != nil {
 		return err
 	}
@@ -261,7 +154,7 @@ func (s *Service) checkBounds(ctx context.Context, q bun.IDB, owner string, r *r
 		}
 	}
 	for i, gid := range r.GroupIDs {
-		as, err := s.actorAssignments(ctx, q, []string{gid})
+		as, err := s.st.ActorAssignments(ctx, []string{gid})
 		if err != nil {
 			return err
 		}
@@ -270,11 +163,11 @@ func (s *Service) checkBounds(ctx context.Context, q bun.IDB, owner string, r *r
 		}
 	}
 	if r.UserID != "" {
-		groups, err := s.userGroups(ctx, q, r.UserID)
+		groups, err := s.st.UserGroups(ctx, r.UserID)
 		if err != nil {
 			return err
 		}
-		as, err := s.actorAssignments(ctx, q, append([]string{r.UserID}, groups...))
+		as, err := s.st.ActorAssignments(ctx, append([]string{r.UserID}, groups...))
 		if err != nil {
 			return err
 		}

@@ -9,9 +9,7 @@ package federation
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,9 +22,8 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
-	"github.com/keystone-ng/keystone-ng/pkg/identity"
-	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/uptrace/bun"
 )
@@ -50,6 +47,11 @@ type SecretBox interface {
 // Options configure a Service.
 type Options struct {
 	DB *bun.DB
+	// Store is where IdPs, mappings and workload tokens are kept and
+	// mapping references are resolved. nil: store.NewFederation(DB).
+	Store Store
+	// Provisioner writes what logins provision; nil: store.NewProvisioning(DB).
+	Provisioner Provisioner
 	// Secrets may be nil: then a client_secret cannot be stored.
 	Secrets SecretBox
 	// HTTPClient fetches discovery documents and JWKS. It is the guarded
@@ -80,17 +82,6 @@ type Options struct {
 	DisableUserAccountDaysInactive int
 	Now                            func() time.Time
 	Log                            *slog.Logger
-	// OIDC runs the OpenID Connect logins (browser, CLI, device); nil
-	// leaves them off.
-	OIDC *oidcflow.Flow
-	// TrustedDashboards is [federation] trusted_dashboard: where a
-	// browser login may hand its token.
-	TrustedDashboards []string
-	// Users applies the one rule of who may obtain a token
-	// (identity.Checker.Usable) to mapped and existing shadow users. nil:
-	// a checker over DB with DisableUserAccountDaysInactive and no lockout
-	// (federated users have none).
-	Users *identity.Checker
 	// MaxIdPsPerDomain is [keystone_ng] max_identity_providers_per_domain
 	// and MaxMappingsPerIdP max_mappings_per_identity_provider (0 = no
 	// limit). Global IdPs (system admins') are not counted.
@@ -104,11 +95,12 @@ type Options struct {
 
 // Service is the federation feature.
 type Service struct {
-	opt   Options
-	db    *bun.DB
-	tUser string
-	tGrp  string
-	jwks  *jwksCache
+	opt Options
+	db  *bun.DB
+	st  Store
+	// prov writes what a login provisions (login.go).
+	prov Provisioner
+	jwks *jwksCache
 	// allowed is [keystone_ng] outbound_allowed_networks, from the client.
 	allowed []netip.Prefix
 }
@@ -151,13 +143,13 @@ func New(o Options) *Service {
 	if o.GrantableRoles == nil {
 		o.GrantableRoles = DefaultGrantableRoles
 	}
-	if o.Users == nil && o.DB != nil {
-		o.Users = &identity.Checker{Dir: store.NewReader(o.DB), DisableUserAccountDaysInactive: o.DisableUserAccountDaysInactive, Now: o.Now}
+	if o.Store == nil && o.DB != nil {
+		o.Store = store.NewFederation(o.DB)
 	}
-	s := &Service{opt: o, db: o.DB, tUser: `"user"`, tGrp: `"group"`}
-	if o.DB != nil && o.DB.Dialect().Name().String() == "mysql" {
-		s.tUser, s.tGrp = "`user`", "`group`"
+	if o.Provisioner == nil && o.DB != nil {
+		o.Provisioner = store.NewProvisioning(o.DB)
 	}
+	s := &Service{opt: o, db: o.DB, st: o.Store, prov: o.Provisioner}
 	s.allowed, _ = outbound.AllowedNetworks(o.HTTPClient)
 	s.jwks = &jwksCache{
 		client: o.HTTPClient, allowed: s.allowed, log: o.Log,
@@ -253,11 +245,6 @@ func newID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return hex.EncodeToString(b[:])
 }
-
-func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
-
-// pyDateTime is the literal Python's naive-UTC DateTime columns hold.
-func pyDateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000000") }
 
 // checkURL applies the outbound rule (pkg/outbound.CheckURL) to a URL
 // keystone-ng fetches on the IdP owner's behalf (issuer, discovery_url,
@@ -436,154 +423,69 @@ func (s *Service) apply(p *IdP, f *IdPFields, create bool) error {
 	return nil
 }
 
-const idpColumns = `n.id, n.name, n.owner_domain_id, n.shadow_domain_id, n.issuer, n.discovery_url, n.jwks_url, n.client_id, n.client_secret,
-	n.scopes, n.redirect_uris, n.audiences, n.default_mapping, n.python_mapping_id, i.enabled, i.description, i.authorization_ttl`
-
-type rowScanner interface{ Scan(...any) error }
-
-func scanIdP(r rowScanner) (*IdP, error) {
-	var (
-		p                            IdP
-		owner                        string
-		jwks, cid, secret, def, desc sql.NullString
-		scopes, redirects, auds      string
-		enabled                      any
-		ttl                          sql.NullInt64
-	)
-	if err := r.Scan(&p.ID, &p.Name, &owner, &p.ShadowDomainID, &p.Issuer, &p.DiscoveryURL, &jwks, &cid, &secret,
-		&scopes, &redirects, &auds, &def, &p.pythonMappingID, &enabled, &desc, &ttl); err != nil {
-		return nil, err
+// idpFromRow is the API's view of a stored IdP.
+func idpFromRow(r *store.IdPRow) *IdP {
+	p := &IdP{
+		ID: r.ID, Name: r.Name, ShadowDomainID: r.ShadowDomainID, Enabled: r.Enabled, Description: r.Description,
+		Issuer: r.Issuer, DiscoveryURL: r.DiscoveryURL, JWKSURL: r.JWKSURL, ClientID: r.ClientID,
+		ClientSecretSet: r.ClientSecret != "", Scopes: r.Scopes, RedirectURIs: r.RedirectURIs, Audiences: r.Audiences,
+		DefaultMapping: r.DefaultMapping, AuthorizationTTL: r.AuthorizationTTL,
+		clientSecret: r.ClientSecret, pythonMappingID: r.PythonMappingID,
 	}
-	if owner != "" {
+	if r.OwnerDomainID != "" {
+		owner := r.OwnerDomainID
 		p.DomainID = &owner
 	}
-	str := func(n sql.NullString) *string {
-		if !n.Valid || n.String == "" {
-			return nil
-		}
-		v := n.String
-		return &v
-	}
-	p.JWKSURL, p.ClientID, p.DefaultMapping = str(jwks), str(cid), str(def)
-	p.clientSecret = secret.String
-	p.ClientSecretSet = p.clientSecret != ""
-	p.Description = desc.String
-	p.Enabled = truthy(enabled)
-	if ttl.Valid {
-		v := int(ttl.Int64)
-		p.AuthorizationTTL = &v
-	}
-	for _, l := range []struct {
-		raw string
-		dst *[]string
-	}{{scopes, &p.Scopes}, {redirects, &p.RedirectURIs}, {auds, &p.Audiences}} {
-		if err := json.Unmarshal([]byte(l.raw), l.dst); err != nil {
-			return nil, fmt.Errorf("identity provider %s: corrupt list: %w", p.ID, err)
-		}
-		if *l.dst == nil {
-			*l.dst = []string{}
-		}
-	}
-	return &p, nil
+	return p
 }
 
-// truthy reads a boolean column on any backend.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case bool:
-		return x
-	case int64:
-		return x != 0
-	case int:
-		return x != 0
-	case []byte:
-		s := string(x)
-		return s == "1" || s == "t" || s == "true" || s == "TRUE"
-	case string:
-		return x == "1" || x == "t" || x == "true" || x == "TRUE"
+// row is p as the store keeps it.
+func (p *IdP) row() *store.IdPRow {
+	r := &store.IdPRow{
+		ID: p.ID, Name: p.Name, ShadowDomainID: p.ShadowDomainID, Enabled: p.Enabled, Description: p.Description,
+		Issuer: p.Issuer, DiscoveryURL: p.DiscoveryURL, JWKSURL: p.JWKSURL, ClientID: p.ClientID, ClientSecret: p.clientSecret,
+		Scopes: p.Scopes, RedirectURIs: p.RedirectURIs, Audiences: p.Audiences, DefaultMapping: p.DefaultMapping,
+		AuthorizationTTL: p.AuthorizationTTL, PythonMappingID: p.pythonMappingID,
 	}
-	return false
-}
-
-func jsonList(l []string) string {
-	if l == nil {
-		l = []string{}
+	if p.DomainID != nil {
+		r.OwnerDomainID = *p.DomainID
 	}
-	b, _ := json.Marshal(l)
-	return string(b)
-}
-
-func isDuplicate(err error) bool {
-	if err == nil {
-		return false
-	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "duplicate") || strings.Contains(m, "unique") || strings.Contains(m, "1062") || strings.Contains(m, "23505")
+	return r
 }
 
 // GetIdP reads one IdP; 404 when there is none.
 func (s *Service) GetIdP(ctx context.Context, id string) (*IdP, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+idpColumns+` FROM ng_identity_provider n JOIN identity_provider i ON i.id = n.id WHERE n.id = ?`, id)
-	p, err := scanIdP(row)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.st.GetIdP(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierror.NotFound(fmt.Sprintf("Could not find Identity Provider: %s.", id))
 	}
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("read identity provider: %w", err))
+		return nil, apierror.Internal(err)
 	}
-	return p, nil
+	return idpFromRow(r), nil
 }
 
 // ListIdPs lists keystone-ng's IdPs (those Python alone created are not
 // keystone-ng's and are left out).
 func (s *Service) ListIdPs(ctx context.Context, f IdPFilter) ([]*IdP, error) {
-	q := `SELECT ` + idpColumns + ` FROM ng_identity_provider n JOIN identity_provider i ON i.id = n.id WHERE 1 = 1`
-	var args []any
-	if f.Global {
-		q += ` AND n.owner_domain_id = ''`
-	} else if f.DomainID != nil {
-		q += ` AND n.owner_domain_id = ?`
-		args = append(args, *f.DomainID)
-	}
-	if f.Name != nil {
-		q += ` AND n.name = ?`
-		args = append(args, *f.Name)
-	}
-	q += ` ORDER BY n.owner_domain_id, n.name`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.st.ListIdPs(ctx, store.IdPFilter{Global: f.Global, OwnerDomainID: f.DomainID, Name: f.Name, Enabled: f.Enabled})
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("list identity providers: %w", err))
-	}
-	defer rows.Close()
-	out := []*IdP{}
-	for rows.Next() {
-		p, err := scanIdP(rows)
-		if err != nil {
-			return nil, apierror.Internal(fmt.Errorf("list identity providers: %w", err))
-		}
-		if f.Enabled != nil && p.Enabled != *f.Enabled {
-			continue
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, apierror.Internal(err)
 	}
+	out := make([]*IdP, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, idpFromRow(r))
+	}
 	return out, nil
-}
-
-// domainExists checks a domain (a project row with is_domain).
-func (s *Service) domainExists(ctx context.Context, q bun.IDB, id string) (bool, error) {
-	var n int
-	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM project WHERE id = ? AND is_domain = ?`, id, true).Scan(&n)
-	return n > 0, err
 }
 
 // CreateIdP creates the IdP and Python's rows for it in one transaction:
 // identity_provider (for a global IdP, like Python's create_idp, on a
 // domain auto-created for it), idp_remote_ids (the issuer), mapping (a
 // Python mapping with no rules: Python's own federated login through this
-// IdP maps nobody) and federation_protocol "openid".
+// IdP maps nobody) and federation_protocol "openid", all written by the
+// store (store.Federation.CreateIdP); the service validates, chooses the
+// ids and applies the per-domain quota.
 func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 	p := &IdP{Enabled: true, Scopes: []string{"openid", "profile", "email"}, RedirectURIs: []string{}, Audiences: []string{}}
 	if f.ID != nil {
@@ -598,96 +500,40 @@ func (s *Service) CreateIdP(ctx context.Context, f *IdPFields) (*IdP, error) {
 	if err := s.apply(p, f, true); err != nil {
 		return nil, err
 	}
-	now := s.opt.Now()
 	p.pythonMappingID = newID()
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM identity_provider WHERE id = ?`, p.ID).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - Duplicate entry: %s.", p.ID))
-		}
-		// Python keys idp_remote_ids by remote_id alone, so only one IdP
-		// can carry an issuer there. Python needs remote ids only for its
-		// own federated login (matching an incoming assertion to an IdP),
-		// never for tokens; keystone-ng matches its own logins by IdP id. So
-		// several domains may each have an IdP for the same issuer (GitHub
-		// Actions uses one for every repository). Only a global IdP (a
-		// system admin's) gets the remote id row, and only while no other
-		// IdP has it: a domain admin must not be able to claim an issuer
-		// before the operator configures it for Python's own federation.
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ?`, p.Issuer).Scan(&n); err != nil {
-			return err
-		}
-		issuerTaken := n > 0 || p.DomainID != nil
-		owner := ""
-		if p.DomainID != nil {
-			ok, err := s.domainExists(ctx, tx, *p.DomainID)
-			if err != nil {
-				return err
+	if p.DomainID != nil {
+		p.ShadowDomainID = *p.DomainID
+	} else {
+		// A global IdP's users live in a domain of their own, as Python's
+		// create_idp makes (store.Federation.CreateIdP writes it).
+		p.ShadowDomainID = newID()
+	}
+	// Only a domain's IdPs are counted; global ones are the operator's.
+	var admit func(int) error
+	if max := s.opt.MaxIdPsPerDomain; max > 0 && p.DomainID != nil {
+		admit = func(ownerIdPs int) error {
+			if ownerIdPs >= max {
+				return apierror.Forbidden(fmt.Sprintf("Domain %s has %d identity providers, the most [keystone_ng] max_identity_providers_per_domain allows.", *p.DomainID, ownerIdPs))
 			}
-			if !ok {
-				return badRequest("identity_provider.domain_id: domain %s not found.", *p.DomainID)
-			}
-			if max := s.opt.MaxIdPsPerDomain; max > 0 {
-				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_identity_provider WHERE owner_domain_id = ?`, *p.DomainID).Scan(&n); err != nil {
-					return err
-				}
-				if n >= max {
-					return apierror.Forbidden(fmt.Sprintf("Domain %s has %d identity providers, the most [keystone_ng] max_identity_providers_per_domain allows.", *p.DomainID, n))
-				}
-			}
-			owner, p.ShadowDomainID = *p.DomainID, *p.DomainID
-		} else {
-			// keystone/federation/core.py _create_idp_domain.
-			p.ShadowDomainID = newID()
-			if _, err := tx.ExecContext(ctx, `INSERT INTO project (id, name, extra, description, enabled, domain_id, parent_id, is_domain)
-				VALUES (?, ?, ?, ?, ?, ?, NULL, ?)`, p.ShadowDomainID, p.ShadowDomainID, "{}",
-				"Auto generated federated domain for Identity Provider: "+p.ID, true, "<<keystone.domain.root>>", true); err != nil {
-				return fmt.Errorf("create domain for identity provider: %w", err)
-			}
+			return nil
 		}
-		var ttl any
-		if p.AuthorizationTTL != nil {
-			ttl = *p.AuthorizationTTL
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO identity_provider (id, enabled, description, domain_id, authorization_ttl) VALUES (?, ?, ?, ?, ?)`,
-			p.ID, p.Enabled, nullable(p.Description), p.ShadowDomainID, ttl); err != nil {
-			return fmt.Errorf("insert identity_provider: %w", err)
-		}
-		if !issuerTaken {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
-				return fmt.Errorf("insert idp_remote_ids: %w", err)
-			}
-		}
-		// Python's MappingModel.from_dict stores jsonutils.dumps(rules) in a
-		// JsonBlob column, which JSON-encodes it again: the column holds a
-		// JSON string whose content is the rules list. Rescoping a federated
-		// token (mapped.handle_scoped_token) decodes it twice.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mapping (id, rules) VALUES (?, ?)`, p.pythonMappingID, pythonEmptyRules); err != nil {
-			return fmt.Errorf("insert mapping: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO federation_protocol (id, idp_id, mapping_id, remote_id_attribute) VALUES (?, ?, ?, NULL)`,
-			ProtocolID, p.ID, p.pythonMappingID); err != nil {
-			return fmt.Errorf("insert federation_protocol: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ng_identity_provider (id, name, owner_domain_id, shadow_domain_id, issuer, discovery_url, jwks_url,
-			client_id, client_secret, scopes, redirect_uris, audiences, default_mapping, python_mapping_id, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			p.ID, p.Name, owner, p.ShadowDomainID, p.Issuer, p.DiscoveryURL, optStr(p.JWKSURL), optStr(p.ClientID), nullable(p.clientSecret),
-			jsonList(p.Scopes), jsonList(p.RedirectURIs), jsonList(p.Audiences), optStr(p.DefaultMapping), p.pythonMappingID, micros(now), micros(now)); err != nil {
-			if isDuplicate(err) {
-				return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - an identity provider named %q already exists in this domain.", p.Name))
-			}
-			return fmt.Errorf("insert ng_identity_provider: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	}
+	err := s.st.CreateIdP(ctx, p.row(), ProtocolID, s.opt.Now(), admit)
+	switch {
+	case errors.Is(err, store.ErrIdPExists):
+		return nil, apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - Duplicate entry: %s.", p.ID))
+	case errors.Is(err, store.ErrNoSuchDomain):
+		return nil, badRequest("identity_provider.domain_id: domain %s not found.", *p.DomainID)
+	case errors.Is(err, store.ErrIdPNameTaken):
+		return nil, nameTaken(p.Name)
+	case err != nil:
 		return nil, asAPI(err)
 	}
 	return s.GetIdP(ctx, p.ID)
+}
+
+func nameTaken(name string) *apierror.Error {
+	return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - an identity provider named %q already exists in this domain.", name))
 }
 
 func asAPI(err error) error {
@@ -695,30 +541,12 @@ func asAPI(err error) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	if isDuplicate(err) {
+	if sqldialect.IsDuplicate(err) {
 		e := apierror.New(http.StatusConflict, "Conflict occurred attempting to store identity_provider.")
 		e.Cause = err
 		return e
 	}
 	return apierror.Internal(err)
-}
-
-// pythonEmptyRules is an empty rule list as Python stores it: a JSON
-// string holding the JSON list (MappingModel.from_dict + JsonBlob).
-const pythonEmptyRules = `"[]"`
-
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func optStr(p *string) any {
-	if p == nil {
-		return nil
-	}
-	return *p
 }
 
 // UpdateIdP applies f to the IdP (Python's rows too: enabled, description,
@@ -728,41 +556,10 @@ func (s *Service) UpdateIdP(ctx context.Context, p *IdP, f *IdPFields) (*IdP, er
 	if err := s.apply(p, f, false); err != nil {
 		return nil, err
 	}
-	now := s.opt.Now()
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var ttl any
-		if p.AuthorizationTTL != nil {
-			ttl = *p.AuthorizationTTL
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE identity_provider SET enabled = ?, description = ?, authorization_ttl = ? WHERE id = ?`,
-			p.Enabled, nullable(p.Description), ttl, p.ID); err != nil {
-			return err
-		}
-		if p.Issuer != oldIssuer {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM idp_remote_ids WHERE remote_id = ? AND idp_id <> ?`, p.Issuer, p.ID).Scan(&n); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM idp_remote_ids WHERE idp_id = ? AND remote_id = ?`, p.ID, oldIssuer); err != nil {
-				return err
-			}
-			// As on create: the remote id row only for a global IdP, and
-			// only when no other IdP has it.
-			if n == 0 && p.DomainID == nil {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO idp_remote_ids (idp_id, remote_id) VALUES (?, ?)`, p.ID, p.Issuer); err != nil {
-					return err
-				}
-			}
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE ng_identity_provider SET name = ?, issuer = ?, discovery_url = ?, jwks_url = ?, client_id = ?, client_secret = ?,
-			scopes = ?, redirect_uris = ?, audiences = ?, default_mapping = ?, updated_at = ? WHERE id = ?`,
-			p.Name, p.Issuer, p.DiscoveryURL, optStr(p.JWKSURL), optStr(p.ClientID), nullable(p.clientSecret),
-			jsonList(p.Scopes), jsonList(p.RedirectURIs), jsonList(p.Audiences), optStr(p.DefaultMapping), micros(now), p.ID)
-		if isDuplicate(err) {
-			return apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store identity_provider - an identity provider named %q already exists in this domain.", p.Name))
-		}
-		return err
-	})
+	err := s.st.UpdateIdP(ctx, p.row(), oldIssuer, s.opt.Now())
+	if errors.Is(err, store.ErrIdPNameTaken) {
+		return nil, nameTaken(p.Name)
+	}
 	if err != nil {
 		return nil, asAPI(err)
 	}
@@ -776,46 +573,7 @@ func (s *Service) UpdateIdP(ctx context.Context, p *IdP, f *IdPFields) (*IdP, er
 // users' user rows stay, as in Python), plus the Python mapping row it
 // created, its ng_ rows, and the role assignments its mappings granted.
 func (s *Service) DeleteIdP(ctx context.Context, p *IdP) error {
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT type, actor_id, target_id, role_id FROM ng_federation_grant WHERE idp_id = ?`, p.ID)
-		if err != nil {
-			return err
-		}
-		var grants []assignment
-		for rows.Next() {
-			var a assignment
-			if err := rows.Scan(&a.Type, &a.ActorID, &a.TargetID, &a.RoleID); err != nil {
-				rows.Close()
-				return err
-			}
-			grants = append(grants, a)
-		}
-		rows.Close()
-		for _, a := range grants {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM assignment WHERE type = ? AND actor_id = ? AND target_id = ? AND role_id = ? AND inherited = ?`,
-				a.Type, a.ActorID, a.TargetID, a.RoleID, false); err != nil {
-				return err
-			}
-		}
-		for _, st := range []string{
-			`DELETE FROM ng_federation_grant WHERE idp_id = ?`,
-			`DELETE FROM ng_jwt_jti WHERE idp_id = ?`,
-			`DELETE FROM ng_mapping WHERE idp_id = ?`,
-			`DELETE FROM ng_identity_provider WHERE id = ?`,
-			`DELETE FROM expiring_user_group_membership WHERE idp_id = ?`,
-			`DELETE FROM federated_user WHERE idp_id = ?`,
-			`DELETE FROM federation_protocol WHERE idp_id = ?`,
-			`DELETE FROM idp_remote_ids WHERE idp_id = ?`,
-			`DELETE FROM identity_provider WHERE id = ?`,
-		} {
-			if _, err := tx.ExecContext(ctx, st, p.ID); err != nil {
-				return fmt.Errorf("%s: %w", st, err)
-			}
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM mapping WHERE id = ?`, p.pythonMappingID)
-		return err
-	})
-	if err != nil {
+	if err := s.st.DeleteIdP(ctx, p.row()); err != nil {
 		return asAPI(err)
 	}
 	s.jwks.forget(p.ID)

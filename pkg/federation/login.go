@@ -23,11 +23,11 @@ type Provisioner interface {
 	FederatedUserID(ctx context.Context, idpID, protocolID, uniqueID string) (string, error)
 	DomainEnabled(ctx context.Context, domainID string) (exists, enabled bool, err error)
 	Provision(ctx context.Context, plan *store.ProvisionPlan) (string, *store.Undo, error)
+	// PurgeJTIs deletes the replay records of JWTs expired before now.
+	PurgeJTIs(ctx context.Context, now time.Time) (int64, error)
 }
 
 var _ Provisioner = (*store.Provisioning)(nil)
-
-func (s *Service) provisioner() Provisioner { return store.NewProvisioning(s.db) }
 
 // refuse is the generic 401; the cause goes to the log only.
 func refuse(format string, a ...any) *apierror.Error {
@@ -120,7 +120,7 @@ func (s *Service) attempt(ctx context.Context, p *IdP, v *Verified, mappingName 
 	if err != nil {
 		return nil, refuse("identity provider %s: mapping %q: %v", p.ID, mappingName, err)
 	}
-	rr, err := s.resolveRule(ctx, s.db, p, m.Rules[res.Rule])
+	rr, err := s.resolveRule(ctx, p, m.Rules[res.Rule])
 	if err != nil {
 		var re *refError
 		var be *boundsError
@@ -132,7 +132,7 @@ func (s *Service) attempt(ctx context.Context, p *IdP, v *Verified, mappingName 
 	if v.JTI != "" && len(v.JTI) > 255 {
 		return nil, refuse("jti longer than 255 bytes")
 	}
-	prov := s.provisioner()
+	prov := s.prov
 	userID := rr.UserID
 	if userID == "" {
 		// An existing shadow user is checked like any user; a new one
@@ -228,9 +228,5 @@ func (JTIPurger) Name() string { return "ng_jwt_jti" }
 
 // Purge deletes rows whose JWT expired before now.
 func (p JTIPurger) Purge(ctx context.Context, now time.Time) (int64, error) {
-	res, err := p.S.db.ExecContext(ctx, `DELETE FROM ng_jwt_jti WHERE expires_at < ?`, micros(now))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return p.S.prov.PurgeJTIs(ctx, now)
 }

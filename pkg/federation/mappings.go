@@ -2,7 +2,6 @@ package federation
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/mapping"
-	"github.com/uptrace/bun"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // Mapping is a stored mapping as the API shows it.
@@ -33,7 +32,7 @@ func (s *Service) ParseMappingRules(ctx context.Context, p *IdP, rules json.RawM
 		return nil, badRequest("mapping.%s", err.Error())
 	}
 	for i, r := range m.Rules {
-		if _, err := s.resolveRule(ctx, s.db, p, r); err != nil {
+		if _, err := s.resolveRule(ctx, p, r); err != nil {
 			var re *refError
 			if errors.As(err, &re) {
 				return nil, badRequest("mapping.rules[%d].%s: %s", i, re.field, re.msg)
@@ -73,59 +72,47 @@ func (s *Service) CreateMapping(ctx context.Context, p *IdP, name string, rules 
 		return nil, err
 	}
 	if max := s.opt.MaxMappingsPerIdP; max > 0 && p.DomainID != nil {
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ng_mapping WHERE idp_id = ?`, p.ID).Scan(&n); err != nil {
+		n, err := s.st.CountMappings(ctx, p.ID)
+		if err != nil {
 			return nil, apierror.Internal(err)
 		}
 		if n >= max {
 			return nil, apierror.Forbidden(fmt.Sprintf("Identity provider %s has %d mappings, the most [keystone_ng] max_mappings_per_identity_provider allows.", p.ID, n))
 		}
 	}
-	now := micros(s.opt.Now())
-	_, err = s.db.ExecContext(ctx, `INSERT INTO ng_mapping (idp_id, name, rules, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		p.ID, name, canonicalRules(m), now, now)
-	if isDuplicate(err) {
+	err = s.st.CreateMapping(ctx, p.ID, name, canonicalRules(m), s.opt.Now())
+	if errors.Is(err, store.ErrMappingExists) {
 		return nil, apierror.New(http.StatusConflict, fmt.Sprintf("Conflict occurred attempting to store mapping - Duplicate entry: %s.", name))
 	}
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("insert mapping: %w", err))
+		return nil, apierror.Internal(err)
 	}
 	return &Mapping{IdPID: p.ID, Name: name, Rules: json.RawMessage(canonicalRules(m)), parsed: m}, nil
 }
 
 // GetMapping reads one mapping (404 when absent).
 func (s *Service) GetMapping(ctx context.Context, idpID, name string) (*Mapping, error) {
-	return s.getMapping(ctx, s.db, idpID, name)
-}
-
-func (s *Service) getMapping(ctx context.Context, q bun.IDB, idpID, name string) (*Mapping, error) {
-	var rules string
-	err := q.QueryRowContext(ctx, `SELECT rules FROM ng_mapping WHERE idp_id = ? AND name = ?`, idpID, name).Scan(&rules)
-	if errors.Is(err, sql.ErrNoRows) {
+	rules, err := s.st.MappingRules(ctx, idpID, name)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierror.NotFound(fmt.Sprintf("Could not find mapping: %s.", name))
 	}
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("read mapping: %w", err))
+		return nil, apierror.Internal(err)
 	}
 	return &Mapping{IdPID: idpID, Name: name, Rules: json.RawMessage(rules)}, nil
 }
 
 // ListMappings lists the IdP's mappings by name.
 func (s *Service) ListMappings(ctx context.Context, idpID string) ([]*Mapping, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, rules FROM ng_mapping WHERE idp_id = ? ORDER BY name`, idpID)
+	rows, err := s.st.ListMappings(ctx, idpID)
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("list mappings: %w", err))
+		return nil, apierror.Internal(err)
 	}
-	defer rows.Close()
-	out := []*Mapping{}
-	for rows.Next() {
-		var n, r string
-		if err := rows.Scan(&n, &r); err != nil {
-			return nil, apierror.Internal(err)
-		}
-		out = append(out, &Mapping{IdPID: idpID, Name: n, Rules: json.RawMessage(r)})
+	out := make([]*Mapping, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, &Mapping{IdPID: idpID, Name: r.Name, Rules: json.RawMessage(r.Rules)})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // UpdateMapping replaces a mapping's rules (effective at the next login).
@@ -137,9 +124,8 @@ func (s *Service) UpdateMapping(ctx context.Context, p *IdP, name string, rules 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE ng_mapping SET rules = ?, updated_at = ? WHERE idp_id = ? AND name = ?`,
-		canonicalRules(m), micros(s.opt.Now()), p.ID, name); err != nil {
-		return nil, apierror.Internal(fmt.Errorf("update mapping: %w", err))
+	if err := s.st.UpdateMapping(ctx, p.ID, name, canonicalRules(m), s.opt.Now()); err != nil {
+		return nil, apierror.Internal(err)
 	}
 	return &Mapping{IdPID: p.ID, Name: name, Rules: json.RawMessage(canonicalRules(m)), parsed: m}, nil
 }
@@ -147,12 +133,12 @@ func (s *Service) UpdateMapping(ctx context.Context, p *IdP, name string, rules 
 // DeleteMapping deletes a mapping; grants it made stay until the user's
 // next login through another mapping of the IdP (or the IdP's deletion).
 func (s *Service) DeleteMapping(ctx context.Context, idpID, name string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM ng_mapping WHERE idp_id = ? AND name = ?`, idpID, name)
-	if err != nil {
-		return apierror.Internal(fmt.Errorf("delete mapping: %w", err))
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	err := s.st.DeleteMapping(ctx, idpID, name)
+	if errors.Is(err, store.ErrNotFound) {
 		return apierror.NotFound(fmt.Sprintf("Could not find mapping: %s.", name))
+	}
+	if err != nil {
+		return apierror.Internal(err)
 	}
 	return nil
 }
@@ -175,17 +161,9 @@ type resolved struct {
 	DomainID  string // scope
 }
 
-const rootDomain = "<<keystone.domain.root>>"
-
-func (s *Service) resolveDomain(ctx context.Context, q bun.IDB, field string, r mapping.Ref) (string, error) {
-	var id string
-	var err error
-	if r.ID != "" {
-		err = q.QueryRowContext(ctx, `SELECT id FROM project WHERE id = ? AND is_domain = ? AND id <> ?`, r.ID, true, rootDomain).Scan(&id)
-	} else {
-		err = q.QueryRowContext(ctx, `SELECT id FROM project WHERE name = ? AND is_domain = ? AND id <> ?`, r.Name, true, rootDomain).Scan(&id)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
+func (s *Service) resolveDomain(ctx context.Context, field string, r mapping.Ref) (string, error) {
+	id, err := s.st.Domain(ctx, store.Ref{ID: r.ID, Name: r.Name})
+	if errors.Is(err, store.ErrNotFound) {
 		return "", refErr(field, "domain %s not found", refText(r))
 	}
 	return id, err
@@ -201,8 +179,10 @@ func refText(r mapping.Ref) string {
 // resolveRule resolves a rule's references. For an IdP owned by a domain,
 // everything must lie in that domain (roles: global roles or the domain's
 // own), so that a domain admin's mapping grants nothing outside it, and
-// within what a domain may hand out (checkBounds, grantable.go).
-func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping.Rule) (*resolved, error) {
+// within what a domain may hand out (checkBounds, grantable.go). The
+// bun.IDB argument is unused: the reads go through the service's store;
+// it stays for login.go's call.
+func (s *Service) resolveRule(ctx context.Context, p *IdP, r *mapping.Rule) (*resolved, error) {
 	owner := ""
 	if p.DomainID != nil {
 		owner = *p.DomainID
@@ -210,9 +190,8 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 	inBounds := func(domainID string) bool { return owner == "" || domainID == owner }
 	out := &resolved{}
 	if r.User.ID != "" {
-		var dom string
-		err := q.QueryRowContext(ctx, `SELECT domain_id FROM `+s.tUser+` WHERE id = ?`, r.User.ID).Scan(&dom)
-		if errors.Is(err, sql.ErrNoRows) {
+		dom, err := s.st.UserDomain(ctx, r.User.ID)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, refErr("user.id", "user %s not found", r.User.ID)
 		}
 		if err != nil {
@@ -225,18 +204,12 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 	}
 	for i, g := range r.Groups {
 		f := fmt.Sprintf("groups[%d]", i)
-		var id, dom string
-		var err error
-		if g.ID != "" {
-			err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM `+s.tGrp+` WHERE id = ?`, g.ID).Scan(&id, &dom)
-		} else {
-			var d string
-			if d, err = s.resolveDomain(ctx, q, f+".domain", *g.Domain); err != nil {
-				return nil, err
-			}
-			err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM `+s.tGrp+` WHERE name = ? AND domain_id = ?`, g.Name, d).Scan(&id, &dom)
+		ref, err := s.inDomain(ctx, f+".domain", g)
+		if err != nil {
+			return nil, err
 		}
-		if errors.Is(err, sql.ErrNoRows) {
+		id, dom, err := s.st.Group(ctx, ref)
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, refErr(f, "group %s not found", refText(g))
 		}
 		if err != nil {
@@ -248,54 +221,15 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 		out.GroupIDs = appendUnique(out.GroupIDs, id)
 	}
 	for i, g := range r.Grants {
-		f := fmt.Sprintf("grants[%d]", i)
-		var roleID, roleDom string
-		var err error
-		if g.Role.ID != "" {
-			err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM role WHERE id = ?`, g.Role.ID).Scan(&roleID, &roleDom)
-		} else {
-			dom := "<<null>>"
-			if g.Role.Domain != nil {
-				if dom, err = s.resolveDomain(ctx, q, f+".role.domain", *g.Role.Domain); err != nil {
-					return nil, err
-				}
-			}
-			err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM role WHERE name = ? AND domain_id = ?`, g.Role.Name, dom).Scan(&roleID, &roleDom)
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, refErr(f+".role", "role %s not found", refText(g.Role))
-		}
+		a, err := s.resolveGrant(ctx, fmt.Sprintf("grants[%d]", i), g, inBounds)
 		if err != nil {
 			return nil, err
-		}
-		if roleDom != "<<null>>" && !inBounds(roleDom) {
-			return nil, refErr(f+".role", "role %s belongs to another domain", refText(g.Role))
-		}
-		a := assignment{RoleID: roleID}
-		if g.Project != nil {
-			pid, pdom, err := s.resolveProject(ctx, q, f+".project", *g.Project)
-			if err != nil {
-				return nil, err
-			}
-			if !inBounds(pdom) {
-				return nil, refErr(f+".project", "project %s is not in the identity provider's domain", refText(*g.Project))
-			}
-			a.Type, a.TargetID = "UserProject", pid
-		} else {
-			did, err := s.resolveDomain(ctx, q, f+".domain", *g.Domain)
-			if err != nil {
-				return nil, err
-			}
-			if !inBounds(did) {
-				return nil, refErr(f+".domain", "domain %s is not the identity provider's domain", refText(*g.Domain))
-			}
-			a.Type, a.TargetID = "UserDomain", did
 		}
 		out.Grants = append(out.Grants, a)
 	}
 	if r.Scope != nil {
 		if r.Scope.Project != nil {
-			pid, pdom, err := s.resolveProject(ctx, q, "scope.project", *r.Scope.Project)
+			pid, pdom, err := s.resolveProject(ctx, "scope.project", *r.Scope.Project)
 			if err != nil {
 				return nil, err
 			}
@@ -304,7 +238,7 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 			}
 			out.ProjectID = pid
 		} else {
-			did, err := s.resolveDomain(ctx, q, "scope.domain", *r.Scope.Domain)
+			did, err := s.resolveDomain(ctx, "scope.domain", *r.Scope.Domain)
 			if err != nil {
 				return nil, err
 			}
@@ -314,23 +248,76 @@ func (s *Service) resolveRule(ctx context.Context, q bun.IDB, p *IdP, r *mapping
 			out.DomainID = did
 		}
 	}
-	if err := s.checkBounds(ctx, q, owner, out); err != nil {
+	if err := s.checkBounds(ctx, owner, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (s *Service) resolveProject(ctx context.Context, q bun.IDB, field string, r mapping.Ref) (id, domainID string, err error) {
+// inDomain is r as a store reference: by id, or by name within its
+// domain (resolved here, so that a missing domain names the field).
+func (s *Service) inDomain(ctx context.Context, domainField string, r mapping.Ref) (store.Ref, error) {
 	if r.ID != "" {
-		err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM project WHERE id = ? AND is_domain = ?`, r.ID, false).Scan(&id, &domainID)
-	} else {
-		var d string
-		if d, err = s.resolveDomain(ctx, q, field+".domain", *r.Domain); err != nil {
-			return "", "", err
-		}
-		err = q.QueryRowContext(ctx, `SELECT id, domain_id FROM project WHERE name = ? AND domain_id = ? AND is_domain = ?`, r.Name, d, false).Scan(&id, &domainID)
+		return store.Ref{ID: r.ID}, nil
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	d, err := s.resolveDomain(ctx, domainField, *r.Domain)
+	if err != nil {
+		return store.Ref{}, err
+	}
+	return store.Ref{Name: r.Name, DomainID: d}, nil
+}
+
+// resolveGrant resolves one grant of a rule: the role (global, or of a
+// domain inside the bounds) on a project or a domain inside them.
+func (s *Service) resolveGrant(ctx context.Context, f string, g mapping.Grant, inBounds func(string) bool) (assignment, error) {
+	ref := store.Ref{ID: g.Role.ID, Name: g.Role.Name}
+	if g.Role.ID == "" && g.Role.Domain != nil {
+		dom, err := s.resolveDomain(ctx, f+".role.domain", *g.Role.Domain)
+		if err != nil {
+			return assignment{}, err
+		}
+		ref.DomainID = dom
+	}
+	roleID, roleDom, err := s.st.Role(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return assignment{}, refErr(f+".role", "role %s not found", refText(g.Role))
+	}
+	if err != nil {
+		return assignment{}, err
+	}
+	if roleDom != "" && !inBounds(roleDom) {
+		return assignment{}, refErr(f+".role", "role %s belongs to another domain", refText(g.Role))
+	}
+	a := assignment{RoleID: roleID}
+	if g.Project != nil {
+		pid, pdom, err := s.resolveProject(ctx, f+".project", *g.Project)
+		if err != nil {
+			return assignment{}, err
+		}
+		if !inBounds(pdom) {
+			return assignment{}, refErr(f+".project", "project %s is not in the identity provider's domain", refText(*g.Project))
+		}
+		a.Type, a.TargetID = "UserProject", pid
+		return a, nil
+	}
+	did, err := s.resolveDomain(ctx, f+".domain", *g.Domain)
+	if err != nil {
+		return assignment{}, err
+	}
+	if !inBounds(did) {
+		return assignment{}, refErr(f+".domain", "domain %s is not the identity provider's domain", refText(*g.Domain))
+	}
+	a.Type, a.TargetID = "UserDomain", did
+	return a, nil
+}
+
+func (s *Service) resolveProject(ctx context.Context, field string, r mapping.Ref) (id, domainID string, err error) {
+	ref, err := s.inDomain(ctx, field+".domain", r)
+	if err != nil {
+		return "", "", err
+	}
+	id, domainID, err = s.st.Project(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
 		return "", "", refErr(field, "project %s not found", refText(r))
 	}
 	return id, domainID, err

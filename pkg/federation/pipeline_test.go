@@ -4,9 +4,11 @@ import (
 	"context"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -48,7 +50,8 @@ func (s *Service) JWTLogin(ctx context.Context, idpID, raw, mappingName string) 
 }
 
 func (s *Service) jwtLoginWith(ctx context.Context, iss *testIssuer, idpID, raw, mappingName string) (*Login, error) {
-	p := &login.Pipeline{Users: s.opt.Users, Issuer: iss, Log: s.opt.Log}
+	users := &identity.Checker{Dir: store.NewReader(s.db), Failures: store.NewLockout(s.db), DisableUserAccountDaysInactive: s.opt.DisableUserAccountDaysInactive, Now: s.opt.Now}
+	p := &login.Pipeline{Users: users, Issuer: iss, Log: s.opt.Log}
 	if _, err := p.Login(ctx, s.JWT(idpID, raw, mappingName)); err != nil {
 		return nil, err
 	}

@@ -2,8 +2,6 @@ package federation
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 )
 
@@ -16,29 +14,13 @@ import (
 
 // RecordWorkloadToken remembers a token minted by a JWT login of idpID.
 func (s *Service) RecordWorkloadToken(ctx context.Context, auditID, idpID string, expires time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO ng_workload_token (audit_id, idp_id, expires_at) VALUES (?, ?, ?)`,
-		auditID, idpID, micros(expires)); err != nil {
-		return fmt.Errorf("record workload token: %w", err)
-	}
-	return nil
+	return s.st.RecordWorkloadToken(ctx, auditID, idpID, expires)
 }
 
 // IsWorkloadToken reports whether any of auditIDs (a token's audit chain)
 // was minted by a workload login.
 func (s *Service) IsWorkloadToken(ctx context.Context, auditIDs []string) (bool, error) {
-	if len(auditIDs) == 0 {
-		return false, nil
-	}
-	args := make([]any, len(auditIDs))
-	for i, a := range auditIDs {
-		args[i] = a
-	}
-	var n int
-	q := `SELECT COUNT(*) FROM ng_workload_token WHERE audit_id IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ") + `)`
-	if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-		return false, fmt.Errorf("look up workload token: %w", err)
-	}
-	return n > 0, nil
+	return s.st.IsWorkloadToken(ctx, auditIDs)
 }
 
 // WorkloadTokenPurger deletes ng_workload_token rows of expired tokens.
@@ -49,9 +31,5 @@ func (WorkloadTokenPurger) Name() string { return "ng_workload_token" }
 
 // Purge deletes rows whose token expired before now.
 func (p WorkloadTokenPurger) Purge(ctx context.Context, now time.Time) (int64, error) {
-	res, err := p.S.db.ExecContext(ctx, `DELETE FROM ng_workload_token WHERE expires_at < ?`, micros(now))
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return p.S.st.PurgeWorkloadTokens(ctx, now)
 }

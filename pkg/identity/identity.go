@@ -27,7 +27,7 @@ type LocalAuth struct {
 	IgnoreLockout bool
 }
 
-// Directory reads users and records authentication outcomes.
+// Directory reads users and their lockout state.
 type Directory interface {
 	// GetUser returns the user with its domain row; token.ErrNotFound
 	// when absent.
@@ -40,6 +40,14 @@ type Directory interface {
 	// LocalAuth returns the lockout state, or nil for a user without a
 	// local_user row (federated or non-local users have no lockout).
 	LocalAuth(ctx context.Context, userID string) (*LocalAuth, error)
+	// Account returns how the user authenticates (local, non-local,
+	// federated through which IdPs) and their MFA options.
+	Account(ctx context.Context, userID string) (*Account, error)
+}
+
+// FailedAuthWriter records authentication outcomes in the lockout columns
+// (kept apart from Directory so that reading never needs write access).
+type FailedAuthWriter interface {
 	// RecordFailedAuth increments failed_auth_count and sets
 	// failed_auth_at, as keystone/identity/backends/sql.py
 	// _record_failed_auth does.
@@ -47,9 +55,6 @@ type Directory interface {
 	// ResetFailedAuth sets failed_auth_count = 0 and failed_auth_at = NULL
 	// (_reset_failed_auth).
 	ResetFailedAuth(ctx context.Context, userID string) error
-	// Account returns how the user authenticates (local, non-local,
-	// federated through which IdPs) and their MFA options.
-	Account(ctx context.Context, userID string) (*Account, error)
 }
 
 // Account is what a passwordless login needs beyond the user row.
@@ -94,9 +99,13 @@ func (l Lockout) Locked(a *LocalAuth, now time.Time) (locked, expired bool) {
 
 // Checker applies the login checks.
 type Checker struct {
-	Dir     Directory
-	Lockout Lockout
-	Now     func() time.Time
+	Dir Directory
+	// Failures writes the lockout columns. nil: a write the checks need
+	// (a failure, a reset) fails with ErrNoFailureWriter, so a checker
+	// wired without it cannot silently stop counting failures.
+	Failures FailedAuthWriter
+	Lockout  Lockout
+	Now      func() time.Time
 	// DisableUserAccountDaysInactive is [security_compliance]
 	// disable_user_account_days_inactive (0 = off).
 	DisableUserAccountDaysInactive int
@@ -117,7 +126,23 @@ var (
 	ErrLocked   = errors.New("identity: account locked")
 	ErrDisabled = errors.New("identity: user or domain disabled")
 	ErrNoUser   = errors.New("identity: no such user")
+	// ErrNoFailureWriter: the Checker has no Failures to write with.
+	ErrNoFailureWriter = errors.New("identity: no writer for the lockout columns")
 )
+
+func (c *Checker) recordFailed(ctx context.Context, userID string, at time.Time) error {
+	if c.Failures == nil {
+		return ErrNoFailureWriter
+	}
+	return c.Failures.RecordFailedAuth(ctx, userID, at)
+}
+
+func (c *Checker) resetFailed(ctx context.Context, userID string) error {
+	if c.Failures == nil {
+		return ErrNoFailureWriter
+	}
+	return c.Failures.ResetFailedAuth(ctx, userID)
+}
 
 func unauthorized(cause error) *apierror.Error {
 	e := apierror.New(http.StatusUnauthorized, apierror.MsgUnauthorized)
@@ -143,7 +168,7 @@ func (c *Checker) Usable(ctx context.Context, userID string) (*token.User, error
 	}
 	locked, expired := c.Lockout.Locked(a, now)
 	if expired {
-		if err := c.Dir.ResetFailedAuth(ctx, userID); err != nil {
+		if err := c.resetFailed(ctx, userID); err != nil {
 			return nil, apierror.Internal(err)
 		}
 	}
@@ -283,7 +308,7 @@ func (c *Checker) Failed(ctx context.Context, userID string) error {
 	if err != nil || a == nil {
 		return err
 	}
-	return c.Dir.RecordFailedAuth(ctx, userID, c.now().UTC())
+	return c.recordFailed(ctx, userID, c.now().UTC())
 }
 
 // Succeeded resets the failure counter of a local user, as a successful
@@ -293,5 +318,5 @@ func (c *Checker) Succeeded(ctx context.Context, userID string) error {
 	if err != nil || a == nil || (a.FailedCount == 0 && a.FailedAt == nil) {
 		return err
 	}
-	return c.Dir.ResetFailedAuth(ctx, userID)
+	return c.resetFailed(ctx, userID)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -99,7 +100,7 @@ func newEnv(t *testing.T, b *storetest.Backend) *env {
 func (e *env) newService(t *testing.T) *passkey.Service {
 	t.Helper()
 	r := store.NewReader(e.db)
-	checker := &identity.Checker{Dir: r, Lockout: identity.Lockout{Attempts: 3}, Now: func() time.Time { return e.now },
+	checker := &identity.Checker{Dir: r, Failures: store.NewLockout(e.db), Lockout: identity.Lockout{Attempts: 3}, Now: func() time.Time { return e.now },
 		AuthMethods: []string{"external", "password", "token", "totp", "mapped"}}
 	svc, err := passkey.New(passkey.Config{RPID: rpID, RPName: "Test Cloud", Origins: []string{origin}, UserVerification: "required",
 		Attestation: "none", CeremonyTimeout: 5 * time.Minute, TokenMethods: []string{"external"}},
@@ -137,7 +138,7 @@ func (e *env) addUser(t *testing.T, name, domainID string) string {
 	t.Helper()
 	e.next++
 	id := fmt.Sprintf("%032x", e.next)
-	e.exec(t, `INSERT INTO `+e.userTable()+` (id, domain_id, enabled, created_at) VALUES (?, ?, ?, ?)`, id, domainID, true, store.PyDateTime(e.now))
+	e.exec(t, `INSERT INTO `+e.userTable()+` (id, domain_id, enabled, created_at) VALUES (?, ?, ?, ?)`, id, domainID, true, sqldialect.DateTime(e.now))
 	e.exec(t, `INSERT INTO local_user (id, user_id, domain_id, name, failed_auth_count) VALUES (?, ?, ?, ?, 0)`, e.next, id, domainID, name)
 	return id
 }

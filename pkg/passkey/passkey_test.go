@@ -591,7 +591,7 @@ func TestPasskeyQuota(t *testing.T) {
 		}
 		limited, err := passkey.New(passkey.Config{RPID: rpID, Origins: []string{origin}, CeremonyTimeout: 5 * time.Minute,
 			TokenMethods: []string{"external"}, MaxPasskeysPerUser: 1}, passkey.NewSQLStore(e.db), store.NewReader(e.db),
-			&identity.Checker{Dir: store.NewReader(e.db)}, store.NewReader(e.db), nil)
+			&identity.Checker{Dir: store.NewReader(e.db), Failures: store.NewLockout(e.db)}, store.NewReader(e.db), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

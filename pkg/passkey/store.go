@@ -9,11 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // Passkey is a stored WebAuthn credential of a Keystone user.
@@ -101,16 +100,8 @@ var _ Store = (*SQLStore)(nil)
 
 // NewSQLStore returns a store on db.
 func NewSQLStore(db *bun.DB) *SQLStore {
-	s := &SQLStore{db: db, tUser: `"user"`}
-	if db.Dialect().Name() == dialect.MySQL {
-		s.tUser = "`user`"
-	}
-	return s
+	return &SQLStore{db: db, tUser: sqldialect.Of(db).User()}
 }
-
-func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
 // CredentialHash is the indexed form of a credential id (ids run up to
 // 1023 bytes, too long for a portable unique index).
@@ -131,19 +122,14 @@ func (s *SQLStore) CreatePasskey(ctx context.Context, p *Passkey) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
 		p.ID, p.UserID, CredentialHash(p.CredentialID), b64.EncodeToString(p.CredentialID), b64.EncodeToString(p.PublicKey),
 		p.Name, p.AAGUID, FormatTransports(p.Transports), int64(p.SignCount), p.UserVerified, p.BackupEligible, p.BackupState,
-		p.AttestationType, p.AttestationFormat, micros(p.CreatedAt))
+		p.AttestationType, p.AttestationFormat, sqldialect.Micros(p.CreatedAt))
 	if err != nil {
-		if isUniqueViolation(err) {
+		if sqldialect.IsDuplicate(err) {
 			return fmt.Errorf("%w: credential already registered", ErrConflict)
 		}
 		return fmt.Errorf("store passkey: %w", err)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "duplicate") || strings.Contains(m, "unique")
 }
 
 func scanPasskey(rows *sql.Rows) (*Passkey, error) {
@@ -168,9 +154,9 @@ func scanPasskey(rows *sql.Rows) (*Passkey, error) {
 	p.Transports = ParseTransports(tr)
 	p.Name, p.SignCount, p.UserVerified, p.BackupEligible, p.BackupState = name, uint32(count), uv, be, bs
 	p.AttestationType, p.AttestationFormat = attType, attFmt
-	p.CreatedAt = fromMicros(created)
+	p.CreatedAt = sqldialect.FromMicros(created)
 	if lastUsed.Valid {
-		t := fromMicros(lastUsed.Int64)
+		t := sqldialect.FromMicros(lastUsed.Int64)
 		p.LastUsedAt = &t
 	}
 	return &p, nil
@@ -264,14 +250,14 @@ func (s *SQLStore) DeletePasskey(ctx context.Context, id string) error {
 func (s *SQLStore) RecordUse(ctx context.Context, id string, oldCount, newCount uint32, backupState bool, at time.Time) error {
 	err := s.execOne(ctx, "record passkey use",
 		`UPDATE ng_passkeys SET sign_count = ?, backup_state = ?, last_used_at = ? WHERE id = ? AND sign_count = ?`,
-		int64(newCount), backupState, micros(at), id, int64(oldCount))
+		int64(newCount), backupState, sqldialect.Micros(at), id, int64(oldCount))
 	if !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	// MySQL counts changed rows only: an update that wrote the values the
 	// row already held matched it all the same.
 	p, gerr := s.GetPasskey(ctx, id)
-	if gerr == nil && p.SignCount == newCount && p.BackupState == backupState && p.LastUsedAt != nil && p.LastUsedAt.Equal(fromMicros(micros(at))) {
+	if gerr == nil && p.SignCount == newCount && p.BackupState == backupState && p.LastUsedAt != nil && p.LastUsedAt.Equal(sqldialect.FromMicros(sqldialect.Micros(at))) {
 		return nil
 	}
 	return fmt.Errorf("%w: counter of passkey %s changed concurrently", ErrConflict, id)
@@ -284,7 +270,7 @@ func (s *SQLStore) CreateCeremony(ctx context.Context, c *Ceremony) error {
 		user = c.UserID
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO ng_passkey_ceremonies (id, kind, user_id, decoy, name, session, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Kind, user, c.Decoy, c.Name, string(c.Session), micros(c.CreatedAt), micros(c.ExpiresAt))
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.Kind, user, c.Decoy, c.Name, string(c.Session), sqldialect.Micros(c.CreatedAt), sqldialect.Micros(c.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("store ceremony: %w", err)
 	}
@@ -313,7 +299,7 @@ func (s *SQLStore) TakeCeremony(ctx context.Context, id string) (*Ceremony, erro
 		return nil, err
 	}
 	c.UserID, c.Session = user.String, []byte(session)
-	c.CreatedAt, c.ExpiresAt = fromMicros(created), fromMicros(expires)
+	c.CreatedAt, c.ExpiresAt = sqldialect.FromMicros(created), sqldialect.FromMicros(expires)
 	return &c, nil
 }
 
@@ -339,7 +325,7 @@ func (s *SQLStore) Secret(ctx context.Context, name string) ([]byte, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	_, ierr := s.db.ExecContext(ctx, `INSERT INTO ng_passkey_secrets (name, secret, created_at) VALUES (?, ?, ?)`, name, b64.EncodeToString(b[:]), micros(time.Now()))
+	_, ierr := s.db.ExecContext(ctx, `INSERT INTO ng_passkey_secrets (name, secret, created_at) VALUES (?, ?, ?)`, name, b64.EncodeToString(b[:]), sqldialect.Micros(time.Now()))
 	// Another instance may have won the race: read whatever is stored.
 	v, err = read()
 	if err != nil {
@@ -353,7 +339,7 @@ func (s *SQLStore) Secret(ctx context.Context, name string) ([]byte, error) {
 
 // PurgeCeremonies deletes expired ceremonies.
 func (s *SQLStore) PurgeCeremonies(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM ng_passkey_ceremonies WHERE expires_at < ?`, micros(now))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM ng_passkey_ceremonies WHERE expires_at < ?`, sqldialect.Micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("purge ceremonies: %w", err)
 	}

@@ -6,26 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
-// The Reader also answers the lookups of v4 logins. The only writes to a
-// Python table are the two lockout columns of local_user, written in the
-// form Python's ORM writes them.
+// The Reader also answers the lookups of v4 logins; the lockout columns
+// it reads are written by Lockout (lockout.go).
 var (
 	_ identity.Directory = (*Reader)(nil)
 	_ issue.ScopeLookup  = (*Reader)(nil)
 )
-
-// PyDateTime formats t as Python's SQLAlchemy DateTime columns hold it
-// (naive UTC, microseconds), a literal all three backends accept.
-func PyDateTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02 15:04:05.000000")
-}
 
 func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*token.Project, error) {
 	rows, err := r.query(ctx, `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE `+where, args...)
@@ -103,27 +95,6 @@ func (r *Reader) LocalAuth(ctx context.Context, userID string) (*identity.LocalA
 		FailedAt:      at.ptr(),
 		IgnoreLockout: opt.Valid && strings.TrimSpace(opt.String) == "true",
 	}, nil
-}
-
-// RecordFailedAuth is _record_failed_auth: count + 1 (NULL counts as 0),
-// failed_auth_at = utcnow(). One UPDATE, so concurrent failures on several
-// instances all count.
-func (r *Reader) RecordFailedAuth(ctx context.Context, userID string, at time.Time) error {
-	_, err := r.db.ExecContext(ctx, `UPDATE local_user SET failed_auth_count = COALESCE(failed_auth_count, 0) + 1, failed_auth_at = ? WHERE user_id = ?`,
-		PyDateTime(at), userID)
-	if err != nil {
-		return fmt.Errorf("record failed authentication: %w", err)
-	}
-	return nil
-}
-
-// ResetFailedAuth is _reset_failed_auth.
-func (r *Reader) ResetFailedAuth(ctx context.Context, userID string) error {
-	_, err := r.db.ExecContext(ctx, `UPDATE local_user SET failed_auth_count = 0, failed_auth_at = NULL WHERE user_id = ?`, userID)
-	if err != nil {
-		return fmt.Errorf("reset failed authentication: %w", err)
-	}
-	return nil
 }
 
 // Account reads how a user authenticates and their MFA options

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/mysqldialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -26,13 +27,15 @@ import (
 	_ "modernc.org/sqlite" // pure-Go SQLite driver, registered as "sqlite"
 )
 
-// Dialect names the SQL backend.
-type Dialect string
+// Dialect names the SQL backend (sqldialect.Dialect, so that one type
+// names a backend everywhere).
+type Dialect = sqldialect.Dialect
 
+// The supported backends.
 const (
-	MySQL    Dialect = "mysql"
-	Postgres Dialect = "postgres"
-	SQLite   Dialect = "sqlite"
+	MySQL    = sqldialect.MySQL
+	Postgres = sqldialect.Postgres
+	SQLite   = sqldialect.SQLite
 )
 
 // Target is a parsed SQLAlchemy URL: which backend and how to reach it.

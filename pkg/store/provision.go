@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // Provisioning writes what a federated login provisions: the shadow user
@@ -27,11 +26,7 @@ type Provisioning struct {
 
 // NewProvisioning wraps an open database.
 func NewProvisioning(db *bun.DB) *Provisioning {
-	p := &Provisioning{db: db, tUser: `"user"`}
-	if db.Dialect().Name() == dialect.MySQL {
-		p.tUser = "`user`"
-	}
-	return p
+	return &Provisioning{db: db, tUser: sqldialect.FromBun(db.Dialect().Name()).User()}
 }
 
 // ProvisionGrant is one role assignment a mapping gives its user (Python's
@@ -132,7 +127,7 @@ func (w *provisionTx) run(ctx context.Context, plan *ProvisionPlan) (string, err
 	if plan.JTI != "" {
 		if err := w.exec(ctx, `INSERT INTO ng_jwt_jti (idp_id, jti, expires_at) VALUES (?, ?, ?)`,
 			plan.IdPID, plan.JTI, plan.JTIExpires.UTC().UnixMicro()); err != nil {
-			if isUniqueViolation(err) {
+			if sqldialect.IsDuplicate(err) {
 				return "", ErrReplayedJTI
 			}
 			return "", fmt.Errorf("insert ng_jwt_jti: %w", err)
@@ -175,8 +170,8 @@ func (w *provisionTx) shadowUser(ctx context.Context, plan *ProvisionPlan) (stri
 	case errors.Is(err, sql.ErrNoRows):
 		id = plan.ShadowUserID
 		if err := w.exec(ctx, `INSERT INTO `+w.p.tUser+` (id, extra, enabled, default_project_id, created_at, last_active_at, domain_id)
-			VALUES (?, ?, ?, NULL, ?, NULL, ?)`, id, "{}", true, PyDateTime(plan.Now), plan.ShadowDomainID); err != nil {
-			if isUniqueViolation(err) {
+			VALUES (?, ?, ?, NULL, ?, NULL, ?)`, id, "{}", true, sqldialect.DateTime(plan.Now), plan.ShadowDomainID); err != nil {
+			if sqldialect.IsDuplicate(err) {
 				return "", ErrShadowUserTaken
 			}
 			return "", fmt.Errorf("insert user: %w", err)
@@ -196,7 +191,7 @@ func (w *provisionTx) shadowUser(ctx context.Context, plan *ProvisionPlan) (stri
 		if err := w.tx.QueryRowContext(ctx, `SELECT last_active_at FROM `+w.p.tUser+` WHERE id = ?`, id).Scan(&last); err != nil {
 			return "", err
 		}
-		if err := w.exec(ctx, `UPDATE `+w.p.tUser+` SET last_active_at = ? WHERE id = ?`, plan.Now.UTC().Format("2006-01-02"), id); err != nil {
+		if err := w.exec(ctx, `UPDATE `+w.p.tUser+` SET last_active_at = ? WHERE id = ?`, sqldialect.Date(plan.Now), id); err != nil {
 			return "", err
 		}
 		w.undo.add(`UPDATE `+w.p.tUser+` SET last_active_at = ? WHERE id = ?`, last, id)
@@ -215,7 +210,7 @@ func (w *provisionTx) addExpiring(ctx context.Context, idpID, userID, groupID st
 	switch {
 	case err == nil:
 		if err := w.exec(ctx, `UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`,
-			PyDateTime(now), userID, groupID); err != nil {
+			sqldialect.DateTime(now), userID, groupID); err != nil {
 			return err
 		}
 		w.undo.add(`UPDATE expiring_user_group_membership SET last_verified = ? WHERE user_id = ? AND group_id = ?`, last, userID, groupID)
@@ -224,7 +219,7 @@ func (w *provisionTx) addExpiring(ctx context.Context, idpID, userID, groupID st
 		return err
 	}
 	if err := w.exec(ctx, `INSERT INTO expiring_user_group_membership (user_id, group_id, idp_id, last_verified) VALUES (?, ?, ?, ?)`,
-		userID, groupID, idpID, PyDateTime(now)); err != nil {
+		userID, groupID, idpID, sqldialect.DateTime(now)); err != nil {
 		return err
 	}
 	w.undo.add(`DELETE FROM expiring_user_group_membership WHERE user_id = ? AND group_id = ?`, userID, groupID)
@@ -367,12 +362,12 @@ func (u *Undo) Run(ctx context.Context) error {
 	return nil
 }
 
-// isUniqueViolation reports a unique-constraint violation on any backend
-// (MySQL 1062, PostgreSQL 23505, SQLite "UNIQUE constraint failed").
-func isUniqueViolation(err error) bool {
-	if err == nil {
-		return false
+// PurgeJTIs deletes the replay records (ng_jwt_jti) of JWTs that expired
+// before now: a replayed JWT past its expiry is refused by its exp claim.
+func (p *Provisioning) PurgeJTIs(ctx context.Context, now time.Time) (int64, error) {
+	res, err := p.db.ExecContext(ctx, `DELETE FROM ng_jwt_jti WHERE expires_at < ?`, sqldialect.Micros(now))
+	if err != nil {
+		return 0, err
 	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "duplicate") || strings.Contains(m, "unique") || strings.Contains(m, "1062") || strings.Contains(m, "23505")
+	return res.RowsAffected()
 }

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 )
 
 // nullDomainID is how Keystone stores "no domain" in role.domain_id.
@@ -43,12 +43,10 @@ var _ token.Store = (*Reader)(nil)
 
 // NewReader wraps an open database.
 func NewReader(db *bun.DB) *Reader {
-	r := &Reader{db: db, multi: multiStatements(db.Dialect().Name())}
-	if db.Dialect().Name() == dialect.MySQL {
-		r.tUser, r.tGroup = "`user`", "`group`"
+	d := sqldialect.Of(db)
+	r := &Reader{db: db, multi: multiStatements(db.Dialect().Name()), tUser: d.User(), tGroup: d.Group()}
+	if d == sqldialect.MySQL {
 		r.prep = newPreparer(db.DB, &r.queries)
-	} else {
-		r.tUser, r.tGroup = `"user"`, `"group"`
 	}
 	r.userSQL = userSQL(r.tUser)
 	return r
@@ -362,7 +360,7 @@ func trustStmt(id string, out **token.Trust) stmt {
 						ProjectID: c.project.String, Impersonation: c.imp.Bool, Deleted: c.deleted.Valid,
 						RedelegatedTrustID: c.redel.String}
 					if c.expInt.Valid && c.expInt.Int64 != 0 {
-						e := microsToTime(c.expInt.Int64)
+						e := sqldialect.FromMicros(c.expInt.Int64)
 						t.ExpiresAt = &e
 					} else {
 						t.ExpiresAt = c.exp.ptr()

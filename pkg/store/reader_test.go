@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -225,7 +226,7 @@ func seed(t *testing.T, f *fixture) {
 		f.exec(t, `INSERT INTO revocation_event (domain_id, project_id, user_id, role_id, trust_id, consumer_id, access_token_id,
 			issued_before, expires_at, revoked_at, audit_id, audit_chain_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			null(e.DomainID), null(e.ProjectID), null(e.UserID), null(e.RoleID), null(e.TrustID), null(e.ConsumerID), e.AccessTokenID,
-			store.PyDateTime(e.IssuedBefore), nullTime(e.ExpiresAt), store.PyDateTime(e.RevokedAt), null(e.AuditID), null(e.AuditChainID))
+			sqldialect.DateTime(e.IssuedBefore), nullTime(e.ExpiresAt), sqldialect.DateTime(e.RevokedAt), null(e.AuditID), null(e.AuditChainID))
 	}
 }
 
@@ -240,7 +241,7 @@ func nullTime(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return store.PyDateTime(*t)
+	return sqldialect.DateTime(*t)
 }
 
 func asg(typ, actor, target, role string, inherited bool) token.Assignment {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 )
 
 // nullTime scans the naive-UTC DATETIME/DATE values Python writes, whatever
@@ -14,14 +16,6 @@ import (
 type nullTime struct {
 	Time  time.Time
 	Valid bool
-}
-
-var timeLayouts = []string{
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999-07:00",
-	"2006-01-02T15:04:05.999999999Z07:00",
-	"2006-01-02",
 }
 
 func (t *nullTime) Scan(v any) error {
@@ -43,14 +37,12 @@ func (t *nullTime) Scan(v any) error {
 }
 
 func (t *nullTime) parse(s string) error {
-	s = strings.TrimSpace(s)
-	for _, l := range timeLayouts {
-		if p, err := time.ParseInLocation(l, s, time.UTC); err == nil {
-			t.Time, t.Valid = p.UTC(), true
-			return nil
-		}
+	p, err := sqldialect.ParseDateTime(s)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
-	return fmt.Errorf("store: unrecognised time %q", s)
+	t.Time, t.Valid = p, true
+	return nil
 }
 
 func (t nullTime) ptr() *time.Time {
@@ -161,12 +153,6 @@ func (s nullString) ptr() *string {
 	}
 	v := s.String
 	return &v
-}
-
-// microsToTime converts Keystone's DateTimeInt (microseconds since the Unix
-// epoch, UTC) exactly.
-func microsToTime(us int64) time.Time {
-	return time.Unix(us/1_000_000, (us%1_000_000)*1000).UTC()
 }
 
 var (

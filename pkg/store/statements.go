@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/uptrace/bun/dialect"
 )
@@ -246,7 +247,7 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 		// Password.expires_at is "expires_at_int or _expires_at".
 		if havePw {
 			if pwExpInt.Valid && pwExpInt.Int64 != 0 {
-				t := microsToTime(pwExpInt.Int64)
+				t := sqldialect.FromMicros(pwExpInt.Int64)
 				u.PasswordExpiresAt = &t
 			} else {
 				u.PasswordExpiresAt = pwExp.ptr()

@@ -8,10 +8,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/uptrace/bun"
 )
 
@@ -30,29 +30,18 @@ func New(db *bun.DB) *Store { return &Store{db: db} }
 // Name implements the Purger interface of cmd/keystone-ng.
 func (s *Store) Name() string { return table }
 
-// timeLayout is fixed width so that SQLite, which stores text, orders
-// and compares the values correctly; MySQL and PostgreSQL parse it.
-const timeLayout = "2006-01-02 15:04:05.000000"
-
-func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
-
-var parseLayouts = []string{
-	timeLayout,
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999-07:00",
-	"2006-01-02T15:04:05.999999999Z07:00",
-}
+// fmtTime writes Python's DateTime text (sqldialect.DateTime): fixed
+// width, so that SQLite, which stores text, orders and compares the values
+// correctly; MySQL and PostgreSQL parse it.
+func fmtTime(t time.Time) string { return sqldialect.DateTime(t) }
 
 // ParseTime reads a time as the drivers hand it over as text (SQLite).
 func ParseTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	for _, l := range parseLayouts {
-		if t, err := time.ParseInLocation(l, s, time.UTC); err == nil {
-			return t.UTC(), nil
-		}
+	t, err := sqldialect.ParseDateTime(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlstore: %w", err)
 	}
-	return time.Time{}, fmt.Errorf("sqlstore: unrecognised time %q", s)
+	return t, nil
 }
 
 // dbTime scans DATETIME/TIMESTAMP values, naive UTC, from any driver.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 )
@@ -49,7 +50,7 @@ func rowText(v any) string {
 		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
 			return x.Format("2006-01-02")
 		}
-		return store.PyDateTime(x)
+		return sqldialect.DateTime(x)
 	case string:
 		switch x {
 		case "true", "t":
@@ -58,7 +59,7 @@ func rowText(v any) string {
 			return "0"
 		}
 		if t, err := time.Parse("2006-01-02 15:04:05", x); err == nil {
-			return store.PyDateTime(t)
+			return sqldialect.DateTime(t)
 		}
 		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
 			return rowText(t)

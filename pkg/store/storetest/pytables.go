@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 )
 
 // RootDomainID is the sentinel project row Python's initial migration
@@ -13,10 +15,7 @@ const RootDomainID = "<<keystone.domain.root>>"
 // QuoteIdent quotes a table or column name for backend ("mysql",
 // "postgres" or "sqlite"); user and group must always be quoted.
 func QuoteIdent(backend, name string) string {
-	if backend == "mysql" {
-		return "`" + name + "`"
-	}
-	return `"` + name + `"`
+	return sqldialect.Dialect(backend).Quote(name)
 }
 
 // PythonTables returns the DDL of the Python Keystone tables keystone-ng
