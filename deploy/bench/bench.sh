@@ -18,6 +18,7 @@
 # Knobs: BENCH_DB (mysql), BENCH_CONNS (16), BENCH_THREADS (2),
 # BENCH_DURATION (20s), BENCH_WARMUP (5s), BENCH_PY_DURATION (20s),
 # BENCH_OUT (out/bench), BENCH_SKIP_PYTHON=1 (keystone-ng only),
+# BENCH_NG_BIN (a keystone-ng binary to load instead of building this tree),
 # BENCH_SKIP_LOGIN=1 (no login figures), BENCH_SKIP_GOMAXPROCS1=1 (no
 # second keystone-ng run with GOMAXPROCS=1).
 set -Eeuo pipefail
@@ -42,8 +43,15 @@ up 0
 # shellcheck disable=SC1091
 . "$STATE/env"
 
-say "building keystone-ng"
-(cd "$ROOT" && go build -trimpath -o "$OUT/keystone-ng" ./cmd/keystone-ng)
+if [ -n "${BENCH_NG_BIN:-}" ]; then
+  # A binary built elsewhere (an earlier commit): before/after runs of the
+  # same script on the same Python Keystone (docs/performance.md).
+  say "using $BENCH_NG_BIN"
+  cp "$BENCH_NG_BIN" "$OUT/keystone-ng"
+else
+  say "building keystone-ng"
+  (cd "$ROOT" && go build -trimpath -o "$OUT/keystone-ng" ./cmd/keystone-ng)
+fi
 # login_rate_limit = 0: jwtbench logs in as fast as it can from 127.0.0.1;
 # outbound_allowed_networks: its identity provider's JWKS is on 127.0.0.1.
 printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\nlogin_rate_limit = 0\noutbound_allowed_networks = 127.0.0.0/8\n' "$NGPORT" > "$OUT/ng.conf"
