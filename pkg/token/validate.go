@@ -149,7 +149,6 @@ type Token struct {
 	ProjectEndpoints *ProjectEndpoints
 	ServiceProviders []ServiceProvider
 	CatalogUserID    string
-
 }
 
 // Unscoped reports a token without any scope.
