@@ -3,7 +3,6 @@ package token
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -78,11 +77,11 @@ func (v *Validator) readFirst(ctx context.Context, pl *plan, ev *evidence) (*Pre
 	// The catalog lookups run first, in this goroutine: the store normally
 	// answers them from its catalog cache at once (a miss costs one extra
 	// round trip about once a second), and for a project token the
-	// prefetch is then the only other lookup, so fetch needs no goroutine.
+	// prefetch is then the only other lookup, so the round needs no goroutine.
 	if err := v.readCatalog(ctx, pl, ev); err != nil {
 		return nil, err
 	}
-	if err := v.fetch(ctx, fns...); err != nil {
+	if err := v.Store.Round(ctx, fns...); err != nil {
 		return nil, err
 	}
 	ev.user, ev.memberships, ev.lineage, ev.events = pre.User, pre.Memberships, pre.Lineage, pre.Events
@@ -133,7 +132,7 @@ func (v *Validator) readSecond(ctx context.Context, pl *plan, ev *evidence, pre 
 	if len(fns) == 0 {
 		return nil
 	}
-	return v.fetch(ctx, fns...)
+	return v.Store.Round(ctx, fns...)
 }
 
 // readProjectAssignments adds to fns, when the hint did not cover them,
@@ -281,23 +280,11 @@ func optional(err error) error {
 	return err
 }
 
-// fetch runs one round of lookups, holding a place at the Gate.
-func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
-	waited, err := v.Gate.enter(ctx)
-	if v.GateWaited != nil && v.Gate != nil {
-		v.GateWaited(waited)
-	}
-	if err != nil {
-		return fmt.Errorf("waiting for a database turn: %w", err)
-	}
-	defer v.Gate.leave()
-	return fetchAll(fns...)
-}
-
-// fetchAll runs fns concurrently (the first in this goroutine): the
-// database lookups of one round are independent, so they cost one round
-// trip of latency instead of many.
-func fetchAll(fns ...func() error) error {
+// Concurrently runs fns concurrently (the first in this goroutine) and
+// joins their errors: the database lookups of one round are independent,
+// so they cost one round trip of latency instead of many. Stores run a
+// Round with it once the round is admitted.
+func Concurrently(fns ...func() error) error {
 	if len(fns) == 1 {
 		return fns[0]()
 	}

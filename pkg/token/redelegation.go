@@ -131,7 +131,7 @@ func (v *Validator) loadTrustChain(ctx context.Context, leaf *Trust, lineage []*
 		c.trustorRows, err = v.Store.UserAssignments(ctx, orig, projectIDs(lineage))
 		return err
 	})
-	if err := v.fetch(ctx, fns...); err != nil {
+	if err := v.Store.Round(ctx, fns...); err != nil {
 		return nil, err
 	}
 	return c, nil

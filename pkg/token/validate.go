@@ -53,62 +53,9 @@ type Validator struct {
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
-	// Gate bounds how many validation rounds read the database at once
-	// ([keystone_ng] db_concurrency, times db_batch_size when the store
-	// batches, config.DBLimits); nil: no bound.
-	Gate Gate
-	// GateWaited, if set, is told how long each round waited at the Gate
-	// (0 when a place was free), for the wait metric.
-	GateWaited func(time.Duration)
-
 	// hints remembers which assignments each user and project needed
 	// last time (hints.go).
 	hints hintCache
-}
-
-// Gate is a first-come-first-served bound on how many validations run a
-// round of database lookups at the same time. Under a load the database
-// cannot keep up with, letting every request in at once has each of them
-// compete for the same cores (on MariaDB one server thread per
-// connection): throughput does not rise, the database spends more CPU per
-// statement and the slowest answers wait for the scheduler. Waiting in
-// line here instead keeps the database's work per validation and the
-// latency spread down (docs/performance.md). Go's channel sends queue in
-// arrival order, so the first to wait is the first let in.
-type Gate chan struct{}
-
-// NewGate returns a Gate for n concurrent rounds; nil (no bound) for n <= 0.
-func NewGate(n int) Gate {
-	if n <= 0 {
-		return nil
-	}
-	return make(Gate, n)
-}
-
-// enter takes a place, waiting in line if none is free, and reports how
-// long it waited (the clock is read only when it had to wait).
-func (g Gate) enter(ctx context.Context) (time.Duration, error) {
-	if g == nil {
-		return 0, nil
-	}
-	select {
-	case g <- struct{}{}:
-		return 0, nil
-	default:
-	}
-	start := time.Now()
-	select {
-	case g <- struct{}{}:
-		return time.Since(start), nil
-	case <-ctx.Done():
-		return time.Since(start), ctx.Err()
-	}
-}
-
-func (g Gate) leave() {
-	if g != nil {
-		<-g
-	}
 }
 
 // Request says how to validate.
