@@ -82,14 +82,23 @@ func checkResources(t *Token, ev *evidence) error {
 	if !t.Project.Enabled {
 		return apierror.NotFound(fmt.Sprintf("Unable to validate token because project %s is disabled", p.ProjectID))
 	}
-	t.ProjectDomain = ev.domains[t.Project.DomainID]
-	if t.ProjectDomain == nil || !t.ProjectDomain.IsDomain {
-		return apierror.NotFound(fmt.Sprintf(msgDomainNotFound, t.Project.DomainID))
+	var err error
+	t.ProjectDomain, err = enabledDomain(ev.domains, t.Project.DomainID)
+	return err
+}
+
+// enabledDomain returns the row of the domain id, or the answer Python
+// gives when it is missing or disabled (the same for a project's domain
+// and a user's).
+func enabledDomain(domains map[string]*Project, id string) (*Project, error) {
+	d := domains[id]
+	if d == nil || !d.IsDomain {
+		return nil, apierror.NotFound(fmt.Sprintf(msgDomainNotFound, id))
 	}
-	if !t.ProjectDomain.Enabled {
-		return apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", t.ProjectDomain.ID))
+	if !d.Enabled {
+		return nil, apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", d.ID))
 	}
-	return nil
+	return d, nil
 }
 
 // checkTrust is the trust half of TokenModel._validate_token_user: the
@@ -143,14 +152,9 @@ func checkUser(t *Token, ev *evidence) error {
 	if t.User == nil {
 		return apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Payload.UserID))
 	}
-	t.UserDomain = ev.domains[t.User.DomainID]
-	if t.UserDomain == nil || !t.UserDomain.IsDomain {
-		return apierror.NotFound(fmt.Sprintf(msgDomainNotFound, t.User.DomainID))
-	}
-	if !t.UserDomain.Enabled {
-		return apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", t.UserDomain.ID))
-	}
-	return nil
+	var err error
+	t.UserDomain, err = enabledDomain(ev.domains, t.User.DomainID)
+	return err
 }
 
 // checkValid runs the checks after the roles are known: a scoped token
