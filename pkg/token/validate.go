@@ -42,7 +42,8 @@ type Settings struct {
 }
 
 // Validator validates tokens. It holds no per-token state: every call reads
-// the database afresh so no answer is stale (docs/validation.md).
+// the database afresh so no answer is stale (docs/validation.md). How many
+// validations read at once is the Store's to decide (Rounder).
 type Validator struct {
 	Keys     Decrypter
 	Codec    *payload.Codec
@@ -53,6 +54,7 @@ type Validator struct {
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
+
 	// hints remembers which assignments each user and project needed
 	// last time (hints.go).
 	hints hintCache
