@@ -66,10 +66,10 @@ lint:
 
 unit:
 	$(GO) test -count=1 ./...
-	# the validator's shared state (hint cache, key set, gate) under the race detector
+	# the validator's shared state (hint cache, key set, the store's round gate) under the race detector
 	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/...
-	# the batcher's line and hand-offs, and batched statements on the real databases
-	$(GO) test -count=1 -race -run 'Batch' ./pkg/store/
+	# the batcher's line and hand-offs, the round gate, and batched statements on the real databases
+	$(GO) test -count=1 -race -run 'Batch|Gate|Round' ./pkg/store/
 
 # Short coverage-guided runs of every fuzz target (longer: FUZZTIME=5m).
 fuzz:

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -134,16 +133,12 @@ func (a *app) validator() *token.Validator {
 		Now:          time.Now,
 		Log:          a.log,
 		QueryTimeout: cfg.KeystoneNG.DBQueryTimeout,
-		Gate:         token.NewGate(cfg.DBLimits(runtime.GOMAXPROCS(0)).Rounds),
 	}
 }
 
 func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 	cfg := a.cfg
 	v := a.validator()
-	if m != nil {
-		v.GateWaited = m.DBWait
-	}
 	return &httpapi.Server{
 		Validator:          v,
 		Policy:             a.policy,

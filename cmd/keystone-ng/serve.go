@@ -13,6 +13,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
@@ -30,14 +31,14 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	defer a.close()
 
 	var (
-		m             *httpapi.Metrics
-		statementWait func(time.Duration)
+		m     *httpapi.Metrics
+		waits store.Waits
 	)
 	if cfg.KeystoneNG.MetricsEnabled {
 		m = httpapi.NewMetrics(a.db.DB)
 		m.CountDBQueries(a.reader.Queries)
 		m.CountDBBatches(a.reader.Batched)
-		statementWait = m.DBStatementWait
+		waits = store.Waits{Round: m.DBWait, Statement: m.DBStatementWait}
 		a.keys.OnReload = func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()
@@ -46,8 +47,10 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 			}
 		}
 	}
+	// The one limits value of the database reads of validation: the
+	// store admits rounds and statements by it (store.Reader.Limit).
 	lim := cfg.DBLimits(runtime.GOMAXPROCS(0))
-	a.reader.Batch(lim.Statements, lim.Batch, statementWait)
+	a.reader.Limit(lim, waits)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)

@@ -121,11 +121,10 @@ func (m *Metrics) CountDBBatches(batched func() (batches, rounds uint64)) {
 }
 
 // DBStatementWait records one round's wait for a statement slot
-// (store.Reader.Batch).
+// (store.Waits.Statement).
 func (m *Metrics) DBStatementWait(d time.Duration) { m.stmtWait.Observe(d.Seconds()) }
 
-// DBWait records one round's wait for a database turn (token.Validator's
-// GateWaited).
+// DBWait records one round's wait for a database turn (store.Waits.Round).
 func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }
 
 // RateLimited counts one request refused by the login rate limit.

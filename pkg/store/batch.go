@@ -2,10 +2,99 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/config"
+	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
+
+// Admission control. The reader owns it, from one limits value
+// (config.DBLimits, resolved once at start and passed to Limit): at most
+// Rounds validation rounds read at once (Round), and on MySQL/MariaDB at
+// most Statements combined statements are in flight, each carrying up to
+// Batch waiting rounds of one shape (the batcher below).
+
+// Waits are told how long each round waited for admission, for the
+// metrics: Round at the round gate, Statement for a statement slot
+// (MySQL/MariaDB batching). Either may be nil.
+type Waits struct {
+	Round, Statement func(time.Duration)
+}
+
+// Limit sets the reader's admission control from l; call it once, before
+// the reader serves. Without it every round and statement goes at once.
+// Only MySQL/MariaDB combine statements, so only they batch (and only for
+// l.Statements >= 1 and l.Batch >= 2).
+func (r *Reader) Limit(l config.DBLimits, w Waits) {
+	r.gate, r.roundWaited = newRoundGate(l.Rounds), w.Round
+	r.batch = nil
+	if r.prep != nil && l.Statements >= 1 && l.Batch >= 2 {
+		r.batch = newBatcher(l.Statements, l.Batch, r.execBatch, w.Statement)
+	}
+}
+
+// Round runs one round of a validation's lookups (token.Rounder), holding
+// a place at the round gate while they run.
+func (r *Reader) Round(ctx context.Context, fns ...func() error) error {
+	waited, err := r.gate.enter(ctx)
+	if r.roundWaited != nil && r.gate != nil {
+		r.roundWaited(waited)
+	}
+	if err != nil {
+		return fmt.Errorf("waiting for a database turn: %w", err)
+	}
+	defer r.gate.leave()
+	return token.Concurrently(fns...)
+}
+
+// roundGate is a first-come-first-served bound on how many validations
+// run a round of database lookups at the same time. Under a load the
+// database cannot keep up with, letting every request in at once has each
+// of them compete for the same cores (on MariaDB one server thread per
+// connection): throughput does not rise, the database spends more CPU per
+// statement and the slowest answers wait for the scheduler. Waiting in
+// line here instead keeps the database's work per validation and the
+// latency spread down (docs/performance.md). Go's channel sends queue in
+// arrival order, so the first to wait is the first let in.
+type roundGate chan struct{}
+
+// newRoundGate returns a gate for n concurrent rounds; nil (no bound) for
+// n <= 0.
+func newRoundGate(n int) roundGate {
+	if n <= 0 {
+		return nil
+	}
+	return make(roundGate, n)
+}
+
+// enter takes a place, waiting in line if none is free, and reports how
+// long it waited (the clock is read only when it had to wait).
+func (g roundGate) enter(ctx context.Context) (time.Duration, error) {
+	if g == nil {
+		return 0, nil
+	}
+	select {
+	case g <- struct{}{}:
+		return 0, nil
+	default:
+	}
+	start := time.Now()
+	select {
+	case g <- struct{}{}:
+		return time.Since(start), nil
+	case <-ctx.Done():
+		return time.Since(start), ctx.Err()
+	}
+}
+
+func (g roundGate) leave() {
+	if g != nil {
+		<-g
+	}
+}
 
 // Batching (MySQL/MariaDB, combined statements).
 //

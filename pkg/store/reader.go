@@ -32,6 +32,10 @@ type Reader struct {
 	combined combinedCache
 	// batch batches combined statements (batch.go); nil: no batching.
 	batch *batcher
+	// gate bounds the validation rounds reading at once, roundWaited is
+	// told how long each waited (Limit, Round; batch.go).
+	gate        roundGate
+	roundWaited func(time.Duration)
 	// queries counts the queries sent to the database (Queries).
 	queries atomic.Uint64
 	// batches and batchedRounds count the batched statements that ran
@@ -50,20 +54,6 @@ func NewReader(db *bun.DB) *Reader {
 	}
 	r.userSQL = userSQL(r.tUser)
 	return r
-}
-
-// Batch bounds the combined statements of validation in flight to
-// statements and lets up to size waiting rounds of one shape share a
-// statement (batch.go); waited, if set, is told how long each round
-// waited for a statement slot. Only MySQL/MariaDB combine statements;
-// elsewhere, and for statements < 1 or size < 2, it does nothing. Call it
-// before the reader serves.
-func (r *Reader) Batch(statements, size int, waited func(time.Duration)) {
-	if r.prep == nil || statements < 1 || size < 2 {
-		r.batch = nil
-		return
-	}
-	r.batch = newBatcher(statements, size, r.execBatch, waited)
 }
 
 // DB exposes the handle for health checks and metrics.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/keystone-ng/keystone-ng/pkg/config"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
@@ -1197,7 +1198,7 @@ func TestBatchedPrefetch(t *testing.T) {
 		seed(t, f)
 		ctx := context.Background()
 		probe := store.NewReader(b.DB)
-		probe.Batch(1, 8, nil)
+		probe.Limit(config.DBLimits{Statements: 1, Batch: 8}, store.Waits{})
 		if _, _, ok := store.HoldBatchSlots(probe); !ok {
 			if b.Dialect == store.MySQL {
 				t.Fatal("no batching on MySQL")
@@ -1212,7 +1213,7 @@ func TestBatchedPrefetch(t *testing.T) {
 		run := func(t *testing.T, qs []token.PrefetchQuery) ([]*token.Prefetched, uint64, *store.Reader) {
 			t.Helper()
 			r := store.NewReader(b.DB)
-			r.Batch(1, 8, nil)
+			r.Limit(config.DBLimits{Statements: 1, Batch: 8}, store.Waits{})
 			queued, release, _ := store.HoldBatchSlots(r)
 			got := make([]*token.Prefetched, len(qs))
 			errs := make([]error, len(qs))

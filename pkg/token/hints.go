@@ -48,32 +48,14 @@ func domainHintScope(domainID string) string { return "domain:" + domainID }
 // systemHintScope is the hint cache's scope key of system tokens.
 const systemHintScope = "system:all"
 
-// hintedRoles returns the full records of ids from the first round's role
-// hint, or nil when the hint did not ask for every one of them. A role
-// asked for and not found does not exist: its absence is the answer a read
-// of its own would give.
-func (t *Token) hintedRoles(ids []string) map[string]*Role {
-	out := make(map[string]*Role, len(ids))
-	for _, id := range ids {
-		if !slices.Contains(t.knownRoleIDs, id) {
-			return nil
-		}
-		if r := t.knownRoles[id]; r != nil {
-			out[id] = r
-		}
-	}
-	return out
-}
-
 // hintRoles records the roles whose full records a federated, trust or
-// application credential token needed, unless the role hint asked for
-// exactly those.
-func (v *Validator) hintRoles(user, scope string, t *Token) {
-	ids := t.rolesAsked
-	if len(t.knownRoleIDs) == len(ids) && t.hintedRoles(ids) != nil {
+// application credential token used, unless the role hint (hinted, what
+// the first round asked for) named exactly those.
+func (v *Validator) hintRoles(user, scope string, hinted, used []string) {
+	if sameRoleHint(hinted, used) {
 		return
 	}
-	h := &AssignmentHint{Roles: ids}
+	h := &AssignmentHint{Roles: used}
 	if old, _ := v.hints.lookup(user, scope); old != nil {
 		h.Actors, h.Targets = old.Actors, old.Targets
 	}

@@ -322,8 +322,17 @@ type Prefetcher interface {
 	Prefetch(ctx context.Context, q PrefetchQuery) (*Prefetched, error)
 }
 
+// Rounder runs one round of a validation's lookups. The store owns
+// admission control (how many rounds and statements read at once, from one
+// limits value), so a round waits there for its turn, then runs fns
+// concurrently (Concurrently), and returns their errors joined.
+type Rounder interface {
+	Round(ctx context.Context, fns ...func() error) error
+}
+
 // Store is everything validation reads.
 type Store interface {
+	Rounder
 	Prefetcher
 	IdentityReader
 	ResourceReader

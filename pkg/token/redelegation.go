@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type trustChain struct {
 	// [trust] max_redelegation_count allows or one that loops (Python has
 	// no bound and would never answer a loop). nil: read in full.
 	refusal error
+	// refusalNote says why, for the log, when the answer does not.
+	refusalNote *note
 	// agents holds the trustee of every ancestor link (absent: no such
 	// user); Python requires each to be enabled.
 	agents map[string]*User
@@ -58,14 +61,15 @@ func (v *Validator) loadTrustChain(ctx context.Context, leaf *Trust, lineage []*
 	for cur := leaf; cur.RedelegatedTrustID != ""; {
 		id := cur.RedelegatedTrustID
 		if seen[id] {
-			v.Log.WarnContext(ctx, "redelegated trust refused: its pedigree loops", "trust_id", leaf.ID, "repeated_trust_id", id)
 			c.refusal = apierror.Forbidden("")
+			c.refusalNote = &note{level: slog.LevelWarn, msg: "redelegated trust refused: its pedigree loops",
+				attrs: []any{"trust_id", leaf.ID, "repeated_trust_id", id}}
 			return c, nil
 		}
 		if len(c.links) >= maxLinks {
-			v.Log.WarnContext(ctx, "redelegated trust refused: pedigree longer than [trust] max_redelegation_count allows",
-				"trust_id", leaf.ID, "max_redelegation_count", v.Settings.MaxRedelegationCount)
 			c.refusal = apierror.Forbidden("")
+			c.refusalNote = &note{level: slog.LevelWarn, msg: "redelegated trust refused: pedigree longer than [trust] max_redelegation_count allows",
+				attrs: []any{"trust_id", leaf.ID, "max_redelegation_count", v.Settings.MaxRedelegationCount}}
 			return c, nil
 		}
 		parent, err := v.Store.GetTrust(ctx, id)
@@ -124,14 +128,10 @@ func (v *Validator) loadTrustChain(ctx context.Context, leaf *Trust, lineage []*
 		if len(lineage) == 0 {
 			return nil
 		}
-		ids := make([]string, 0, len(lineage))
-		for _, pr := range lineage {
-			ids = append(ids, pr.ID)
-		}
-		c.trustorRows, err = v.Store.UserAssignments(ctx, orig, ids)
+		c.trustorRows, err = v.Store.UserAssignments(ctx, orig, projectIDs(lineage))
 		return err
 	})
-	if err := v.fetch(ctx, fns...); err != nil {
+	if err := v.Store.Round(ctx, fns...); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -142,57 +142,57 @@ func (v *Validator) loadTrustChain(ctx context.Context, leaf *Trust, lineage []*
 // then for every (ancestor, the link redelegated from it) pair, from the
 // token's trust upwards, _validate_redelegation and that the ancestor's
 // trustee is an enabled user in an enabled domain. Every failure is a
-// Forbidden (403), whose message Python hides unless insecure_debug is set.
-func (v *Validator) checkTrustChain(ctx context.Context, c *trustChain, now time.Time) error {
+// Forbidden (403), whose message Python hides unless insecure_debug is set
+// (hence the note for the log). Pure, as the judge it belongs to.
+func checkTrustChain(c *trustChain, now time.Time, s Settings) (*note, error) {
 	if c.refusal != nil {
-		return c.refusal
+		return c.refusalNote, c.refusal
 	}
-	maxCount := v.Settings.MaxRedelegationCount
+	maxCount := s.MaxRedelegationCount
 	for i := 1; i < len(c.links); i++ {
 		parent, child := c.links[i], c.links[i-1]
 		// 0 < redelegation_count <= max_redelegation_count. A NULL count
 		// makes Python compare an int with None: a TypeError, so a 500.
 		if parent.RedelegationCount == nil {
-			return apierror.Internal(fmt.Errorf("trust %s: redelegation_count is NULL (Python fails with a TypeError)", parent.ID))
+			return nil, apierror.Internal(fmt.Errorf("trust %s: redelegation_count is NULL (Python fails with a TypeError)", parent.ID))
 		}
 		if n := *parent.RedelegationCount; n <= 0 || n > maxCount {
-			return apierror.Forbidden("")
+			return nil, apierror.Forbidden("")
 		}
 		// A trust that was redelegated from another may not limit its uses.
 		if child.RemainingUses != nil {
-			return apierror.Forbidden("")
+			return nil, apierror.Forbidden("")
 		}
 		// The redelegated trust may not outlive its ancestor. Python only
 		// compares when the child has an expiry; an ancestor without one
 		// then fails the comparison with None (TypeError, 500).
 		if child.ExpiresAt != nil {
 			if parent.ExpiresAt == nil {
-				return apierror.Internal(fmt.Errorf("trust %s expires but its ancestor %s does not (Python fails with a TypeError)", child.ID, parent.ID))
+				return nil, apierror.Internal(fmt.Errorf("trust %s expires but its ancestor %s does not (Python fails with a TypeError)", child.ID, parent.ID))
 			}
 			if parent.ExpiresAt.Before(*child.ExpiresAt) {
-				return apierror.Forbidden("")
+				return nil, apierror.Forbidden("")
 			}
 		}
 		// Delegated roles (the trust_role rows, not implied ones) must be a
 		// subset of the ancestor's.
 		for _, id := range child.RoleIDs {
 			if !slices.Contains(parent.RoleIDs, id) {
-				return apierror.Forbidden("")
+				return nil, apierror.Forbidden("")
 			}
 		}
 		// Impersonation cannot be gained by redelegation.
 		if child.Impersonation && !parent.Impersonation {
-			return apierror.Forbidden("")
+			return nil, apierror.Forbidden("")
 		}
 		// assert_user_enabled(ancestor's trustee): a missing user, a
 		// missing or disabled domain and a disabled user all become
 		// "One of the trust agents is disabled or deleted" (403).
 		u := c.agents[parent.TrusteeUserID]
-		if u == nil || u.Domain == nil || !u.Domain.IsDomain || !u.Domain.Enabled || !v.userEnabled(u, now) {
-			v.Log.DebugContext(ctx, "redelegated trust refused: a trust agent is disabled or deleted",
-				"trust_id", c.links[0].ID, "agent_id", parent.TrusteeUserID)
-			return apierror.Forbidden("")
+		if u == nil || u.Domain == nil || !u.Domain.IsDomain || !u.Domain.Enabled || !UserEnabled(u, now, s.DisableUserAccountDaysInactive) {
+			return &note{level: slog.LevelDebug, msg: "redelegated trust refused: a trust agent is disabled or deleted",
+				attrs: []any{"trust_id", c.links[0].ID, "agent_id", parent.TrusteeUserID}}, apierror.Forbidden("")
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -1,89 +1,119 @@
 package token
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 )
 
-// computeRoles fills t.Roles following TokenModel.roles: system, trust,
+// roleStep is the outcome of the judge's role step.
+type roleStep struct {
+	// need: full role records the evidence lacks; read them and judge
+	// again.
+	need []string
+	// used are the roles whose full records the step used (for the role
+	// hint; nil for tokens that render none).
+	used []string
+	err  error
+}
+
+// judgeRoles fills t.Roles following TokenModel.roles: system, trust,
 // OAuth1, federated, domain, application credential, project, in that
-// order of precedence.
-func (v *Validator) computeRoles(ctx context.Context, t *Token, actors map[string]bool, lineage []*Project,
-	domainRows map[string]*Project, assignments, sysAssign []Assignment, g impliedGraph,
-	trustorRows []Assignment, trustorGroups []string, trustorLine []*Project) error {
+// order of precedence; then the domain of a domain-scoped token.
+func judgeRoles(t *Token, ev *evidence) roleStep {
 	p := t.Payload
+	actors := map[string]bool{p.UserID: true}
+	for _, g := range ev.groups {
+		actors[g] = true
+	}
+	var rs roleStep
 	switch {
 	case p.System != "":
-		t.Roles = systemRoles(sysAssign, actors, p.UserID, g)
+		t.Roles = systemRoles(ev.systemAssignments, actors, p.UserID, ev.graph)
 	case p.TrustID != "":
-		roles, err := v.trustRoles(ctx, t, trustorRows, trustorGroups, trustorLine, g)
-		if err != nil {
-			return err
-		}
-		t.Roles = roles
+		rs = trustRoles(t, ev)
 	case p.AccessTokenID != "":
-		if t.AccessToken == nil {
-			// OAuth1 driver's _get_access_token: NotFound with this fixed
-			// text (no id, no full stop), not the "Could not find ..." form.
-			return apierror.NotFound(msgAccessTokenNotFound)
-		}
-		user := roleIDSet(uniqueRoles(projectRoles(assignments, actors, lineage, g, true)))
-		var refs []RoleRef
-		for _, id := range t.AccessToken.RoleIDs {
-			refs = append(refs, RoleRef{ID: id})
-		}
-		names, err := v.roleNames(ctx, g, refs)
-		if err != nil {
-			return err
-		}
-		for _, r := range g.expand(refs, func(int) string { return "" }) {
-			if user[r.ID] {
-				t.Roles = append(t.Roles, RoleRef{ID: r.ID, Name: names[r.ID]})
-			}
-		}
+		rs = oauth1Roles(t, ev, actors)
 	case p.Federated && (p.ProjectID != "" || p.DomainID != ""):
 		// The domain of a domain-scoped one is set below, as for others
 		// (returning here left it unset, and rendering it panicked).
-		if err := v.federatedRoles(ctx, t, assignments, sysAssign, lineage, g); err != nil {
-			return err
-		}
+		rs = federatedRoles(t, ev)
 	case p.DomainID != "":
-		if d := domainRows[p.DomainID]; d == nil || !d.IsDomain {
-			return apierror.NotFound(fmt.Sprintf(msgDomainNotFound, p.DomainID))
+		d := ev.scopeDomains[p.DomainID]
+		if d == nil || !d.IsDomain {
+			return roleStep{err: apierror.NotFound(fmt.Sprintf(msgDomainNotFound, p.DomainID))}
 		}
-		t.Domain = domainRows[p.DomainID]
-		t.Roles = uniqueRoles(domainRoles(assignments, actors, p.DomainID, g))
+		t.Domain = d
+		t.Roles = uniqueRoles(domainRoles(ev.assignments, actors, p.DomainID, ev.graph))
 	case p.AppCredID != "" && p.ProjectID != "":
-		if t.AppCred == nil {
-			return apierror.NotFound(fmt.Sprintf(msgAppCredNotFound, p.AppCredID))
-		}
-		user := roleIDSet(projectRoles(assignments, actors, lineage, g, true))
-		roles, err := v.fullRoles(ctx, t, t.AppCred.RoleIDs)
-		if err != nil {
-			return err
-		}
-		for _, id := range t.AppCred.RoleIDs {
-			r := roles[id]
-			if r == nil {
-				return apierror.NotFound(fmt.Sprintf("Could not find role: %s.", id))
-			}
-			if user[id] {
-				t.Roles = append(t.Roles, RoleRef{ID: r.ID, Name: r.Name})
-			}
-		}
+		rs = appCredRoles(t, ev, actors)
 	case p.ProjectID != "":
-		t.Roles = uniqueRoles(projectRoles(assignments, actors, lineage, g, true))
+		t.Roles = uniqueRoles(projectRoles(ev.assignments, actors, ev.lineage, ev.graph, true))
+	}
+	if len(rs.need) > 0 || rs.err != nil {
+		return rs
 	}
 	if p.DomainID != "" && t.Domain == nil {
-		if d := domainRows[p.DomainID]; d != nil && d.IsDomain {
-			t.Domain = d
-		} else {
-			return apierror.NotFound(fmt.Sprintf(msgDomainNotFound, p.DomainID))
+		d := ev.scopeDomains[p.DomainID]
+		if d == nil || !d.IsDomain {
+			return roleStep{err: apierror.NotFound(fmt.Sprintf(msgDomainNotFound, p.DomainID))}
+		}
+		t.Domain = d
+	}
+	return rs
+}
+
+// oauth1Roles follows TokenModel._get_oauth_roles: the access token must
+// exist (the OAuth1 driver's _get_access_token), and its delegated roles
+// and what they imply count only while the user still holds them on the
+// project.
+func oauth1Roles(t *Token, ev *evidence, actors map[string]bool) roleStep {
+	if t.AccessToken == nil {
+		// NotFound with this fixed text (no id, no full stop), not the
+		// "Could not find ..." form.
+		return roleStep{err: apierror.NotFound(msgAccessTokenNotFound)}
+	}
+	user := roleIDSet(uniqueRoles(projectRoles(ev.assignments, actors, ev.lineage, ev.graph, true)))
+	records, ok := ev.rolesFor(t.AccessToken.RoleIDs)
+	if !ok {
+		return roleStep{need: t.AccessToken.RoleIDs}
+	}
+	refs := make([]RoleRef, 0, len(t.AccessToken.RoleIDs))
+	for _, id := range t.AccessToken.RoleIDs {
+		refs = append(refs, RoleRef{ID: id})
+	}
+	names := roleNames(records, ev.graph)
+	for _, r := range ev.graph.expand(refs, func(int) string { return "" }) {
+		if user[r.ID] {
+			t.Roles = append(t.Roles, RoleRef{ID: r.ID, Name: names[r.ID]})
 		}
 	}
-	return nil
+	return roleStep{}
+}
+
+// appCredRoles follows TokenModel._get_application_credential_roles: the
+// credential exists, every role it names exists, and its roles count
+// while the user still holds them on the project.
+func appCredRoles(t *Token, ev *evidence, actors map[string]bool) roleStep {
+	if t.AppCred == nil {
+		return roleStep{err: apierror.NotFound(fmt.Sprintf(msgAppCredNotFound, t.Payload.AppCredID))}
+	}
+	ids := t.AppCred.RoleIDs
+	user := roleIDSet(projectRoles(ev.assignments, actors, ev.lineage, ev.graph, true))
+	roles, ok := ev.rolesFor(ids)
+	if !ok {
+		return roleStep{need: ids}
+	}
+	for _, id := range ids {
+		r := roles[id]
+		if r == nil {
+			return roleStep{err: apierror.NotFound(fmt.Sprintf("Could not find role: %s.", id))}
+		}
+		if user[id] {
+			t.Roles = append(t.Roles, RoleRef{ID: r.ID, Name: r.Name})
+		}
+	}
+	return roleStep{used: ids}
 }
 
 // systemRoles follows TokenModel._get_system_roles: group grants then user
@@ -108,16 +138,8 @@ func systemRoles(rows []Assignment, actors map[string]bool, userID string, g imp
 	return g.expand(refs, func(i int) string { return keys[i] })
 }
 
-// roleNames resolves names for refs and anything they imply.
-func (v *Validator) roleNames(ctx context.Context, g impliedGraph, refs []RoleRef) (map[string]string, error) {
-	ids := make([]string, 0, len(refs))
-	for _, r := range refs {
-		ids = append(ids, r.ID)
-	}
-	roles, err := v.Store.GetRoles(ctx, ids)
-	if err != nil {
-		return nil, apierror.Internal(err)
-	}
+// roleNames names the roles read and anything the graph implies.
+func roleNames(roles map[string]*Role, g impliedGraph) map[string]string {
 	names := map[string]string{}
 	for id, r := range roles {
 		names[id] = r.Name
@@ -127,7 +149,7 @@ func (v *Validator) roleNames(ctx context.Context, g impliedGraph, refs []RoleRe
 			names[e.ImpliedID] = e.ImpliedName
 		}
 	}
-	return names, nil
+	return names
 }
 
 // trustRoles follows TokenModel._get_trust_roles, then
@@ -141,42 +163,43 @@ func (v *Validator) roleNames(ctx context.Context, g impliedGraph, refs []RoleRe
 // against the trust's direct trustor, which differs from the original one
 // only for a redelegated trust: in Keystone 22 the redelegating trustee
 // must hold the delegated roles on the project as well (else 403).
-func (v *Validator) trustRoles(ctx context.Context, t *Token, trustorRows []Assignment, trustorGroups []string, trustorLine []*Project, g impliedGraph) ([]RoleRef, error) {
-	if t.Trust.ProjectID != "" && len(trustorLine) == 0 {
-		return nil, apierror.NotFound(fmt.Sprintf(msgProjectNotFound, t.Trust.ProjectID))
+func trustRoles(t *Token, ev *evidence) roleStep {
+	tr, g := t.Trust, ev.graph
+	if tr.ProjectID != "" && len(ev.trustorLineage) == 0 {
+		return roleStep{err: apierror.NotFound(fmt.Sprintf(msgProjectNotFound, tr.ProjectID))}
 	}
-	if t.Trust.RedelegatedTrustID != "" && t.chain == nil {
-		// Validate reads the pedigree of every usable redelegated trust
-		// before roles are computed; never judge one without it.
-		return nil, apierror.Internal(fmt.Errorf("trust %s: redelegated trust without its pedigree", t.Trust.ID))
+	if tr.RedelegatedTrustID != "" && ev.chain == nil {
+		// read reads the pedigree of every usable redelegated trust;
+		// never judge one without it.
+		return roleStep{err: apierror.Internal(fmt.Errorf("trust %s: redelegated trust without its pedigree", tr.ID))}
 	}
-	held := trustorHeld(t.Trust.TrustorUserID, trustorRows, trustorGroups, trustorLine, g)
+	held := trustorHeld(tr.TrustorUserID, ev.trustorRows, ev.trustorGroups, ev.trustorLineage, g)
 	direct := held
-	if c := t.chain; c != nil {
-		held = trustorHeld(c.original().TrustorUserID, c.trustorRows, c.trustorGroups, trustorLine, g)
+	if c := ev.chain; c != nil {
+		held = trustorHeld(c.original().TrustorUserID, c.trustorRows, c.trustorGroups, ev.trustorLineage, g)
 	}
 	var refs []RoleRef
-	for _, id := range t.Trust.RoleIDs {
+	for _, id := range tr.RoleIDs {
 		refs = append(refs, RoleRef{ID: id})
 	}
 	effective := uniqueRoles(g.expand(refs, func(int) string { return "" }))
 	ids := make([]string, 0, len(effective))
 	for _, r := range effective {
 		if !held[r.ID] {
-			return nil, apierror.Forbidden("")
+			return roleStep{err: apierror.Forbidden("")}
 		}
 		ids = append(ids, r.ID)
 	}
-	full, err := v.fullRoles(ctx, t, ids)
-	if err != nil {
-		return nil, err
+	full, ok := ev.rolesFor(ids)
+	if !ok {
+		return roleStep{need: ids}
 	}
 	t.FullRoles = full
 	var out []RoleRef
 	for _, id := range ids {
 		r := full[id]
 		if r == nil {
-			return nil, apierror.NotFound(fmt.Sprintf("Could not find role: %s.", id))
+			return roleStep{err: apierror.NotFound(fmt.Sprintf("Could not find role: %s.", id))}
 		}
 		if r.DomainID == "" {
 			out = append(out, RoleRef{ID: r.ID, Name: r.Name})
@@ -184,15 +207,16 @@ func (v *Validator) trustRoles(ctx context.Context, t *Token, trustorRows []Assi
 	}
 	if len(out) == 0 {
 		// No role to render: Unauthorized in _validate_project_scope,
-		// converted to TokenNotFound (404) by the caller.
-		return nil, nil
+		// converted to TokenNotFound (404) by checkValid.
+		return roleStep{used: ids}
 	}
 	for _, id := range ids {
 		if !direct[id] {
-			return nil, apierror.Forbidden("")
+			return roleStep{err: apierror.Forbidden("")}
 		}
 	}
-	return out, nil
+	t.Roles = out
+	return roleStep{used: ids}
 }
 
 // trustorHeld is get_roles_for_trustor_and_project: the role ids a user
@@ -209,10 +233,10 @@ func trustorHeld(userID string, rows []Assignment, groups []string, lineage []*P
 // federatedRoles follows TokenModel._get_federated_roles: the mapped
 // groups' roles on the scope, their system grants, the user's system
 // grants and the user's own roles on the scope, as full role records,
-// de-duplicated. sys are the system grants of the user and the mapped
-// groups (read with the first round).
-func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments, sys []Assignment, lineage []*Project, g impliedGraph) error {
-	p := t.Payload
+// de-duplicated. The system grants of the user and the mapped groups came
+// with the first round.
+func federatedRoles(t *Token, ev *evidence) roleStep {
+	p, g := t.Payload, ev.graph
 	groups := map[string]bool{}
 	for _, id := range p.FederatedGroupIDs {
 		groups[id] = true
@@ -220,48 +244,33 @@ func (v *Validator) federatedRoles(ctx context.Context, t *Token, assignments, s
 	var refs []RoleRef
 	if len(groups) > 0 {
 		if p.ProjectID != "" {
-			refs = append(refs, projectRoles(assignments, groups, lineage, g, true)...)
+			refs = append(refs, projectRoles(ev.assignments, groups, ev.lineage, g, true)...)
 		} else if p.DomainID != "" {
-			refs = append(refs, domainRoles(assignments, groups, p.DomainID, g)...)
+			refs = append(refs, domainRoles(ev.assignments, groups, p.DomainID, g)...)
 		}
 	}
-	for _, a := range sys {
+	for _, a := range ev.systemAssignments {
 		if (a.Type == "GroupSystem" && groups[a.ActorID]) || (a.Type == "UserSystem" && a.ActorID == p.UserID) {
 			refs = append(refs, RoleRef{ID: a.RoleID, Name: a.RoleName})
 		}
 	}
 	user := map[string]bool{p.UserID: true}
 	if p.DomainID != "" {
-		refs = append(refs, domainRoles(assignments, user, p.DomainID, g)...)
+		refs = append(refs, domainRoles(ev.assignments, user, p.DomainID, g)...)
 	}
 	if p.ProjectID != "" {
-		refs = append(refs, projectRoles(assignments, user, lineage, g, true)...)
+		refs = append(refs, projectRoles(ev.assignments, user, ev.lineage, g, true)...)
 	}
 	refs = uniqueRoles(refs)
 	ids := make([]string, 0, len(refs))
 	for _, r := range refs {
 		ids = append(ids, r.ID)
 	}
-	full, err := v.fullRoles(ctx, t, ids)
-	if err != nil {
-		return err
+	full, ok := ev.rolesFor(ids)
+	if !ok {
+		return roleStep{need: ids}
 	}
 	t.FullRoles = full
 	t.Roles = refs
-	return nil
-}
-
-// fullRoles returns the full records of the roles ids (federated, trust
-// and application credential tokens need them): from the first round's
-// role hint when it asked for every one of them, else read now.
-func (v *Validator) fullRoles(ctx context.Context, t *Token, ids []string) (map[string]*Role, error) {
-	t.rolesAsked = ids
-	if full := t.hintedRoles(ids); full != nil {
-		return full, nil
-	}
-	full, err := v.Store.GetRoles(ctx, ids)
-	if err != nil {
-		return nil, apierror.Internal(err)
-	}
-	return full, nil
+	return roleStep{used: ids}
 }

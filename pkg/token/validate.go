@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
@@ -43,7 +42,8 @@ type Settings struct {
 }
 
 // Validator validates tokens. It holds no per-token state: every call reads
-// the database afresh so no answer is stale (docs/design.md §4).
+// the database afresh so no answer is stale (docs/design.md §4). How many
+// validations read at once is the Store's to decide (Rounder).
 type Validator struct {
 	Keys     Decrypter
 	Codec    *payload.Codec
@@ -54,62 +54,10 @@ type Validator struct {
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
-	// Gate bounds how many validation rounds read the database at once
-	// ([keystone_ng] db_concurrency, times db_batch_size when the store
-	// batches, config.DBLimits); nil: no bound.
-	Gate Gate
-	// GateWaited, if set, is told how long each round waited at the Gate
-	// (0 when a place was free), for the wait metric.
-	GateWaited func(time.Duration)
 
 	// hints remembers which assignments each user and project needed
 	// last time (hints.go).
 	hints hintCache
-}
-
-// Gate is a first-come-first-served bound on how many validations run a
-// round of database lookups at the same time. Under a load the database
-// cannot keep up with, letting every request in at once has each of them
-// compete for the same cores (on MariaDB one server thread per
-// connection): throughput does not rise, the database spends more CPU per
-// statement and the slowest answers wait for the scheduler. Waiting in
-// line here instead keeps the database's work per validation and the
-// latency spread down (docs/performance.md). Go's channel sends queue in
-// arrival order, so the first to wait is the first let in.
-type Gate chan struct{}
-
-// NewGate returns a Gate for n concurrent rounds; nil (no bound) for n <= 0.
-func NewGate(n int) Gate {
-	if n <= 0 {
-		return nil
-	}
-	return make(Gate, n)
-}
-
-// enter takes a place, waiting in line if none is free, and reports how
-// long it waited (the clock is read only when it had to wait).
-func (g Gate) enter(ctx context.Context) (time.Duration, error) {
-	if g == nil {
-		return 0, nil
-	}
-	select {
-	case g <- struct{}{}:
-		return 0, nil
-	default:
-	}
-	start := time.Now()
-	select {
-	case g <- struct{}{}:
-		return time.Since(start), nil
-	case <-ctx.Done():
-		return time.Since(start), ctx.Err()
-	}
-}
-
-func (g Gate) leave() {
-	if g != nil {
-		<-g
-	}
 }
 
 // Request says how to validate.
@@ -150,66 +98,10 @@ type Token struct {
 	ProjectEndpoints *ProjectEndpoints
 	ServiceProviders []ServiceProvider
 	CatalogUserID    string
-
-	// chain is the pedigree of a redelegated trust (nil otherwise).
-	chain *trustChain
-	// knownRoles are the full role records the first round read for the
-	// role hint (PrefetchQuery.Roles), knownRoleIDs the ids it asked for;
-	// rolesAsked are the roles whose full records the token needed
-	// (federated, trust and application credential tokens, fullRoles).
-	knownRoles   map[string]*Role
-	knownRoleIDs []string
-	rolesAsked   []string
 }
 
 // Unscoped reports a token without any scope.
-func (t *Token) Unscoped() bool {
-	p := t.Payload
-	return p.System == "" && p.DomainID == "" && p.ProjectID == "" && p.TrustID == ""
-}
-
-// fetch runs one round of lookups, holding a place at the Gate.
-func (v *Validator) fetch(ctx context.Context, fns ...func() error) error {
-	waited, err := v.Gate.enter(ctx)
-	if v.GateWaited != nil && v.Gate != nil {
-		v.GateWaited(waited)
-	}
-	if err != nil {
-		return fmt.Errorf("waiting for a database turn: %w", err)
-	}
-	defer v.Gate.leave()
-	return fetchAll(fns...)
-}
-
-// fetchAll runs fns concurrently (the first in this goroutine): the
-// database lookups of one round are independent, so they cost one round
-// trip of latency instead of many.
-func fetchAll(fns ...func() error) error {
-	if len(fns) == 1 {
-		return fns[0]()
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(fns))
-	for i, f := range fns[1:] {
-		wg.Add(1)
-		go func(i int, f func() error) {
-			defer wg.Done()
-			errs[i+1] = f()
-		}(i, f)
-	}
-	errs[0] = fns[0]()
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// notFound maps a store miss to Keystone's NotFound message, other store
-// errors to an internal error.
-func notFound(err error, format, id string) error {
-	if errors.Is(err, ErrNotFound) {
-		return apierror.NotFound(fmt.Sprintf(format, id))
-	}
-	return apierror.Internal(err)
-}
+func (t *Token) Unscoped() bool { return unscoped(t.Payload) }
 
 const (
 	msgUserNotFound    = "Could not find user: %s."
@@ -284,447 +176,34 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 		defer cancel()
 	}
 	now := v.Now().UTC()
-	t := &Token{ID: req.Token, Payload: p, IssuedAt: issuedAt.UTC()}
-
-	// Round one: everything the payload alone determines. For a project
-	// token that is the user (with its domain), memberships, implied
-	// roles, the project lineage and revocation events, read together by
-	// the store's Prefetch, and the catalog (normally from its cache).
-	var (
-		lineage     []*Project
-		memberships []Membership
-		implied     []Implied
-		domainRows  map[string]*Project
-		assignments []Assignment
-		sysAssign   []Assignment
-		idpExists   = true
-		events      []RevocationEvent
-	)
-	scoped := !t.Unscoped()
-	wantCatalog := req.Catalog && scoped
-	// A missing row is a validation outcome (checked below in Python's
-	// order), not a failure.
-	optional := func(err error) error {
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		return err
-	}
-	// The independent lookups go to the store together (one round trip
-	// on MySQL/MariaDB); the rarer ones run beside them.
-	pq := PrefetchQuery{UserID: p.UserID, ProjectID: p.ProjectID, DomainID: p.DomainID,
-		DomainAssignments: p.TrustID == "" && p.ProjectID == "" && p.DomainID != "" && !p.Federated,
-		UserInactivity:    v.Settings.DisableUserAccountDaysInactive > 0}
-	// Project tokens read their assignments with the first round when the
-	// previous validation of the user and project says which (hints.go).
-	// Federated tokens scoped to a project or domain do too, and read
-	// there as well what only their payload decides (the system grants of
-	// the user and the mapped groups, the identity provider) and the full
-	// role records the previous validation rendered. System, trust and
-	// application credential tokens have hints of their own below. The
-	// cache key is the user and a scope: the project (project, federated
-	// project and application credential tokens share it, at worst
-	// costing each other a second round), a federated token's domain, the
-	// system, or the trust.
-	projectAssignments := p.ProjectID != "" && p.TrustID == ""
-	federatedScoped := p.Federated && (p.ProjectID != "" || p.DomainID != "")
-	var fedActors []string
-	hintScope := ""
-	switch {
-	case projectAssignments:
-		hintScope = p.ProjectID
-	case federatedScoped:
-		hintScope = domainHintScope(p.DomainID)
-	case p.System != "":
-		hintScope = systemHintScope
-	case p.TrustID != "":
-		hintScope = trustHintScope(p.TrustID)
-	}
-	hint, nonLocal := v.hints.lookup(p.UserID, hintScope)
-	pq.AssignmentHint, pq.UserNames = hint, nonLocal
-	if p.System != "" {
-		// A system token's grants are those of the user and their
-		// groups: the actors the previous validation needed are read
-		// with the first round (the hint's Actors; it has no targets).
-		pq.AssignmentHint = nil
-		if hint != nil {
-			pq.SystemActors = hint.Actors
-		}
-	}
-	if p.Federated {
-		pq.IdentityProvider = p.IdentityProviderID
-	}
-	if federatedScoped {
-		fedActors = append([]string{p.UserID}, p.FederatedGroupIDs...)
-		pq.SystemActors = fedActors
-		if hint != nil {
-			pq.Roles = hint.Roles
-			t.knownRoleIDs = hint.Roles
-		}
-		if p.ProjectID == "" {
-			// A domain's assignments depend on nothing the first round
-			// reads: ask for exactly them.
-			pq.AssignmentHint = &AssignmentHint{Actors: fedActors, Targets: []string{p.DomainID}}
-		}
-	}
-	var trustorHint string
-	if p.TrustID == "" {
-		// Without a trust the revocation pre-filter is known already.
-		pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID}, ProjectID: p.ProjectID, AuditID: auditID(p)}
-	} else {
-		// The trust comes with the first round. So does, when the
-		// previous validation of the trust left a hint, what the
-		// trustor's side needs: a trust's trustor never changes, and the
-		// trust row read in this same round decides whether the hint is
-		// used (trustHinted below).
-		pq.AssignmentHint = nil
-		pq.Trust = &TrustPrefetch{ID: p.TrustID}
-		if hint != nil && len(hint.Actors) == 1 {
-			trustorHint = hint.Actors[0]
-			pq.Trust.TrustorID, pq.Trust.TrustorTargets = trustorHint, hint.Targets
-			pq.Roles, t.knownRoleIDs = hint.Roles, hint.Roles
-			// The trustee is the token's user (or the token is refused).
-			pq.Revocation = &RevocationQuery{IssuedAt: t.IssuedAt, UserIDs: []string{p.UserID, trustorHint}, ProjectID: p.ProjectID, AuditID: auditID(p)}
-		}
-	}
-	if p.AppCredID != "" {
-		// An application credential's roles never change: the full
-		// records of those the previous validation read come along.
-		pq.AppCred = p.AppCredID
-		if hint != nil {
-			pq.Roles, t.knownRoleIDs = hint.Roles, hint.Roles
-		}
-	}
-	var pre *Prefetched
-	fns := []func() error{
-		func() error {
-			var err error
-			if pre, err = v.Store.Prefetch(ctx, pq); err != nil {
-				return err
-			}
-			t.User, memberships, implied, lineage, events = pre.User, pre.Memberships, pre.Implied, pre.Lineage, pre.Events
-			v.hints.setNonLocal(p.UserID, pre.UserNonLocal, pq.UserNames)
-			if p.DomainID != "" {
-				domainRows = pre.Domains
-			}
-			if pq.DomainAssignments || pq.AssignmentHint != nil {
-				assignments = pre.Assignments
-			}
-			idpExists = pre.IdentityProviderExists
-			sysAssign = pre.SystemAssignments
-			t.knownRoles = pre.Roles
-			t.Trust = pre.Trust
-			t.AppCred = pre.AppCred
-			return nil
-		},
-	}
-	if p.AccessTokenID != "" {
-		fns = append(fns, func() (err error) {
-			t.AccessToken, err = v.Store.GetAccessToken(ctx, p.AccessTokenID)
-			return optional(err)
-		})
-	}
-	// The catalog lookups run first, in this goroutine: the store normally
-	// answers them from its catalog cache at once (a miss costs one extra
-	// round trip about once a second), and for a project token the
-	// prefetch is then the only other lookup, so fetch needs no goroutine.
-	if wantCatalog {
-		var err error
-		if t.Catalog, err = v.Store.Services(ctx); err == nil && p.ProjectID != "" {
-			t.ProjectEndpoints, err = v.Store.ProjectEndpoints(ctx, p.ProjectID)
-		}
-		if err != nil {
-			return nil, apierror.Internal(err)
-		}
-	}
-	if req.Catalog {
-		var err error
-		if t.ServiceProviders, err = v.Store.EnabledServiceProviders(ctx); err != nil {
-			return nil, apierror.Internal(err)
-		}
-	}
-	if err := v.fetch(ctx, fns...); err != nil {
+	issuedAt = issuedAt.UTC()
+	hint, nonLocal := v.hints.lookup(p.UserID, hintScopeOf(p))
+	pl := planValidation(p, issuedAt, hint, nonLocal, req.Catalog, v.Settings)
+	ev := newEvidence(&pl, p, issuedAt)
+	if err := v.read(ctx, &pl, ev, now); err != nil {
 		return nil, apierror.Internal(err)
 	}
-	groups := validGroups(memberships, now, v.Settings.DefaultAuthorizationTTL)
-	graph := newImpliedGraph(implied)
-
-	// Round two: lookups that depend on round one (the assignments of a
-	// project token need its lineage; system grants need the groups; trust
-	// tokens need the trustor).
-	var (
-		userDomains = map[string]*Project{}
-		trustUsers  = map[string]*User{}
-		trustorRows []Assignment
-		trustorGrp  []string
-		trustorLine []*Project
-		mu          sync.Mutex
-	)
-	if t.User != nil && t.User.Domain != nil {
-		userDomains[t.User.Domain.ID] = t.User.Domain
-	}
-	for _, pr := range lineage {
-		if pr.IsDomain {
-			userDomains[pr.ID] = pr
-		}
-	}
-	fns = fns[:0]
-	if projectAssignments && len(lineage) > 0 {
-		// Assignments on the project, its ancestors and its domain, of
-		// the user and their groups: the memberships are known by now, so
-		// the actors are listed explicitly, which is cheaper for the
-		// database than membership subqueries. (Folding this lookup into
-		// the first round, joined to the project rows and memberships,
-		// cost MariaDB more than the round trip it saved:
-		// docs/performance.md.)
-		ids := make([]string, 0, len(lineage))
-		for _, pr := range lineage {
-			ids = append(ids, pr.ID)
-		}
-		// A federated token's groups are the payload's (the mapping's
-		// at login), not the user's memberships.
-		actors := fedActors
-		if !p.Federated {
-			actors = append([]string{p.UserID}, groupIDs(memberships)...)
-		}
-		switch h := pq.AssignmentHint; {
-		case !h.covers(actors, ids):
-			// No hint, or one that misses an actor or a target: read
-			// them now, and hint them for the next validation.
-			fns = append(fns, func() (err error) {
-				assignments, err = v.Store.Assignments(ctx, actors, ids)
-				if err == nil {
-					v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids, Roles: h.roles()})
-				}
-				return
-			})
-		case len(h.Actors) > len(actors) || len(h.Targets) > len(ids):
-			// The hint read more than needed (a group left, a parent
-			// gone): the rows were filtered, the next read can be
-			// smaller.
-			v.hints.put(p.UserID, p.ProjectID, &AssignmentHint{Actors: actors, Targets: ids, Roles: h.roles()})
-		}
-	}
-	if p.System != "" {
-		actors := append([]string{p.UserID}, groups...)
-		switch {
-		case !hint.covers(actors, nil):
-			fns = append(fns, func() (err error) {
-				sysAssign, err = v.Store.SystemAssignments(ctx, actors)
-				if err == nil {
-					v.hints.put(p.UserID, systemHintScope, &AssignmentHint{Actors: actors})
-				}
-				return
-			})
-		case len(hint.Actors) > len(actors):
-			// A group left: its grants, read by the hint, do not count
-			// (systemRoles keeps only this request's actors).
-			v.hints.put(p.UserID, systemHintScope, &AssignmentHint{Actors: actors})
-		}
-	}
-	if tr := t.Trust; tr != nil {
-		ids := make([]string, 0, len(lineage))
-		for _, pr := range lineage {
-			ids = append(ids, pr.ID)
-		}
-		if trustHinted(tr, p, trustorHint, hint, ids) {
-			// Everything came with the first round: the trustor's roles
-			// on the trust's project (the token's), through the
-			// trustor's memberships read then, and the revocation
-			// events of the trustor and the trustee.
-			trustUsers[p.UserID] = t.User
-			if u := pre.Trustor; u != nil {
-				trustUsers[u.ID] = u
-				if u.Domain != nil {
-					userDomains[u.Domain.ID] = u.Domain
-				}
-			}
-			trustorGrp = validGroups(pre.TrustorMemberships, now, v.Settings.DefaultAuthorizationTTL)
-			if tr.ProjectID != "" {
-				trustorLine, trustorRows = lineage, pre.TrustorAssignments
-			}
-			if len(hint.Targets) > len(ids) && tr.ProjectID != "" {
-				v.hints.put(p.UserID, hintScope, &AssignmentHint{Actors: []string{tr.TrustorUserID}, Targets: ids, Roles: hint.Roles})
-			}
-		} else {
-			// No usable hint: both users, the trustor's roles on the
-			// trust's project (get_roles_for_trustor_and_project) and the
-			// revocation events of all three, in a second round; the
-			// hint for the next validation of the trust is left here.
-			for _, id := range []string{tr.TrustorUserID, tr.TrusteeUserID} {
-				fns = append(fns, func() error {
-					u, err := v.Store.GetUser(ctx, id)
-					if err != nil {
-						return optional(err)
-					}
-					mu.Lock()
-					trustUsers[id] = u
-					if u.Domain != nil {
-						userDomains[u.Domain.ID] = u.Domain
-					}
-					mu.Unlock()
-					return nil
-				})
-			}
-			fns = append(fns, func() error {
-				ms, err := v.Store.ListMemberships(ctx, tr.TrustorUserID)
-				if err != nil {
-					return err
-				}
-				trustorGrp = validGroups(ms, now, v.Settings.DefaultAuthorizationTTL)
-				var targets []string
-				if tr.ProjectID != "" {
-					if trustorLine, err = v.Store.ProjectLineage(ctx, tr.ProjectID); err != nil {
-						return err
-					}
-					for _, pr := range trustorLine {
-						targets = append(targets, pr.ID)
-					}
-					if trustorRows, err = v.Store.UserAssignments(ctx, tr.TrustorUserID, targets); err != nil {
-						return err
-					}
-				}
-				v.hints.put(p.UserID, hintScope, &AssignmentHint{Actors: []string{tr.TrustorUserID}, Targets: targets, Roles: hint.roles()})
-				return nil
-			}, func() (err error) {
-				events, err = v.Store.RevocationEvents(ctx, RevocationQuery{IssuedAt: t.IssuedAt,
-					UserIDs: []string{p.UserID, tr.TrustorUserID, tr.TrusteeUserID}, ProjectID: p.ProjectID, AuditID: auditID(p)})
-				return
-			})
-		}
-	}
-	if len(fns) > 0 {
-		if err := v.fetch(ctx, fns...); err != nil {
+	in := judgeInput{token: req.Token, now: now, window: req.Window,
+		accessRulesVersion: req.AccessRulesVersion, settings: v.Settings}
+	vd := judge(ev, in)
+	if len(vd.needRoles) > 0 {
+		// The judge is pure: with the role records read, judging again
+		// gives the verdict it would have given had they been read
+		// before. Only one role step runs, so it asks at most once.
+		if err := v.readRoles(ctx, ev, vd.needRoles); err != nil {
 			return nil, apierror.Internal(err)
 		}
-	}
-	if t.Trust != nil && t.Trust.RedelegatedTrustID != "" && trustUsable(t.Trust, now) {
-		// Round three, for redelegated trusts only: the trust pedigree
-		// and what its checks need (redelegation.go).
-		var err error
-		if t.chain, err = v.loadTrustChain(ctx, t.Trust, trustorLine, trustUsers, now); err != nil {
-			return nil, apierror.Internal(err)
+		if vd = judge(ev, in); len(vd.needRoles) > 0 {
+			return nil, apierror.Internal(fmt.Errorf("role records %v still missing after reading them", vd.needRoles))
 		}
 	}
-	if t.Trust != nil {
-		t.Trustor, t.Trustee = trustUsers[t.Trust.TrustorUserID], trustUsers[t.Trust.TrusteeUserID]
-		if t.Trustor != nil {
-			t.TrustorDomain = userDomains[t.Trustor.DomainID]
-		}
+	if vd.rolesUsed != nil && pl.hintScope != "" {
+		v.hintRoles(p.UserID, pl.hintScope, ev.hintedRoleIDs, vd.rolesUsed)
 	}
-	if len(lineage) > 0 {
-		t.Project = lineage[0]
+	if n := vd.note; n != nil {
+		v.Log.Log(ctx, n.level, n.msg, n.attrs...)
 	}
-
-	// --- TokenModel.mint(): _validate_token_resources
-	if p.ProjectID != "" {
-		if t.Project == nil {
-			return nil, apierror.NotFound(fmt.Sprintf(msgProjectNotFound, p.ProjectID))
-		}
-		if !t.Project.Enabled {
-			return nil, apierror.NotFound(fmt.Sprintf("Unable to validate token because project %s is disabled", p.ProjectID))
-		}
-		t.ProjectDomain = userDomains[t.Project.DomainID]
-		if t.ProjectDomain == nil || !t.ProjectDomain.IsDomain {
-			return nil, apierror.NotFound(fmt.Sprintf(msgDomainNotFound, t.Project.DomainID))
-		}
-		if !t.ProjectDomain.Enabled {
-			return nil, apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", t.ProjectDomain.ID))
-		}
-	}
-	// --- _validate_token_user
-	if p.TrustID != "" {
-		if t.Trust == nil || !trustUsable(t.Trust, now) {
-			return nil, apierror.NotFound(fmt.Sprintf(msgTrustNotFound, p.TrustID))
-		}
-		if t.chain != nil {
-			// Manager.get_trust checks the pedigree before the trustee
-			// is looked up.
-			if err := v.checkTrustChain(ctx, t.chain, now); err != nil {
-				return nil, err
-			}
-		}
-		if t.Trustee == nil {
-			return nil, apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Trust.TrusteeUserID))
-		}
-		if p.UserID != t.Trustee.ID {
-			return nil, apierror.Forbidden("")
-		}
-		if t.Trustor == nil {
-			return nil, apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Trust.TrustorUserID))
-		}
-		for _, pair := range []struct {
-			u   *User
-			msg string
-		}{{t.Trustor, "Trustor domain is disabled."}, {t.Trustee, "Trustee domain is disabled."}} {
-			d := userDomains[pair.u.DomainID]
-			if d == nil || !d.IsDomain {
-				return nil, apierror.NotFound(fmt.Sprintf(msgDomainNotFound, pair.u.DomainID))
-			}
-			if !d.Enabled {
-				return nil, apierror.NotFound(pair.msg)
-			}
-		}
-		if !v.userEnabled(t.Trustor, now) {
-			return nil, apierror.Forbidden("")
-		}
-	}
-	if t.User == nil {
-		return nil, apierror.NotFound(fmt.Sprintf(msgUserNotFound, p.UserID))
-	}
-	t.UserDomain = userDomains[t.User.DomainID]
-	if t.UserDomain == nil || !t.UserDomain.IsDomain {
-		return nil, apierror.NotFound(fmt.Sprintf(msgDomainNotFound, t.User.DomainID))
-	}
-	if !t.UserDomain.Enabled {
-		return nil, apierror.NotFound(fmt.Sprintf("Unable to validate token because domain %s is disabled", t.UserDomain.ID))
-	}
-
-	// --- roles, and the scope checks that need them
-	actors := map[string]bool{p.UserID: true}
-	for _, g := range groups {
-		actors[g] = true
-	}
-	if err := v.computeRoles(ctx, t, actors, lineage, domainRows, assignments, sysAssign, graph, trustorRows, trustorGrp, trustorLine); err != nil {
-		return nil, err
-	}
-	if t.rolesAsked != nil && hintScope != "" {
-		v.hintRoles(p.UserID, hintScope, t)
-	}
-	if (p.System != "" || p.DomainID != "" || p.ProjectID != "") && len(t.Roles) == 0 {
-		// Unauthorized inside validate_token becomes TokenNotFound.
-		return nil, apierror.TokenNotFound(req.Token)
-	}
-
-	// --- _is_valid_token: expiry, then revocation
-	if !now.Before(p.Expiry().Add(req.Window)) {
-		return nil, apierror.NotFound(msgFailed)
-	}
-	if isRevoked(events, tokenValues(t)) {
-		return nil, apierror.NotFound(msgFailed)
-	}
-	// Keystone 29.0.0+ refuses tokens of disabled users (including the
-	// inactivity rule) during validation; older releases rely on the
-	// revocation event written when a user is disabled through the API,
-	// which the check above already matched (so the message stays the one
-	// those releases give). Checking here as well is the safe superset: a
-	// user disabled directly in SQL loses access too.
-	if !v.userEnabled(t.User, now) {
-		return nil, apierror.TokenNotFound(req.Token)
-	}
-	// --- _validate_token_access_rules
-	if err := v.CheckAccessRules(ctx, t, req.AccessRulesVersion); err != nil {
-		return nil, err
-	}
-	// --- render-time lookups
-	if p.Federated && !idpExists {
-		return nil, apierror.NotFound(fmt.Sprintf(msgIdPNotFound, p.IdentityProviderID))
-	}
-	t.CatalogUserID = p.UserID
-	if t.Trust != nil {
-		t.CatalogUserID = t.Trust.TrustorUserID
-	}
-	return t, nil
+	return vd.token, vd.err
 }
 
 func auditID(p *payload.Payload) string {
@@ -737,14 +216,15 @@ func auditID(p *payload.Payload) string {
 // CheckAccessRules refuses a token issued from an application credential
 // with access rules when the client does not declare support for them
 // (OpenStack-Identity-Access-Rules >= 1.0), as
-// provider._validate_token_access_rules does.
+// provider._validate_token_access_rules does, and logs why. Validate runs
+// the same check; this is for a token validated once and checked again
+// for another header.
 func (v *Validator) CheckAccessRules(ctx context.Context, t *Token, header string) error {
-	if t.AppCred != nil && len(t.AppCred.AccessRules) > 0 && !accessRulesSupported(header) {
-		v.Log.WarnContext(ctx, "application credential with access rules used by a client that does not declare support for them",
-			"application_credential_id", t.AppCred.ID)
-		return apierror.NotFound(msgFailed)
+	n, err := accessRulesCheck(t, header)
+	if n != nil {
+		v.Log.Log(ctx, n.level, n.msg, n.attrs...)
 	}
-	return nil
+	return err
 }
 
 // accessRulesSupported mirrors the float(header) >= 1.0 check.
@@ -773,11 +253,6 @@ func trustUsable(tr *Trust, now time.Time) bool {
 		return false
 	}
 	return true
-}
-
-// userEnabled is UserEnabled with the configured inactivity limit.
-func (v *Validator) userEnabled(u *User, now time.Time) bool {
-	return UserEnabled(u, now, v.Settings.DisableUserAccountDaysInactive)
 }
 
 // UserEnabled is User.enabled from keystone's SQL model: the column, and

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -270,49 +268,23 @@ func TestNonLocalUserNamesHint(t *testing.T) {
 	}
 }
 
-// Each round of lookups reports its wait at the Gate: zero when a place is
-// free, the time spent in line otherwise.
-func TestGateWaitReported(t *testing.T) {
+// Validation reads in rounds the store admits (Store.Round): a project
+// token's first validation reads its assignments in a second round, later
+// ones need only the first (the assignment hint).
+func TestValidateRunsRoundsThroughTheStore(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	v, ks := newTestValidator(t, fixture(), now)
-	v.Gate = NewGate(1)
-	var (
-		mu    sync.Mutex
-		waits []time.Duration
-	)
-	v.GateWaited = func(d time.Duration) {
-		mu.Lock()
-		waits = append(waits, d)
-		mu.Unlock()
-	}
+	st := fixture()
+	v, ks := newTestValidator(t, st, now)
 	tok := mint(t, ks, &payload.Payload{Version: 2, UserID: userID, Methods: []string{"password"}, ProjectID: projectID,
 		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
-	if _, err := v.Validate(context.Background(), Request{Token: tok}); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	free := slices.Clone(waits)
-	waits = nil
-	mu.Unlock()
-	if len(free) == 0 || slices.ContainsFunc(free, func(d time.Duration) bool { return d != 0 }) {
-		t.Fatalf("waits with a free place = %v, want only zeros", free)
-	}
-
-	v.Gate <- struct{}{} // the only place is taken
-	done := make(chan error, 1)
-	go func() {
-		_, err := v.Validate(context.Background(), Request{Token: tok})
-		done <- err
-	}()
-	time.Sleep(5 * time.Millisecond)
-	<-v.Gate
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(waits) == 0 || waits[0] <= 0 {
-		t.Fatalf("waits after queueing = %v, want a positive first wait", waits)
+	for i, want := range []int64{2, 1, 1} {
+		before := st.Rounds.Load()
+		if _, err := v.Validate(context.Background(), Request{Token: tok}); err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Rounds.Load() - before; got != want {
+			t.Fatalf("validation %d: %d rounds, want %d", i, got, want)
+		}
 	}
 }
 
