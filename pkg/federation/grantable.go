@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
@@ -37,7 +38,7 @@ type roleInfo struct {
 // roleGraph is the role table and the implied_role edges.
 type roleGraph struct {
 	roles   map[string]roleInfo
-	implied []token.Implied
+	implied []keystone.Implied
 }
 
 // closure is what granting start confers: token.ImpliedClosure, the rule

@@ -9,8 +9,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 func testGraph() *roleGraph {
@@ -27,11 +27,11 @@ func testGraph() *roleGraph {
 	}
 }
 
-func edges(m map[string][]string) []token.Implied {
-	var out []token.Implied
+func edges(m map[string][]string) []keystone.Implied {
+	var out []keystone.Implied
 	for p, is := range m {
 		for _, i := range is {
-			out = append(out, token.Implied{PriorID: p, ImpliedID: i})
+			out = append(out, keystone.Implied{PriorID: p, ImpliedID: i})
 		}
 	}
 	return out
@@ -62,7 +62,7 @@ func TestNotGrantable(t *testing.T) {
 		})
 	}
 	// A later implication widens what a grant confers: member -> admin.
-	g.implied = append(g.implied, token.Implied{PriorID: "member", ImpliedID: "admin"})
+	g.implied = append(g.implied, keystone.Implied{PriorID: "member", ImpliedID: "admin"})
 	if got := notGrantable(g, "d1", allowed, []string{"reader", "member"}); got != "admin" {
 		t.Fatalf("member implying admin: got %q", got)
 	}

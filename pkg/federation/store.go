@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 // The federation service reads and writes the database only through these
@@ -52,7 +52,7 @@ type RefReader interface {
 
 // RoleGraphReader reads what the grantable bounds (grantable.go) judge.
 type RoleGraphReader interface {
-	RoleGraph(ctx context.Context) ([]store.RoleRow, []token.Implied, error)
+	RoleGraph(ctx context.Context) ([]store.RoleRow, []keystone.Implied, error)
 	ActorAssignments(ctx context.Context, actors []string) ([]store.ActorAssignment, error)
 	UserGroups(ctx context.Context, userID string) ([]string, error)
 }

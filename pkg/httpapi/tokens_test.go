@@ -13,6 +13,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/policy"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -41,15 +42,15 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	st := &tokentest.MemStore{
-		Users: map[string]*token.User{
+		Users: map[string]*keystone.User{
 			adminID: {ID: adminID, Name: "admin", DomainID: "default", Enabled: true},
 			aliceID: {ID: aliceID, Name: "alice", DomainID: "default", Enabled: true},
 		},
-		Projects: map[string]*token.Project{
+		Projects: map[string]*keystone.Project{
 			"default": {ID: "default", Name: "Default", Enabled: true, IsDomain: true},
 			projectID: {ID: projectID, Name: "p", DomainID: "default", ParentID: "default", Enabled: true},
 		},
-		Grants: []token.Assignment{
+		Grants: []keystone.Assignment{
 			{Type: "UserProject", ActorID: adminID, TargetID: projectID, RoleID: "ra", RoleName: "admin"},
 			{Type: "UserProject", ActorID: aliceID, TargetID: projectID, RoleID: "rm", RoleName: "member"},
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
 )
@@ -186,7 +187,7 @@ func (s *Server) loginDomain(ctx context.Context, id, name string) (string, erro
 	if (id == "" && name == "") || s.V4.Scopes == nil {
 		return "", nil
 	}
-	var d *token.Project
+	var d *keystone.Project
 	if id != "" {
 		m, err := s.V4.Scopes.GetProjects(ctx, id)
 		if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow/sqlstore"
@@ -229,13 +230,13 @@ func newOIDCEnv(t *testing.T, b *storetest.Backend) *oidcEnv {
 	env.devIdP = mk("dev", "dev", env.dop, "device", "device-secret", nil)
 
 	mem := &tokentest.MemStore{
-		Users:    map[string]*token.User{},
-		Projects: map[string]*token.Project{"d1": {ID: "d1", Name: "ci", Enabled: true, IsDomain: true}, "p1": {ID: "p1", Name: "app", DomainID: "d1", ParentID: "d1", Enabled: true}},
-		Grants:   []token.Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: "p1", RoleID: "r-member", RoleName: "member"}},
+		Users:    map[string]*keystone.User{},
+		Projects: map[string]*keystone.Project{"d1": {ID: "d1", Name: "ci", Enabled: true, IsDomain: true}, "p1": {ID: "p1", Name: "app", DomainID: "d1", ParentID: "d1", Enabled: true}},
+		Grants:   []keystone.Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: "p1", RoleID: "r-member", RoleName: "member"}},
 	}
 	for _, u := range []string{"web-alice", "dev-alice"} {
 		id := federation.ShadowUserID("d1", u)
-		mem.Users[id] = &token.User{ID: id, Name: u, DomainID: "d1", Enabled: true}
+		mem.Users[id] = &keystone.User{ID: id, Name: u, DomainID: "d1", Enabled: true}
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	codec := &payload.Codec{Methods: []string{"password", "token", "mapped", "external"}}

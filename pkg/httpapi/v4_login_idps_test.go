@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -39,10 +40,10 @@ func (f *idpsFed) ListIdPs(_ context.Context, flt federation.IdPFilter) ([]*fede
 }
 
 // domains is a ScopeLookup of domains only.
-type domains map[string]*token.Project
+type domains map[string]*keystone.Project
 
-func (d domains) GetProjects(_ context.Context, ids ...string) (map[string]*token.Project, error) {
-	out := map[string]*token.Project{}
+func (d domains) GetProjects(_ context.Context, ids ...string) (map[string]*keystone.Project, error) {
+	out := map[string]*keystone.Project{}
 	for _, id := range ids {
 		if p, ok := d[id]; ok {
 			out[id] = p
@@ -50,10 +51,10 @@ func (d domains) GetProjects(_ context.Context, ids ...string) (map[string]*toke
 	}
 	return out, nil
 }
-func (d domains) ProjectByName(context.Context, string, string) (*token.Project, error) {
+func (d domains) ProjectByName(context.Context, string, string) (*keystone.Project, error) {
 	return nil, token.ErrNotFound
 }
-func (d domains) DomainByName(_ context.Context, name string) (*token.Project, error) {
+func (d domains) DomainByName(_ context.Context, name string) (*keystone.Project, error) {
 	for _, p := range d {
 		if p.Name == name && p.IsDomain {
 			return p, nil

@@ -10,18 +10,18 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
 )
 
 // PasskeyService is the passkey feature (*passkey.Service).
 type PasskeyService interface {
 	// User returns a Keystone user; passkey.ErrNotFound when absent.
-	User(ctx context.Context, id string) (*token.User, error)
-	BeginRegistration(ctx context.Context, u *token.User, name string) (*passkey.Begun, error)
-	FinishRegistration(ctx context.Context, u *token.User, ceremonyID, name string, credential json.RawMessage) (*passkey.Passkey, error)
+	User(ctx context.Context, id string) (*keystone.User, error)
+	BeginRegistration(ctx context.Context, u *keystone.User, name string) (*passkey.Begun, error)
+	FinishRegistration(ctx context.Context, u *keystone.User, ceremonyID, name string, credential json.RawMessage) (*passkey.Passkey, error)
 	List(ctx context.Context, userID string) ([]*passkey.Passkey, error)
 	Get(ctx context.Context, userID, id string) (*passkey.Passkey, error)
 	Rename(ctx context.Context, userID, id, name string) (*passkey.Passkey, error)
@@ -86,7 +86,7 @@ func noStore(c echo.Context) {
 // the policy about action. An unknown user is a 404 only for callers the
 // policy would allow on an unknown user's passkeys (admins); everyone
 // else gets the 403, so the API does not reveal which user ids exist.
-func (s *Server) passkeyTarget(c echo.Context, action string) (*token.User, error) {
+func (s *Server) passkeyTarget(c echo.Context, action string) (*keystone.User, error) {
 	if _, _, err := s.Caller(c); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/authz"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
@@ -61,8 +62,8 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 	}
 	tokens := map[string]*token.Token{}
 	for _, u := range []struct{ tok, id, name string }{{"alice-token", "alice0000000000000000000000000001", "alice"}, {"bob-token", "bob00000000000000000000000000001", "bob"}} {
-		tokens[u.tok] = &token.Token{IssuedAt: time.Now(), Payload: &payload.Payload{UserID: u.id}, User: &token.User{ID: u.id, Name: u.name, DomainID: "default",
-			Domain: &token.Project{ID: "default", Name: "Default", IsDomain: true, Enabled: true}}}
+		tokens[u.tok] = &token.Token{IssuedAt: time.Now(), Payload: &payload.Payload{UserID: u.id}, User: &keystone.User{ID: u.id, Name: u.name, DomainID: "default",
+			Domain: &keystone.Project{ID: "default", Name: "Default", IsDomain: true, Enabled: true}}}
 	}
 	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc, TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"},
 		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, Log: log}}}

@@ -6,19 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 // fakeDir is a Directory holding one lockout state.
 type fakeDir struct{ auth *LocalAuth }
 
-func (d *fakeDir) GetUser(context.Context, string) (*token.User, error) {
-	return &token.User{ID: "u", Enabled: true, Domain: &token.Project{ID: "d", Enabled: true}}, nil
+func (d *fakeDir) GetUser(context.Context, string) (*keystone.User, error) {
+	return &keystone.User{ID: "u", Enabled: true, Domain: &keystone.Project{ID: "d", Enabled: true}}, nil
 }
-func (d *fakeDir) UserByName(context.Context, string, string) (*token.User, error) {
+func (d *fakeDir) UserByName(context.Context, string, string) (*keystone.User, error) {
 	return nil, token.ErrNotFound
 }
-func (d *fakeDir) DomainByName(context.Context, string) (*token.Project, error) {
+func (d *fakeDir) DomainByName(context.Context, string) (*keystone.Project, error) {
 	return nil, token.ErrNotFound
 }
 func (d *fakeDir) LocalAuth(context.Context, string) (*LocalAuth, error) { return d.auth, nil }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -31,12 +32,12 @@ type LocalAuth struct {
 type Directory interface {
 	// GetUser returns the user with its domain row; token.ErrNotFound
 	// when absent.
-	GetUser(ctx context.Context, id string) (*token.User, error)
+	GetUser(ctx context.Context, id string) (*keystone.User, error)
 	// UserByName finds a user by name in a domain (local users first,
 	// then non-local ones, as Python's SQL driver); token.ErrNotFound.
-	UserByName(ctx context.Context, name, domainID string) (*token.User, error)
+	UserByName(ctx context.Context, name, domainID string) (*keystone.User, error)
 	// DomainByName finds a domain; token.ErrNotFound when absent.
-	DomainByName(ctx context.Context, name string) (*token.Project, error)
+	DomainByName(ctx context.Context, name string) (*keystone.Project, error)
 	// LocalAuth returns the lockout state, or nil for a user without a
 	// local_user row (federated or non-local users have no lockout).
 	LocalAuth(ctx context.Context, userID string) (*LocalAuth, error)
@@ -153,7 +154,7 @@ func unauthorized(cause error) *apierror.Error {
 // Usable checks that the user may log in now: exists, enabled (including
 // the inactivity rule), domain enabled, not locked out. An expired lockout
 // is reset as Python does. Every refusal is a 401 with the generic text.
-func (c *Checker) Usable(ctx context.Context, userID string) (*token.User, error) {
+func (c *Checker) Usable(ctx context.Context, userID string) (*keystone.User, error) {
 	u, err := c.Dir.GetUser(ctx, userID)
 	if errors.Is(err, token.ErrNotFound) {
 		return nil, unauthorized(fmt.Errorf("%w: %s", ErrNoUser, userID))
@@ -185,7 +186,7 @@ func (c *Checker) Usable(ctx context.Context, userID string) (*token.User, error
 
 // enabled is the one rule validation uses too (token.UserEnabled:
 // Python's User.enabled with disable_user_account_days_inactive).
-func (c *Checker) enabled(u *token.User, now time.Time) bool {
+func (c *Checker) enabled(u *keystone.User, now time.Time) bool {
 	return token.UserEnabled(u, now, c.DisableUserAccountDaysInactive)
 }
 

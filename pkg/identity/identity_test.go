@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -76,7 +77,7 @@ func TestEnabledIsValidationsRule(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	day := func(d int) *time.Time { x := now.AddDate(0, 0, -d); return &x }
 	c := &Checker{DisableUserAccountDaysInactive: 10}
-	for _, u := range []*token.User{
+	for _, u := range []*keystone.User{
 		{Enabled: true, LastActiveAt: day(9)},
 		{Enabled: true, LastActiveAt: day(10)},
 		{Enabled: true, CreatedAt: day(10)},
@@ -89,10 +90,10 @@ func TestEnabledIsValidationsRule(t *testing.T) {
 			t.Errorf("%+v: login says %v, validation %v", u, got, want)
 		}
 	}
-	if c.enabled(&token.User{Enabled: true, LastActiveAt: day(10)}, now) {
+	if c.enabled(&keystone.User{Enabled: true, LastActiveAt: day(10)}, now) {
 		t.Error("10 days inactive with a 10-day limit must be disabled (Python: >=)")
 	}
-	if c.enabled(&token.User{Enabled: true, CreatedAt: day(11)}, now) {
+	if c.enabled(&keystone.User{Enabled: true, CreatedAt: day(11)}, now) {
 		t.Error("a never-active user falls back to created_at")
 	}
 }

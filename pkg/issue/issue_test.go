@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
@@ -59,10 +60,10 @@ func TestPayloadVersions(t *testing.T) {
 }
 
 // lookup is an in-memory ScopeLookup.
-type lookup map[string]*token.Project
+type lookup map[string]*keystone.Project
 
-func (l lookup) GetProjects(_ context.Context, ids ...string) (map[string]*token.Project, error) {
-	out := map[string]*token.Project{}
+func (l lookup) GetProjects(_ context.Context, ids ...string) (map[string]*keystone.Project, error) {
+	out := map[string]*keystone.Project{}
 	for _, id := range ids {
 		if p := l[id]; p != nil {
 			out[id] = p
@@ -71,7 +72,7 @@ func (l lookup) GetProjects(_ context.Context, ids ...string) (map[string]*token
 	return out, nil
 }
 
-func (l lookup) ProjectByName(_ context.Context, name, domainID string) (*token.Project, error) {
+func (l lookup) ProjectByName(_ context.Context, name, domainID string) (*keystone.Project, error) {
 	for _, p := range l {
 		if !p.IsDomain && p.Name == name && p.DomainID == domainID {
 			return p, nil
@@ -80,7 +81,7 @@ func (l lookup) ProjectByName(_ context.Context, name, domainID string) (*token.
 	return nil, token.ErrNotFound
 }
 
-func (l lookup) DomainByName(_ context.Context, name string) (*token.Project, error) {
+func (l lookup) DomainByName(_ context.Context, name string) (*keystone.Project, error) {
 	for _, p := range l {
 		if p.IsDomain && p.Name == name {
 			return p, nil

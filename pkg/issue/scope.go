@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -31,12 +32,12 @@ type NamedRef struct {
 
 // ScopeLookup resolves names to rows.
 type ScopeLookup interface {
-	GetProjects(ctx context.Context, ids ...string) (map[string]*token.Project, error)
+	GetProjects(ctx context.Context, ids ...string) (map[string]*keystone.Project, error)
 	// ProjectByName finds a project (not a domain) by name in a domain;
 	// token.ErrNotFound when absent.
-	ProjectByName(ctx context.Context, name, domainID string) (*token.Project, error)
+	ProjectByName(ctx context.Context, name, domainID string) (*keystone.Project, error)
 	// DomainByName finds a domain by name; token.ErrNotFound when absent.
-	DomainByName(ctx context.Context, name string) (*token.Project, error)
+	DomainByName(ctx context.Context, name string) (*keystone.Project, error)
 }
 
 // unauthorized is how Python answers a scope it cannot grant (unknown or
@@ -89,8 +90,8 @@ func Resolve(ctx context.Context, l ScopeLookup, r *ScopeRequest) (Scope, error)
 	}
 }
 
-func resolveDomain(ctx context.Context, l ScopeLookup, ref *NamedRef, target string) (*token.Project, error) {
-	var d *token.Project
+func resolveDomain(ctx context.Context, l ScopeLookup, ref *NamedRef, target string) (*keystone.Project, error) {
+	var d *keystone.Project
 	switch {
 	case ref.ID != "":
 		m, err := l.GetProjects(ctx, ref.ID)
@@ -118,8 +119,8 @@ func resolveDomain(ctx context.Context, l ScopeLookup, ref *NamedRef, target str
 	return d, nil
 }
 
-func resolveProject(ctx context.Context, l ScopeLookup, ref *NamedRef) (*token.Project, error) {
-	var p *token.Project
+func resolveProject(ctx context.Context, l ScopeLookup, ref *NamedRef) (*keystone.Project, error) {
+	var p *keystone.Project
 	switch {
 	case ref.ID != "":
 		m, err := l.GetProjects(ctx, ref.ID)

@@ -28,7 +28,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // Authenticator proves who is logging in. Every refusal is an
@@ -51,7 +51,7 @@ type Attempt struct {
 	// the usability rule: a passkey's signature is checked after the
 	// lockout, as Python checks lockout before the password
 	// (keystone/identity/backends/sql.py authenticate).
-	Confirm func(ctx context.Context, u *token.User) error
+	Confirm func(ctx context.Context, u *keystone.User) error
 	// Grant is the token to mint; the pipeline fills in UserID.
 	Grant issue.Grant
 	// Provision, when set, writes the login's rows in one transaction and
@@ -69,7 +69,7 @@ type Undo interface {
 
 // Users applies the usability rule (*identity.Checker).
 type Users interface {
-	Usable(ctx context.Context, userID string) (*token.User, error)
+	Usable(ctx context.Context, userID string) (*keystone.User, error)
 }
 
 var _ Users = (*identity.Checker)(nil)

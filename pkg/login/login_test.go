@@ -11,7 +11,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // trace records the steps of one login in order.
@@ -27,12 +27,12 @@ type fakeUsers struct {
 	refused map[string]error
 }
 
-func (f fakeUsers) Usable(_ context.Context, id string) (*token.User, error) {
+func (f fakeUsers) Usable(_ context.Context, id string) (*keystone.User, error) {
 	f.tr.add("usable(" + id + ")")
 	if err := f.refused[id]; err != nil {
 		return nil, err
 	}
-	return &token.User{ID: id}, nil
+	return &keystone.User{ID: id}, nil
 }
 
 type fakeIssuer struct {
@@ -88,7 +88,7 @@ type attempt struct {
 func (c attempt) build(tr *trace) *Attempt {
 	att := &Attempt{Kind: "test", UserID: c.userID, Grant: issue.Grant{Methods: []string{"mapped"}}}
 	if c.confirm {
-		att.Confirm = func(_ context.Context, u *token.User) error {
+		att.Confirm = func(_ context.Context, u *keystone.User) error {
 			tr.add("confirm(" + u.ID + ")")
 			return c.confirmErr
 		}

@@ -13,13 +13,13 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/uptrace/bun"
 )
 
@@ -182,7 +182,7 @@ func (e *env) snapshot(t *testing.T) string {
 	return sb.String()
 }
 
-type tokenUser = token.User
+type tokenUser = keystone.User
 
 func (e *env) user(t *testing.T, id string) *tokenUser {
 	t.Helper()

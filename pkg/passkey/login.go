@@ -13,6 +13,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
@@ -48,9 +49,9 @@ func (r *UserRef) decoyKey() string {
 }
 
 // resolve finds the user; (nil, nil) when there is no such user.
-func (s *Service) resolve(ctx context.Context, r *UserRef) (*token.User, error) {
+func (s *Service) resolve(ctx context.Context, r *UserRef) (*keystone.User, error) {
 	var (
-		u   *token.User
+		u   *keystone.User
 		err error
 	)
 	switch {
@@ -275,7 +276,7 @@ func (a *assertion) Authenticate(ctx context.Context) (*login.Attempt, error) {
 	}
 	v := &verification{s: s, sess: sess, parsed: parsed, pk: pk, scope: a.scope}
 	att := &login.Attempt{Kind: "passkey", UserID: userID, Grant: issue.Grant{Methods: s.cfg.TokenMethods}}
-	att.Confirm = func(ctx context.Context, u *token.User) error {
+	att.Confirm = func(ctx context.Context, u *keystone.User) error {
 		sc, err := v.confirm(ctx, u)
 		att.Grant.Scope = sc
 		return err
@@ -297,7 +298,7 @@ type verification struct {
 
 // confirm verifies the signature and the counter, then the account's
 // origin and MFA rules, and resolves the requested scope.
-func (v *verification) confirm(ctx context.Context, u *token.User) (issue.Scope, error) {
+func (v *verification) confirm(ctx context.Context, u *keystone.User) (issue.Scope, error) {
 	s, userID, pk := v.s, u.ID, v.pk
 	pks, err := s.Store.ListPasskeys(ctx, userID)
 	if err != nil {

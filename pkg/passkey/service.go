@@ -28,6 +28,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -146,7 +147,7 @@ func credentialOf(p *Passkey) webauthn.Credential {
 	}
 }
 
-func (s *Service) waUserOf(u *token.User, pks []*Passkey) *waUser {
+func (s *Service) waUserOf(u *keystone.User, pks []*Passkey) *waUser {
 	w := &waUser{id: u.ID, name: u.Name, display: u.Name}
 	if u.Domain != nil && u.Domain.Name != "" {
 		w.display = u.Name + " (" + u.Domain.Name + ")"
@@ -200,7 +201,7 @@ func CleanName(name string) (string, error) {
 }
 
 // User returns a Keystone user; ErrNotFound when absent.
-func (s *Service) User(ctx context.Context, id string) (*token.User, error) {
+func (s *Service) User(ctx context.Context, id string) (*keystone.User, error) {
 	u, err := s.Users.GetUser(ctx, id)
 	if errors.Is(err, token.ErrNotFound) {
 		return nil, ErrNotFound
@@ -253,7 +254,7 @@ func (s *Service) takeCeremony(ctx context.Context, id, kind string) (*Ceremony,
 
 // BeginRegistration starts registering a passkey for u: discoverable
 // credential required, the user's existing credentials excluded.
-func (s *Service) BeginRegistration(ctx context.Context, u *token.User, name string) (*Begun, error) {
+func (s *Service) BeginRegistration(ctx context.Context, u *keystone.User, name string) (*Begun, error) {
 	name, err := CleanName(name)
 	if err != nil {
 		return nil, err
@@ -307,7 +308,7 @@ func registrationRefused(cause error) *apierror.Error {
 // FinishRegistration verifies the attestation of a new credential and
 // stores the passkey. name, when not empty, overrides the label given at
 // the start.
-func (s *Service) FinishRegistration(ctx context.Context, u *token.User, ceremonyID, name string, credential json.RawMessage) (*Passkey, error) {
+func (s *Service) FinishRegistration(ctx context.Context, u *keystone.User, ceremonyID, name string, credential json.RawMessage) (*Passkey, error) {
 	name, err := CleanName(name)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -20,9 +21,9 @@ type CachedCatalog struct {
 	Now func() time.Time
 
 	mu       sync.Mutex
-	services cacheEntry[[]token.Service]
-	sps      cacheEntry[[]token.ServiceProvider]
-	projects map[string]*cacheEntry[*token.ProjectEndpoints]
+	services cacheEntry[[]keystone.Service]
+	sps      cacheEntry[[]keystone.ServiceProvider]
+	projects map[string]*cacheEntry[*keystone.ProjectEndpoints]
 }
 
 var _ token.Store = (*CachedCatalog)(nil)
@@ -42,7 +43,7 @@ func NewCachedCatalog(s token.Store, ttl time.Duration) token.Store {
 	if ttl <= 0 {
 		return s
 	}
-	return &CachedCatalog{Store: s, TTL: ttl, Now: time.Now, projects: map[string]*cacheEntry[*token.ProjectEndpoints]{}}
+	return &CachedCatalog{Store: s, TTL: ttl, Now: time.Now, projects: map[string]*cacheEntry[*keystone.ProjectEndpoints]{}}
 }
 
 // cached returns *e while it is fresh, otherwise loads, stores and returns
@@ -65,24 +66,24 @@ func cached[T any](c *CachedCatalog, e *cacheEntry[T], load func() (T, error)) (
 	return v, nil
 }
 
-func (c *CachedCatalog) Services(ctx context.Context) ([]token.Service, error) {
-	return cached(c, &c.services, func() ([]token.Service, error) { return c.Store.Services(ctx) })
+func (c *CachedCatalog) Services(ctx context.Context) ([]keystone.Service, error) {
+	return cached(c, &c.services, func() ([]keystone.Service, error) { return c.Store.Services(ctx) })
 }
 
-func (c *CachedCatalog) EnabledServiceProviders(ctx context.Context) ([]token.ServiceProvider, error) {
-	return cached(c, &c.sps, func() ([]token.ServiceProvider, error) { return c.Store.EnabledServiceProviders(ctx) })
+func (c *CachedCatalog) EnabledServiceProviders(ctx context.Context) ([]keystone.ServiceProvider, error) {
+	return cached(c, &c.sps, func() ([]keystone.ServiceProvider, error) { return c.Store.EnabledServiceProviders(ctx) })
 }
 
-func (c *CachedCatalog) ProjectEndpoints(ctx context.Context, projectID string) (*token.ProjectEndpoints, error) {
+func (c *CachedCatalog) ProjectEndpoints(ctx context.Context, projectID string) (*keystone.ProjectEndpoints, error) {
 	c.mu.Lock()
 	e, ok := c.projects[projectID]
 	if !ok {
 		if len(c.projects) >= maxCachedProjects {
-			c.projects = map[string]*cacheEntry[*token.ProjectEndpoints]{}
+			c.projects = map[string]*cacheEntry[*keystone.ProjectEndpoints]{}
 		}
-		e = &cacheEntry[*token.ProjectEndpoints]{}
+		e = &cacheEntry[*keystone.ProjectEndpoints]{}
 		c.projects[projectID] = e
 	}
 	c.mu.Unlock()
-	return cached(c, e, func() (*token.ProjectEndpoints, error) { return c.Store.ProjectEndpoints(ctx, projectID) })
+	return cached(c, e, func() (*keystone.ProjectEndpoints, error) { return c.Store.ProjectEndpoints(ctx, projectID) })
 }

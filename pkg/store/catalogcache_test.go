@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/keystone-ng/keystone-ng/pkg/token/tokentest"
 )
@@ -14,15 +15,15 @@ type countingStore struct {
 	services, projects, sps int
 }
 
-func (c *countingStore) Services(ctx context.Context) ([]token.Service, error) {
+func (c *countingStore) Services(ctx context.Context) ([]keystone.Service, error) {
 	c.services++
 	return c.MemStore.Services(ctx)
 }
-func (c *countingStore) ProjectEndpoints(ctx context.Context, id string) (*token.ProjectEndpoints, error) {
+func (c *countingStore) ProjectEndpoints(ctx context.Context, id string) (*keystone.ProjectEndpoints, error) {
 	c.projects++
 	return c.MemStore.ProjectEndpoints(ctx, id)
 }
-func (c *countingStore) EnabledServiceProviders(ctx context.Context) ([]token.ServiceProvider, error) {
+func (c *countingStore) EnabledServiceProviders(ctx context.Context) ([]keystone.ServiceProvider, error) {
 	c.sps++
 	return c.MemStore.EnabledServiceProviders(ctx)
 }

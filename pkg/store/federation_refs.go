@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 // What Federation reads of Keystone's resource, identity and assignment
@@ -95,7 +95,7 @@ type RoleRow struct {
 
 // RoleGraph reads the role table and the implied_role edges (both small:
 // a cloud has tens of roles).
-func (f *Federation) RoleGraph(ctx context.Context) ([]RoleRow, []token.Implied, error) {
+func (f *Federation) RoleGraph(ctx context.Context) ([]RoleRow, []keystone.Implied, error) {
 	rows, err := f.db.QueryContext(ctx, `SELECT id, name, domain_id FROM role`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read roles: %w", err)
@@ -121,9 +121,9 @@ func (f *Federation) RoleGraph(ctx context.Context) ([]RoleRow, []token.Implied,
 		return nil, nil, fmt.Errorf("read implied roles: %w", err)
 	}
 	defer rows.Close()
-	var implied []token.Implied
+	var implied []keystone.Implied
 	for rows.Next() {
-		var e token.Implied
+		var e keystone.Implied
 		if err := rows.Scan(&e.PriorID, &e.ImpliedID); err != nil {
 			return nil, nil, err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -19,7 +20,7 @@ var (
 	_ issue.ScopeLookup  = (*Reader)(nil)
 )
 
-func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*token.Project, error) {
+func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*keystone.Project, error) {
 	rows, err := r.query(ctx, `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lookup project: %w", err)
@@ -32,7 +33,7 @@ func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*to
 		return nil, token.ErrNotFound
 	}
 	var (
-		p              token.Project
+		p              keystone.Project
 		parent         nullString
 		enabled, isDom nullBool
 	)
@@ -45,18 +46,18 @@ func (r *Reader) projectRow(ctx context.Context, where string, args ...any) (*to
 
 // DomainByName finds a domain by name (domains are projects with
 // is_domain, under the <<keystone.domain.root>> pseudo-domain).
-func (r *Reader) DomainByName(ctx context.Context, name string) (*token.Project, error) {
+func (r *Reader) DomainByName(ctx context.Context, name string) (*keystone.Project, error) {
 	return r.projectRow(ctx, `name = ? AND is_domain`, name)
 }
 
 // ProjectByName finds a project (not a domain) by name in a domain.
-func (r *Reader) ProjectByName(ctx context.Context, name, domainID string) (*token.Project, error) {
+func (r *Reader) ProjectByName(ctx context.Context, name, domainID string) (*keystone.Project, error) {
 	return r.projectRow(ctx, `name = ? AND domain_id = ? AND NOT is_domain`, name, domainID)
 }
 
 // UserByName finds a user by name in a domain: local users, then non-local
 // ones (keystone/identity/backends/sql.py get_user_by_name).
-func (r *Reader) UserByName(ctx context.Context, name, domainID string) (*token.User, error) {
+func (r *Reader) UserByName(ctx context.Context, name, domainID string) (*keystone.User, error) {
 	for _, q := range []string{
 		`SELECT user_id FROM local_user WHERE name = ? AND domain_id = ?`,
 		`SELECT user_id FROM nonlocal_user WHERE name = ? AND domain_id = ?`,

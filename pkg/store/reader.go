@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -100,12 +101,12 @@ func detach(ctx context.Context) context.Context {
 	return context.WithoutCancel(ctx)
 }
 
-func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]token.Assignment, error) {
+func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]keystone.Assignment, error) {
 	actorIDs, targetIDs = nonEmptyUnique(actorIDs), nonEmptyUnique(targetIDs)
 	if len(actorIDs) == 0 || len(targetIDs) == 0 {
 		return nil, nil
 	}
-	var out []token.Assignment
+	var out []keystone.Assignment
 	if err := r.run(ctx, r.assignmentsStmt(actorIDs, targetIDs, &out)); err != nil {
 		return nil, err
 	}
@@ -114,7 +115,7 @@ func (r *Reader) Assignments(ctx context.Context, actorIDs, targetIDs []string) 
 
 // assignmentsStmt reads the assignments of actors on targets (both
 // non-empty, de-duplicated), with their role's name and domain.
-func (r *Reader) assignmentsStmt(actorIDs, targetIDs []string, out *[]token.Assignment) stmt {
+func (r *Reader) assignmentsStmt(actorIDs, targetIDs []string, out *[]keystone.Assignment) stmt {
 	return stmt{sql: `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
 		FROM assignment a JOIN role r ON r.id = a.role_id
 		WHERE a.actor_id IN (?) AND a.target_id IN (?)`,
@@ -127,12 +128,12 @@ func (r *Reader) assignmentsStmt(actorIDs, targetIDs []string, out *[]token.Assi
 		}}
 }
 
-func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]token.Assignment, error) {
+func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]keystone.Assignment, error) {
 	actorIDs = nonEmptyUnique(actorIDs)
 	if len(actorIDs) == 0 {
 		return nil, nil
 	}
-	var out []token.Assignment
+	var out []keystone.Assignment
 	if err := r.run(ctx, r.systemAssignmentsStmt(actorIDs, &out)); err != nil {
 		return nil, err
 	}
@@ -141,7 +142,7 @@ func (r *Reader) SystemAssignments(ctx context.Context, actorIDs []string) ([]to
 
 // systemAssignmentsStmt reads the system role grants of actors (non-empty,
 // de-duplicated), with their role's name and domain.
-func (r *Reader) systemAssignmentsStmt(actorIDs []string, out *[]token.Assignment) stmt {
+func (r *Reader) systemAssignmentsStmt(actorIDs []string, out *[]keystone.Assignment) stmt {
 	return stmt{sql: `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
 		FROM system_assignment a JOIN role r ON r.id = a.role_id
 		WHERE a.actor_id IN (?)`,
@@ -154,8 +155,8 @@ func (r *Reader) systemAssignmentsStmt(actorIDs []string, out *[]token.Assignmen
 		}}
 }
 
-func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*token.Role, error) {
-	out := map[string]*token.Role{}
+func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*keystone.Role, error) {
+	out := map[string]*keystone.Role{}
 	ids = nonEmptyUnique(ids)
 	if len(ids) == 0 {
 		return out, nil
@@ -171,7 +172,7 @@ func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*token.
 // it can be a branch of a combined statement: a role has at most one row
 // per option id and only one option id is rendered (roleOptionNames), so
 // the order of the rows cannot change a record.
-func rolesStmt(ids []string, out map[string]*token.Role) stmt {
+func rolesStmt(ids []string, out map[string]*keystone.Role) stmt {
 	return stmt{sql: `SELECT r.id, r.name, r.domain_id, r.description, r.extra, o.option_id, o.option_value
 		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?)`,
 		args: []any{inList(ids)}, cols: 7,
@@ -187,7 +188,7 @@ func rolesStmt(ids []string, out map[string]*token.Role) stmt {
 					if err != nil {
 						return fmt.Errorf("role %s extra: %w", c.id.String, err)
 					}
-					role = &token.Role{ID: c.id.String, Name: c.name.String, Description: c.desc.ptr(), Extra: ex, Options: pyjson.Object{}}
+					role = &keystone.Role{ID: c.id.String, Name: c.name.String, Description: c.desc.ptr(), Extra: ex, Options: pyjson.Object{}}
 					if c.dom.String != nullDomainID {
 						role.DomainID = c.dom.String
 					}
@@ -211,7 +212,7 @@ func rolesStmt(ids []string, out map[string]*token.Role) stmt {
 // renders (keystone/assignment/role_backends/resource_options.py).
 var roleOptionNames = map[string]string{"IMMU": "immutable"}
 
-func (r *Reader) Services(ctx context.Context) ([]token.Service, error) {
+func (r *Reader) Services(ctx context.Context) ([]keystone.Service, error) {
 	rows, err := r.query(ctx, `SELECT s.id, s.type, s.extra, e.id, e.interface, e.region_id, e.url, e.enabled, e.extra
 		FROM service s LEFT JOIN endpoint e ON e.service_id = s.id
 		WHERE s.enabled = ?`, true)
@@ -222,7 +223,7 @@ func (r *Reader) Services(ctx context.Context) ([]token.Service, error) {
 	// No ORDER BY: sorting rows with TEXT columns makes MariaDB use an
 	// on-disk temporary table. Rows are grouped here instead, services in
 	// the order they first appear (Python's query has no order either).
-	var out []token.Service
+	var out []keystone.Service
 	index := map[string]int{}
 	for rows.Next() {
 		var (
@@ -242,7 +243,7 @@ func (r *Reader) Services(ctx context.Context) ([]token.Service, error) {
 			}
 			si = len(out)
 			index[sid] = si
-			out = append(out, token.Service{ID: sid, Type: stype, Extra: ex})
+			out = append(out, keystone.Service{ID: sid, Type: stype, Extra: ex})
 		}
 		if !eid.Valid {
 			continue
@@ -252,7 +253,7 @@ func (r *Reader) Services(ctx context.Context) ([]token.Service, error) {
 			return nil, fmt.Errorf("endpoint %s extra: %w", eid.String, err)
 		}
 		s := &out[si]
-		s.Endpoints = append(s.Endpoints, token.Endpoint{
+		s.Endpoints = append(s.Endpoints, keystone.Endpoint{
 			ID: eid.String, Interface: iface.String, RegionID: region.ptr(), ServiceID: sid,
 			URL: url.String, Enabled: enabled.Bool, Extra: ex,
 		})
@@ -260,7 +261,7 @@ func (r *Reader) Services(ctx context.Context) ([]token.Service, error) {
 	return out, rows.Err()
 }
 
-func (r *Reader) ProjectEndpoints(ctx context.Context, projectID string) (*token.ProjectEndpoints, error) {
+func (r *Reader) ProjectEndpoints(ctx context.Context, projectID string) (*keystone.ProjectEndpoints, error) {
 	rows, err := r.query(ctx, `SELECT 'e', endpoint_id, NULL FROM project_endpoint WHERE project_id = ?
 		UNION ALL
 		SELECT 'g', g.id, g.filters FROM project_endpoint_group pg JOIN endpoint_group g ON g.id = pg.endpoint_group_id
@@ -269,7 +270,7 @@ func (r *Reader) ProjectEndpoints(ctx context.Context, projectID string) (*token
 		return nil, fmt.Errorf("project endpoints: %w", err)
 	}
 	defer rows.Close()
-	pe := &token.ProjectEndpoints{}
+	pe := &keystone.ProjectEndpoints{}
 	for rows.Next() {
 		var (
 			kind, id string
@@ -286,21 +287,21 @@ func (r *Reader) ProjectEndpoints(ctx context.Context, projectID string) (*token
 		if err != nil {
 			return nil, fmt.Errorf("endpoint group %s filters: %w", id, err)
 		}
-		pe.Groups = append(pe.Groups, token.EndpointGroup{ID: id, Filters: f})
+		pe.Groups = append(pe.Groups, keystone.EndpointGroup{ID: id, Filters: f})
 	}
 	return pe, rows.Err()
 }
 
-func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]token.ServiceProvider, error) {
+func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]keystone.ServiceProvider, error) {
 	rows, err := r.query(ctx, `SELECT id, auth_url, sp_url FROM service_provider WHERE enabled = ?`, true)
 	if err != nil {
 		return nil, fmt.Errorf("service providers: %w", err)
 	}
 	defer rows.Close()
-	var out []token.ServiceProvider
+	var out []keystone.ServiceProvider
 	for rows.Next() {
 		var (
-			sp      token.ServiceProvider
+			sp      keystone.ServiceProvider
 			au, spu nullString
 		)
 		if err := rows.Scan(&sp.ID, &au, &spu); err != nil {
@@ -312,8 +313,8 @@ func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]token.ServicePr
 	return out, rows.Err()
 }
 
-func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) {
-	var t *token.Trust
+func (r *Reader) GetTrust(ctx context.Context, id string) (*keystone.Trust, error) {
+	var t *keystone.Trust
 	if err := r.run(ctx, trustStmt(id, &t)); err != nil {
 		return nil, err
 	}
@@ -326,7 +327,7 @@ func (r *Reader) GetTrust(ctx context.Context, id string) (*token.Trust, error) 
 // trustStmt reads a trust with its role ids into *out (left nil when it
 // does not exist). The role ids are sorted here rather than by the
 // statement, which must be able to run as a branch of a combined one.
-func trustStmt(id string, out **token.Trust) stmt {
+func trustStmt(id string, out **keystone.Trust) stmt {
 	return stmt{sql: `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
 		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, t.redelegation_count, tr.role_id
 		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ?`,
@@ -340,13 +341,13 @@ func trustStmt(id string, out **token.Trust) stmt {
 				expInt, remaining      nullInt64
 				redelCount             nullInt64
 			}
-			var t *token.Trust
+			var t *keystone.Trust
 			for rows.Next() {
 				if err := rows.Scan(&c.id, &c.trustor, &c.trustee, &c.project, &c.imp, &c.deleted, &c.exp, &c.expInt, &c.remaining, &c.redel, &c.redelCount, &c.roleID); err != nil {
 					return fmt.Errorf("get trust: %w", err)
 				}
 				if t == nil {
-					t = &token.Trust{ID: c.id, TrustorUserID: c.trustor, TrusteeUserID: c.trustee,
+					t = &keystone.Trust{ID: c.id, TrustorUserID: c.trustor, TrusteeUserID: c.trustee,
 						ProjectID: c.project.String, Impersonation: c.imp.Bool, Deleted: c.deleted.Valid,
 						RedelegatedTrustID: c.redel.String}
 					if c.expInt.Valid && c.expInt.Int64 != 0 {
@@ -378,8 +379,8 @@ func trustStmt(id string, out **token.Trust) stmt {
 
 // GetAppCred reads one application credential alone; validation reads it
 // with the first round (Prefetch).
-func (r *Reader) GetAppCred(ctx context.Context, id string) (*token.AppCred, error) {
-	var ac *token.AppCred
+func (r *Reader) GetAppCred(ctx context.Context, id string) (*keystone.AppCred, error) {
+	var ac *keystone.AppCred
 	if err := r.run(ctx, appCredStmt(id, &ac)); err != nil {
 		return nil, err
 	}
@@ -408,7 +409,7 @@ const appCredSQL = `SELECT 'c', a.id, a.name, a.user_id, a.project_id, a.unrestr
 // when it does not exist). Role ids are sorted (the order in which rows
 // arrive is not defined, and differs between a statement run alone and as
 // a branch); access rules keep theirs.
-func appCredStmt(id string, out **token.AppCred) stmt {
+func appCredStmt(id string, out **keystone.AppCred) stmt {
 	return stmt{sql: appCredSQL, args: []any{id, id, id}, cols: 6,
 		scan: func(rows rowReader) error {
 			var (
@@ -417,10 +418,10 @@ func appCredStmt(id string, out **token.AppCred) stmt {
 					a, b, cc, d nullString
 					unres       nullBool
 				}
-				ac          token.AppCred
+				ac          keystone.AppCred
 				found       bool
 				roles       []string
-				accessRules []token.AccessRule
+				accessRules []keystone.AccessRule
 			)
 			for rows.Next() {
 				if err := rows.Scan(&c.kind, &c.a, &c.b, &c.cc, &c.d, &c.unres); err != nil {
@@ -428,12 +429,12 @@ func appCredStmt(id string, out **token.AppCred) stmt {
 				}
 				switch c.kind {
 				case "c":
-					ac = token.AppCred{ID: c.a.String, Name: c.b.String, UserID: c.cc.String, ProjectID: c.d.String, Unrestricted: c.unres.Bool}
+					ac = keystone.AppCred{ID: c.a.String, Name: c.b.String, UserID: c.cc.String, ProjectID: c.d.String, Unrestricted: c.unres.Bool}
 					found = true
 				case "r":
 					roles = append(roles, c.a.String)
 				default:
-					accessRules = append(accessRules, token.AccessRule{ID: c.a.String, Service: c.b.String, Path: c.cc.String, Method: c.d.String})
+					accessRules = append(accessRules, keystone.AccessRule{ID: c.a.String, Service: c.b.String, Path: c.cc.String, Method: c.d.String})
 				}
 			}
 			if found {
@@ -445,7 +446,7 @@ func appCredStmt(id string, out **token.AppCred) stmt {
 		}}
 }
 
-func (r *Reader) GetAccessToken(ctx context.Context, id string) (*token.AccessToken, error) {
+func (r *Reader) GetAccessToken(ctx context.Context, id string) (*keystone.AccessToken, error) {
 	rows, err := r.query(ctx, `SELECT id, consumer_id, role_ids FROM access_token WHERE id = ?`, id)
 	if err != nil {
 		return nil, fmt.Errorf("get access token: %w", err)
@@ -458,7 +459,7 @@ func (r *Reader) GetAccessToken(ctx context.Context, id string) (*token.AccessTo
 		return nil, token.ErrNotFound
 	}
 	var (
-		at    token.AccessToken
+		at    keystone.AccessToken
 		roles nullString
 	)
 	if err := rows.Scan(&at.ID, &at.ConsumerID, &roles); err != nil {

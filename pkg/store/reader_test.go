@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/keystone-ng/keystone-ng/pkg/config"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
@@ -58,18 +59,18 @@ func (f *fixture) exec(t *testing.T, q string, args ...any) {
 
 // Expected rows of the seeded projects.
 var (
-	dom1 = token.Project{ID: "dom1", Name: "Dom One", DomainID: root, Enabled: true, IsDomain: true}
-	dom2 = token.Project{ID: "dom2", Name: "Dom Two", DomainID: root, Enabled: false, IsDomain: true}
+	dom1 = keystone.Project{ID: "dom1", Name: "Dom One", DomainID: root, Enabled: true, IsDomain: true}
+	dom2 = keystone.Project{ID: "dom2", Name: "Dom Two", DomainID: root, Enabled: false, IsDomain: true}
 )
 
 // chainProject is project p<i> of the dom1 tree: p1 under dom1, p<i>
 // under p<i-1>.
-func chainProject(i int) token.Project {
+func chainProject(i int) keystone.Project {
 	parent := "dom1"
 	if i > 1 {
 		parent = fmt.Sprintf("p%d", i-1)
 	}
-	return token.Project{ID: fmt.Sprintf("p%d", i), Name: fmt.Sprintf("project %d", i), DomainID: "dom1", ParentID: parent, Enabled: true}
+	return keystone.Project{ID: fmt.Sprintf("p%d", i), Name: fmt.Sprintf("project %d", i), DomainID: "dom1", ParentID: parent, Enabled: true}
 }
 
 func seed(t *testing.T, f *fixture) {
@@ -245,16 +246,16 @@ func nullTime(t *time.Time) any {
 	return sqldialect.DateTime(*t)
 }
 
-func asg(typ, actor, target, role string, inherited bool) token.Assignment {
+func asg(typ, actor, target, role string, inherited bool) keystone.Assignment {
 	names := map[string]string{"r-admin": "admin", "r-member": "member", "r-reader": "reader", "r-dom": "domrole"}
-	a := token.Assignment{Type: typ, ActorID: actor, TargetID: target, RoleID: role, Inherited: inherited, RoleName: names[role]}
+	a := keystone.Assignment{Type: typ, ActorID: actor, TargetID: target, RoleID: role, Inherited: inherited, RoleName: names[role]}
 	if role == "r-dom" {
 		a.RoleDomainID = "dom1"
 	}
 	return a
 }
 
-var allAssignments = []token.Assignment{
+var allAssignments = []keystone.Assignment{
 	asg("UserProject", "u-local", "p1", "r-member", false),
 	asg("UserProject", "u-local", "p2", "r-reader", false),
 	asg("UserProject", "u-local", "p3", "r-admin", false),
@@ -271,7 +272,7 @@ var allAssignments = []token.Assignment{
 	asg("UserDomain", "u-other", "dom1", "r-member", false),
 }
 
-var allSystemAssignments = []token.Assignment{
+var allSystemAssignments = []keystone.Assignment{
 	asg("UserSystem", "u-local", "system", "r-admin", false),
 	asg("GroupSystem", "g1", "system", "r-reader", false),
 	asg("UserSystem", "u-other", "system", "r-member", false),
@@ -282,7 +283,7 @@ var (
 	revoked = at("2024-06-01 12:00:05")
 )
 
-var allEvents = []token.RevocationEvent{
+var allEvents = []keystone.RevocationEvent{
 	{AccessTokenID: "e-user", UserID: "u-local", IssuedBefore: fresh, RevokedAt: revoked},
 	{AccessTokenID: "e-other-user", UserID: "u-other", IssuedBefore: fresh, RevokedAt: revoked},
 	{AccessTokenID: "e-project", ProjectID: "p1", IssuedBefore: fresh, RevokedAt: revoked},
@@ -350,28 +351,28 @@ func testGetUser(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		name string
 		id   string
-		want *token.User
+		want *keystone.User
 	}{
-		{name: "local user with password history and option 1004", id: "u-local", want: &token.User{
+		{name: "local user with password history and option 1004", id: "u-local", want: &keystone.User{
 			ID: "u-local", Name: "alice", DomainID: "dom1", Enabled: true,
 			CreatedAt: ptr(at("2024-01-02 03:04:05")), LastActiveAt: ptr(at("2024-02-03")),
 			PasswordExpiresAt: ptr(at("2024-09-01 10:11:12.123456")),
 			IgnoreInactivity:  true, Domain: &d1}},
-		{name: "legacy password columns and option 1004 false", id: "u-legacy", want: &token.User{
+		{name: "legacy password columns and option 1004 false", id: "u-legacy", want: &keystone.User{
 			ID: "u-legacy", Name: "carol", DomainID: "dom1", Enabled: false,
 			PasswordExpiresAt: ptr(at("2023-07-01 00:00:00")), Domain: &d1}},
-		{name: "current password without expiry", id: "u-noexp", want: &token.User{
+		{name: "current password without expiry", id: "u-noexp", want: &keystone.User{
 			ID: "u-noexp", Name: "dave", DomainID: "dom1", Enabled: true,
 			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d1}},
-		{name: "nonlocal user, enabled NULL", id: "u-nonlocal", want: &token.User{
+		{name: "nonlocal user, enabled NULL", id: "u-nonlocal", want: &keystone.User{
 			ID: "u-nonlocal", Name: "erin-ldap", DomainID: "dom2", Enabled: false,
 			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d2}},
-		{name: "federated user with several federated rows", id: "u-fed", want: &token.User{
+		{name: "federated user with several federated rows", id: "u-fed", want: &keystone.User{
 			ID: "u-fed", Name: "first", DomainID: "dom1", Enabled: true,
 			CreatedAt: ptr(at("2024-01-02 03:04:05")), Domain: &d1}},
-		{name: "local name wins over federated display name", id: "u-both", want: &token.User{
+		{name: "local name wins over federated display name", id: "u-both", want: &keystone.User{
 			ID: "u-both", Name: "frank", DomainID: "dom1", Enabled: true, Domain: &d1}},
-		{name: "domain row missing", id: "u-orphan", want: &token.User{
+		{name: "domain row missing", id: "u-orphan", want: &keystone.User{
 			ID: "u-orphan", DomainID: "gone", Enabled: true}},
 		{name: "missing user", id: "u-nobody"},
 	} {
@@ -393,7 +394,7 @@ func testGetUser(t *testing.T, f *fixture) {
 	}
 }
 
-func showUser(u *token.User) string {
+func showUser(u *keystone.User) string {
 	if u == nil {
 		return "<nil>"
 	}
@@ -407,9 +408,9 @@ func showUser(u *token.User) string {
 		u.ID, u.Name, u.DomainID, u.Enabled, tm(u.CreatedAt), tm(u.LastActiveAt), tm(u.PasswordExpiresAt), u.IgnoreInactivity, u.Domain)
 }
 
-func sortMemberships(ms []token.Membership) []token.Membership {
+func sortMemberships(ms []keystone.Membership) []keystone.Membership {
 	ms = slices.Clone(ms)
-	slices.SortFunc(ms, func(a, b token.Membership) int {
+	slices.SortFunc(ms, func(a, b keystone.Membership) int {
 		if c := cmp.Compare(a.GroupID, b.GroupID); c != 0 {
 			return c
 		}
@@ -422,15 +423,15 @@ func testListMemberships(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		name string
 		user string
-		want []token.Membership
+		want []keystone.Membership
 	}{
-		{name: "regular and expiring with the IdP's TTL", user: "u-local", want: []token.Membership{
+		{name: "regular and expiring with the IdP's TTL", user: "u-local", want: []keystone.Membership{
 			{GroupID: "g1"},
 			{GroupID: "g2"},
 			{GroupID: "g2", Expiring: true, LastVerified: at("2024-05-05 05:05:05"), IdPTTLMinutes: ptr(30)},
 			{GroupID: "g3", Expiring: true, LastVerified: at("2024-05-06 06:06:06")},
 		}},
-		{name: "expiring only", user: "u-fed", want: []token.Membership{
+		{name: "expiring only", user: "u-fed", want: []keystone.Membership{
 			{GroupID: "g3", Expiring: true, LastVerified: at("2024-05-07 07:07:07"), IdPTTLMinutes: ptr(30)},
 		}},
 		{name: "no memberships", user: "u-nonlocal"},
@@ -448,7 +449,7 @@ func testListMemberships(t *testing.T, f *fixture) {
 	}
 }
 
-func showMemberships(ms []token.Membership) string {
+func showMemberships(ms []keystone.Membership) string {
 	s := "["
 	for _, m := range ms {
 		ttl := "nil"
@@ -466,23 +467,23 @@ func testGetProjects(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string]*token.Project{"dom1": &d1, "p1": &p1}; !reflect.DeepEqual(got, want) {
+	if want := map[string]*keystone.Project{"dom1": &d1, "p1": &p1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
 
 func testProjectLineage(t *testing.T, f *fixture) {
-	chain := func(depth int) []token.Project {
-		var out []token.Project
+	chain := func(depth int) []keystone.Project {
+		var out []keystone.Project
 		for i := depth; i >= 1; i-- {
 			out = append(out, chainProject(i))
 		}
 		return append(out, dom1)
 	}
-	ring := func(ids ...string) []token.Project {
-		var out []token.Project
+	ring := func(ids ...string) []keystone.Project {
+		var out []keystone.Project
 		for _, id := range ids {
-			p := token.Project{ID: id, DomainID: "dom1", Enabled: true}
+			p := keystone.Project{ID: id, DomainID: "dom1", Enabled: true}
 			switch id[0] {
 			case 'c':
 				p.Name = "cycle " + id[1:]
@@ -498,26 +499,26 @@ func testProjectLineage(t *testing.T, f *fixture) {
 	tests := []struct {
 		name    string
 		project string
-		want    []token.Project
+		want    []keystone.Project
 	}{
-		{name: "domain", project: "dom1", want: []token.Project{dom1}},
+		{name: "domain", project: "dom1", want: []keystone.Project{dom1}},
 	}
 	for depth := 1; depth <= 6; depth++ {
 		tests = append(tests, struct {
 			name    string
 			project string
-			want    []token.Project
+			want    []keystone.Project
 		}{name: fmt.Sprintf("depth %d", depth), project: fmt.Sprintf("p%d", depth), want: chain(depth)})
 	}
 	tests = append(tests, []struct {
 		name    string
 		project string
-		want    []token.Project
+		want    []keystone.Project
 	}{
 		{name: "two-cycle", project: "c1", want: ring("c1", "c2")},
 		{name: "four-cycle", project: "k1", want: ring("k1", "k4", "k3", "k2")},
 		{name: "four-cycle from another member", project: "k3", want: ring("k3", "k2", "k1", "k4")},
-		{name: "own parent", project: "s1", want: []token.Project{{ID: "s1", Name: "self", DomainID: "dom1", ParentID: "s1"}}},
+		{name: "own parent", project: "s1", want: []keystone.Project{{ID: "s1", Name: "self", DomainID: "dom1", ParentID: "s1"}}},
 		{name: "missing project", project: "nope"},
 	}...)
 	for _, tc := range tests {
@@ -533,8 +534,8 @@ func testProjectLineage(t *testing.T, f *fixture) {
 	}
 }
 
-func derefProjects(ps []*token.Project) []token.Project {
-	var out []token.Project
+func derefProjects(ps []*keystone.Project) []keystone.Project {
+	var out []keystone.Project
 	for _, p := range ps {
 		out = append(out, *p)
 	}
@@ -543,15 +544,15 @@ func derefProjects(ps []*token.Project) []token.Project {
 
 // assignmentSet is a multiset of rows; the Reader may return a row more
 // than once (a group held through both kinds of membership).
-func assignmentSet(as []token.Assignment) map[token.Assignment]bool {
-	out := map[token.Assignment]bool{}
+func assignmentSet(as []keystone.Assignment) map[keystone.Assignment]bool {
+	out := map[keystone.Assignment]bool{}
 	for _, a := range as {
 		out[a] = true
 	}
 	return out
 }
 
-func checkAssignments(t *testing.T, got, want []token.Assignment) {
+func checkAssignments(t *testing.T, got, want []keystone.Assignment) {
 	t.Helper()
 	g, w := assignmentSet(got), assignmentSet(want)
 	for a := range g {
@@ -566,8 +567,8 @@ func checkAssignments(t *testing.T, got, want []token.Assignment) {
 	}
 }
 
-func pick(from []token.Assignment, keep func(token.Assignment) bool) []token.Assignment {
-	var out []token.Assignment
+func pick(from []keystone.Assignment, keep func(keystone.Assignment) bool) []keystone.Assignment {
+	var out []keystone.Assignment
 	for _, a := range from {
 		if keep(a) {
 			out = append(out, a)
@@ -584,18 +585,18 @@ func testUserAssignments(t *testing.T, f *fixture) {
 		name    string
 		user    string
 		targets []string
-		want    []token.Assignment
+		want    []keystone.Assignment
 	}{
 		{name: "direct, regular group, expiring group, group held both ways", user: "u-local", targets: []string{"p1", "dom1"},
-			want: pick(allAssignments, func(a token.Assignment) bool {
+			want: pick(allAssignments, func(a keystone.Assignment) bool {
 				return in("u-local", "g1", "g2", "g3")(a.ActorID) && in("p1", "dom1")(a.TargetID)
 			})},
 		{name: "one target", user: "u-local", targets: []string{"p2"},
-			want: []token.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
+			want: []keystone.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
 		{name: "duplicate and empty target ids", user: "u-local", targets: []string{"p2", "", "p2"},
-			want: []token.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
+			want: []keystone.Assignment{asg("UserProject", "u-local", "p2", "r-reader", false)}},
 		{name: "via expiring membership only", user: "u-fed", targets: []string{"p1", "dom1"},
-			want: []token.Assignment{asg("GroupProject", "g3", "p1", "r-admin", false)}},
+			want: []keystone.Assignment{asg("GroupProject", "g3", "p1", "r-admin", false)}},
 		{name: "target outside the list", user: "u-local", targets: []string{"p5"}},
 		{name: "no targets", user: "u-local"},
 		{name: "missing user", user: "u-nobody", targets: []string{"p1", "dom1"}},
@@ -629,12 +630,12 @@ func testAssignments(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		name            string
 		actors, targets []string
-		want            []token.Assignment
+		want            []keystone.Assignment
 	}{
-		{name: "user and group on a project", actors: []string{"u-local", "g1"}, targets: []string{"p1"}, want: []token.Assignment{
+		{name: "user and group on a project", actors: []string{"u-local", "g1"}, targets: []string{"p1"}, want: []keystone.Assignment{
 			asg("UserProject", "u-local", "p1", "r-member", false),
 			asg("GroupProject", "g1", "p1", "r-reader", false)}},
-		{name: "inherited and domain-specific role", actors: []string{"u-local", "g2"}, targets: []string{"dom1", "p1"}, want: []token.Assignment{
+		{name: "inherited and domain-specific role", actors: []string{"u-local", "g2"}, targets: []string{"dom1", "p1"}, want: []keystone.Assignment{
 			asg("UserProject", "u-local", "p1", "r-member", false),
 			asg("UserDomain", "u-local", "dom1", "r-admin", false),
 			asg("UserDomain", "u-local", "dom1", "r-reader", true),
@@ -642,13 +643,13 @@ func testAssignments(t *testing.T, f *fixture) {
 			asg("GroupDomain", "g2", "dom1", "r-member", true)}},
 		{name: "actor without rows", actors: []string{"g4"}, targets: []string{"dom1"}},
 		// Three actors and targets: a padded IN list when prepared.
-		{name: "lists of three", actors: []string{"g4", "g1", "u-local"}, targets: []string{"p1", "nope", "p2"}, want: []token.Assignment{
+		{name: "lists of three", actors: []string{"g4", "g1", "u-local"}, targets: []string{"p1", "nope", "p2"}, want: []keystone.Assignment{
 			asg("UserProject", "u-local", "p1", "r-member", false),
 			asg("UserProject", "u-local", "p2", "r-reader", false),
 			asg("GroupProject", "g1", "p1", "r-reader", false),
 			asg("GroupProject", "g4", "p1", "r-member", false)}},
 		// More actors than a prepared IN list holds: sent as text.
-		{name: "forty actors", actors: append(manyIDs("nobody-", 39), "g1"), targets: []string{"p1"}, want: []token.Assignment{
+		{name: "forty actors", actors: append(manyIDs("nobody-", 39), "g1"), targets: []string{"p1"}, want: []keystone.Assignment{
 			asg("GroupProject", "g1", "p1", "r-reader", false)}},
 		{name: "no actors", targets: []string{"p1"}},
 		{name: "no targets", actors: []string{"u-local"}},
@@ -675,7 +676,7 @@ func testSystemAssignments(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		name   string
 		actors []string
-		want   []token.Assignment
+		want   []keystone.Assignment
 	}{
 		{name: "user and group", actors: []string{"u-local", "g1", "g2"}, want: allSystemAssignments[:2]},
 		{name: "other user", actors: []string{"u-other"}, want: allSystemAssignments[2:]},
@@ -692,9 +693,9 @@ func testSystemAssignments(t *testing.T, f *fixture) {
 	}
 }
 
-func sortImplied(is []token.Implied) []token.Implied {
+func sortImplied(is []keystone.Implied) []keystone.Implied {
 	is = slices.Clone(is)
-	slices.SortFunc(is, func(a, b token.Implied) int {
+	slices.SortFunc(is, func(a, b keystone.Implied) int {
 		return cmp.Or(cmp.Compare(a.PriorID, b.PriorID), cmp.Compare(a.ImpliedID, b.ImpliedID))
 	})
 	return is
@@ -705,7 +706,7 @@ func testImpliedRoles(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []token.Implied{
+	want := []keystone.Implied{
 		{PriorID: "r-admin", ImpliedID: "r-dom", ImpliedName: "domrole", ImpliedDomID: "dom1"},
 		{PriorID: "r-admin", ImpliedID: "r-member", ImpliedName: "member"},
 		{PriorID: "r-member", ImpliedID: "r-reader", ImpliedName: "reader"},
@@ -754,8 +755,8 @@ func testGetRoles(t *testing.T, f *fixture) {
 }
 
 // eventsByName returns the seeded events with these access_token_ids.
-func eventsByName(names ...string) []token.RevocationEvent {
-	var out []token.RevocationEvent
+func eventsByName(names ...string) []keystone.RevocationEvent {
+	var out []keystone.RevocationEvent
 	for _, e := range allEvents {
 		if slices.Contains(names, e.AccessTokenID) {
 			out = append(out, e)
@@ -764,13 +765,13 @@ func eventsByName(names ...string) []token.RevocationEvent {
 	return out
 }
 
-func sortEvents(es []token.RevocationEvent) []token.RevocationEvent {
+func sortEvents(es []keystone.RevocationEvent) []keystone.RevocationEvent {
 	es = slices.Clone(es)
-	slices.SortFunc(es, func(a, b token.RevocationEvent) int { return cmp.Compare(a.AccessTokenID, b.AccessTokenID) })
+	slices.SortFunc(es, func(a, b keystone.RevocationEvent) int { return cmp.Compare(a.AccessTokenID, b.AccessTokenID) })
 	return es
 }
 
-func eventNames(es []token.RevocationEvent) []string {
+func eventNames(es []keystone.RevocationEvent) []string {
 	var out []string
 	for _, e := range es {
 		out = append(out, e.AccessTokenID)
@@ -823,11 +824,11 @@ func testGetAppCred(t *testing.T, f *fixture) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		id   string
-		want *token.AppCred
+		want *keystone.AppCred
 	}{
-		{id: "ac1", want: &token.AppCred{ID: "ac1", Name: "ci", UserID: "u-local", ProjectID: "p1", RoleIDs: []string{"r-member", "r-reader"},
-			AccessRules: []token.AccessRule{{ID: "rule-ext-1", Service: "compute", Path: "/v2.1/servers", Method: "GET"}}}},
-		{id: "ac2", want: &token.AppCred{ID: "ac2", Name: "ops", UserID: "u-local", Unrestricted: true}},
+		{id: "ac1", want: &keystone.AppCred{ID: "ac1", Name: "ci", UserID: "u-local", ProjectID: "p1", RoleIDs: []string{"r-member", "r-reader"},
+			AccessRules: []keystone.AccessRule{{ID: "rule-ext-1", Service: "compute", Path: "/v2.1/servers", Method: "GET"}}}},
+		{id: "ac2", want: &keystone.AppCred{ID: "ac2", Name: "ops", UserID: "u-local", Unrestricted: true}},
 		{id: "nope"},
 	} {
 		got, err := f.r.GetAppCred(ctx, tc.id)
@@ -1007,7 +1008,7 @@ func testPrefetch(t *testing.T, f *fixture) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := &token.Prefetched{Domains: map[string]*token.Project{}}
+			want := &token.Prefetched{Domains: map[string]*keystone.Project{}}
 			if want.User, err = f.r.GetUser(ctx, tc.q.UserID); errors.Is(err, token.ErrNotFound) {
 				want.User = nil
 			} else if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/uptrace/bun/dialect"
@@ -119,7 +120,7 @@ func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
 
 // userRead is what the user statement found.
 type userRead struct {
-	user *token.User // nil: no such user
+	user *keystone.User // nil: no such user
 	// named: the user's name was found (in local_user, or with the full
 	// statement in nonlocal_user/federated_user too).
 	named bool
@@ -181,7 +182,7 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 	}
 	return stmt{sql: q, args: []any{id}, cols: 21, scan: func(rows rowReader) error {
 		var (
-			u             *token.User
+			u             *keystone.User
 			names         userNames
 			bestPw        int64
 			bestPwCreated int64
@@ -211,13 +212,13 @@ func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
 				return fmt.Errorf("get user: %w", err)
 			}
 			if u == nil {
-				u = &token.User{ID: c.id, DomainID: c.domainID,
+				u = &keystone.User{ID: c.id, DomainID: c.domainID,
 					Enabled:          c.enabled.Valid && c.enabled.Bool,
 					CreatedAt:        c.created.ptr(),
 					LastActiveAt:     c.lastActive.ptr(),
 					IgnoreInactivity: c.opt.Valid && strings.TrimSpace(c.opt.String) == "true"}
 				if c.did.Valid {
-					u.Domain = &token.Project{ID: c.did.String, Name: c.dname.String, DomainID: c.ddom.String, ParentID: c.dpar.String,
+					u.Domain = &keystone.Project{ID: c.did.String, Name: c.dname.String, DomainID: c.ddom.String, ParentID: c.dpar.String,
 						Enabled: c.denabled.Valid && c.denabled.Bool, IsDomain: c.disdom.Bool}
 				}
 				local = c.lname
@@ -274,7 +275,7 @@ func (n *userNames) addFederated(id nullInt64, name nullString) {
 	}
 }
 
-func (n *userNames) apply(u *token.User) bool {
+func (n *userNames) apply(u *keystone.User) bool {
 	switch {
 	case n.nonlocal.Valid:
 		u.Name = n.nonlocal.String
@@ -311,7 +312,7 @@ func userNamesStmt(userID string, out *userNames) stmt {
 		}}
 }
 
-func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
+func (r *Reader) GetUser(ctx context.Context, id string) (*keystone.User, error) {
 	var ur userRead
 	if err := r.run(ctx, r.userStmt(id, true, &ur)); err != nil {
 		return nil, err
@@ -322,7 +323,7 @@ func (r *Reader) GetUser(ctx context.Context, id string) (*token.User, error) {
 	return ur.user, nil
 }
 
-func membershipsStmt(userID string, out *[]token.Membership) stmt {
+func membershipsStmt(userID string, out *[]keystone.Membership) stmt {
 	return stmt{cols: 4, sql: `SELECT m.group_id, 0, NULL, NULL FROM user_group_membership m WHERE m.user_id = ?
 		UNION ALL
 		SELECT e.group_id, 1, e.last_verified, i.authorization_ttl FROM expiring_user_group_membership e
@@ -338,7 +339,7 @@ func membershipsStmt(userID string, out *[]token.Membership) stmt {
 				if err := rows.Scan(&c.group, &c.exp, &c.lv, &c.ttl); err != nil {
 					return fmt.Errorf("list memberships: %w", err)
 				}
-				m := token.Membership{GroupID: c.group, Expiring: c.exp.Int64 == 1, LastVerified: c.lv.Time}
+				m := keystone.Membership{GroupID: c.group, Expiring: c.exp.Int64 == 1, LastVerified: c.lv.Time}
 				if c.ttl.Valid {
 					v := int(c.ttl.Int64)
 					m.IdPTTLMinutes = &v
@@ -349,15 +350,15 @@ func membershipsStmt(userID string, out *[]token.Membership) stmt {
 		}}
 }
 
-func (r *Reader) ListMemberships(ctx context.Context, userID string) ([]token.Membership, error) {
-	var out []token.Membership
+func (r *Reader) ListMemberships(ctx context.Context, userID string) ([]keystone.Membership, error) {
+	var out []keystone.Membership
 	err := r.run(ctx, membershipsStmt(userID, &out))
 	return out, err
 }
 
 // --- projects
 
-func projectsStmt(ids []string, out map[string]*token.Project) stmt {
+func projectsStmt(ids []string, out map[string]*keystone.Project) stmt {
 	return stmt{cols: 6, sql: `SELECT id, name, domain_id, parent_id, enabled, is_domain FROM project WHERE id IN (?)`,
 		args: []any{inList(ids)},
 		scan: func(rows rowReader) error {
@@ -370,15 +371,15 @@ func projectsStmt(ids []string, out map[string]*token.Project) stmt {
 				if err := rows.Scan(&c.id, &c.name, &c.domainID, &c.parent, &c.enabled, &c.isDomain); err != nil {
 					return fmt.Errorf("get projects: %w", err)
 				}
-				out[c.id] = &token.Project{ID: c.id, Name: c.name, DomainID: c.domainID, ParentID: c.parent.String,
+				out[c.id] = &keystone.Project{ID: c.id, Name: c.name, DomainID: c.domainID, ParentID: c.parent.String,
 					Enabled: c.enabled.Valid && c.enabled.Bool, IsDomain: c.isDomain.Bool}
 			}
 			return nil
 		}}
 }
 
-func (r *Reader) GetProjects(ctx context.Context, ids ...string) (map[string]*token.Project, error) {
-	out := make(map[string]*token.Project, len(ids))
+func (r *Reader) GetProjects(ctx context.Context, ids ...string) (map[string]*keystone.Project, error) {
+	out := make(map[string]*keystone.Project, len(ids))
 	ids = nonEmptyUnique(ids)
 	if len(ids) == 0 {
 		return out, nil
@@ -423,7 +424,7 @@ var lineageSQL = func() string {
 
 // lineageStmt appends up to lineageJoins+1 levels starting at projectID to
 // *out, skipping ids already seen (a corrupt cycle).
-func lineageStmt(projectID string, out *[]*token.Project) stmt {
+func lineageStmt(projectID string, out *[]*keystone.Project) stmt {
 	return stmt{sql: lineageSQL, cols: 6 * (lineageJoins + 1), args: []any{projectID}, scan: func(rows rowReader) error {
 		type level struct {
 			id, name, dom, parent nullString
@@ -443,7 +444,7 @@ func lineageStmt(projectID string, out *[]*token.Project) stmt {
 				if !v.id.Valid || containsProject(*out, v.id.String) {
 					break
 				}
-				*out = append(*out, &token.Project{ID: v.id.String, Name: v.name.String, DomainID: v.dom.String,
+				*out = append(*out, &keystone.Project{ID: v.id.String, Name: v.name.String, DomainID: v.dom.String,
 					ParentID: v.parent.String, Enabled: v.enabled.Valid && v.enabled.Bool, IsDomain: v.isDomain.Bool})
 			}
 		}
@@ -451,7 +452,7 @@ func lineageStmt(projectID string, out *[]*token.Project) stmt {
 	}}
 }
 
-func containsProject(ps []*token.Project, id string) bool {
+func containsProject(ps []*keystone.Project, id string) bool {
 	for _, p := range ps {
 		if p.ID == id {
 			return true
@@ -462,7 +463,7 @@ func containsProject(ps []*token.Project, id string) bool {
 
 // continueLineage fetches further levels while the walk stopped at a
 // project that still has a parent.
-func (r *Reader) continueLineage(ctx context.Context, out *[]*token.Project) error {
+func (r *Reader) continueLineage(ctx context.Context, out *[]*keystone.Project) error {
 	for len(*out) > 0 && len(*out) < maxProjectDepth {
 		last := (*out)[len(*out)-1]
 		if last.ParentID == "" || containsProject(*out, last.ParentID) {
@@ -479,8 +480,8 @@ func (r *Reader) continueLineage(ctx context.Context, out *[]*token.Project) err
 	return nil
 }
 
-func (r *Reader) ProjectLineage(ctx context.Context, projectID string) ([]*token.Project, error) {
-	var out []*token.Project
+func (r *Reader) ProjectLineage(ctx context.Context, projectID string) ([]*keystone.Project, error) {
+	var out []*keystone.Project
 	if err := r.run(ctx, lineageStmt(projectID, &out)); err != nil {
 		return nil, err
 	}
@@ -489,9 +490,9 @@ func (r *Reader) ProjectLineage(ctx context.Context, projectID string) ([]*token
 
 // --- roles
 
-func (r *Reader) scanAssignmentsInto(rows rowReader, out *[]token.Assignment) error {
+func (r *Reader) scanAssignmentsInto(rows rowReader, out *[]keystone.Assignment) error {
 	var c struct {
-		a         token.Assignment
+		a         keystone.Assignment
 		inherited nullBool
 		dom       nullString
 	}
@@ -528,7 +529,7 @@ const userAssignmentsSQL = `SELECT a.type, a.actor_id, a.target_id, a.role_id, a
 		FROM expiring_user_group_membership e JOIN assignment a ON a.actor_id = e.group_id JOIN role r ON r.id = a.role_id
 		WHERE e.user_id = ? AND a.target_id IN (?)`
 
-func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]token.Assignment) stmt {
+func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]keystone.Assignment) stmt {
 	in := inList(targetIDs)
 	return stmt{sql: userAssignmentsSQL, cols: 7,
 		args: []any{userID, in, userID, in, userID, in},
@@ -540,22 +541,22 @@ func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]t
 		}}
 }
 
-func (r *Reader) UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]token.Assignment, error) {
+func (r *Reader) UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]keystone.Assignment, error) {
 	targetIDs = nonEmptyUnique(targetIDs)
 	if len(targetIDs) == 0 {
 		return nil, nil
 	}
-	var out []token.Assignment
+	var out []keystone.Assignment
 	err := r.run(ctx, r.userAssignmentsStmt(userID, targetIDs, &out))
 	return out, err
 }
 
-func impliedStmt(out *[]token.Implied) stmt {
+func impliedStmt(out *[]keystone.Implied) stmt {
 	return stmt{cols: 4, sql: `SELECT i.prior_role_id, i.implied_role_id, r.name, r.domain_id
 		FROM implied_role i JOIN role r ON r.id = i.implied_role_id`,
 		scan: func(rows rowReader) error {
 			var c struct {
-				i   token.Implied
+				i   keystone.Implied
 				dom nullString
 			}
 			for rows.Next() {
@@ -572,8 +573,8 @@ func impliedStmt(out *[]token.Implied) stmt {
 		}}
 }
 
-func (r *Reader) ImpliedRoles(ctx context.Context) ([]token.Implied, error) {
-	var out []token.Implied
+func (r *Reader) ImpliedRoles(ctx context.Context) ([]keystone.Implied, error) {
+	var out []keystone.Implied
 	err := r.run(ctx, impliedStmt(&out))
 	return out, err
 }
@@ -612,7 +613,7 @@ var revocationSQL = func() (out [8]string) {
 
 // revocationStmt is Python's SQL pre-filter
 // (keystone/revoke/backends/sql.py _list_token_events).
-func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt {
+func revocationStmt(rq token.RevocationQuery, out *[]keystone.RevocationEvent) stmt {
 	args := make([]any, 1, 4)
 	args[0] = rq.IssuedAt.UTC().Format("2006-01-02 15:04:05")
 	form := 0
@@ -638,7 +639,7 @@ func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt
 			if err := rows.Scan(&c.dom, &c.proj, &c.user, &c.role, &c.trust, &c.consumer, &c.at, &c.audit, &c.chain, &c.ib, &c.exp, &c.rev); err != nil {
 				return fmt.Errorf("revocation events: %w", err)
 			}
-			*out = append(*out, token.RevocationEvent{
+			*out = append(*out, keystone.RevocationEvent{
 				DomainID: c.dom.String, ProjectID: c.proj.String, UserID: c.user.String, RoleID: c.role.String,
 				TrustID: c.trust.String, ConsumerID: c.consumer.String, AccessTokenID: c.at.String,
 				AuditID: c.audit.String, AuditChainID: c.chain.String,
@@ -649,8 +650,8 @@ func revocationStmt(rq token.RevocationQuery, out *[]token.RevocationEvent) stmt
 	}}
 }
 
-func (r *Reader) RevocationEvents(ctx context.Context, rq token.RevocationQuery) ([]token.RevocationEvent, error) {
-	var out []token.RevocationEvent
+func (r *Reader) RevocationEvents(ctx context.Context, rq token.RevocationQuery) ([]keystone.RevocationEvent, error) {
+	var out []keystone.RevocationEvent
 	err := r.run(ctx, revocationStmt(rq, &out))
 	return out, err
 }
@@ -660,7 +661,7 @@ func (r *Reader) RevocationEvents(ctx context.Context, rq token.RevocationQuery)
 // Prefetch reads in one round trip what a validation needs first (see
 // token.Prefetcher).
 func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
-	out := &token.Prefetched{Domains: map[string]*token.Project{}}
+	out := &token.Prefetched{Domains: map[string]*keystone.Project{}}
 	var ur userRead
 	fullUser := q.UserInactivity
 	sts := []stmt{
@@ -698,7 +699,7 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 		sts = append(sts, r.systemAssignmentsStmt(actors, &out.SystemAssignments))
 	}
 	if ids := nonEmptyUnique(q.Roles); len(ids) > 0 {
-		out.Roles = map[string]*token.Role{}
+		out.Roles = map[string]*keystone.Role{}
 		sts = append(sts, rolesStmt(ids, out.Roles))
 	}
 	if q.AppCred != "" {

@@ -3,6 +3,7 @@ package token
 import (
 	"strings"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 )
 
@@ -80,11 +81,11 @@ func (v *Validator) renderCatalog(t *Token) []pyjson.Value {
 
 // endpointFilter is catalog_api.list_endpoints_for_project: directly
 // associated endpoints plus those matching any associated endpoint group.
-func endpointFilter(services []Service, pe *ProjectEndpoints) map[string]bool {
+func endpointFilter(services []keystone.Service, pe *keystone.ProjectEndpoints) map[string]bool {
 	if len(pe.EndpointIDs) == 0 && len(pe.Groups) == 0 {
 		return nil
 	}
-	known := map[string]*Endpoint{}
+	known := map[string]*keystone.Endpoint{}
 	for i := range services {
 		for j := range services[i].Endpoints {
 			e := &services[i].Endpoints[j]
@@ -107,7 +108,7 @@ func endpointFilter(services []Service, pe *ProjectEndpoints) map[string]bool {
 	return out
 }
 
-func endpointMatches(e *Endpoint, filters pyjson.Object) bool {
+func endpointMatches(e *keystone.Endpoint, filters pyjson.Object) bool {
 	for _, f := range filters {
 		want, _ := f.Value.(string)
 		switch f.Key {

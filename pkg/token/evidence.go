@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -29,42 +30,42 @@ type evidence struct {
 	issuedAt time.Time
 
 	// user is the token's user (nil: no such user), with its domain row.
-	user *User
+	user *keystone.User
 	// memberships are the user's group memberships as read; groups the
 	// ids of those valid at the time of the validation.
-	memberships []Membership
+	memberships []keystone.Membership
 	groups      []string
 	// graph is the implied role graph.
 	graph impliedGraph
 	// lineage is the scoped project, then its ancestors up to its domain
 	// (empty: no project scope, or no such project).
-	lineage []*Project
+	lineage []*keystone.Project
 	// domains holds every domain row read: the user's, those in the
 	// lineage and the trust users'. scopeDomains are the rows a domain
 	// token's first round read for its domain.
-	domains      map[string]*Project
-	scopeDomains map[string]*Project
+	domains      map[string]*keystone.Project
+	scopeDomains map[string]*keystone.Project
 	// assignments are the role assignments read for the scope;
 	// systemAssignments the system grants read.
-	assignments       []Assignment
-	systemAssignments []Assignment
+	assignments       []keystone.Assignment
+	systemAssignments []keystone.Assignment
 
 	// trust is the token's trust (nil: none, or no such trust);
 	// trustUsers its trustor and trustee by id (absent or nil: no such
 	// user).
-	trust      *Trust
-	trustUsers map[string]*User
+	trust      *keystone.Trust
+	trustUsers map[string]*keystone.User
 	// trustorGroups, trustorRows and trustorLineage are what
 	// get_roles_for_trustor_and_project needs of the trust's trustor.
 	trustorGroups  []string
-	trustorRows    []Assignment
-	trustorLineage []*Project
+	trustorRows    []keystone.Assignment
+	trustorLineage []*keystone.Project
 	// chain is the pedigree of a usable redelegated trust (nil otherwise).
 	chain *trustChain
 
-	appCred     *AppCred
-	accessToken *AccessToken
-	events      []RevocationEvent
+	appCred     *keystone.AppCred
+	accessToken *keystone.AccessToken
+	events      []keystone.RevocationEvent
 	// idpExists answers whether a federated token's identity provider
 	// still exists (true for other tokens).
 	idpExists bool
@@ -73,20 +74,20 @@ type evidence struct {
 	// asked for (a role asked for and absent does not exist).
 	// hintedRoleIDs are those the first round asked for through the role
 	// hint.
-	roles         map[string]*Role
+	roles         map[string]*keystone.Role
 	roleIDsRead   []string
 	hintedRoleIDs []string
 
-	catalog          []Service
-	projectEndpoints *ProjectEndpoints
-	serviceProviders []ServiceProvider
+	catalog          []keystone.Service
+	projectEndpoints *keystone.ProjectEndpoints
+	serviceProviders []keystone.ServiceProvider
 }
 
 // rolesFor returns the full records of ids when every one of them was read
 // (absent from the map: the role does not exist), or false when some id
 // was never asked for and the records must be read first.
-func (e *evidence) rolesFor(ids []string) (map[string]*Role, bool) {
-	out := make(map[string]*Role, len(ids))
+func (e *evidence) rolesFor(ids []string) (map[string]*keystone.Role, bool) {
+	out := make(map[string]*keystone.Role, len(ids))
 	for _, id := range ids {
 		if !slices.Contains(e.roleIDsRead, id) {
 			return nil, false
@@ -100,9 +101,9 @@ func (e *evidence) rolesFor(ids []string) (map[string]*Role, bool) {
 
 // addRoles records a read of the full records of ids: what was read is the
 // truth for those ids, over anything the first round's role hint read.
-func (e *evidence) addRoles(ids []string, found map[string]*Role) {
+func (e *evidence) addRoles(ids []string, found map[string]*keystone.Role) {
 	if e.roles == nil {
-		e.roles = make(map[string]*Role, len(found))
+		e.roles = make(map[string]*keystone.Role, len(found))
 	}
 	for _, id := range ids {
 		delete(e.roles, id)

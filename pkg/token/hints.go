@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -163,7 +164,7 @@ func trustHintScope(trustID string) string { return "trust:" + trustID }
 // trust's project is the token's with every level of its lineage among
 // the targets read (or the trust names no project). Otherwise the trustor's
 // side is read in a second round, as without a hint.
-func trustHinted(tr *Trust, p *payload.Payload, trustor string, h *AssignmentHint, lineage []string) bool {
+func trustHinted(tr *keystone.Trust, p *payload.Payload, trustor string, h *AssignmentHint, lineage []string) bool {
 	if trustor == "" || tr.TrustorUserID != trustor || tr.TrusteeUserID != p.UserID {
 		return false
 	}

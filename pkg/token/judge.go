@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // judge applies Python Keystone's checks to the evidence one validation
@@ -90,7 +91,7 @@ func checkResources(t *Token, ev *evidence) error {
 // enabledDomain returns the row of the domain id, or the answer Python
 // gives when it is missing or disabled (the same for a project's domain
 // and a user's).
-func enabledDomain(domains map[string]*Project, id string) (*Project, error) {
+func enabledDomain(domains map[string]*keystone.Project, id string) (*keystone.Project, error) {
 	d := domains[id]
 	if d == nil || !d.IsDomain {
 		return nil, apierror.NotFound(fmt.Sprintf(msgDomainNotFound, id))
@@ -129,7 +130,7 @@ func checkTrust(t *Token, ev *evidence, in judgeInput) (*note, error) {
 		return nil, apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Trust.TrustorUserID))
 	}
 	for _, pair := range []struct {
-		u   *User
+		u   *keystone.User
 		msg string
 	}{{t.Trustor, "Trustor domain is disabled."}, {t.Trustee, "Trustee domain is disabled."}} {
 		d := ev.domains[pair.u.DomainID]

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -29,12 +30,12 @@ const (
 	jToken   = "the-token"
 )
 
-func jDomainRow() *Project {
-	return &Project{ID: jDomain, Name: "D", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true}
+func jDomainRow() *keystone.Project {
+	return &keystone.Project{ID: jDomain, Name: "D", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true}
 }
 
-func jUserRow(id string) *User {
-	return &User{ID: id, Name: "n-" + id, DomainID: jDomain, Enabled: true, Domain: jDomainRow()}
+func jUserRow(id string) *keystone.User {
+	return &keystone.User{ID: id, Name: "n-" + id, DomainID: jDomain, Enabled: true, Domain: jDomainRow()}
 }
 
 // projectEvidence: a project token of jUser holding role m (implying r)
@@ -46,20 +47,20 @@ func projectEvidence() *evidence {
 			ExpiresAt: jNow.Add(time.Hour), AuditIDs: []string{"audit-one"}},
 		issuedAt:    jIssued,
 		user:        jUserRow(jUser),
-		lineage:     []*Project{{ID: jProject, Name: "P", DomainID: jDomain, ParentID: jDomain, Enabled: true}, d},
-		domains:     map[string]*Project{jDomain: d},
-		assignments: []Assignment{{Type: "UserProject", ActorID: jUser, TargetID: jProject, RoleID: "m", RoleName: "member"}},
-		graph:       newImpliedGraph([]Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}}),
+		lineage:     []*keystone.Project{{ID: jProject, Name: "P", DomainID: jDomain, ParentID: jDomain, Enabled: true}, d},
+		domains:     map[string]*keystone.Project{jDomain: d},
+		assignments: []keystone.Assignment{{Type: "UserProject", ActorID: jUser, TargetID: jProject, RoleID: "m", RoleName: "member"}},
+		graph:       newImpliedGraph([]keystone.Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}}),
 		idpExists:   true,
-		trustUsers:  map[string]*User{},
+		trustUsers:  map[string]*keystone.User{},
 	}
 }
 
 // withRoles records that the full records of ids were read, and found.
 func withRoles(ev *evidence, ids ...string) *evidence {
-	found := map[string]*Role{}
+	found := map[string]*keystone.Role{}
 	for _, id := range ids {
-		found[id] = &Role{ID: id, Name: "name-" + id}
+		found[id] = &keystone.Role{ID: id, Name: "name-" + id}
 	}
 	ev.addRoles(ids, found)
 	return ev
@@ -71,10 +72,10 @@ func trustEvidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.TrustID = 3, jTrust
 	ev.assignments = nil
-	ev.trust = &Trust{ID: jTrust, TrustorUserID: jTrustor, TrusteeUserID: jUser, ProjectID: jProject, RoleIDs: []string{"m"}}
-	ev.trustUsers = map[string]*User{jUser: ev.user, jTrustor: jUserRow(jTrustor)}
+	ev.trust = &keystone.Trust{ID: jTrust, TrustorUserID: jTrustor, TrusteeUserID: jUser, ProjectID: jProject, RoleIDs: []string{"m"}}
+	ev.trustUsers = map[string]*keystone.User{jUser: ev.user, jTrustor: jUserRow(jTrustor)}
 	ev.trustorLineage = ev.lineage
-	ev.trustorRows = []Assignment{{Type: "UserProject", ActorID: jTrustor, TargetID: jProject, RoleID: "m", RoleName: "member"}}
+	ev.trustorRows = []keystone.Assignment{{Type: "UserProject", ActorID: jTrustor, TargetID: jProject, RoleID: "m", RoleName: "member"}}
 	return withRoles(ev, "m", "r")
 }
 
@@ -83,17 +84,17 @@ func trustEvidence() *evidence {
 func redelegatedEvidence() *evidence {
 	ev := trustEvidence()
 	ev.trust.RedelegatedTrustID = "tr0"
-	parent := &Trust{ID: "tr0", TrustorUserID: "orig", TrusteeUserID: jTrustor, ProjectID: jProject,
+	parent := &keystone.Trust{ID: "tr0", TrustorUserID: "orig", TrusteeUserID: jTrustor, ProjectID: jProject,
 		RedelegationCount: ptr(2), RoleIDs: []string{"m"}}
-	ev.chain = &trustChain{links: []*Trust{ev.trust, parent}, agents: map[string]*User{jTrustor: jUserRow(jTrustor)},
-		trustorRows: []Assignment{{Type: "UserProject", ActorID: "orig", TargetID: jProject, RoleID: "m"}}}
+	ev.chain = &trustChain{links: []*keystone.Trust{ev.trust, parent}, agents: map[string]*keystone.User{jTrustor: jUserRow(jTrustor)},
+		trustorRows: []keystone.Assignment{{Type: "UserProject", ActorID: "orig", TargetID: jProject, RoleID: "m"}}}
 	return ev
 }
 
 func appCredEvidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.AppCredID = 9, "ac1"
-	ev.appCred = &AppCred{ID: "ac1", UserID: jUser, ProjectID: jProject, RoleIDs: []string{"m"}}
+	ev.appCred = &keystone.AppCred{ID: "ac1", UserID: jUser, ProjectID: jProject, RoleIDs: []string{"m"}}
 	return withRoles(ev, "m")
 }
 
@@ -101,14 +102,14 @@ func federatedEvidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.Federated = 5, true
 	ev.payload.IdentityProviderID, ev.payload.FederatedGroupIDs = "idp1", []string{"g1"}
-	ev.assignments = []Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: jProject, RoleID: "m", RoleName: "member"}}
+	ev.assignments = []keystone.Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: jProject, RoleID: "m", RoleName: "member"}}
 	return withRoles(ev, "m", "r")
 }
 
 func oauth1Evidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.AccessTokenID = 7, "at1"
-	ev.accessToken = &AccessToken{ID: "at1", ConsumerID: "c1", RoleIDs: []string{"m"}}
+	ev.accessToken = &keystone.AccessToken{ID: "at1", ConsumerID: "c1", RoleIDs: []string{"m"}}
 	return withRoles(ev, "m")
 }
 
@@ -116,8 +117,8 @@ func domainEvidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.ProjectID, ev.payload.DomainID = 1, "", jDomain
 	ev.lineage = nil
-	ev.scopeDomains = map[string]*Project{jDomain: jDomainRow()}
-	ev.assignments = []Assignment{{Type: "UserDomain", ActorID: jUser, TargetID: jDomain, RoleID: "m", RoleName: "member"}}
+	ev.scopeDomains = map[string]*keystone.Project{jDomain: jDomainRow()}
+	ev.assignments = []keystone.Assignment{{Type: "UserDomain", ActorID: jUser, TargetID: jDomain, RoleID: "m", RoleName: "member"}}
 	return ev
 }
 
@@ -125,7 +126,7 @@ func systemEvidence() *evidence {
 	ev := projectEvidence()
 	ev.payload.Version, ev.payload.ProjectID, ev.payload.System = 8, "", "all"
 	ev.lineage, ev.assignments = nil, nil
-	ev.systemAssignments = []Assignment{{Type: "UserSystem", ActorID: jUser, TargetID: "system", RoleID: "admin", RoleName: "admin"}}
+	ev.systemAssignments = []keystone.Assignment{{Type: "UserSystem", ActorID: jUser, TargetID: "system", RoleID: "admin", RoleName: "admin"}}
 	return ev
 }
 
@@ -161,7 +162,7 @@ func TestJudge(t *testing.T) {
 			code: 404, msg: "Could not find project: p1."},
 		{name: "project disabled", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.lineage[0].Enabled = false },
 			code: 404, msg: "Unable to validate token because project p1 is disabled"},
-		{name: "project's domain missing", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.domains = map[string]*Project{} },
+		{name: "project's domain missing", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.domains = map[string]*keystone.Project{} },
 			code: 404, msg: "Could not find domain: d1."},
 		{name: "project's domain disabled", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.domains[jDomain].Enabled = false },
 			code: 404, msg: jDomainDisabled},
@@ -198,10 +199,10 @@ func TestJudge(t *testing.T) {
 			in.now, in.window = ev.payload.ExpiresAt.Add(2*time.Minute), 2*time.Minute
 		}, code: 404, msg: jFailed},
 		{name: "revoked", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) {
-			ev.events = []RevocationEvent{{UserID: jUser, IssuedBefore: jIssued.Add(time.Second)}}
+			ev.events = []keystone.RevocationEvent{{UserID: jUser, IssuedBefore: jIssued.Add(time.Second)}}
 		}, code: 404, msg: jFailed},
 		{name: "revocation event of another user", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) {
-			ev.events = []RevocationEvent{{UserID: "other", IssuedBefore: jIssued.Add(time.Second)}}
+			ev.events = []keystone.RevocationEvent{{UserID: "other", IssuedBefore: jIssued.Add(time.Second)}}
 		}, code: 200, roles: []string{"m", "r"}},
 		{name: "user disabled", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.user.Enabled = false },
 			code: 404, msg: jTokenNotFound},
@@ -210,10 +211,10 @@ func TestJudge(t *testing.T) {
 			in.settings.DisableUserAccountDaysInactive = 5
 		}, code: 404, msg: jTokenNotFound},
 		{name: "access rules without the client's support", ev: appCredEvidence, edit: func(ev *evidence, _ *judgeInput) {
-			ev.appCred.AccessRules = []AccessRule{{ID: "ar", Service: "compute", Path: "/x", Method: "GET"}}
+			ev.appCred.AccessRules = []keystone.AccessRule{{ID: "ar", Service: "compute", Path: "/x", Method: "GET"}}
 		}, code: 404, msg: jFailed, used: []string{"m"}, noted: true, note: slog.LevelWarn},
 		{name: "access rules with the client's support", ev: appCredEvidence, edit: func(ev *evidence, in *judgeInput) {
-			ev.appCred.AccessRules = []AccessRule{{ID: "ar", Service: "compute", Path: "/x", Method: "GET"}}
+			ev.appCred.AccessRules = []keystone.AccessRule{{ID: "ar", Service: "compute", Path: "/x", Method: "GET"}}
 			in.accessRulesVersion = "1.0"
 		}, code: 200, roles: []string{"m"}, used: []string{"m"}},
 		{name: "identity provider gone", ev: federatedEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.idpExists = false },
@@ -243,7 +244,7 @@ func TestJudge(t *testing.T) {
 		{name: "OAuth1 role records not read", ev: oauth1Evidence, edit: func(ev *evidence, _ *judgeInput) { ev.roleIDsRead = nil },
 			need: []string{"m"}},
 		{name: "OAuth1 consumer revoked", ev: oauth1Evidence, edit: func(ev *evidence, _ *judgeInput) {
-			ev.events = []RevocationEvent{{ConsumerID: "c1", IssuedBefore: jIssued}}
+			ev.events = []keystone.RevocationEvent{{ConsumerID: "c1", IssuedBefore: jIssued}}
 		}, code: 404, msg: jFailed},
 		// --- trusts
 		{name: "trust token", ev: trustEvidence, code: 200, roles: []string{"m", "r"}, used: []string{"m", "r"}},
@@ -265,7 +266,7 @@ func TestJudge(t *testing.T) {
 			code: 404, msg: "Could not find user: tor."},
 		{name: "trustor's domain disabled", ev: trustEvidence, edit: func(ev *evidence, _ *judgeInput) {
 			ev.trustUsers[jTrustor].DomainID = "d2"
-			ev.domains["d2"] = &Project{ID: "d2", IsDomain: true}
+			ev.domains["d2"] = &keystone.Project{ID: "d2", IsDomain: true}
 		}, code: 404, msg: "Trustor domain is disabled."},
 		{name: "trustor disabled", ev: trustEvidence, edit: func(ev *evidence, _ *judgeInput) { ev.trustUsers[jTrustor].Enabled = false },
 			code: 403, msg: jForbidden},
@@ -333,11 +334,11 @@ func TestJudge(t *testing.T) {
 		}, code: 404, msg: jTokenNotFound},
 		{name: "revocation before disabled user", ev: projectEvidence, edit: func(ev *evidence, _ *judgeInput) {
 			ev.user.Enabled = false
-			ev.events = []RevocationEvent{{UserID: jUser, IssuedBefore: jIssued}}
+			ev.events = []keystone.RevocationEvent{{UserID: jUser, IssuedBefore: jIssued}}
 		}, code: 404, msg: jFailed},
 		{name: "disabled user before access rules", ev: appCredEvidence, edit: func(ev *evidence, _ *judgeInput) {
 			ev.user.Enabled = false
-			ev.appCred.AccessRules = []AccessRule{{ID: "ar"}}
+			ev.appCred.AccessRules = []keystone.AccessRule{{ID: "ar"}}
 		}, code: 404, msg: jTokenNotFound, used: []string{"m"}},
 		{name: "trustee mismatch before trustor missing", ev: trustEvidence, edit: func(ev *evidence, _ *judgeInput) {
 			ev.trust.TrusteeUserID = "someone"
@@ -409,7 +410,7 @@ func TestJudgeAgainAfterReadingRoles(t *testing.T) {
 	if !slices.Equal(first.needRoles, []string{"m", "r"}) || !slices.Equal(again.needRoles, first.needRoles) {
 		t.Fatalf("needs %v then %v, want [m r] twice", first.needRoles, again.needRoles)
 	}
-	ev.addRoles(first.needRoles, map[string]*Role{"m": {ID: "m", Name: "member"}, "r": {ID: "r", Name: "reader"}})
+	ev.addRoles(first.needRoles, map[string]*keystone.Role{"m": {ID: "m", Name: "member"}, "r": {ID: "r", Name: "reader"}})
 	vd := judge(ev, in)
 	checkVerdict(t, vd, 200, "", []string{"m", "r"})
 	if vd.token.FullRoles["m"].Name != "member" || vd.token.Domain != nil || vd.token.CatalogUserID != jUser {
@@ -423,8 +424,8 @@ func TestJudgeAgainAfterReadingRoles(t *testing.T) {
 // What a role read finds is the truth for the ids it read, over what the
 // first round's role hint read.
 func TestEvidenceAddRoles(t *testing.T) {
-	ev := &evidence{roles: map[string]*Role{"a": {ID: "a", Name: "old"}, "b": {ID: "b"}}, roleIDsRead: []string{"a", "b"}}
-	ev.addRoles([]string{"a", "c"}, map[string]*Role{"c": {ID: "c"}})
+	ev := &evidence{roles: map[string]*keystone.Role{"a": {ID: "a", Name: "old"}, "b": {ID: "b"}}, roleIDsRead: []string{"a", "b"}}
+	ev.addRoles([]string{"a", "c"}, map[string]*keystone.Role{"c": {ID: "c"}})
 	got, ok := ev.rolesFor([]string{"a", "b", "c"})
 	if !ok || got["a"] != nil || got["b"] == nil || got["c"] == nil {
 		t.Fatalf("rolesFor = %v, %v; want a gone, b and c found", got, ok)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 )
 
@@ -43,7 +44,7 @@ func TestFormatURL(t *testing.T) {
 }
 
 func TestImpliedExpansion(t *testing.T) {
-	g := newImpliedGraph([]Implied{
+	g := newImpliedGraph([]keystone.Implied{
 		{PriorID: "admin", ImpliedID: "member", ImpliedName: "member"},
 		{PriorID: "member", ImpliedID: "reader", ImpliedName: "reader"},
 		{PriorID: "reader", ImpliedID: "admin", ImpliedName: "admin"}, // a cycle must terminate
@@ -59,26 +60,26 @@ func TestImpliedExpansion(t *testing.T) {
 }
 
 func TestProjectRoles(t *testing.T) {
-	dom := &Project{ID: "d", IsDomain: true, Enabled: true}
-	parent := &Project{ID: "parent", DomainID: "d", ParentID: "d", Enabled: true}
-	child := &Project{ID: "child", DomainID: "d", ParentID: "parent", Enabled: true}
-	lineage := []*Project{child, parent, dom}
-	g := newImpliedGraph([]Implied{{PriorID: "member", ImpliedID: "reader", ImpliedName: "reader"}})
+	dom := &keystone.Project{ID: "d", IsDomain: true, Enabled: true}
+	parent := &keystone.Project{ID: "parent", DomainID: "d", ParentID: "d", Enabled: true}
+	child := &keystone.Project{ID: "child", DomainID: "d", ParentID: "parent", Enabled: true}
+	lineage := []*keystone.Project{child, parent, dom}
+	g := newImpliedGraph([]keystone.Implied{{PriorID: "member", ImpliedID: "reader", ImpliedName: "reader"}})
 	actors := map[string]bool{"u": true, "grp": true}
 	tests := []struct {
 		name string
-		rows []Assignment
+		rows []keystone.Assignment
 		want []string
 	}{
-		{"direct user", []Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "member", RoleName: "member"}}, []string{"member", "reader"}},
-		{"group", []Assignment{{Type: "GroupProject", ActorID: "grp", TargetID: "child", RoleID: "r1", RoleName: "r1"}}, []string{"r1"}},
-		{"other actor ignored", []Assignment{{Type: "UserProject", ActorID: "x", TargetID: "child", RoleID: "r1"}}, nil},
-		{"inherited from parent", []Assignment{{Type: "UserProject", ActorID: "u", TargetID: "parent", RoleID: "r2", Inherited: true}}, []string{"r2"}},
-		{"non-inherited on parent ignored", []Assignment{{Type: "UserProject", ActorID: "u", TargetID: "parent", RoleID: "r2"}}, nil},
-		{"inherited on the project itself ignored", []Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "r2", Inherited: true}}, nil},
-		{"inherited from domain", []Assignment{{Type: "GroupDomain", ActorID: "grp", TargetID: "d", RoleID: "r3", Inherited: true}}, []string{"r3"}},
-		{"direct domain grant does not reach projects", []Assignment{{Type: "UserDomain", ActorID: "u", TargetID: "d", RoleID: "r3"}}, nil},
-		{"domain-specific role stripped", []Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "dr", RoleDomainID: "d"}}, nil},
+		{"direct user", []keystone.Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "member", RoleName: "member"}}, []string{"member", "reader"}},
+		{"group", []keystone.Assignment{{Type: "GroupProject", ActorID: "grp", TargetID: "child", RoleID: "r1", RoleName: "r1"}}, []string{"r1"}},
+		{"other actor ignored", []keystone.Assignment{{Type: "UserProject", ActorID: "x", TargetID: "child", RoleID: "r1"}}, nil},
+		{"inherited from parent", []keystone.Assignment{{Type: "UserProject", ActorID: "u", TargetID: "parent", RoleID: "r2", Inherited: true}}, []string{"r2"}},
+		{"non-inherited on parent ignored", []keystone.Assignment{{Type: "UserProject", ActorID: "u", TargetID: "parent", RoleID: "r2"}}, nil},
+		{"inherited on the project itself ignored", []keystone.Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "r2", Inherited: true}}, nil},
+		{"inherited from domain", []keystone.Assignment{{Type: "GroupDomain", ActorID: "grp", TargetID: "d", RoleID: "r3", Inherited: true}}, []string{"r3"}},
+		{"direct domain grant does not reach projects", []keystone.Assignment{{Type: "UserDomain", ActorID: "u", TargetID: "d", RoleID: "r3"}}, nil},
+		{"domain-specific role stripped", []keystone.Assignment{{Type: "UserProject", ActorID: "u", TargetID: "child", RoleID: "dr", RoleDomainID: "d"}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestProjectRoles(t *testing.T) {
 func TestValidGroups(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	ttl := 30
-	ms := []Membership{
+	ms := []keystone.Membership{
 		{GroupID: "regular"},
 		{GroupID: "fresh", Expiring: true, LastVerified: now.Add(-10 * time.Minute)},
 		{GroupID: "stale", Expiring: true, LastVerified: now.Add(-2 * time.Hour)},
@@ -131,26 +132,26 @@ func TestRevocationMatches(t *testing.T) {
 	other := exp.Add(time.Second)
 	tests := []struct {
 		name string
-		ev   RevocationEvent
+		ev   keystone.RevocationEvent
 		want bool
 	}{
-		{"audit id", RevocationEvent{AuditID: "A", IssuedBefore: after}, true},
-		{"other audit id", RevocationEvent{AuditID: "B", IssuedBefore: after}, false},
-		{"event before issue", RevocationEvent{UserID: "u", IssuedBefore: issued.Add(-time.Second)}, false},
-		{"same second revokes", RevocationEvent{UserID: "u", IssuedBefore: issued}, true},
-		{"user", RevocationEvent{UserID: "u", IssuedBefore: after}, true},
-		{"project", RevocationEvent{ProjectID: "p", IssuedBefore: after}, true},
-		{"other project", RevocationEvent{ProjectID: "q", IssuedBefore: after}, false},
-		{"user domain", RevocationEvent{DomainID: "d", IssuedBefore: after}, true},
-		{"domain scope needs assignment domain", RevocationEvent{DomainID: "d", ExpiresAt: &expCopy, IssuedBefore: after}, false},
-		{"expiry equal", RevocationEvent{UserID: "u", ExpiresAt: &expCopy, IssuedBefore: after}, true},
-		{"expiry differs", RevocationEvent{UserID: "u", ExpiresAt: &other, IssuedBefore: after}, false},
-		{"role held", RevocationEvent{RoleID: "r", IssuedBefore: after}, true},
-		{"role not held", RevocationEvent{RoleID: "x", IssuedBefore: after}, false},
-		{"audit chain", RevocationEvent{AuditChainID: "C", IssuedBefore: after}, true},
-		{"other chain", RevocationEvent{AuditChainID: "Z", IssuedBefore: after}, false},
-		{"trust on a non-trust token", RevocationEvent{TrustID: "t", IssuedBefore: after}, false},
-		{"consumer on a non-oauth token", RevocationEvent{ConsumerID: "c", IssuedBefore: after}, false},
+		{"audit id", keystone.RevocationEvent{AuditID: "A", IssuedBefore: after}, true},
+		{"other audit id", keystone.RevocationEvent{AuditID: "B", IssuedBefore: after}, false},
+		{"event before issue", keystone.RevocationEvent{UserID: "u", IssuedBefore: issued.Add(-time.Second)}, false},
+		{"same second revokes", keystone.RevocationEvent{UserID: "u", IssuedBefore: issued}, true},
+		{"user", keystone.RevocationEvent{UserID: "u", IssuedBefore: after}, true},
+		{"project", keystone.RevocationEvent{ProjectID: "p", IssuedBefore: after}, true},
+		{"other project", keystone.RevocationEvent{ProjectID: "q", IssuedBefore: after}, false},
+		{"user domain", keystone.RevocationEvent{DomainID: "d", IssuedBefore: after}, true},
+		{"domain scope needs assignment domain", keystone.RevocationEvent{DomainID: "d", ExpiresAt: &expCopy, IssuedBefore: after}, false},
+		{"expiry equal", keystone.RevocationEvent{UserID: "u", ExpiresAt: &expCopy, IssuedBefore: after}, true},
+		{"expiry differs", keystone.RevocationEvent{UserID: "u", ExpiresAt: &other, IssuedBefore: after}, false},
+		{"role held", keystone.RevocationEvent{RoleID: "r", IssuedBefore: after}, true},
+		{"role not held", keystone.RevocationEvent{RoleID: "x", IssuedBefore: after}, false},
+		{"audit chain", keystone.RevocationEvent{AuditChainID: "C", IssuedBefore: after}, true},
+		{"other chain", keystone.RevocationEvent{AuditChainID: "Z", IssuedBefore: after}, false},
+		{"trust on a non-trust token", keystone.RevocationEvent{TrustID: "t", IssuedBefore: after}, false},
+		{"consumer on a non-oauth token", keystone.RevocationEvent{ConsumerID: "c", IssuedBefore: after}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,7 +164,7 @@ func TestRevocationMatches(t *testing.T) {
 
 func TestFullRoleKeyOrder(t *testing.T) {
 	desc := "d"
-	r := &Role{ID: "i", Name: "n", Description: &desc, Extra: pyjson.Object{{Key: "x", Value: "y"}}, Options: pyjson.Object{{Key: "immutable", Value: true}}}
+	r := &keystone.Role{ID: "i", Name: "n", Description: &desc, Extra: pyjson.Object{{Key: "x", Value: "y"}}, Options: pyjson.Object{{Key: "immutable", Value: true}}}
 	got := string(pyjson.Marshal(fullRole(r)))
 	want := `{"x": "y", "id": "i", "name": "n", "domain_id": null, "description": "d", "options": {"immutable": true}}`
 	if got != want {
@@ -172,7 +173,7 @@ func TestFullRoleKeyOrder(t *testing.T) {
 }
 
 func TestImpliedClosure(t *testing.T) {
-	edges := []Implied{{PriorID: "admin", ImpliedID: "member"}, {PriorID: "member", ImpliedID: "reader"},
+	edges := []keystone.Implied{{PriorID: "admin", ImpliedID: "member"}, {PriorID: "member", ImpliedID: "reader"},
 		{PriorID: "a", ImpliedID: "b"}, {PriorID: "b", ImpliedID: "a"}}
 	for _, tc := range []struct {
 		in   []string

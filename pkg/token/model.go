@@ -5,139 +5,11 @@ import (
 	"errors"
 	"time"
 
-	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // ErrNotFound is returned by store lookups for a missing row.
 var ErrNotFound = errors.New("not found")
-
-// User is what validation needs of a Python user row
-// (keystone/identity/backends/sql_model.py User).
-type User struct {
-	ID       string
-	Name     string
-	DomainID string
-	// Enabled is the raw column; EffectiveEnabled applies inactivity rules.
-	Enabled           bool
-	CreatedAt         *time.Time
-	LastActiveAt      *time.Time // a DATE
-	PasswordExpiresAt *time.Time
-	// IgnoreInactivity is user option 1004.
-	IgnoreInactivity bool
-	// Domain is the user's domain row, read in the same query (nil if the
-	// row is missing).
-	Domain *Project
-}
-
-// Project is a project row; domains are projects with IsDomain.
-type Project struct {
-	ID       string
-	Name     string
-	DomainID string
-	ParentID string
-	Enabled  bool
-	IsDomain bool
-}
-
-// Membership is one group membership of a user.
-type Membership struct {
-	GroupID string
-	// Expiring memberships come from federated logins and count only while
-	// LastVerified + TTL is in the future.
-	Expiring     bool
-	LastVerified time.Time
-	// IdPTTLMinutes is identity_provider.authorization_ttl (nil: use
-	// [federation] default_authorization_ttl).
-	IdPTTLMinutes *int
-}
-
-// Assignment is one row of assignment or system_assignment, with the
-// role's name and domain joined in.
-type Assignment struct {
-	Type      string // UserProject, GroupProject, UserDomain, GroupDomain, UserSystem, GroupSystem
-	ActorID   string
-	TargetID  string
-	RoleID    string
-	Inherited bool
-	RoleName  string
-	// RoleDomainID is "" for global roles (stored as "<<null>>").
-	RoleDomainID string
-}
-
-// Implied is one implied_role edge with the implied role's name joined.
-type Implied struct {
-	PriorID      string
-	ImpliedID    string
-	ImpliedName  string
-	ImpliedDomID string
-}
-
-// Role is a full role record as role_api.get_role returns it.
-type Role struct {
-	ID          string
-	Name        string
-	DomainID    string // "" = global
-	Description *string
-	Extra       pyjson.Object
-	Options     pyjson.Object
-}
-
-// Trust is a trust row with its role ids.
-type Trust struct {
-	ID                 string
-	TrustorUserID      string
-	TrusteeUserID      string
-	ProjectID          string
-	Impersonation      bool
-	Deleted            bool
-	ExpiresAt          *time.Time
-	RemainingUses      *int
-	RedelegatedTrustID string
-	// RedelegationCount is the column as stored (nil for NULL): how many
-	// more times the trust may be redelegated. Validation checks it on the
-	// ancestors of a redelegated trust (trust/core.py _validate_redelegation).
-	RedelegationCount *int
-	RoleIDs           []string
-}
-
-// AccessRule is an application credential access rule.
-type AccessRule struct {
-	ID, Service, Path, Method string
-}
-
-// AppCred is an application credential with its role ids.
-type AppCred struct {
-	ID           string
-	Name         string
-	UserID       string
-	ProjectID    string
-	Unrestricted bool
-	RoleIDs      []string
-	AccessRules  []AccessRule
-}
-
-// AccessToken is an OAuth1 access token.
-type AccessToken struct {
-	ID         string
-	ConsumerID string
-	RoleIDs    []string
-}
-
-// RevocationEvent is a revocation_event row.
-type RevocationEvent struct {
-	DomainID      string
-	ProjectID     string
-	UserID        string
-	RoleID        string
-	TrustID       string
-	ConsumerID    string
-	AccessTokenID string
-	AuditID       string
-	AuditChainID  string
-	IssuedBefore  time.Time
-	ExpiresAt     *time.Time
-	RevokedAt     time.Time
-}
 
 // RevocationQuery is the SQL pre-filter Python applies
 // (keystone/revoke/backends/sql.py _list_token_events).
@@ -148,81 +20,45 @@ type RevocationQuery struct {
 	AuditID   string
 }
 
-// Endpoint is an endpoint row.
-type Endpoint struct {
-	ID        string
-	Interface string
-	RegionID  *string
-	ServiceID string
-	URL       string
-	Enabled   bool
-	Extra     pyjson.Object
-}
-
-// Service is an enabled service with all its endpoints (enabled or not).
-type Service struct {
-	ID        string
-	Type      string
-	Extra     pyjson.Object
-	Endpoints []Endpoint
-}
-
-// EndpointGroup is an endpoint group associated with a project.
-type EndpointGroup struct {
-	ID      string
-	Filters pyjson.Object
-}
-
-// ProjectEndpoints is the endpoint filter of one project.
-type ProjectEndpoints struct {
-	EndpointIDs []string
-	Groups      []EndpointGroup
-}
-
-// ServiceProvider is an enabled K2K service provider.
-type ServiceProvider struct {
-	ID, AuthURL, SPURL string
-}
-
 // IdentityReader reads users and memberships.
 type IdentityReader interface {
-	GetUser(ctx context.Context, id string) (*User, error)
-	ListMemberships(ctx context.Context, userID string) ([]Membership, error)
+	GetUser(ctx context.Context, id string) (*keystone.User, error)
+	ListMemberships(ctx context.Context, userID string) ([]keystone.Membership, error)
 }
 
 // ResourceReader reads projects and domains.
 type ResourceReader interface {
 	// GetProjects returns the rows that exist among ids.
-	GetProjects(ctx context.Context, ids ...string) (map[string]*Project, error)
+	GetProjects(ctx context.Context, ids ...string) (map[string]*keystone.Project, error)
 	// ProjectLineage returns the project followed by its ancestors up to
 	// and including its domain; empty if the project does not exist.
-	ProjectLineage(ctx context.Context, projectID string) ([]*Project, error)
+	ProjectLineage(ctx context.Context, projectID string) ([]*keystone.Project, error)
 }
 
 // AssignmentReader reads role assignments and roles.
 type AssignmentReader interface {
 	// Assignments returns assignment rows with actor in actorIDs and
 	// target in targetIDs.
-	Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]Assignment, error)
+	Assignments(ctx context.Context, actorIDs, targetIDs []string) ([]keystone.Assignment, error)
 	// UserAssignments returns the assignments on targetIDs whose actor is
 	// the user or any group the user belongs to (regular or expiring
 	// membership: the caller drops expired ones), in one statement.
-	UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]Assignment, error)
-	SystemAssignments(ctx context.Context, actorIDs []string) ([]Assignment, error)
-	ImpliedRoles(ctx context.Context) ([]Implied, error)
-	GetRoles(ctx context.Context, ids []string) (map[string]*Role, error)
+	UserAssignments(ctx context.Context, userID string, targetIDs []string) ([]keystone.Assignment, error)
+	SystemAssignments(ctx context.Context, actorIDs []string) ([]keystone.Assignment, error)
+	ImpliedRoles(ctx context.Context) ([]keystone.Implied, error)
+	GetRoles(ctx context.Context, ids []string) (map[string]*keystone.Role, error)
 }
 
 // RevocationReader reads revocation events.
 type RevocationReader interface {
-	RevocationEvents(ctx context.Context, q RevocationQuery) ([]RevocationEvent, error)
+	RevocationEvents(ctx context.Context, q RevocationQuery) ([]keystone.RevocationEvent, error)
 }
 
 // CatalogReader reads the service catalog.
 type CatalogReader interface {
-	Services(ctx context.Context) ([]Service, error)
-	ProjectEndpoints(ctx context.Context, projectID string) (*ProjectEndpoints, error)
-	EnabledServiceProviders(ctx context.Context) ([]ServiceProvider, error)
+	Services(ctx context.Context) ([]keystone.Service, error)
+	ProjectEndpoints(ctx context.Context, projectID string) (*keystone.ProjectEndpoints, error)
+	EnabledServiceProviders(ctx context.Context) ([]keystone.ServiceProvider, error)
 }
 
 // DelegationReader reads trusts (a redelegated trust's pedigree) and
@@ -230,8 +66,8 @@ type CatalogReader interface {
 // come with the first round only (PrefetchQuery.AppCred,
 // PrefetchQuery.IdentityProvider).
 type DelegationReader interface {
-	GetTrust(ctx context.Context, id string) (*Trust, error)
-	GetAccessToken(ctx context.Context, id string) (*AccessToken, error)
+	GetTrust(ctx context.Context, id string) (*keystone.Trust, error)
+	GetAccessToken(ctx context.Context, id string) (*keystone.AccessToken, error)
 }
 
 // PrefetchQuery says what the first round of a validation reads.
@@ -290,30 +126,30 @@ type TrustPrefetch struct {
 
 // Prefetched is the result of a PrefetchQuery.
 type Prefetched struct {
-	User *User // nil if the user does not exist
+	User *keystone.User // nil if the user does not exist
 	// UserNonLocal: the user exists and has no local_user row (an LDAP
 	// or federated shadow user).
 	UserNonLocal bool
-	Memberships  []Membership
-	Implied      []Implied
-	Lineage      []*Project
-	Domains      map[string]*Project
-	Assignments  []Assignment
-	Events       []RevocationEvent
+	Memberships  []keystone.Membership
+	Implied      []keystone.Implied
+	Lineage      []*keystone.Project
+	Domains      map[string]*keystone.Project
+	Assignments  []keystone.Assignment
+	Events       []keystone.RevocationEvent
 	// IdentityProviderExists answers PrefetchQuery.IdentityProvider.
 	IdentityProviderExists bool
 	// SystemAssignments answers PrefetchQuery.SystemActors.
-	SystemAssignments []Assignment
+	SystemAssignments []keystone.Assignment
 	// Roles answers PrefetchQuery.Roles (the roles found, by id).
-	Roles map[string]*Role
+	Roles map[string]*keystone.Role
 	// Trust, Trustor, TrustorMemberships and TrustorAssignments answer
 	// PrefetchQuery.Trust (nil when not found or not asked for).
-	Trust              *Trust
-	Trustor            *User
-	TrustorMemberships []Membership
-	TrustorAssignments []Assignment
+	Trust              *keystone.Trust
+	Trustor            *keystone.User
+	TrustorMemberships []keystone.Membership
+	TrustorAssignments []keystone.Assignment
 	// AppCred answers PrefetchQuery.AppCred.
-	AppCred *AppCred
+	AppCred *keystone.AppCred
 }
 
 // Prefetcher reads the independent lookups of a validation together; a

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	. "github.com/keystone-ng/keystone-ng/pkg/token"
@@ -31,8 +32,8 @@ func TestValidateOAuth1(t *testing.T) {
 	issued := now.Add(-time.Minute)
 	store := func(roleIDs ...string) *tokentest.MemStore {
 		st := fixture()
-		st.Roles = map[string]*Role{"m": {ID: "m", Name: "member"}, "r": {ID: "r", Name: "reader"}, "x": {ID: "x", Name: "extra"}}
-		st.AccessTokens = map[string]*AccessToken{accessTokenID: {ID: accessTokenID, ConsumerID: consumerID, RoleIDs: roleIDs}}
+		st.Roles = map[string]*keystone.Role{"m": {ID: "m", Name: "member"}, "r": {ID: "r", Name: "reader"}, "x": {ID: "x", Name: "extra"}}
+		st.AccessTokens = map[string]*keystone.AccessToken{accessTokenID: {ID: accessTokenID, ConsumerID: consumerID, RoleIDs: roleIDs}}
 		return st
 	}
 	tests := []struct {
@@ -51,11 +52,11 @@ func TestValidateOAuth1(t *testing.T) {
 			mutate: func(m *tokentest.MemStore) { m.AccessTokens = nil }, code: 404, message: "Access token not found"},
 		{name: "consumer deleted (revocation event by consumer_id)", delegated: []string{"m"},
 			mutate: func(m *tokentest.MemStore) {
-				m.Events = []RevocationEvent{{ConsumerID: consumerID, IssuedBefore: now}}
+				m.Events = []keystone.RevocationEvent{{ConsumerID: consumerID, IssuedBefore: now}}
 			}, code: 404, message: "Failed to validate token"},
 		{name: "another consumer revoked", delegated: []string{"m"},
 			mutate: func(m *tokentest.MemStore) {
-				m.Events = []RevocationEvent{{ConsumerID: strings.Repeat("d", 32), IssuedBefore: now}}
+				m.Events = []keystone.RevocationEvent{{ConsumerID: strings.Repeat("d", 32), IssuedBefore: now}}
 			}, code: 200, roles: []string{"member", "reader"}},
 		{name: "disabled project is reported before the missing access token", delegated: []string{"m"},
 			mutate: func(m *tokentest.MemStore) { m.AccessTokens = nil; m.Projects[projectID].Enabled = false },

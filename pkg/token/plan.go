@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -176,7 +177,7 @@ func fitHint(h *AssignmentHint, actors, targets []string) hintFit {
 // user and their groups (all memberships, valid or not: the judge drops
 // expired ones), or for a federated token the user and the payload's
 // groups (the mapping's at login).
-func projectActors(pl *plan, p *payload.Payload, ms []Membership) []string {
+func projectActors(pl *plan, p *payload.Payload, ms []keystone.Membership) []string {
 	if p.Federated {
 		return pl.fedActors
 	}
@@ -184,7 +185,7 @@ func projectActors(pl *plan, p *payload.Payload, ms []Membership) []string {
 }
 
 // projectIDs lists the ids of a lineage.
-func projectIDs(lineage []*Project) []string {
+func projectIDs(lineage []*keystone.Project) []string {
 	ids := make([]string, 0, len(lineage))
 	for _, pr := range lineage {
 		ids = append(ids, pr.ID)

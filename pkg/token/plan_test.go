@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -107,7 +108,7 @@ func TestFitHint(t *testing.T) {
 }
 
 func TestProjectActors(t *testing.T) {
-	ms := []Membership{{GroupID: "g1"}, {GroupID: "g2", Expiring: true}}
+	ms := []keystone.Membership{{GroupID: "g1"}, {GroupID: "g2", Expiring: true}}
 	local := payload.Payload{UserID: "u", ProjectID: "p"}
 	if got := projectActors(&plan{}, &local, ms); !reflect.DeepEqual(got, []string{"u", "g1", "g2"}) {
 		t.Errorf("local user's actors = %v", got)

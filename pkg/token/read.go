@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -46,7 +47,7 @@ func (v *Validator) read(ctx context.Context, pl *plan, ev *evidence, now time.T
 // plan pl describes.
 func newEvidence(pl *plan, p *payload.Payload, issuedAt time.Time) *evidence {
 	return &evidence{payload: p, issuedAt: issuedAt, idpExists: true,
-		domains: map[string]*Project{},
+		domains: map[string]*keystone.Project{},
 		// A copy: reading more roles appends to it, and the hint's own
 		// slice is shared with other validations.
 		roleIDsRead: slices.Clone(pl.query.Roles), hintedRoleIDs: pl.query.Roles}
@@ -198,7 +199,7 @@ func (v *Validator) readSystemAssignments(ctx context.Context, pl *plan, ev *evi
 func (v *Validator) readTrustorSide(ctx context.Context, pl *plan, ev *evidence, pre *Prefetched, now time.Time, fns []func() error) []func() error {
 	p, tr, hint := ev.payload, ev.trust, pl.hint
 	ids := projectIDs(ev.lineage)
-	ev.trustUsers = make(map[string]*User, 2)
+	ev.trustUsers = make(map[string]*keystone.User, 2)
 	if trustHinted(tr, p, pl.trustorHint, hint, ids) {
 		// Everything came with the first round, through the trustor's
 		// memberships read then.

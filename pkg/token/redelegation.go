@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // trustChain is the pedigree of a redelegated trust as Python Keystone 22
@@ -21,7 +22,7 @@ import (
 type trustChain struct {
 	// links[0] is the token's trust; every further link is the trust the
 	// previous one was redelegated from; the last is the original trust.
-	links []*Trust
+	links []*keystone.Trust
 	// refusal is the answer due while reading the pedigree: Python's
 	// TrustNotFound (404) for a missing, deleted, expired or used-up link,
 	// or keystone-ng's own 403 for a pedigree longer than
@@ -32,16 +33,16 @@ type trustChain struct {
 	refusalNote *note
 	// agents holds the trustee of every ancestor link (absent: no such
 	// user); Python requires each to be enabled.
-	agents map[string]*User
+	agents map[string]*keystone.User
 	// The original trustor's valid groups and assignments on the trust's
 	// project lineage: TokenModel._get_trust_roles checks the delegated
 	// roles against the original trustor, not the trust's direct trustor.
 	trustorGroups []string
-	trustorRows   []Assignment
+	trustorRows   []keystone.Assignment
 }
 
 // original is the first trust of the pedigree.
-func (c *trustChain) original() *Trust { return c.links[len(c.links)-1] }
+func (c *trustChain) original() *keystone.Trust { return c.links[len(c.links)-1] }
 
 // loadTrustChain reads the ancestors of leaf (whose RedelegatedTrustID is
 // set and which is itself usable), then the users and assignments the
@@ -54,8 +55,8 @@ func (c *trustChain) original() *Trust { return c.links[len(c.links)-1] }
 // ancestor needs a count above zero), so keystone-ng stops reading there
 // and refuses longer pedigrees and loops (only possible by editing the
 // database) instead of following them; each step costs one query.
-func (v *Validator) loadTrustChain(ctx context.Context, leaf *Trust, lineage []*Project, known map[string]*User, now time.Time) (*trustChain, error) {
-	c := &trustChain{links: []*Trust{leaf}, agents: map[string]*User{}}
+func (v *Validator) loadTrustChain(ctx context.Context, leaf *keystone.Trust, lineage []*keystone.Project, known map[string]*keystone.User, now time.Time) (*trustChain, error) {
+	c := &trustChain{links: []*keystone.Trust{leaf}, agents: map[string]*keystone.User{}}
 	maxLinks := v.Settings.MaxRedelegationCount + 1
 	seen := map[string]bool{leaf.ID: true}
 	for cur := leaf; cur.RedelegatedTrustID != ""; {

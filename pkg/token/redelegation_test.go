@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	. "github.com/keystone-ng/keystone-ng/pkg/token"
@@ -46,19 +47,19 @@ func intp(n int) *int { return &n }
 func redelegationFixture() *trustStore {
 	m := fixture()
 	for _, id := range []string{uOrig, uT1, uT2, uT3} {
-		m.Users[id] = &User{ID: id, Name: "u-" + id[:2], DomainID: "default", Enabled: true}
+		m.Users[id] = &keystone.User{ID: id, Name: "u-" + id[:2], DomainID: "default", Enabled: true}
 	}
-	m.Projects["d2"] = &Project{ID: "d2", Name: "D2", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true}
+	m.Projects["d2"] = &keystone.Project{ID: "d2", Name: "D2", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true}
 	m.Grants = nil
 	for _, id := range []string{uOrig, uT1, uT2} {
-		m.Grants = append(m.Grants, Assignment{Type: "UserProject", ActorID: id, TargetID: projectID, RoleID: "m", RoleName: "member"})
+		m.Grants = append(m.Grants, keystone.Assignment{Type: "UserProject", ActorID: id, TargetID: projectID, RoleID: "m", RoleName: "member"})
 	}
-	m.Roles = map[string]*Role{
+	m.Roles = map[string]*keystone.Role{
 		"m":   {ID: "m", Name: "member"},
 		"r":   {ID: "r", Name: "reader"},
 		"dsr": {ID: "dsr", Name: "dsr", DomainID: "default"},
 	}
-	m.Trusts = map[string]*Trust{
+	m.Trusts = map[string]*keystone.Trust{
 		trA: {ID: trA, TrustorUserID: uOrig, TrusteeUserID: uT1, ProjectID: projectID, RedelegationCount: intp(2), RoleIDs: []string{"m"}},
 		trB: {ID: trB, TrustorUserID: uT1, TrusteeUserID: uT2, ProjectID: projectID, RedelegatedTrustID: trA, RedelegationCount: intp(1), RoleIDs: []string{"m"}},
 		trC: {ID: trC, TrustorUserID: uT2, TrusteeUserID: uT3, ProjectID: projectID, RedelegatedTrustID: trB, RedelegationCount: intp(0), RoleIDs: []string{"m"}},
@@ -84,8 +85,8 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 		{name: "two-link chain", trust: trB, code: 200, reads: 2},
 		{name: "ordinary trust reads one trust", trust: trP, code: 200, reads: 1},
 		{name: "original trustor holds the role through a group", mutate: func(s *trustStore) {
-			s.Grants[0] = Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"}
-			s.Memberships = map[string][]Membership{uOrig: {{GroupID: grp}}}
+			s.Grants[0] = keystone.Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"}
+			s.Memberships = map[string][]keystone.Membership{uOrig: {{GroupID: grp}}}
 		}, code: 200},
 		{name: "intermediate trustee without the role is not checked", mutate: func(s *trustStore) {
 			s.Grants = removeGrant(s.Grants, uT1)
@@ -106,7 +107,7 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 				s.Trusts[id].RoleIDs = []string{"dsr"}
 			}
 			for _, u := range []string{uOrig, uT2} {
-				s.Grants = append(s.Grants, Assignment{Type: "UserProject", ActorID: u, TargetID: projectID, RoleID: "dsr", RoleName: "dsr", RoleDomainID: "default"})
+				s.Grants = append(s.Grants, keystone.Assignment{Type: "UserProject", ActorID: u, TargetID: projectID, RoleID: "dsr", RoleName: "dsr", RoleDomainID: "default"})
 			}
 		}, code: 404},
 		{name: "ordinary trust, trustor lost the role", trust: trP, mutate: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uOrig) }, code: 403},
@@ -221,8 +222,8 @@ func TestValidateRedelegatedTrust(t *testing.T) {
 	}
 }
 
-func removeGrant(gs []Assignment, actor string) []Assignment {
-	var out []Assignment
+func removeGrant(gs []keystone.Assignment, actor string) []keystone.Assignment {
+	var out []keystone.Assignment
 	for _, g := range gs {
 		if g.ActorID != actor {
 			out = append(out, g)
@@ -245,7 +246,7 @@ func TestTrustHints(t *testing.T) {
 	p := &payload.Payload{Version: 3, UserID: uT1, Methods: []string{"password"}, ProjectID: projectID, TrustID: trP,
 		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
 	tok := mint(t, ks, p, now.Add(-time.Minute))
-	member := Assignment{Type: "UserProject", ActorID: uOrig, TargetID: projectID, RoleID: "m", RoleName: "member"}
+	member := keystone.Assignment{Type: "UserProject", ActorID: uOrig, TargetID: projectID, RoleID: "m", RoleName: "member"}
 	for _, s := range []struct {
 		name     string
 		change   func(s *trustStore)
@@ -257,8 +258,8 @@ func TestTrustHints(t *testing.T) {
 		{name: "hinted", code: 200, userName: "u-1b"},
 		{name: "trustor lost the role", change: func(s *trustStore) { s.Grants = removeGrant(s.Grants, uOrig) }, code: 403},
 		{name: "role back through a group the trustor joined", change: func(s *trustStore) {
-			s.Memberships = map[string][]Membership{uOrig: {{GroupID: grp}}}
-			s.Grants = append(s.Grants, Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
+			s.Memberships = map[string][]keystone.Membership{uOrig: {{GroupID: grp}}}
+			s.Grants = append(s.Grants, keystone.Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
 		}, code: 200, userName: "u-1b"},
 		{name: "trustor left the group", change: func(s *trustStore) { s.Memberships = nil }, code: 403},
 		{name: "impersonation renders the trustor", change: func(s *trustStore) {
@@ -268,18 +269,18 @@ func TestTrustHints(t *testing.T) {
 		{name: "trustor disabled", change: func(s *trustStore) { s.Users[uOrig].Enabled = false }, code: 403},
 		{name: "trustor deleted", change: func(s *trustStore) { delete(s.Users, uOrig) }, code: 404},
 		{name: "trustor back, trust deleted", change: func(s *trustStore) {
-			s.Users[uOrig] = &User{ID: uOrig, Name: "u-0a", DomainID: "default", Enabled: true}
+			s.Users[uOrig] = &keystone.User{ID: uOrig, Name: "u-0a", DomainID: "default", Enabled: true}
 			s.Trusts[trP].Deleted = true
 		}, code: 404},
 		{name: "trust back", change: func(s *trustStore) { s.Trusts[trP].Deleted = false }, code: 200, userName: "u-0a"},
 		{name: "project under a new parent: a target the hint lacks", change: func(s *trustStore) {
-			s.Projects["a"] = &Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
+			s.Projects["a"] = &keystone.Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
 			s.Projects[projectID].ParentID = "a"
 		}, code: 200, userName: "u-0a", second: true},
 		{name: "hinted again", code: 200, userName: "u-0a"},
 		{name: "the trust row names another trustor than the hint", change: func(s *trustStore) {
 			s.Trusts[trP].TrustorUserID = uT2
-			s.Grants = append(s.Grants, Assignment{Type: "UserProject", ActorID: uT2, TargetID: projectID, RoleID: "m", RoleName: "member"})
+			s.Grants = append(s.Grants, keystone.Assignment{Type: "UserProject", ActorID: uT2, TargetID: projectID, RoleID: "m", RoleName: "member"})
 		}, code: 200, userName: "u-2c", second: true},
 	} {
 		if s.change != nil {
@@ -305,9 +306,9 @@ func TestTrustHints(t *testing.T) {
 func TestHintsConcurrently(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := redelegationFixture()
-	st.Grants = append(st.Grants, Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
-	st.AppCreds = map[string]*AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: uOrig, ProjectID: projectID, RoleIDs: []string{"m"}}}
-	st.System = []Assignment{{Type: "UserSystem", ActorID: uOrig, TargetID: "system", RoleID: "r", RoleName: "reader"}}
+	st.Grants = append(st.Grants, keystone.Assignment{Type: "GroupProject", ActorID: grp, TargetID: projectID, RoleID: "m", RoleName: "member"})
+	st.AppCreds = map[string]*keystone.AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: uOrig, ProjectID: projectID, RoleIDs: []string{"m"}}}
+	st.System = []keystone.Assignment{{Type: "UserSystem", ActorID: uOrig, TargetID: "system", RoleID: "r", RoleName: "reader"}}
 	v, ks := newTestValidator(t, st, now)
 	v.Settings.MaxRedelegationCount = 3
 	base := payload.Payload{Methods: []string{"password"}, ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}

@@ -3,6 +3,7 @@ package token
 import (
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 )
@@ -129,7 +130,7 @@ func (v *Validator) renderRoles(t *Token) []pyjson.Value {
 
 // fullRole is role_api.get_role's dict: extra keys first, then id, name,
 // domain_id (None for global roles), description, options.
-func fullRole(r *Role) pyjson.Object {
+func fullRole(r *keystone.Role) pyjson.Object {
 	o := make(pyjson.Object, 0, len(r.Extra)+5)
 	o = append(o, r.Extra...)
 	var dom pyjson.Value

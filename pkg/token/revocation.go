@@ -2,6 +2,8 @@ package token
 
 import (
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // tokenValuesT is keystone/models/revoke_model.py build_token_values.
@@ -55,7 +57,7 @@ func tokenValues(t *Token) tokenValuesT {
 // isRevoked applies revoke_model.matches to the events that passed the
 // SQL pre-filter (issued_before >= issued_at; user, project and audit id
 // either NULL or equal).
-func isRevoked(events []RevocationEvent, tv tokenValuesT) bool {
+func isRevoked(events []keystone.RevocationEvent, tv tokenValuesT) bool {
 	for i := range events {
 		if matches(&events[i], tv) {
 			return true
@@ -64,7 +66,7 @@ func isRevoked(events []RevocationEvent, tv tokenValuesT) bool {
 	return false
 }
 
-func matches(e *RevocationEvent, tv tokenValuesT) bool {
+func matches(e *keystone.RevocationEvent, tv tokenValuesT) bool {
 	// The SQL pre-filter already compared these; repeat them so that the
 	// function is correct on its own (and for tests).
 	if e.IssuedBefore.Before(tv.issuedAt) {

@@ -3,6 +3,8 @@ package token
 import (
 	"sort"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // RoleRef is a role as the token model holds it before rendering.
@@ -13,9 +15,9 @@ type RoleRef struct {
 }
 
 // impliedGraph maps a prior role to the roles it implies directly.
-type impliedGraph map[string][]Implied
+type impliedGraph map[string][]keystone.Implied
 
-func newImpliedGraph(edges []Implied) impliedGraph {
+func newImpliedGraph(edges []keystone.Implied) impliedGraph {
 	g := make(impliedGraph, len(edges))
 	for _, e := range edges {
 		g[e.PriorID] = append(g[e.PriorID], e)
@@ -65,7 +67,7 @@ func (g impliedGraph) expand(refs []RoleRef, actor func(i int) string) []RoleRef
 // implied_role to the end as validation does (expand), each id once,
 // sorted: what holding those roles puts into a token. Federation uses it
 // to bound what a domain's identity provider may grant.
-func ImpliedClosure(edges []Implied, roleIDs []string) []string {
+func ImpliedClosure(edges []keystone.Implied, roleIDs []string) []string {
 	refs := make([]RoleRef, len(roleIDs))
 	for i, id := range roleIDs {
 		refs[i] = RoleRef{ID: id}
@@ -85,7 +87,7 @@ func ImpliedClosure(edges []Implied, roleIDs []string) []string {
 // validGroups returns the ids of groups whose membership counts now:
 // regular memberships always, expiring ones while last_verified + ttl is in
 // the future (keystone/identity/backends/sql.py list_groups_for_user).
-func validGroups(ms []Membership, now time.Time, defaultTTLMinutes int) []string {
+func validGroups(ms []keystone.Membership, now time.Time, defaultTTLMinutes int) []string {
 	out := make([]string, 0, len(ms))
 	seen := map[string]bool{}
 	for _, m := range ms {
@@ -112,7 +114,7 @@ func validGroups(ms []Membership, now time.Time, defaultTTLMinutes int) []string
 // project, inherited assignments on the project's domain, inherited
 // assignments on any ancestor project, then implied roles. With stripDomain,
 // domain-specific roles are dropped after expansion.
-func projectRoles(assignments []Assignment, actors map[string]bool, lineage []*Project, g impliedGraph, stripDomain bool) []RoleRef {
+func projectRoles(assignments []keystone.Assignment, actors map[string]bool, lineage []*keystone.Project, g impliedGraph, stripDomain bool) []RoleRef {
 	if len(lineage) == 0 {
 		return nil
 	}
@@ -146,7 +148,7 @@ func projectRoles(assignments []Assignment, actors map[string]bool, lineage []*P
 
 // domainRoles is the domain-scope counterpart: non-inherited user and group
 // assignments on the domain, plus implied roles.
-func domainRoles(assignments []Assignment, actors map[string]bool, domainID string, g impliedGraph) []RoleRef {
+func domainRoles(assignments []keystone.Assignment, actors map[string]bool, domainID string, g impliedGraph) []RoleRef {
 	var refs []RoleRef
 	var refActors []string
 	for _, a := range assignments {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 // roleStep is the outcome of the judge's role step.
@@ -120,7 +121,7 @@ func appCredRoles(t *Token, ev *evidence, actors map[string]bool) roleStep {
 // grants, implied roles added, and no de-duplication. Only the grants of
 // this request's groups (actors) count: the rows may come from a hint that
 // named a group the user has left since.
-func systemRoles(rows []Assignment, actors map[string]bool, userID string, g impliedGraph) []RoleRef {
+func systemRoles(rows []keystone.Assignment, actors map[string]bool, userID string, g impliedGraph) []RoleRef {
 	var refs []RoleRef
 	var keys []string
 	for _, a := range rows {
@@ -139,7 +140,7 @@ func systemRoles(rows []Assignment, actors map[string]bool, userID string, g imp
 }
 
 // roleNames names the roles read and anything the graph implies.
-func roleNames(roles map[string]*Role, g impliedGraph) map[string]string {
+func roleNames(roles map[string]*keystone.Role, g impliedGraph) map[string]string {
 	names := map[string]string{}
 	for id, r := range roles {
 		names[id] = r.Name
@@ -222,7 +223,7 @@ func trustRoles(t *Token, ev *evidence) roleStep {
 // trustorHeld is get_roles_for_trustor_and_project: the role ids a user
 // holds on the project through direct, group and inherited assignments
 // (implied roles included, domain-specific roles kept).
-func trustorHeld(userID string, rows []Assignment, groups []string, lineage []*Project, g impliedGraph) map[string]bool {
+func trustorHeld(userID string, rows []keystone.Assignment, groups []string, lineage []*keystone.Project, g impliedGraph) map[string]bool {
 	actors := map[string]bool{userID: true}
 	for _, gid := range groups {
 		actors[gid] = true

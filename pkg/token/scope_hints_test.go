@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	. "github.com/keystone-ng/keystone-ng/pkg/token"
@@ -22,7 +23,7 @@ import (
 func TestFederatedHints(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	const group, idp = "mapped-group", "idp1"
-	roles := map[string]*Role{
+	roles := map[string]*keystone.Role{
 		"m":  {ID: "m", Name: "member"},
 		"r":  {ID: "r", Name: "reader"},
 		"a":  {ID: "a", Name: "admin"},
@@ -40,7 +41,7 @@ func TestFederatedHints(t *testing.T) {
 		st := fixture()
 		st.NonLocal = map[string]bool{userID: true}
 		st.Roles = roles
-		st.Grants = []Assignment{{Type: "GroupProject", ActorID: group, TargetID: projectID, RoleID: "m", RoleName: "member"},
+		st.Grants = []keystone.Assignment{{Type: "GroupProject", ActorID: group, TargetID: projectID, RoleID: "m", RoleName: "member"},
 			{Type: "GroupDomain", ActorID: group, TargetID: "default", RoleID: "m", RoleName: "member"}}
 		return st
 	}
@@ -59,25 +60,25 @@ func TestFederatedHints(t *testing.T) {
 				{name: "hinted", code: 200, roles: []string{"m", "r"}},
 				{name: "hinted again", code: 200, roles: []string{"m", "r"}},
 				{name: "another role for the group", change: func(m *tokentest.MemStore) {
-					m.Grants = append(m.Grants, Assignment{Type: "GroupProject", ActorID: group, TargetID: projectID, RoleID: "a", RoleName: "admin"})
+					m.Grants = append(m.Grants, keystone.Assignment{Type: "GroupProject", ActorID: group, TargetID: projectID, RoleID: "a", RoleName: "admin"})
 				}, code: 200, roles: []string{"a", "m", "r"}, roleRead: true},
 				{name: "a system grant for the group", change: func(m *tokentest.MemStore) {
-					m.System = []Assignment{{Type: "GroupSystem", ActorID: group, TargetID: "system", RoleID: "sr", RoleName: "system-reader"}}
+					m.System = []keystone.Assignment{{Type: "GroupSystem", ActorID: group, TargetID: "system", RoleID: "sr", RoleName: "system-reader"}}
 				}, code: 200, roles: []string{"a", "m", "r", "sr"}, roleRead: true},
 				{name: "a system grant of another group does not count", change: func(m *tokentest.MemStore) {
-					m.System = []Assignment{{Type: "GroupSystem", ActorID: "other", TargetID: "system", RoleID: "sr", RoleName: "system-reader"}}
+					m.System = []keystone.Assignment{{Type: "GroupSystem", ActorID: "other", TargetID: "system", RoleID: "sr", RoleName: "system-reader"}}
 				}, code: 200, roles: []string{"a", "m", "r"}},
 				{name: "role deleted while hinted", change: func(m *tokentest.MemStore) {
-					m.Roles = map[string]*Role{"m": roles["m"], "r": roles["r"]}
+					m.Roles = map[string]*keystone.Role{"m": roles["m"], "r": roles["r"]}
 				}, code: 200, roles: []string{"a", "m", "r"}},
 				{name: "group assignments removed", change: func(m *tokentest.MemStore) {
 					m.Roles = roles
 					m.Grants = nil
 				}, code: 404},
 				{name: "role through the user itself on a new parent", change: func(m *tokentest.MemStore) {
-					m.Projects["p"] = &Project{ID: "p", Name: "p", DomainID: "default", ParentID: "default", Enabled: true}
+					m.Projects["p"] = &keystone.Project{ID: "p", Name: "p", DomainID: "default", ParentID: "default", Enabled: true}
 					m.Projects[projectID].ParentID = "p"
-					m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "p", RoleID: "m", RoleName: "member", Inherited: true}}
+					m.Grants = []keystone.Assignment{{Type: "UserProject", ActorID: userID, TargetID: "p", RoleID: "m", RoleName: "member", Inherited: true}}
 				}, code: 200, roles: []string{"m", "r"}, assignmentRead: true, roleRead: true},
 				{name: "project moved away from that parent", change: func(m *tokentest.MemStore) {
 					m.Projects[projectID].ParentID = "default"
@@ -100,7 +101,7 @@ func TestFederatedHints(t *testing.T) {
 				{name: "hinted", code: 200, roles: []string{"m", "r"}},
 				{name: "group assignment removed", change: func(m *tokentest.MemStore) { m.Grants = nil }, code: 404},
 				{name: "a direct grant of another role", change: func(m *tokentest.MemStore) {
-					m.Grants = []Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "a", RoleName: "admin"}}
+					m.Grants = []keystone.Assignment{{Type: "UserDomain", ActorID: userID, TargetID: "default", RoleID: "a", RoleName: "admin"}}
 				}, code: 200, roles: []string{"a"}, roleRead: true},
 				{name: "identity provider deleted", change: func(m *tokentest.MemStore) { m.MissingIdPs = map[string]bool{idp: true} }, code: 404},
 			},
@@ -152,9 +153,9 @@ func TestFederatedHints(t *testing.T) {
 func TestSystemHints(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := fixture()
-	st.Roles = map[string]*Role{"sa": {ID: "sa", Name: "admin"}, "sr": {ID: "sr", Name: "reader"}}
-	userGrant := Assignment{Type: "UserSystem", ActorID: userID, TargetID: "system", RoleID: "sr", RoleName: "reader"}
-	st.System = []Assignment{userGrant}
+	st.Roles = map[string]*keystone.Role{"sa": {ID: "sa", Name: "admin"}, "sr": {ID: "sr", Name: "reader"}}
+	userGrant := keystone.Assignment{Type: "UserSystem", ActorID: userID, TargetID: "system", RoleID: "sr", RoleName: "reader"}
+	st.System = []keystone.Assignment{userGrant}
 	v, ks := newTestValidator(t, st, now)
 	tok := mint(t, ks, &payload.Payload{Version: payload.VersionSystemScoped, UserID: userID, Methods: []string{"password"}, System: "all",
 		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
@@ -168,15 +169,15 @@ func TestSystemHints(t *testing.T) {
 		{name: "first validation", code: 200, roles: []string{"sr"}, readLate: true},
 		{name: "hinted", code: 200, roles: []string{"sr"}},
 		{name: "a group with a system grant joined", change: func(m *tokentest.MemStore) {
-			m.Memberships = map[string][]Membership{userID: {{GroupID: "g1"}}}
-			m.System = []Assignment{userGrant, {Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
+			m.Memberships = map[string][]keystone.Membership{userID: {{GroupID: "g1"}}}
+			m.System = []keystone.Assignment{userGrant, {Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
 		}, code: 200, roles: []string{"sa", "sr"}, readLate: true},
 		{name: "hinted with the group", code: 200, roles: []string{"sa", "sr"}},
 		{name: "group left, its grant still read by the hint", change: func(m *tokentest.MemStore) {
 			m.Memberships = nil
 		}, code: 200, roles: []string{"sr"}},
 		{name: "user grant removed", change: func(m *tokentest.MemStore) {
-			m.System = []Assignment{{Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
+			m.System = []keystone.Assignment{{Type: "GroupSystem", ActorID: "g1", TargetID: "system", RoleID: "sa", RoleName: "admin"}}
 		}, code: 404},
 	} {
 		if s.change != nil {
@@ -221,8 +222,8 @@ func validateStep(t *testing.T, v *Validator, tok, name string, wantCode int, wa
 func TestAppCredHints(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := fixture()
-	st.Roles = map[string]*Role{"m": {ID: "m", Name: "member"}, "a": {ID: "a", Name: "admin"}}
-	st.AppCreds = map[string]*AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: userID, ProjectID: projectID, RoleIDs: []string{"m"}}}
+	st.Roles = map[string]*keystone.Role{"m": {ID: "m", Name: "member"}, "a": {ID: "a", Name: "admin"}}
+	st.AppCreds = map[string]*keystone.AppCred{"ac1": {ID: "ac1", Name: "ci", UserID: userID, ProjectID: projectID, RoleIDs: []string{"m"}}}
 	v, ks := newTestValidator(t, st, now)
 	tok := mint(t, ks, &payload.Payload{Version: payload.VersionAppCredScoped, UserID: userID, Methods: []string{"application_credential"},
 		ProjectID: projectID, AppCredID: "ac1", ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
@@ -237,11 +238,11 @@ func TestAppCredHints(t *testing.T) {
 		{name: "hinted", code: 200, roles: []string{"m"}},
 		{name: "the user lost the role", change: func(m *tokentest.MemStore) { m.Grants = nil }, code: 404},
 		{name: "role back", change: func(m *tokentest.MemStore) {
-			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}}
+			m.Grants = []keystone.Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}}
 		}, code: 200, roles: []string{"m"}},
 		{name: "a credential with another role under the same id", change: func(m *tokentest.MemStore) {
 			m.AppCreds["ac1"].RoleIDs = []string{"m", "a"}
-			m.Grants = append(m.Grants, Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "a", RoleName: "admin"})
+			m.Grants = append(m.Grants, keystone.Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "a", RoleName: "admin"})
 		}, code: 200, roles: []string{"a", "m"}, roleRead: true},
 		{name: "credential deleted", change: func(m *tokentest.MemStore) { delete(m.AppCreds, "ac1") }, code: 404},
 	} {

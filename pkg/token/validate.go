@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 )
 
@@ -77,26 +78,26 @@ type Token struct {
 	Payload  *payload.Payload
 	IssuedAt time.Time
 
-	User          *User
-	UserDomain    *Project
-	Project       *Project
-	ProjectDomain *Project
-	Domain        *Project
-	Trust         *Trust
-	Trustor       *User
-	Trustee       *User
-	TrustorDomain *Project
-	AppCred       *AppCred
-	AccessToken   *AccessToken
+	User          *keystone.User
+	UserDomain    *keystone.Project
+	Project       *keystone.Project
+	ProjectDomain *keystone.Project
+	Domain        *keystone.Project
+	Trust         *keystone.Trust
+	Trustor       *keystone.User
+	Trustee       *keystone.User
+	TrustorDomain *keystone.Project
+	AppCred       *keystone.AppCred
+	AccessToken   *keystone.AccessToken
 
 	// Roles are {id, name} refs, or full records when FullRoles is set
 	// (trust and federated scoped tokens render full role dicts).
 	Roles     []RoleRef
-	FullRoles map[string]*Role
+	FullRoles map[string]*keystone.Role
 
-	Catalog          []Service
-	ProjectEndpoints *ProjectEndpoints
-	ServiceProviders []ServiceProvider
+	Catalog          []keystone.Service
+	ProjectEndpoints *keystone.ProjectEndpoints
+	ServiceProviders []keystone.ServiceProvider
 	CatalogUserID    string
 }
 
@@ -242,7 +243,7 @@ func accessRulesSupported(h string) bool {
 
 // trustUsable mirrors trust_api.get_trust: not deleted, not expired,
 // remaining_uses null or positive.
-func trustUsable(tr *Trust, now time.Time) bool {
+func trustUsable(tr *keystone.Trust, now time.Time) bool {
 	if tr.Deleted {
 		return false
 	}
@@ -262,7 +263,7 @@ func trustUsable(tr *Trust, now time.Time) bool {
 // last_active_at, or created_at for a user never seen active. It is the
 // one rule of who may obtain a token: validation, every /v4 login
 // (pkg/identity) and federation use it.
-func UserEnabled(u *User, now time.Time, maxDays int) bool {
+func UserEnabled(u *keystone.User, now time.Time, maxDays int) bool {
 	if !u.Enabled {
 		return false
 	}
@@ -285,7 +286,7 @@ func UserEnabled(u *User, now time.Time, maxDays int) bool {
 
 // groupIDs lists the group of every membership, valid or not: assignments
 // of expired memberships are dropped later by the actor filter.
-func groupIDs(ms []Membership) []string {
+func groupIDs(ms []keystone.Membership) []string {
 	out := make([]string, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, m.GroupID)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	. "github.com/keystone-ng/keystone-ng/pkg/token"
@@ -26,14 +27,14 @@ const (
 func fixture() *tokentest.MemStore {
 	region := "RegionOne"
 	return &tokentest.MemStore{
-		Users: map[string]*User{userID: {ID: userID, Name: "alice", DomainID: "default", Enabled: true}},
-		Projects: map[string]*Project{
+		Users: map[string]*keystone.User{userID: {ID: userID, Name: "alice", DomainID: "default", Enabled: true}},
+		Projects: map[string]*keystone.Project{
 			"default": {ID: "default", Name: "Default", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true},
 			projectID: {ID: projectID, Name: "demo", DomainID: "default", ParentID: "default", Enabled: true},
 		},
-		Grants:  []Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}},
-		Implied: []Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}},
-		Catalog: []Service{{ID: "s1", Type: "compute", Extra: pyjson.Object{{Key: "name", Value: "nova"}}, Endpoints: []Endpoint{
+		Grants:  []keystone.Assignment{{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}},
+		Implied: []keystone.Implied{{PriorID: "m", ImpliedID: "r", ImpliedName: "reader"}},
+		Catalog: []keystone.Service{{ID: "s1", Type: "compute", Extra: pyjson.Object{{Key: "name", Value: "nova"}}, Endpoints: []keystone.Endpoint{
 			{ID: "e1", Interface: "public", RegionID: &region, URL: "http://nova/v2.1/$(project_id)s", Enabled: true, Extra: pyjson.Object{}},
 			{ID: "e2", Interface: "admin", RegionID: &region, URL: "http://nova/off", Enabled: false, Extra: pyjson.Object{}},
 		}}},
@@ -45,7 +46,7 @@ func fixture() *tokentest.MemStore {
 func deepTree(m *tokentest.MemStore) {
 	parent := "default"
 	for _, id := range []string{"a", "b", "c"} {
-		m.Projects[id] = &Project{ID: id, Name: "level " + id, DomainID: "default", ParentID: parent, Enabled: true}
+		m.Projects[id] = &keystone.Project{ID: id, Name: "level " + id, DomainID: "default", ParentID: parent, Enabled: true}
 		parent = id
 	}
 	m.Projects[projectID].ParentID = parent
@@ -56,7 +57,7 @@ func deepTree(m *tokentest.MemStore) {
 func deepGrant(typ, target string, inherited bool) func(*tokentest.MemStore, *payload.Payload) {
 	return func(m *tokentest.MemStore, _ *payload.Payload) {
 		deepTree(m)
-		m.Grants = []Assignment{{Type: typ, ActorID: userID, TargetID: target, RoleID: "m", RoleName: "member", Inherited: inherited}}
+		m.Grants = []keystone.Assignment{{Type: typ, ActorID: userID, TargetID: target, RoleID: "m", RoleName: "member", Inherited: inherited}}
 	}
 }
 
@@ -138,7 +139,7 @@ func TestValidateOutcomes(t *testing.T) {
 		{name: "deep tree, role inherited from the parent", mutate: deepGrant("UserProject", "c", true), code: 200},
 		{name: "deep tree, domain role not inherited", mutate: deepGrant("UserDomain", "default", false), code: 404},
 		{name: "revoked by audit id", mutate: func(m *tokentest.MemStore, _ *payload.Payload) {
-			m.Events = []RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
+			m.Events = []keystone.RevocationEvent{{AuditID: "x6uZfnRGQ9yDp0-FBsdj5A", IssuedBefore: now}}
 		}, code: 404, message: "Failed to validate token"},
 	}
 	for _, tc := range tests {
@@ -185,7 +186,7 @@ func TestAssignmentHints(t *testing.T) {
 	v, ks := newTestValidator(t, st, now)
 	tok := mint(t, ks, &payload.Payload{Version: 2, UserID: userID, Methods: []string{"password"}, ProjectID: projectID,
 		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}, now)
-	member := Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}
+	member := keystone.Assignment{Type: "UserProject", ActorID: userID, TargetID: projectID, RoleID: "m", RoleName: "member"}
 	for _, step := range []struct {
 		name   string
 		change func(m *tokentest.MemStore)
@@ -197,23 +198,23 @@ func TestAssignmentHints(t *testing.T) {
 		{name: "first validation, no hint", code: 200, secondRound: true},
 		{name: "second validation, hinted", code: 200},
 		{name: "assignment removed", change: func(m *tokentest.MemStore) { m.Grants = nil }, code: 404},
-		{name: "assignment back", change: func(m *tokentest.MemStore) { m.Grants = []Assignment{member} }, code: 200},
+		{name: "assignment back", change: func(m *tokentest.MemStore) { m.Grants = []keystone.Assignment{member} }, code: 200},
 		{name: "role now only through a new group", change: func(m *tokentest.MemStore) {
-			m.Memberships = map[string][]Membership{userID: {{GroupID: "g1"}}}
-			m.Grants = []Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: projectID, RoleID: "m", RoleName: "member"}}
+			m.Memberships = map[string][]keystone.Membership{userID: {{GroupID: "g1"}}}
+			m.Grants = []keystone.Assignment{{Type: "GroupProject", ActorID: "g1", TargetID: projectID, RoleID: "m", RoleName: "member"}}
 		}, code: 200, secondRound: true},
 		{name: "group left, its assignment still read by the hint", change: func(m *tokentest.MemStore) {
 			m.Memberships = nil
 		}, code: 404},
 		{name: "role now inherited from a new parent", change: func(m *tokentest.MemStore) {
-			m.Projects["a"] = &Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
+			m.Projects["a"] = &keystone.Project{ID: "a", Name: "a", DomainID: "default", ParentID: "default", Enabled: true}
 			m.Projects[projectID].ParentID = "a"
-			m.Grants = []Assignment{{Type: "UserProject", ActorID: userID, TargetID: "a", RoleID: "m", RoleName: "member", Inherited: true}}
+			m.Grants = []keystone.Assignment{{Type: "UserProject", ActorID: userID, TargetID: "a", RoleID: "m", RoleName: "member", Inherited: true}}
 		}, code: 200, secondRound: true},
 		{name: "project moved out from under that parent", change: func(m *tokentest.MemStore) {
 			m.Projects[projectID].ParentID = "default"
 		}, code: 404},
-		{name: "direct assignment again", change: func(m *tokentest.MemStore) { m.Grants = []Assignment{member} }, code: 200},
+		{name: "direct assignment again", change: func(m *tokentest.MemStore) { m.Grants = []keystone.Assignment{member} }, code: 200},
 	} {
 		if step.change != nil {
 			step.change(st)

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
-	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
 // The conformance suite of store.Federation: on each backend, the rows it
@@ -394,7 +394,7 @@ func TestFederationStoreRoleGraph(t *testing.T) {
 		if !reflect.DeepEqual(roles, wantRoles) {
 			t.Errorf("roles %v, want %v", roles, wantRoles)
 		}
-		if want := []token.Implied{{PriorID: "r-member", ImpliedID: "r-reader"}}; !reflect.DeepEqual(implied, want) {
+		if want := []keystone.Implied{{PriorID: "r-member", ImpliedID: "r-reader"}}; !reflect.DeepEqual(implied, want) {
 			t.Errorf("implied %v, want %v", implied, want)
 		}
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -15,17 +16,17 @@ import (
 // isolation; the same logic runs against MariaDB, PostgreSQL and SQLite
 // beside a real Python Keystone in pkg/interop.
 type MemStore struct {
-	Users       map[string]*token.User
-	Projects    map[string]*token.Project
-	Memberships map[string][]token.Membership
-	Grants      []token.Assignment
-	System      []token.Assignment
-	Implied     []token.Implied
-	Events      []token.RevocationEvent
-	Catalog     []token.Service
-	Roles       map[string]*token.Role
+	Users       map[string]*keystone.User
+	Projects    map[string]*keystone.Project
+	Memberships map[string][]keystone.Membership
+	Grants      []keystone.Assignment
+	System      []keystone.Assignment
+	Implied     []keystone.Implied
+	Events      []keystone.RevocationEvent
+	Catalog     []keystone.Service
+	Roles       map[string]*keystone.Role
 	// AccessTokens are the OAuth1 access tokens by id.
-	AccessTokens map[string]*token.AccessToken
+	AccessTokens map[string]*keystone.AccessToken
 
 	// NonLocal are the users without a local_user row (LDAP or
 	// federated shadow users).
@@ -34,8 +35,8 @@ type MemStore struct {
 	// do).
 	MissingIdPs map[string]bool
 	// Trusts are the trusts by id, AppCreds the application credentials.
-	Trusts   map[string]*token.Trust
-	AppCreds map[string]*token.AppCred
+	Trusts   map[string]*keystone.Trust
+	AppCreds map[string]*keystone.AppCred
 
 	// AssignmentReads counts Assignments calls, HintedReads the
 	// assignments read by Prefetch for an AssignmentHint, LateNameReads
@@ -62,12 +63,12 @@ func (m *MemStore) Round(_ context.Context, fns ...func() error) error {
 	return token.Concurrently(fns...)
 }
 
-func (m *MemStore) GetUser(ctx context.Context, id string) (*token.User, error) {
+func (m *MemStore) GetUser(ctx context.Context, id string) (*keystone.User, error) {
 	m.GetUserReads.Add(1)
 	return m.user(id)
 }
 
-func (m *MemStore) user(id string) (*token.User, error) {
+func (m *MemStore) user(id string) (*keystone.User, error) {
 	u, ok := m.Users[id]
 	if !ok {
 		return nil, token.ErrNotFound
@@ -76,11 +77,11 @@ func (m *MemStore) user(id string) (*token.User, error) {
 	c.Domain = m.Projects[u.DomainID]
 	return &c, nil
 }
-func (m *MemStore) ListMemberships(_ context.Context, id string) ([]token.Membership, error) {
+func (m *MemStore) ListMemberships(_ context.Context, id string) ([]keystone.Membership, error) {
 	return m.Memberships[id], nil
 }
-func (m *MemStore) GetProjects(_ context.Context, ids ...string) (map[string]*token.Project, error) {
-	out := map[string]*token.Project{}
+func (m *MemStore) GetProjects(_ context.Context, ids ...string) (map[string]*keystone.Project, error) {
+	out := map[string]*keystone.Project{}
 	for _, id := range ids {
 		if p, ok := m.Projects[id]; ok {
 			out[id] = p
@@ -88,8 +89,8 @@ func (m *MemStore) GetProjects(_ context.Context, ids ...string) (map[string]*to
 	}
 	return out, nil
 }
-func (m *MemStore) ProjectLineage(_ context.Context, id string) ([]*token.Project, error) {
-	var out []*token.Project
+func (m *MemStore) ProjectLineage(_ context.Context, id string) ([]*keystone.Project, error) {
+	var out []*keystone.Project
 	for p := m.Projects[id]; p != nil; p = m.Projects[p.ParentID] {
 		out = append(out, p)
 		if p.ParentID == "" {
@@ -98,12 +99,12 @@ func (m *MemStore) ProjectLineage(_ context.Context, id string) ([]*token.Projec
 	}
 	return out, nil
 }
-func (m *MemStore) Assignments(_ context.Context, actors, targets []string) ([]token.Assignment, error) {
+func (m *MemStore) Assignments(_ context.Context, actors, targets []string) ([]keystone.Assignment, error) {
 	m.AssignmentReads.Add(1)
 	return m.assignments(actors, targets), nil
 }
 
-func (m *MemStore) assignments(actors, targets []string) []token.Assignment {
+func (m *MemStore) assignments(actors, targets []string) []keystone.Assignment {
 	in := func(s string, l []string) bool {
 		for _, x := range l {
 			if x == s {
@@ -112,7 +113,7 @@ func (m *MemStore) assignments(actors, targets []string) []token.Assignment {
 		}
 		return false
 	}
-	var out []token.Assignment
+	var out []keystone.Assignment
 	for _, a := range m.Grants {
 		if in(a.ActorID, actors) && in(a.TargetID, targets) {
 			out = append(out, a)
@@ -120,22 +121,22 @@ func (m *MemStore) assignments(actors, targets []string) []token.Assignment {
 	}
 	return out
 }
-func (m *MemStore) UserAssignments(ctx context.Context, userID string, targets []string) ([]token.Assignment, error) {
+func (m *MemStore) UserAssignments(ctx context.Context, userID string, targets []string) ([]keystone.Assignment, error) {
 	actors := []string{userID}
 	for _, ms := range m.Memberships[userID] {
 		actors = append(actors, ms.GroupID)
 	}
 	return m.assignments(actors, targets), nil
 }
-func (m *MemStore) SystemAssignments(_ context.Context, actors []string) ([]token.Assignment, error) {
+func (m *MemStore) SystemAssignments(_ context.Context, actors []string) ([]keystone.Assignment, error) {
 	m.SystemReads.Add(1)
 	return m.systemAssignments(actors), nil
 }
 
 // systemAssignments are the system grants of actors, as the SQL store
 // selects them.
-func (m *MemStore) systemAssignments(actors []string) []token.Assignment {
-	var out []token.Assignment
+func (m *MemStore) systemAssignments(actors []string) []keystone.Assignment {
+	var out []keystone.Assignment
 	for _, a := range m.System {
 		if slices.Contains(actors, a.ActorID) {
 			out = append(out, a)
@@ -143,14 +144,14 @@ func (m *MemStore) systemAssignments(actors []string) []token.Assignment {
 	}
 	return out
 }
-func (m *MemStore) ImpliedRoles(context.Context) ([]token.Implied, error) { return m.Implied, nil }
-func (m *MemStore) GetRoles(_ context.Context, ids []string) (map[string]*token.Role, error) {
+func (m *MemStore) ImpliedRoles(context.Context) ([]keystone.Implied, error) { return m.Implied, nil }
+func (m *MemStore) GetRoles(_ context.Context, ids []string) (map[string]*keystone.Role, error) {
 	m.RoleReads.Add(1)
 	return m.roles(ids), nil
 }
 
-func (m *MemStore) roles(ids []string) map[string]*token.Role {
-	out := map[string]*token.Role{}
+func (m *MemStore) roles(ids []string) map[string]*keystone.Role {
+	out := map[string]*keystone.Role{}
 	for _, id := range ids {
 		if r, ok := m.Roles[id]; ok {
 			out[id] = r
@@ -158,17 +159,17 @@ func (m *MemStore) roles(ids []string) map[string]*token.Role {
 	}
 	return out
 }
-func (m *MemStore) RevocationEvents(context.Context, token.RevocationQuery) ([]token.RevocationEvent, error) {
+func (m *MemStore) RevocationEvents(context.Context, token.RevocationQuery) ([]keystone.RevocationEvent, error) {
 	return m.Events, nil
 }
-func (m *MemStore) Services(context.Context) ([]token.Service, error) { return m.Catalog, nil }
-func (m *MemStore) ProjectEndpoints(context.Context, string) (*token.ProjectEndpoints, error) {
-	return &token.ProjectEndpoints{}, nil
+func (m *MemStore) Services(context.Context) ([]keystone.Service, error) { return m.Catalog, nil }
+func (m *MemStore) ProjectEndpoints(context.Context, string) (*keystone.ProjectEndpoints, error) {
+	return &keystone.ProjectEndpoints{}, nil
 }
-func (m *MemStore) EnabledServiceProviders(context.Context) ([]token.ServiceProvider, error) {
+func (m *MemStore) EnabledServiceProviders(context.Context) ([]keystone.ServiceProvider, error) {
 	return nil, nil
 }
-func (m *MemStore) GetTrust(_ context.Context, id string) (*token.Trust, error) {
+func (m *MemStore) GetTrust(_ context.Context, id string) (*keystone.Trust, error) {
 	m.TrustReads.Add(1)
 	tr, ok := m.Trusts[id]
 	if !ok {
@@ -180,7 +181,7 @@ func (m *MemStore) GetTrust(_ context.Context, id string) (*token.Trust, error) 
 }
 
 // appCred is the application credential id, as Prefetch reads it.
-func (m *MemStore) appCred(id string) *token.AppCred {
+func (m *MemStore) appCred(id string) *keystone.AppCred {
 	ac, ok := m.AppCreds[id]
 	if !ok {
 		return nil
@@ -188,7 +189,7 @@ func (m *MemStore) appCred(id string) *token.AppCred {
 	c := *ac
 	return &c
 }
-func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessToken, error) {
+func (m *MemStore) GetAccessToken(_ context.Context, id string) (*keystone.AccessToken, error) {
 	at, ok := m.AccessTokens[id]
 	if !ok {
 		return nil, token.ErrNotFound
@@ -199,7 +200,7 @@ func (m *MemStore) GetAccessToken(_ context.Context, id string) (*token.AccessTo
 
 // Prefetch answers from the individual lookups.
 func (m *MemStore) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Prefetched, error) {
-	out := &token.Prefetched{Domains: map[string]*token.Project{}}
+	out := &token.Prefetched{Domains: map[string]*keystone.Project{}}
 	if u, err := m.user(q.UserID); err == nil {
 		if !q.UserInactivity {
 			// As the SQL store: the exemption is only read when asked for.
