@@ -59,28 +59,30 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 		Expiration: time.Duration(cfg.Token.Expiration) * time.Second,
 		Now:        time.Now,
 	}
-	v4 := &httpapi.V4{
-		Authz: engine,
-		Identity: &identity.Checker{
-			Dir:      a.reader,
-			Failures: store.NewLockout(a.reader.DB()),
-			Lockout: identity.Lockout{
-				Attempts: cfg.SecurityCompliance.LockoutFailureAttempts,
-				Duration: time.Duration(cfg.SecurityCompliance.LockoutDuration) * time.Second,
-			},
-			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
-			AuthMethods:                    cfg.Auth.Methods,
-			Now:                            time.Now,
+	// The one usability rule of every login (and the passkey service's
+	// account and lockout checks).
+	users := &identity.Checker{
+		Dir:      a.reader,
+		Failures: store.NewLockout(a.reader.DB()),
+		Lockout: identity.Lockout{
+			Attempts: cfg.SecurityCompliance.LockoutFailureAttempts,
+			Duration: time.Duration(cfg.SecurityCompliance.LockoutDuration) * time.Second,
 		},
+		DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
+		AuthMethods:                    cfg.Auth.Methods,
+		Now:                            time.Now,
+	}
+	v4 := &httpapi.V4{
+		Authz:                  engine,
 		Scopes:                 a.reader,
 		ReauthenticationWindow: cfg.WebAuthn.ReauthenticationWindow,
 		TrustedDashboards:      cfg.Federation.TrustedDashboard,
 	}
 	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
-	// the one usability rule (v4.Identity), then the issuer.
-	v4.Logins = &v4login.Pipeline{Users: v4.Identity, Issuer: issuer, Log: a.log}
+	// the one usability rule, then the issuer.
+	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, Log: a.log}
 	var purgers []Purger
-	pk, ps, err := a.passkeyFeature(ctx, v4)
+	pk, ps, err := a.passkeyFeature(ctx, v4, users)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,12 +5,13 @@ import (
 	"fmt"
 
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 )
 
 // passkeyFeature builds the passkey service when [webauthn] is configured
 // (nil otherwise).
-func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.PasskeyService, []Purger, error) {
+func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4, users *identity.Checker) (httpapi.PasskeyService, []Purger, error) {
 	w := a.cfg.WebAuthn
 	if w.RelyingPartyID == "" {
 		// Off, but ceremonies left from when passkeys were on still
@@ -27,7 +28,7 @@ func (a *app) passkeyFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Passk
 		CeremonyTimeout:    w.CeremonyTimeout,
 		TokenMethods:       w.TokenMethods,
 		MaxPasskeysPerUser: a.cfg.KeystoneNG.MaxPasskeysPerUser,
-	}, st, a.reader, v4.Identity, v4.Scopes, a.log.With("feature", "passkeys"))
+	}, st, a.reader, users, v4.Scopes, a.log.With("feature", "passkeys"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("[webauthn]: %w", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/authz"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
-	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
@@ -26,9 +25,8 @@ import (
 // V4 is what the /v4 handlers share. A nil feature field leaves its
 // routes out (they then answer 404 like any unknown path).
 type V4 struct {
-	Authz    authz.Authorizer
-	Identity *identity.Checker
-	Scopes   issue.ScopeLookup
+	Authz  authz.Authorizer
+	Scopes issue.ScopeLookup
 	// Logins runs every /v4 login (pkg/login).
 	Logins LoginPipeline
 	// Feature services, wired by cmd/keystone-ng.
