@@ -201,7 +201,10 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 		// Tokens from an application credential are capped at its expires_at,
 		// which gives a token that expires within seconds without touching
 		// [token] expiration (Python keeps microseconds out of expires_at).
-		expires := time.Now().UTC().Add(6 * time.Second).Truncate(time.Second)
+		// 15 s: issuing, creating the credential and one comparison took
+		// up to 6 s on a loaded two-core machine, and a comparison that
+		// crosses the expiry instant compares two clocks, not two answers.
+		expires := time.Now().UTC().Add(15 * time.Second).Truncate(time.Second)
 		aTok := py.issue(t, auth(passwordIdentity(ds.userA, ds.password), scopeProject(ds.proj))).Token
 		ac := py.create(t, aTok, "/v3/users/"+ds.userA+"/application_credentials", "application_credential", map[string]any{
 			"name": "ng-appcred-short-" + ds.sfx, "expires_at": expires.Format("2006-01-02T15:04:05.000000Z")})
@@ -210,6 +213,9 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 		t.Logf("short-lived token expires_at %s", exp)
 		ts.add("app-cred-short", short.Token)
 		want["app-cred-short"] = http.StatusOK
+		if left := time.Until(expires); left < 2*time.Second {
+			t.Fatalf("only %s left before the short token expires: too little to compare before expiry", left)
+		}
 		runChecks(t, chk, []checkCase{one("before-expiry/app-cred-short", admin, short.Token, "", http.StatusOK)})
 		if wait := time.Until(expires) + 1500*time.Millisecond; wait > 0 {
 			t.Logf("waiting %s for it to expire", wait.Round(time.Millisecond))
