@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -23,19 +22,6 @@ import (
 // loopback: [keystone_ng] outbound_allowed_networks = 127.0.0.0/8,::1/128.
 func loopbackClient() *http.Client {
 	return outbound.New(outbound.Options{Timeout: 5 * time.Second, AllowedNetworks: outboundtest.LoopbackNetworks})
-}
-
-// serveOn serves h on addr (e.g. 127.0.0.2:0) and returns its base URL.
-func serveOn(t *testing.T, addr string, h http.Handler) string {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
 }
 
 // TestIdPURLRules: issuer, discovery_url and jwks_url follow the outbound
@@ -119,7 +105,7 @@ func TestJWKSNeverReachesRefusedAddresses(t *testing.T) {
 	kit := newIssuerKit(t)
 	var base string
 	var served atomic.Int64
-	base = serveOn(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base = outboundtest.Serve(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		served.Add(1)
 		jwksURI := map[string]string{
 			"/inside-ip":   "http://127.0.0.1:" + port + "/jwks",
@@ -172,7 +158,7 @@ func TestJWKSNeverReachesRefusedAddresses(t *testing.T) {
 
 // flakyJWKS serves the issuer kit's JWKS, or 503 while down.
 func flakyJWKS(t *testing.T, kit *issuerKit, down *atomic.Bool, fetches *atomic.Int64) string {
-	return serveOn(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return outboundtest.Serve(t, "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
 		if down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)

@@ -2,15 +2,15 @@ package outbound
 
 import (
 	"errors"
-	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/outbound/outboundtest"
 )
 
 func prefixes(t *testing.T, l ...string) []netip.Prefix {
@@ -179,19 +179,6 @@ func TestCheckURL(t *testing.T) {
 	}
 }
 
-// serveOn runs h on addr (e.g. "127.0.0.2:0") and returns its base URL.
-func serveOn(t *testing.T, addr string, h http.Handler) string {
-	t.Helper()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + l.Addr().String()
-}
-
 func wantRefused(t *testing.T, what string, err error) {
 	t.Helper()
 	var r *RefusedError
@@ -205,7 +192,7 @@ func TestClientNeverConnectsToRefusedAddresses(t *testing.T) {
 	port := target.Port()
 
 	var redirected atomic.Int64
-	redirector := serveOn(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	redirector := outboundtest.Serve(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		redirected.Add(1)
 		switch r.URL.Path {
 		case "/to-ip":
@@ -287,7 +274,7 @@ func TestClientRefusesPrivateAddressesWithoutConnecting(t *testing.T) {
 
 func TestClientLimitsBodyAndUsesNoProxy(t *testing.T) {
 	big := strings.Repeat("x", 2048)
-	base := serveOn(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	base := outboundtest.Serve(t, "127.0.0.2:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(big[:len(r.URL.Path)+1000]))
 	}))
 	c := New(Options{Timeout: 5 * time.Second, AllowedNetworks: prefixes(t, "127.0.0.2/32"), MaxBodyBytes: 1024})

@@ -7,6 +7,7 @@ package outboundtest
 
 import (
 	"net"
+	"net/http"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -72,4 +73,19 @@ func (c *Listener) Connections(t testing.TB) int64 {
 	}
 	c.n.Add(-1) // the probe itself
 	return c.n.Load()
+}
+
+// Serve serves h on addr (such as "127.0.0.2:0") until the test ends and
+// returns its base URL. A machine that cannot bind addr (no 127.0.0.2)
+// skips the test.
+func Serve(t testing.TB, addr string, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String()
 }
