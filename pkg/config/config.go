@@ -190,10 +190,10 @@ type KeystoneNGSection struct {
 	// DBConcurrency is db_concurrency (0): how many statements of token
 	// validation may be in flight on the database at once; the rounds
 	// beyond wait their turn, first come first served, and on
-	// MySQL/MariaDB share the next statement (DBBatchSize). 0 = automatic
+	// MySQL/MariaDB and PostgreSQL share the next statement (DBBatchSize). 0 = automatic
 	// (DBLimits), -1 = no limit (and no batching).
 	DBConcurrency int
-	// DBBatchSize is db_batch_size (8): on MySQL/MariaDB, how many waiting
+	// DBBatchSize is db_batch_size (8): on MySQL/MariaDB and PostgreSQL, how many waiting
 	// validation rounds of the same shape one statement may carry; 1 = no
 	// batching. Other backends ignore it.
 	DBBatchSize int
@@ -303,7 +303,7 @@ type DBLimits struct {
 	// bound).
 	Statements int
 	// Batch is how many waiting rounds one statement may carry (1: no
-	// batching; only MySQL/MariaDB batch).
+	// batching; SQLite never batches).
 	Batch int
 	// Rounds is how many validation rounds may read at once (the others
 	// wait in line before reaching the database; 0: no bound): the
@@ -328,7 +328,7 @@ func (c *Config) DBLimits(procs int) DBLimits {
 		return DBLimits{Batch: 1}
 	}
 	batch := 1
-	if c.mysql() && ng.DBBatchSize > 1 {
+	if c.combines() && ng.DBBatchSize > 1 {
 		batch = ng.DBBatchSize
 	}
 	n := ng.DBConcurrency
@@ -342,9 +342,11 @@ func (c *Config) DBLimits(procs int) DBLimits {
 	return DBLimits{Statements: n, Batch: batch, Rounds: n * batch}
 }
 
-// mysql reports a [database] connection to MySQL or MariaDB.
-func (c *Config) mysql() bool {
+// combines reports a [database] connection to a server on which the
+// reader combines, and so batches, statements: MySQL, MariaDB and
+// PostgreSQL (not SQLite, which runs in-process).
+func (c *Config) combines() bool {
 	scheme, _ := dbScheme(c.Database.Connection)
 	d, _, _ := strings.Cut(scheme, "+")
-	return d == "mysql"
+	return d == "mysql" || d == "postgresql" || d == "postgres"
 }

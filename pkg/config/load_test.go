@@ -780,8 +780,9 @@ func TestDBLimits(t *testing.T) {
 		{name: "mysql explicit", conn: mysql, conc: 3, batch: 8, procs: 2, want: DBLimits{Statements: 3, Batch: 8, Rounds: 24}},
 		{name: "mysql without batching", conn: mysql, batch: 1, procs: 2, want: DBLimits{Statements: 4, Batch: 1, Rounds: 4}},
 		{name: "mysql no limit, no batching", conn: mysql, conc: -1, batch: 8, procs: 2, want: DBLimits{Batch: 1}},
-		{name: "postgresql never batches", conn: pg, batch: 8, procs: 2, want: DBLimits{Statements: 4, Batch: 1, Rounds: 4}},
-		{name: "postgresql on three CPUs", conn: pg, batch: 8, procs: 3, want: DBLimits{Statements: 6, Batch: 1, Rounds: 6}},
+		{name: "postgresql batches as mysql does", conn: pg, batch: 8, procs: 2, want: DBLimits{Statements: 2, Batch: 8, Rounds: 16}},
+		{name: "postgresql on three CPUs", conn: "postgresql+psycopg2://u@h/k", batch: 8, procs: 3, want: DBLimits{Statements: 3, Batch: 8, Rounds: 24}},
+		{name: "postgresql without batching", conn: pg, batch: 1, procs: 2, want: DBLimits{Statements: 4, Batch: 1, Rounds: 4}},
 		{name: "sqlite explicit", conn: sqlite, conc: 7, batch: 8, procs: 16, want: DBLimits{Statements: 7, Batch: 1, Rounds: 7}},
 		{name: "sqlite no limit", conn: sqlite, conc: -1, batch: 8, procs: 2, want: DBLimits{Batch: 1}},
 	} {

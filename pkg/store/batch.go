@@ -13,20 +13,20 @@ import (
 
 // Admission control. The reader owns it, from one limits value
 // (config.DBLimits, resolved once at start and passed to Limit): at most
-// Rounds validation rounds read at once (Round), and on MySQL/MariaDB at
+// Rounds validation rounds read at once (Round), and on MySQL/MariaDB and PostgreSQL at
 // most Statements combined statements are in flight, each carrying up to
 // Batch waiting rounds of one shape (the batcher below).
 
 // Waits are told how long each round waited for admission, for the
 // metrics: Round at the round gate, Statement for a statement slot
-// (MySQL/MariaDB batching). Either may be nil.
+// (batching, MySQL/MariaDB and PostgreSQL). Either may be nil.
 type Waits struct {
 	Round, Statement func(time.Duration)
 }
 
 // Limit sets the reader's admission control from l; call it once, before
 // the reader serves. Without it every round and statement goes at once.
-// Only MySQL/MariaDB combine statements, so only they batch (and only for
+// Only MySQL/MariaDB and PostgreSQL combine statements, so only they batch (and only for
 // l.Statements >= 1 and l.Batch >= 2).
 func (r *Reader) Limit(l config.DBLimits, w Waits) {
 	r.gate, r.roundWaited = newRoundGate(l.Rounds), w.Round
@@ -96,7 +96,7 @@ func (g roundGate) leave() {
 	}
 }
 
-// Batching (MySQL/MariaDB, combined statements).
+// Batching (MySQL/MariaDB and PostgreSQL, combined statements).
 //
 // Each combined statement costs MariaDB a fixed part (reading the request,
 // waking its thread, opening and locking every table of the statement,

@@ -12,9 +12,10 @@ import (
 	"sync"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/uptrace/bun/driver/pgdriver"
 )
 
-// Combined statements (MySQL/MariaDB, prepared).
+// Combined statements (MySQL/MariaDB and PostgreSQL, prepared).
 //
 // The first round of a validation is five to seven independent SELECTs.
 // Sent as one prepared UNION ALL, each row tagged with the index of the
@@ -41,7 +42,11 @@ var selectList = regexp.MustCompile(`(?s)^\s*SELECT\s+(.*?)\s+FROM\s`)
 
 // combine builds the tagged UNION ALL of sts (the arguments are the
 // statements' in order); width is the number of columns after the tag.
-func combine(sts []stmt) (q string, width int, err error) {
+// With asText (PostgreSQL) every column is cast to text: PostgreSQL, unlike
+// MariaDB, refuses a UNION whose branches put a boolean, a timestamp and a
+// string in the same column ("UNION types ... cannot be matched"), and the
+// scanners read text for every type (scan.go).
+func combine(sts []stmt, asText bool) (q string, width int, err error) {
 	for _, st := range sts {
 		width = max(width, st.cols)
 	}
@@ -58,10 +63,47 @@ func combine(sts []stmt) (q string, width int, err error) {
 			if b.Len() > 0 {
 				b.WriteString("\nUNION ALL\n")
 			}
-			fmt.Fprintf(&b, "SELECT %d, %s%s FROM %s", i, part[m[2]:m[3]], strings.Repeat(", NULL", width-st.cols), part[m[1]:])
+			list, pad := part[m[2]:m[3]], ", NULL"
+			if asText {
+				cols := splitSelectList(list)
+				if len(cols) != st.cols {
+					return "", 0, fmt.Errorf("store: statement %d selects %d columns, declares %d", i, len(cols), st.cols)
+				}
+				for j, c := range cols {
+					cols[j] = "CAST(" + c + " AS text)"
+				}
+				list, pad = strings.Join(cols, ", "), ", CAST(NULL AS text)"
+			}
+			fmt.Fprintf(&b, "SELECT %d, %s%s FROM %s", i, list, strings.Repeat(pad, width-st.cols), part[m[1]:])
 		}
 	}
 	return b.String(), width, nil
+}
+
+// splitSelectList splits a select list at its top-level commas (not those
+// inside parentheses or quoted literals), trimming each expression.
+func splitSelectList(list string) []string {
+	var (
+		out   []string
+		depth int
+		quote bool
+		start int
+	)
+	for i := 0; i < len(list); i++ {
+		switch c := list[i]; {
+		case c == '\'':
+			quote = !quote
+		case quote:
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(list[start:i]))
+			start = i + 1
+		}
+	}
+	return append(out, strings.TrimSpace(list[start:]))
 }
 
 // combinedSQL is a combined statement with its IN lists expanded, cached
@@ -72,6 +114,8 @@ type combinedSQL struct {
 	q     string
 	width int
 	ok    bool // false: an IN list too long to prepare
+	// asText: every column cast to text (PostgreSQL; see combine).
+	asText bool
 	// shape is what the entry was built from, compared on every hit so
 	// that a hash collision can never hand out another statement's SQL.
 	shape []shapePart
@@ -99,9 +143,9 @@ func (cs *combinedSQL) batched(n int) *combinedSQL {
 		sts = append(sts, cs.sts...)
 	}
 	var b *combinedSQL
-	if q, width, err := combine(sts); err == nil {
+	if q, width, err := combine(sts, cs.asText); err == nil {
 		if eq, _, ok := expandIn(q, concatArgs(sts)); ok {
-			b = &combinedSQL{q: eq, width: width, ok: true}
+			b = &combinedSQL{q: eq, width: width, ok: true, asText: cs.asText}
 		}
 	}
 	if cs.batches == nil {
@@ -138,10 +182,12 @@ const maxCombined = 256
 // kilobytes per validation, and concatenating them per request was a tenth
 // of keystone-ng's allocations.
 type combinedCache struct {
-	seed maphash.Seed
-	once sync.Once
-	mu   sync.Mutex
-	m    map[uint64]*combinedSQL
+	// asText is combine's asText for every entry (PostgreSQL).
+	asText bool
+	seed   maphash.Seed
+	once   sync.Once
+	mu     sync.Mutex
+	m      map[uint64]*combinedSQL
 }
 
 func (c *combinedCache) hash(sts []stmt) uint64 {
@@ -221,12 +267,12 @@ func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
 		k = 0
 	}
 	if cs == nil {
-		q, width, err := combine(sts)
+		q, width, err := combine(sts, c.asText)
 		if err != nil {
 			return nil, nil, err
 		}
 		eq, _, ok := expandIn(q, concatArgs(sts))
-		cs = &combinedSQL{q: eq, width: width, ok: ok, shape: shapeOf(sts), sts: shapeStmts(sts)}
+		cs = &combinedSQL{q: eq, width: width, ok: ok, asText: c.asText, shape: shapeOf(sts), sts: shapeStmts(sts)}
 		if k != 0 {
 			c.mu.Lock()
 			if c.m == nil {
@@ -317,8 +363,9 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 	}
 	if err != nil {
 		var (
-			pe *prepareError
-			me *mysql.MySQLError
+			pe  *prepareError
+			me  *mysql.MySQLError
+			pge pgdriver.Error
 		)
 		switch {
 		case errors.As(err, &pe):
@@ -331,7 +378,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on", "error", err)
 			}
 			return false
-		case errors.As(err, &me):
+		case errors.As(err, &me), errors.As(err, &pge):
 			// An error of this execution (a lock wait, a killed query):
 			// these rounds go their own way, the next try the
 			// combination again.

@@ -28,7 +28,7 @@ func TestCombine(t *testing.T) {
 		{name: "not a SELECT", sts: []stmt{{sql: "WITH x AS (SELECT 1) SELECT * FROM x", cols: 1}}, wantErr: "not a plain SELECT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, width, err := combine(tc.sts)
+			q, width, err := combine(tc.sts, false)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -209,5 +209,39 @@ func TestCombinedCacheShape(t *testing.T) {
 	}
 	if got == cs || !strings.Contains(got.q, "SELECT 0, z,") {
 		t.Fatalf("collision handed out %q", got.q)
+	}
+}
+
+// On PostgreSQL every column of a combined statement is cast to text, as
+// its UNION will not match a boolean, a timestamp and a string in one
+// column; padding is a text NULL too.
+func TestCombineAsText(t *testing.T) {
+	a := stmt{sql: "SELECT u.id, COALESCE(u.enabled, 'x,y'), f(a, (b, c)) FROM t u WHERE id = ?", cols: 3}
+	b := stmt{sql: "SELECT p FROM u WHERE k = ?", cols: 1}
+	q, width, err := combine([]stmt{a, b}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SELECT 0, CAST(u.id AS text), CAST(COALESCE(u.enabled, 'x,y') AS text), CAST(f(a, (b, c)) AS text) FROM t u WHERE id = ?\n" +
+		"UNION ALL\n" +
+		"SELECT 1, CAST(p AS text), CAST(NULL AS text), CAST(NULL AS text) FROM u WHERE k = ?"
+	if q != want || width != 3 {
+		t.Fatalf("got (%d)\n%s\nwant (3)\n%s", width, q, want)
+	}
+	if _, _, err := combine([]stmt{{sql: "SELECT a, b FROM t", cols: 3}}, true); err == nil || !strings.Contains(err.Error(), "declares 3") {
+		t.Fatalf("a miscounted statement: err = %v", err)
+	}
+}
+
+func TestSplitSelectList(t *testing.T) {
+	for in, want := range map[string][]string{
+		"a":                          {"a"},
+		" a ,b, c ":                  {"a", "b", "c"},
+		"f(a, b), 'x, y', (c)":       {"f(a, b)", "'x, y'", "(c)"},
+		"COALESCE(a, g(b, c)), NULL": {"COALESCE(a, g(b, c))", "NULL"},
+	} {
+		if got := splitSelectList(in); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("splitSelectList(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/uptrace/bun/dialect"
+)
 
 // PreparedStatements reports how many statements r keeps prepared.
 func PreparedStatements(r *Reader) int {
@@ -57,7 +61,7 @@ func RunMisdeclared(ctx context.Context, r *Reader, projectID, roleID string) (p
 }
 
 // RunPattern runs, as one round, a statement matching project names
-// against a regular expression (MySQL/MariaDB REGEXP) and one reading a
+// against a regular expression (MySQL/MariaDB REGEXP, PostgreSQL ~) and one reading a
 // role by id. An invalid expression fails when the statement runs, not
 // when it is prepared, which is how a running combined statement's error
 // is provoked in tests.
@@ -75,15 +79,21 @@ func RunPattern(ctx context.Context, r *Reader, pattern, roleID string) (project
 		}
 	}
 	sts := []stmt{
-		{sql: PatternSQL, args: []any{pattern}, cols: 1, scan: read(&projects)},
+		{sql: PatternSQL(r.db.Dialect().Name()), args: []any{pattern}, cols: 1, scan: read(&projects)},
 		{sql: "SELECT id FROM role WHERE id = ?", args: []any{roleID}, cols: 1, scan: read(&roles)},
 	}
 	err = r.runAll(ctx, sts)
 	return projects, roles, r.prep != nil && r.prep.noUnion.Load(), err
 }
 
-// PatternSQL is RunPattern's first statement.
-const PatternSQL = "SELECT id FROM project WHERE name REGEXP ?"
+// PatternSQL is RunPattern's first statement on a dialect (MySQL's
+// REGEXP, PostgreSQL's ~).
+func PatternSQL(d dialect.Name) string {
+	if d == dialect.PG {
+		return "SELECT id FROM project WHERE name ~ ?"
+	}
+	return "SELECT id FROM project WHERE name REGEXP ?"
+}
 
 // HoldBatchSlots takes every statement slot of r's batcher as if
 // statements were running, so that the rounds started next wait in line.

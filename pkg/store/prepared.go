@@ -5,12 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
 )
 
 // inList is the argument of an "IN (?)": one placeholder per element in a
@@ -34,7 +37,7 @@ func bunArgs(args []any) []any {
 	return out
 }
 
-// Server-side prepared statements (MySQL/MariaDB only).
+// Server-side prepared statements (MySQL/MariaDB and PostgreSQL).
 //
 // MariaDB spends a large share of a validation's CPU parsing the statements
 // (each read is a few index lookups; the text it has to lex, parse and
@@ -69,9 +72,12 @@ const (
 )
 
 type preparer struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+	db *sql.DB
+	// numbered: the server wants $1, $2, ... where the statements say ?
+	// (PostgreSQL).
+	numbered bool
+	mu       sync.Mutex
+	stmts    map[string]*sql.Stmt
 	// off is set when the server refuses more prepared statements; the
 	// process then sends text only, which needs none.
 	off atomic.Bool
@@ -82,8 +88,8 @@ type preparer struct {
 	executed *atomic.Uint64
 }
 
-func newPreparer(db *sql.DB, executed *atomic.Uint64) *preparer {
-	return &preparer{db: db, stmts: map[string]*sql.Stmt{}, executed: executed}
+func newPreparer(db *sql.DB, d sqldialect.Dialect, executed *atomic.Uint64) *preparer {
+	return &preparer{db: db, numbered: d == sqldialect.Postgres, stmts: map[string]*sql.Stmt{}, executed: executed}
 }
 
 // query runs q prepared. ok is false when q cannot or should not be
@@ -114,7 +120,39 @@ func (p *preparer) queryExpanded(ctx context.Context, q string, args []any) (row
 	if p.refused(err) || needsReprepare(err) {
 		return nil, false, nil
 	}
+	if stalePlan(err) {
+		p.forget(q, st)
+		return nil, false, nil
+	}
 	return rows, true, err
+}
+
+// stalePlan reports PostgreSQL's refusal to run a prepared statement whose
+// tables changed shape under it ("cached plan must not change result
+// type", 0A000) or that the server no longer holds (26000, after a
+// pooler's DISCARD ALL): the statement is prepared again on next use and
+// sent as text this once.
+func stalePlan(err error) bool {
+	var pe pgdriver.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Field('C') {
+	case "0A000", "26000":
+		return true
+	}
+	return false
+}
+
+// forget drops q's statement (if it is still st) so that it is prepared
+// afresh.
+func (p *preparer) forget(q string, st *sql.Stmt) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmts[q] == st {
+		delete(p.stmts, q)
+		_ = st.Close()
+	}
 }
 
 // roomForBatch reports whether q, a batched statement, may run prepared:
@@ -142,7 +180,11 @@ func (p *preparer) stmt(ctx context.Context, q string) (*sql.Stmt, bool, error) 
 	if len(p.stmts) >= maxPrepared {
 		return nil, false, nil
 	}
-	st, err := p.db.PrepareContext(ctx, q)
+	text := q
+	if p.numbered {
+		text = numberPlaceholders(q)
+	}
+	st, err := p.db.PrepareContext(ctx, text)
 	if err != nil {
 		if p.refused(err) {
 			return nil, false, nil
@@ -217,6 +259,31 @@ func expandIn(q string, args []any) (string, []any, bool) {
 		return "", nil, false
 	}
 	return b.String(), flattenIn(args), true
+}
+
+// numberPlaceholders rewrites each ? outside quoted literals as $1, $2, ...
+// in order, PostgreSQL's form of the statements written here with ?.
+func numberPlaceholders(q string) string {
+	var (
+		b     strings.Builder
+		n     int
+		quote bool
+	)
+	b.Grow(len(q) + 16)
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c == '\'' {
+			quote = !quote
+		}
+		if c != '?' || quote {
+			b.WriteByte(c)
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
 }
 
 // paddedLen is the length an IN list of n elements is padded to.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
 )
 
 func TestExpandIn(t *testing.T) {
@@ -90,7 +91,7 @@ func TestPreparerFallbacks(t *testing.T) {
 		{name: "no error", err: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newPreparer(nil, new(atomic.Uint64))
+			p := newPreparer(nil, sqldialect.MySQL, new(atomic.Uint64))
 			if got := p.refused(tc.err); got != tc.refused {
 				t.Fatalf("refused = %v, want %v", got, tc.refused)
 			}
@@ -107,5 +108,19 @@ func TestPreparerFallbacks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestNumberPlaceholders(t *testing.T) {
+	for in, want := range map[string]string{
+		"SELECT a FROM t WHERE id = ?":                        "SELECT a FROM t WHERE id = $1",
+		"SELECT a FROM t WHERE id IN (?, ?, ?) AND k = ?":     "SELECT a FROM t WHERE id IN ($1, $2, $3) AND k = $4",
+		"SELECT a FROM t WHERE x = '?' AND y = ?":             "SELECT a FROM t WHERE x = '?' AND y = $1",
+		"SELECT 1 FROM t":                                     "SELECT 1 FROM t",
+		"SELECT ? UNION ALL SELECT ? FROM t WHERE o = '1004'": "SELECT $1 UNION ALL SELECT $2 FROM t WHERE o = '1004'",
+	} {
+		if got := numberPlaceholders(in); got != want {
+			t.Errorf("numberPlaceholders(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

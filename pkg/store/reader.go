@@ -27,7 +27,8 @@ type Reader struct {
 	tUser, tGroup string
 	// userSQL is the slim and the full user statement (statements.go).
 	userSQL [2]string
-	// prep runs statements prepared (MySQL/MariaDB); nil elsewhere.
+	// prep runs statements prepared (MySQL/MariaDB, PostgreSQL); nil
+	// elsewhere (SQLite, in-process: nothing to save).
 	prep *preparer
 	// combined caches the text of combined statements (combine.go).
 	combined combinedCache
@@ -50,8 +51,10 @@ var _ token.Store = (*Reader)(nil)
 func NewReader(db *bun.DB) *Reader {
 	d := sqldialect.Of(db)
 	r := &Reader{db: db, multi: multiStatements(db.Dialect().Name()), tUser: d.User(), tGroup: d.Group()}
-	if d == sqldialect.MySQL {
-		r.prep = newPreparer(db.DB, &r.queries)
+	switch d {
+	case sqldialect.MySQL, sqldialect.Postgres:
+		r.prep = newPreparer(db.DB, d, &r.queries)
+		r.combined.asText = d == sqldialect.Postgres
 	}
 	r.userSQL = userSQL(r.tUser)
 	return r

@@ -21,6 +21,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
+	"github.com/uptrace/bun/driver/pgdriver"
 )
 
 // The Reader conformance suite: rows are written with plain SQL into
@@ -316,8 +317,9 @@ func TestReader(t *testing.T) {
 		t.Run("GetAppCred", func(t *testing.T) { testGetAppCred(t, f) })
 		t.Run("Prefetch", func(t *testing.T) { testPrefetch(t, f) })
 		t.Run("Prefetch round trips", func(t *testing.T) { testPrefetchQueries(t, f) })
-		// The cases above went through prepared statements on MySQL and
-		// MariaDB (bounded in number), through bun's formatter elsewhere.
+		// The cases above went through prepared statements on MySQL,
+		// MariaDB and PostgreSQL (bounded in number), through bun's
+		// formatter on SQLite.
 		t.Run("prepared statements", func(t *testing.T) {
 			if _, err := f.r.GetUser(context.Background(), "u-local"); err != nil {
 				t.Fatal(err)
@@ -326,10 +328,11 @@ func TestReader(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := store.PreparedStatements(f.r)
-			if b.Dialect == store.MySQL && (n == 0 || n > 128) {
-				t.Fatalf("%d statements prepared on MySQL, want 1-128", n)
+			prepares := b.Dialect == store.MySQL || b.Dialect == store.Postgres
+			if prepares && (n == 0 || n > 128) {
+				t.Fatalf("%d statements prepared on %s, want 1-128", n, b.Name)
 			}
-			if b.Dialect != store.MySQL && n != 0 {
+			if !prepares && n != 0 {
 				t.Fatalf("%d statements prepared on %s, want none", n, b.Name)
 			}
 			// Prefetch's statements went as one combined statement.
@@ -903,8 +906,9 @@ func checkTrustPrefetch(t *testing.T, f *fixture, q token.PrefetchQuery, got *to
 }
 
 // testPrefetchQueries counts the queries a first round sends
-// (Reader.Queries, the keystone_ng_db_queries_total metric): on MySQL and
-// MariaDB the hints of a previous validation make it one query; elsewhere
+// (Reader.Queries, the keystone_ng_db_queries_total metric): on MySQL,
+// MariaDB and PostgreSQL the hints of a previous validation make it one
+// query; on SQLite
 // every statement is its own query, and a hint moves a statement that
 // would follow the round into it without adding any.
 func testPrefetchQueries(t *testing.T, f *fixture) {
@@ -924,7 +928,7 @@ func testPrefetchQueries(t *testing.T, f *fixture) {
 	nonLocal := count(token.PrefetchQuery{UserID: "u-nonlocal", ProjectID: "p1", Revocation: &rq})
 	named := count(token.PrefetchQuery{UserID: "u-nonlocal", ProjectID: "p1", Revocation: &rq, UserNames: true})
 	t.Logf("%s: queries local %d, hinted %d, non-local %d, non-local with names %d", f.b.Name, local, hinted, nonLocal, named)
-	if f.b.Name == "mysql" {
+	if f.b.Dialect == store.MySQL || f.b.Dialect == store.Postgres {
 		if local != 1 || hinted != 1 || nonLocal != 2 || named != 1 {
 			t.Errorf("queries: local %d, hinted %d, non-local %d, non-local with names %d; want 1, 1, 2, 1", local, hinted, nonLocal, named)
 		}
@@ -1122,7 +1126,8 @@ func testPrefetch(t *testing.T, f *fixture) {
 // A combination the server will not prepare (here: branches of different
 // widths, as a statement that declares its column count wrongly would
 // give) is sent one statement at a time, with the same rows, and the
-// reader stops combining. Elsewhere nothing is combined to begin with.
+// reader stops combining (on PostgreSQL the miscount is seen before the
+// statement is sent). SQLite combines nothing to begin with.
 func TestCombinedStatementRefused(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
 		storetest.CreatePythonTables(t, b)
@@ -1136,37 +1141,44 @@ func TestCombinedStatementRefused(t *testing.T) {
 			if !reflect.DeepEqual(projects, []string{"p1"}) || !reflect.DeepEqual(roles, []string{"r-member"}) {
 				t.Fatalf("round %d: projects %v, roles %v", i, projects, roles)
 			}
-			if want := b.Dialect == store.MySQL; off != want {
+			if want := b.Dialect != store.SQLite; off != want {
 				t.Fatalf("round %d: combining turned off = %v, want %v", i, off, want)
 			}
 		}
 	})
 }
 
-// An error while a combined statement runs (here MariaDB's error 1139, an
-// invalid regular expression, which only the execution sees) sends that
-// request's statements one by one, which report the error; combining stays
-// on, and the next request goes combined again with the right rows.
+// An error while a combined statement runs (here an invalid regular
+// expression, which only the execution sees: MariaDB's error 1139,
+// PostgreSQL's 2201B) sends that request's statements one by one, which
+// report the error; combining stays on, and the next request goes combined
+// again with the right rows.
 func TestCombinedStatementFailsWhileRunning(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, b *storetest.Backend) {
-		if b.Dialect != store.MySQL {
-			t.Skip("REGEXP and combined statements are MySQL/MariaDB's")
+		if b.Dialect == store.SQLite {
+			t.Skip("SQLite combines no statements")
 		}
 		storetest.CreatePythonTables(t, b)
 		f := &fixture{b: b, r: store.NewReader(b.DB)}
 		seed(t, f)
 		ctx := context.Background()
 		_, _, off, err := store.RunPattern(ctx, f.r, "(", "r-member")
-		var me *mysql.MySQLError
-		if !errors.As(err, &me) || me.Number != 1139 {
+		var (
+			me *mysql.MySQLError
+			pe pgdriver.Error
+		)
+		switch {
+		case b.Dialect == store.MySQL && !(errors.As(err, &me) && me.Number == 1139):
 			t.Fatalf("err = %v, want MySQL error 1139", err)
+		case b.Dialect == store.Postgres && !(errors.As(err, &pe) && pe.Field('C') == "2201B"):
+			t.Fatalf("err = %v, want PostgreSQL error 2201B", err)
 		}
 		if off {
 			t.Fatalf("an error while running turned combining off (%T %v)", err, err)
 		}
 		// The failing request went one by one: its first statement was
 		// prepared on its own.
-		if !slices.Contains(store.PreparedSQL(f.r), store.PatternSQL) {
+		if !slices.Contains(store.PreparedSQL(f.r), store.PatternSQL(b.DB.Dialect().Name())) {
 			t.Fatalf("the statements were not retried one by one: %q", store.PreparedSQL(f.r))
 		}
 		projects, roles, off, err := store.RunPattern(ctx, f.r, "^ring [12]$", "r-member")
@@ -1179,7 +1191,7 @@ func TestCombinedStatementFailsWhileRunning(t *testing.T) {
 		}
 		combined := false
 		for _, q := range store.PreparedSQL(f.r) {
-			combined = combined || (strings.HasPrefix(q, "SELECT 0, ") && strings.Contains(q, "REGEXP"))
+			combined = combined || (strings.HasPrefix(q, "SELECT 0, ") && strings.Contains(q, "FROM project WHERE name "))
 		}
 		if !combined {
 			t.Fatalf("the second request did not go combined: %q", store.PreparedSQL(f.r))

@@ -57,15 +57,17 @@ func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
 		return nil
 	case len(sts) == 1:
 		return r.run(ctx, sts[0])
-	case r.prep != nil && !r.prep.off.Load():
-		// Prepared statements cost MariaDB less than one multi-statement
-		// text query of the same reads, round trips included; one
-		// combined prepared statement costs less still (combine.go).
-		if !r.prep.noUnion.Load() {
-			if done, err := r.runCombined(ctx, sts); done {
-				return err
-			}
+	case r.prep != nil && !r.prep.off.Load() && !r.prep.noUnion.Load():
+		// One combined prepared statement costs the server less than the
+		// same reads one by one, and one round trip (combine.go).
+		if done, err := r.runCombined(ctx, sts); done {
+			return err
 		}
+	}
+	switch {
+	case r.prep != nil && !r.prep.off.Load() && r.multi:
+		// Prepared statements cost MariaDB less than one multi-statement
+		// text query of the same reads, round trips included.
 		for _, st := range sts {
 			if err := r.run(ctx, st); err != nil {
 				return err

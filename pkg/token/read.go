@@ -56,7 +56,7 @@ func newEvidence(pl *plan, p *payload.Payload, issuedAt time.Time) *evidence {
 // readFirst is round one: everything the payload alone determines. For a
 // project token that is the user (with its domain), memberships, implied
 // roles, the project lineage and revocation events, read together by the
-// store's Prefetch (one round trip on MySQL/MariaDB), and the catalog
+// store's Prefetch (one round trip on MySQL/MariaDB and PostgreSQL), and the catalog
 // (normally from its cache); the rarer lookups run beside them.
 func (v *Validator) readFirst(ctx context.Context, pl *plan, ev *evidence) (*Prefetched, error) {
 	p, q := ev.payload, pl.query
