@@ -7,6 +7,7 @@
 #                 Keystone on MariaDB, PostgreSQL and SQLite, keystonemiddleware,
 #                 and the shipped nginx/Apache routing with failover
 #   make bench    Go benchmarks and the side-by-side load test against Python
+#                 on MariaDB and PostgreSQL (one table of both)
 
 GO       ?= go
 BIN      := bin/keystone-ng
@@ -101,9 +102,11 @@ bench: bench-go bench-load
 
 bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/fernet ./pkg/payload ./pkg/policy ./pkg/token
+	$(GO) test -run='^$$' -bench=ValidateHTTPInMemory -benchtime=20000x -benchmem ./pkg/httpapi
 
+# The side-by-side on MariaDB and PostgreSQL (BENCH_DBS), one table of both.
 bench-load: build
-	deploy/bench/bench.sh
+	deploy/bench/both.sh
 
 clean:
 	rm -rf bin

@@ -21,6 +21,12 @@
 # BENCH_NG_BIN (a keystone-ng binary to load instead of building this tree),
 # BENCH_SKIP_LOGIN=1 (no login figures), BENCH_SKIP_GOMAXPROCS1=1 (no
 # second keystone-ng run with GOMAXPROCS=1).
+#
+# Besides requests/s and latency, each keystone-ng run reports the queries
+# per validation under load and one at a time, and the CPU time keystone-ng,
+# the database server and wrk spent per 1000 validations. figures.txt holds
+# the same as one line for deploy/bench/table.sh (make bench: both
+# databases in one table).
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DB=${BENCH_DB:-mysql}
@@ -83,10 +89,16 @@ py=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$KSPY_URL/auth/to
 ng=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "http://127.0.0.1:$NGPORT/v3/auth/tokens" | python3 -c 'import json,sys; d=json.load(sys.stdin)["token"]; print(d["user"]["id"], d["project"]["id"], sorted(r["name"] for r in d["roles"]))')
 [ "$py" = "$ng" ] || { say "Python and keystone-ng disagree: $py vs $ng"; exit 1; }
 
-# wrk_run NAME URL DURATION -> "rps p50ms p99ms non2xx"
+# wrk_run NAME URL DURATION -> "rps p50ms p99ms non2xx"; wrk's own CPU
+# seconds (user + system) go to $OUT/wrk-NAME.cpu.
 wrk_run() {
   local name=$1 url=$2 dur=$3 f="$OUT/wrk-$1.txt"
-  wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 60s --latency -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url" >"$f" 2>&1
+  (
+    wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 60s --latency -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url" >"$f" 2>&1
+    # bash's times: the second line is the children's (wrk's) user and
+    # system time, as 1m2.345s.
+    times | awk 'NR==2{split($1,u,"m"); split($2,s,"m"); printf "%.3f\n", u[1]*60+u[2]+s[1]*60+s[2]}' >"$OUT/wrk-$name.cpu"
+  )
   awk -v n="$name" '
     function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
     /^ +50%/ {p50=ms($2)} /^ +99%/ {p99=ms($2)} /Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$NF}
@@ -96,6 +108,25 @@ wrk_run() {
 results="$OUT/results.txt"
 : >"$results"
 NGURL="http://127.0.0.1:$NGPORT/v3/auth/tokens"
+
+# CPU accounting: clock ticks (user + system, all threads) per process, from
+# /proc/PID/stat (fields 14 and 15; the name in parentheses may hold spaces,
+# so the line is read after its closing parenthesis).
+HZ=$(getconf CLK_TCK)
+ticks_of() { for p in "$@"; do [ -r "/proc/$p/stat" ] && printf '%s %s\n' "$p" "$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12+$13}')"; done; true; }
+# db_pids: the database server's processes (PostgreSQL forks one per
+# connection; MariaDB is one process with a thread per connection).
+db_pids() {
+  case $DB in
+    mysql) pgrep -x mariadbd || pgrep -x mysqld ;;
+    postgresql) pgrep -x postgres ;;
+  esac
+  true
+}
+# ticks_delta BEFORE AFTER: the ticks gained by the processes of AFTER (a
+# process absent from BEFORE counts from zero; one that exited in between
+# is lost, which the pooled connections of keystone-ng never do).
+ticks_delta() { awk 'NR==FNR{b[$1]=$2; next} {d+=$2-($1 in b ? b[$1] : 0)} END{printf "%d", d}' "$1" "$2"; }
 
 # metric NAME: an unlabelled counter from keystone-ng's /metrics.
 metric() { curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk -v n="$1" '$1==n{printf "%d", $2}'; }
@@ -111,26 +142,42 @@ ng_run() {
   local q0 b0 r0 v0
   q0=$(metric keystone_ng_db_queries_total); b0=$(metric keystone_ng_db_batches_total); r0=$(metric keystone_ng_db_batched_rounds_total)
   v0=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
+  ticks_of "$NGPID" >"$OUT/ticks-ng-0"; ticks_of $(db_pids) >"$OUT/ticks-db-0"
   wrk_run "$1" "$NGURL" "$DUR" >>"$results"
+  ticks_of "$NGPID" >"$OUT/ticks-ng-1"; ticks_of $(db_pids) >"$OUT/ticks-db-1"
   kill $rsspid 2>/dev/null || true
   local q1 b1 r1 v1
   q1=$(metric keystone_ng_db_queries_total); b1=$(metric keystone_ng_db_batches_total); r1=$(metric keystone_ng_db_batched_rounds_total)
   v1=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
   awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) 'BEGIN{
     if (v > 0) printf "- %s under load: %.2f queries per validation, %.0f%% of validations in shared statements (mean %.1f per statement)\n", n, q/v, 100*r/v, (b > 0 ? r/b : 0) }' >>"$OUT/load-queries.txt"
+  # CPU milliseconds per 1000 validations: keystone-ng, the database, wrk.
+  local tn td cw
+  tn=$(ticks_delta "$OUT/ticks-ng-0" "$OUT/ticks-ng-1"); td=$(ticks_delta "$OUT/ticks-db-0" "$OUT/ticks-db-1")
+  cw=$(cat "$OUT/wrk-$1.cpu")
+  awk -v n="$1" -v v=$((v1 - v0)) -v tn="$tn" -v td="$td" -v cw="$cw" -v hz="$HZ" 'BEGIN{
+    if (v > 0) printf "- %s CPU per 1000 validations: keystone-ng %.0f ms, database %.0f ms, wrk %.0f ms\n", n, 1e6*tn/hz/v, 1e6*td/hz/v, 1e6*cw/v }' >>"$OUT/load-queries.txt"
+  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) -v tn="$tn" -v td="$td" -v cw="$cw" -v hz="$HZ" 'BEGIN{
+    if (v > 0) printf "%s load_qpv=%.2f shared_pct=%.0f cpu_ng=%.0f cpu_db=%.0f cpu_wrk=%.0f\n", n, q/v, 100*r/v, 1e6*tn/hz/v, 1e6*td/hz/v, 1e6*cw/v }' >>"$OUT/figures-load.txt"
 }
+: >"$OUT/figures-load.txt"
 : >"$OUT/load-queries.txt"
 ng_run keystone-ng
 rss=$(cat "$OUT/rss-peak-kb-keystone-ng" 2>/dev/null || echo 0)
 
-# SQL statements per validation (MariaDB only): sequential requests while
-# nothing else talks to the database. Com_select counts SELECTs sent as
-# text and executions of prepared ones alike.
+# Queries per validation when validations come one at a time: 200
+# sequential requests, keystone-ng's own count (keystone_ng_db_queries_total,
+# a combined statement counts once) on every database, and on MariaDB the
+# server's Com_select too (SELECTs sent as text and executions of prepared
+# ones alike), while nothing else talks to the database.
 selects=""
+stmts() { mysql -uroot -N -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | awk '{print $2}'; }
+[ "$DB" = mysql ] && before=$(stmts)
+sq0=$(metric keystone_ng_db_queries_total)
+for _ in $(seq 200); do curl -fsS -o /dev/null -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL"; done
+sq1=$(metric keystone_ng_db_queries_total)
+seqq=$(awk -v a="$sq0" -v b="$sq1" 'BEGIN{printf "%.2f", (b-a)/200}')
 if [ "$DB" = mysql ]; then
-  stmts() { mysql -uroot -N -e "SHOW GLOBAL STATUS LIKE 'Com_select'" | awk '{print $2}'; }
-  before=$(stmts)
-  for _ in $(seq 200); do curl -fsS -o /dev/null -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL"; done
   after=$(stmts)
   selects=$(awk -v a="$before" -v b="$after" 'BEGIN{printf "%.1f", (b-a)/200}')
 fi
@@ -172,9 +219,18 @@ fi
     done
   done
   echo "- keystone-ng peak resident memory under load: $((rss / 1024)) MiB"
+  echo "- queries per validation, 200 sequential requests (keystone_ng_db_queries_total): $seqq"
   [ -n "$selects" ] && echo "- SQL statements per validation (MariaDB Com_select, 200 sequential requests): $selects"
   cat "$OUT/load-queries.txt"
 } | tee "$OUT/summary.md"
+
+# One line of figures for deploy/bench/table.sh.
+{
+  printf 'db=%s date=%s seq_qpv=%s' "$DB" "$(date -u +%F)" "$seqq"
+  awk '{printf " %s_rps=%s %s_p50=%s %s_p99=%s", $1, $2, $1, $3, $1, $4}' "$results"
+  awk '$1=="keystone-ng"{for (i=2; i<=NF; i++) printf " %s", $i}' "$OUT/figures-load.txt"
+  echo
+} >"$OUT/figures.txt"
 
 if [ "${BENCH_SKIP_LOGIN:-0}" != 1 ]; then
   say "logins: keystone-ng JWT login vs Python password login"

@@ -16,6 +16,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/policy"
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/keystone-ng/keystone-ng/pkg/token/tokentest"
 )
@@ -27,6 +28,8 @@ const (
 	projectID = "cccccccccccccccccccccccccccccccc"
 )
 
+var region = "RegionOne"
+
 type fixture struct {
 	srv     *httptest.Server
 	metrics *httpapi.Metrics
@@ -35,7 +38,7 @@ type fixture struct {
 	other   string // another token of alice's
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	ks, err := fernet.NewKeySet(key)
 	if err != nil {
@@ -54,6 +57,13 @@ func setup(t *testing.T) *fixture {
 			{Type: "UserProject", ActorID: adminID, TargetID: projectID, RoleID: "ra", RoleName: "admin"},
 			{Type: "UserProject", ActorID: aliceID, TargetID: projectID, RoleID: "rm", RoleName: "member"},
 		},
+		// The catalog keystone-manage bootstrap creates: one identity
+		// service, three endpoints.
+		Catalog: []keystone.Service{{ID: "s-identity", Type: "identity", Extra: pyjson.Object{{Key: "name", Value: "keystone"}}, Endpoints: []keystone.Endpoint{
+			{ID: "e-public", Interface: "public", RegionID: &region, URL: "http://127.0.0.1:5000/v3/", Enabled: true, Extra: pyjson.Object{}},
+			{ID: "e-internal", Interface: "internal", RegionID: &region, URL: "http://127.0.0.1:5000/v3/", Enabled: true, Extra: pyjson.Object{}},
+			{ID: "e-admin", Interface: "admin", RegionID: &region, URL: "http://127.0.0.1:5000/v3/", Enabled: true, Extra: pyjson.Object{}},
+		}}},
 	}
 	pol, err := policy.New(policy.Options{PolicyFile: "/nonexistent/policy.yaml", PolicyDirs: []string{}})
 	if err != nil {

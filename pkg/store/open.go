@@ -181,6 +181,10 @@ func postgresTarget(raw string) (Target, error) {
 	} else {
 		oq.Set("application_name", "keystone-ng")
 	}
+	// Times arrive as text (pgdriver reads the text protocol, and the
+	// combined statements cast every column to text): ask for the ISO form
+	// whatever the server's default DateStyle is.
+	oq.Set("DateStyle", "ISO, MDY")
 	out.RawQuery = oq.Encode()
 	return Target{Dialect: Postgres, DSN: out.String(), Redacted: redact(raw)}, nil
 }

@@ -19,7 +19,7 @@ func TestParseURL(t *testing.T) {
 		{name: "mysql default port and socket", in: "mysql://k:p@localhost/ks?unix_socket=/run/mysqld/mysqld.sock", dialect: MySQL,
 			dsnHas: []string{"unix(/run/mysqld/mysqld.sock)/ks"}},
 		{name: "psycopg2", in: "postgresql+psycopg2://keystone:pw@127.0.0.1:5432/keystone", dialect: Postgres,
-			dsnHas: []string{"postgres://keystone:pw@127.0.0.1:5432/keystone", "sslmode=disable"}, redacted: "postgresql+psycopg2://keystone:***@127.0.0.1:5432/keystone"},
+			dsnHas: []string{"postgres://keystone:pw@127.0.0.1:5432/keystone", "sslmode=disable", "DateStyle=ISO%2C+MDY"}, redacted: "postgresql+psycopg2://keystone:***@127.0.0.1:5432/keystone"},
 		{name: "postgres require TLS kept", in: "postgresql://k:p@db/ks?sslmode=require", dialect: Postgres, dsnHas: []string{"sslmode=require"}},
 		{name: "sqlite relative", in: "sqlite:///keystone.db", dialect: SQLite, dsnHas: []string{"file:keystone.db?", "busy_timeout"}},
 		{name: "sqlite absolute", in: "sqlite:////var/lib/keystone/keystone.db", dialect: SQLite, dsnHas: []string{"file:/var/lib/keystone/keystone.db?"}},

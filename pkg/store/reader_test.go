@@ -1318,3 +1318,41 @@ func TestBatchedPrefetch(t *testing.T) {
 		})
 	})
 }
+
+// keystone-ng reads times as text on PostgreSQL (pgdriver's text protocol,
+// the combined statements' casts), so its connections ask for the ISO
+// DateStyle whatever the database's default says.
+func TestPostgresDateStyle(t *testing.T) {
+	b := storetest.Open(t, "postgres")
+	ctx := context.Background()
+	var name string
+	if err := b.DB.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.DB.ExecContext(ctx, "ALTER DATABASE "+name+" SET DateStyle = 'SQL, DMY'"); err != nil {
+		t.Fatal(err)
+	}
+	target, err := store.ParseURL(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, target, store.PoolOptions{MaxPoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var style string
+	if err := db.QueryRowContext(ctx, "SHOW DateStyle").Scan(&style); err != nil {
+		t.Fatal(err)
+	}
+	if style != "ISO, MDY" {
+		t.Fatalf("DateStyle %q on keystone-ng's connection, want ISO, MDY", style)
+	}
+	var text string
+	if err := db.QueryRowContext(ctx, "SELECT CAST(CAST('2024-01-02 03:04:05.123456' AS timestamp) AS text)").Scan(&text); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqldialect.ParseDateTime(text); err != nil {
+		t.Fatalf("a time cast to text reads %q: %v", text, err)
+	}
+}
