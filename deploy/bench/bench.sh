@@ -123,6 +123,7 @@ db_pids() {
   esac
   true
 }
+db_ticks() { local p; for p in $(db_pids); do ticks_of "$p"; done; }
 # ticks_delta BEFORE AFTER: the ticks gained by the processes of AFTER (a
 # process absent from BEFORE counts from zero; one that exited in between
 # is lost, which the pooled connections of keystone-ng never do).
@@ -142,9 +143,9 @@ ng_run() {
   local q0 b0 r0 v0
   q0=$(metric keystone_ng_db_queries_total); b0=$(metric keystone_ng_db_batches_total); r0=$(metric keystone_ng_db_batched_rounds_total)
   v0=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
-  ticks_of "$NGPID" >"$OUT/ticks-ng-0"; ticks_of $(db_pids) >"$OUT/ticks-db-0"
+  ticks_of "$NGPID" >"$OUT/ticks-ng-0"; db_ticks >"$OUT/ticks-db-0"
   wrk_run "$1" "$NGURL" "$DUR" >>"$results"
-  ticks_of "$NGPID" >"$OUT/ticks-ng-1"; ticks_of $(db_pids) >"$OUT/ticks-db-1"
+  ticks_of "$NGPID" >"$OUT/ticks-ng-1"; db_ticks >"$OUT/ticks-db-1"
   kill $rsspid 2>/dev/null || true
   local q1 b1 r1 v1
   q1=$(metric keystone_ng_db_queries_total); b1=$(metric keystone_ng_db_batches_total); r1=$(metric keystone_ng_db_batched_rounds_total)
