@@ -44,7 +44,15 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 
 command -v wrk >/dev/null || { say "installing wrk"; apt-get install -y -q wrk >/dev/null; }
 
-up() { KSPY_DB=$DB KSPY_STATE_DIR=$STATE KSPY_PORT=$PYPORT KSPY_CACHE=$1 "$ROOT/deploy/keystone-py/up.sh" >&2; }
+# The bench's own database (not the interop suite's default name), so that
+# an interop run on the same machine never drops or fills it.
+up() { KSPY_DB=$DB KSPY_DB_NAME=keystone_ng_bench_$DB KSPY_STATE_DIR=$STATE KSPY_PORT=$PYPORT KSPY_CACHE=$1 "$ROOT/deploy/keystone-py/up.sh" >&2; }
+# A state dir left by an older bench.sh on another database name is
+# purged (its Python stopped, its database dropped) rather than refused.
+if [ -s "$STATE/run/db" ] && [ "$(cat "$STATE/run/db")" != "$DB keystone_ng_bench_$DB" ]; then
+  say "purging $STATE (it belongs to database '$(cat "$STATE/run/db")')"
+  KSPY_STATE_DIR=$STATE "$ROOT/deploy/keystone-py/down.sh" --purge >&2 || true
+fi
 up 0
 # shellcheck disable=SC1091
 . "$STATE/env"

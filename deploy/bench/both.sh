@@ -11,6 +11,12 @@ OUT=${BENCH_OUT:-$ROOT/out/bench}
 DBS=${BENCH_DBS:-mysql postgresql}
 rc=0
 dirs=()
+# Each database's Python Keystone takes the same port: stop any left
+# running by an earlier bench.sh first.
+for db in mysql postgresql sqlite; do
+  [ -f "/tmp/keystone-ng-bench-$db/env" ] &&
+    { KSPY_DB=$db KSPY_STATE_DIR=/tmp/keystone-ng-bench-$db "$ROOT/deploy/keystone-py/down.sh" >&2 || true; }
+done
 for db in $DBS; do
   printf '[bench] ==== %s\n' "$db" >&2
   BENCH_DB=$db BENCH_OUT="$OUT/$db" "$HERE/bench.sh" || { rc=1; printf '[bench] %s: bench.sh failed\n' "$db" >&2; }
