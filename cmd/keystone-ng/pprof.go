@@ -3,7 +3,8 @@
 package main
 
 // Built only with -tags pprof, for profiling: serves net/http/pprof on
-// 127.0.0.1:6060 (KEYSTONE_NG_PPROF overrides the address). Release builds
+// 127.0.0.1:6060 (KSNG_PPROF_ADDR overrides the address; not KEYSTONE_NG_...,
+// which the configuration reads as [keystone_ng] options). Release builds
 // do not contain it.
 
 import (
@@ -13,7 +14,7 @@ import (
 )
 
 func init() {
-	addr := os.Getenv("KEYSTONE_NG_PPROF")
+	addr := os.Getenv("KSNG_PPROF_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:6060"
 	}

@@ -23,6 +23,7 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(cfg, stderr)
+	gcPercent, gcLimit := gcDefaults(os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")).apply()
 	a, err := assemble(ctx, cfg, log)
 	if err != nil {
 		log.Error("refusing to start", "error", err)
@@ -86,7 +87,8 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	}
 	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
 		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid(),
-		"gomaxprocs", runtime.GOMAXPROCS(0), "db_concurrency", lim.Statements, "db_batch_size", lim.Batch)
+		"gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gcPercent, "gomemlimit", gcLimit,
+		"db_concurrency", lim.Statements, "db_batch_size", lim.Batch)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
