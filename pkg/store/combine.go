@@ -362,11 +362,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		return false
 	}
 	if err != nil {
-		var (
-			pe  *prepareError
-			me  *mysql.MySQLError
-			pge pgdriver.Error
-		)
+		var pe *prepareError
 		switch {
 		case errors.As(err, &pe):
 			// The server cannot run this combination at all.
@@ -378,7 +374,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on", "error", err)
 			}
 			return false
-		case errors.As(err, &me), errors.As(err, &pge):
+		case serverError(err):
 			// An error of this execution (a lock wait, a killed query):
 			// these rounds go their own way, the next try the
 			// combination again.
@@ -421,6 +417,12 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		}
 	}
 	if err := rows.Err(); err != nil {
+		if serverError(err) {
+			// Raised while the rows came (PostgreSQL's generic plans
+			// evaluate a parameter only then): as above, these rounds
+			// go their own way; no scanner has seen a row yet.
+			return false
+		}
 		set(err)
 		return true
 	}
@@ -435,6 +437,17 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		}
 	}
 	return true
+}
+
+// serverError reports an error the database server raised while running
+// a statement (MySQL's or PostgreSQL's error packet), as opposed to a
+// network or driver failure.
+func serverError(err error) bool {
+	var (
+		me  *mysql.MySQLError
+		pge pgdriver.Error
+	)
+	return errors.As(err, &me) || errors.As(err, &pge)
 }
 
 func tagIndex(v any) (int, error) {

@@ -11,6 +11,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -228,7 +230,7 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		sqldb = sql.OpenDB(conn)
 		db = bun.NewDB(sqldb, mysqldialect.New())
 	case Postgres:
-		sqldb = sql.OpenDB(pgdriver.NewConnector(pgdriver.WithDSN(t.DSN), pgdriver.WithTimeout(10*time.Second)))
+		sqldb = sql.OpenDB(genericPlans{pgdriver.NewConnector(pgdriver.WithDSN(t.DSN), pgdriver.WithTimeout(10*time.Second))})
 		db = bun.NewDB(sqldb, pgdialect.New())
 	case SQLite:
 		var err error
@@ -264,4 +266,38 @@ func Open(ctx context.Context, t Target, pool PoolOptions) (*bun.DB, error) {
 		return nil, fmt.Errorf("connect to %s: %w", t.Redacted, err)
 	}
 	return db, nil
+}
+
+// genericPlans opens PostgreSQL connections that plan each prepared
+// statement once (plan_cache_mode = force_generic_plan, PostgreSQL 12 and
+// later). Left to itself, the server plans the first five executions of a
+// statement on each connection for their parameters before it settles on a
+// generic plan, so every new connection (and every batch size of a combined
+// statement, batch.go) spends its first executions planning a UNION ALL of
+// dozens of branches: the slowest validations of a bench run's first
+// seconds. The statements here look rows up by key, for which the generic
+// plan is the plan. An older server, which lacks the setting, refuses the
+// SET; the connection is used as it is.
+type genericPlans struct{ driver.Connector }
+
+func (g genericPlans) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := g.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ex, ok := c.(driver.ExecerContext); ok {
+		if _, err := ex.ExecContext(ctx, "SET plan_cache_mode = force_generic_plan", nil); err != nil && !undefinedSetting(err) {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// undefinedSetting reports PostgreSQL's 42704 (undefined_object:
+// "unrecognized configuration parameter"), the answer of a server older
+// than the setting.
+func undefinedSetting(err error) bool {
+	var pe pgdriver.Error
+	return errors.As(err, &pe) && pe.Field('C') == "42704"
 }

@@ -1356,3 +1356,18 @@ func TestPostgresDateStyle(t *testing.T) {
 		t.Fatalf("a time cast to text reads %q: %v", text, err)
 	}
 }
+
+// keystone-ng's PostgreSQL connections plan prepared statements once
+// (store.genericPlans); a server without the setting would refuse the SET,
+// and the connection is kept (not testable here: every supported server
+// here has it).
+func TestPostgresGenericPlans(t *testing.T) {
+	b := storetest.Open(t, "postgres")
+	var mode string
+	if err := b.DB.QueryRowContext(context.Background(), "SHOW plan_cache_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "force_generic_plan" {
+		t.Fatalf("plan_cache_mode %q on keystone-ng's connection, want force_generic_plan", mode)
+	}
+}
