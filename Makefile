@@ -7,7 +7,7 @@
 #                 Keystone on MariaDB, PostgreSQL and SQLite, keystonemiddleware,
 #                 and the shipped nginx/Apache routing with failover
 #   make bench    Go benchmarks and the side-by-side load test against Python
-#                 on MariaDB and PostgreSQL (one table of both)
+#                 on MariaDB, PostgreSQL and SQLite (one table)
 
 GO       ?= go
 BIN      := bin/keystone-ng
@@ -104,7 +104,7 @@ bench-go:
 	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/fernet ./pkg/payload ./pkg/policy ./pkg/token
 	$(GO) test -run='^$$' -bench=ValidateHTTPInMemory -benchtime=20000x -benchmem ./pkg/httpapi
 
-# The side-by-side on MariaDB and PostgreSQL (BENCH_DBS), one table of both.
+# The side-by-side on MariaDB, PostgreSQL and SQLite (BENCH_DBS), one table.
 bench-load: build
 	deploy/bench/both.sh
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# both.sh - bench.sh on each database of BENCH_DBS (mysql postgresql), one
+# both.sh - bench.sh on each database of BENCH_DBS (mysql postgresql sqlite), one
 # after the other (each with its own Python Keystone on the same port,
-# stopped before the next starts), then one table of both (table.sh).
+# stopped before the next starts), then one table of all (table.sh).
 # Every bench.sh knob applies; BENCH_OUT (out/bench) gets one folder per
 # database and summary.md with the table.
 set -Eeuo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${BENCH_OUT:-$ROOT/out/bench}
-DBS=${BENCH_DBS:-mysql postgresql}
+DBS=${BENCH_DBS:-mysql postgresql sqlite}
 rc=0
 dirs=()
 # Each database's Python Keystone takes the same port: stop any left
