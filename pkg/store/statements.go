@@ -14,8 +14,8 @@ import (
 
 // stmt is one SELECT with the code that reads its result set. Statements
 // are built separately from running them so that the validation lookups can
-// be sent together: on MySQL/MariaDB as one multi-statement round trip, on
-// the other backends concurrently.
+// be sent together: on MySQL/MariaDB and PostgreSQL as one combined
+// statement (combine.go), on SQLite concurrently.
 type stmt struct {
 	sql  string
 	args []any
@@ -47,10 +47,12 @@ func (r *Reader) run(ctx context.Context, st stmt) error {
 	return rows.Err()
 }
 
-// runAll executes statements that do not depend on each other. On MySQL
-// and MariaDB they travel as one multi-statement query: one round trip, one
-// server thread wake-up and one connection instead of one each, which
-// matters more than anything else for the throughput of validation there.
+// runAll executes statements that do not depend on each other. On MySQL,
+// MariaDB and PostgreSQL they travel as one combined prepared statement
+// (or, should the server refuse prepared statements, MySQL's one
+// multi-statement query): one round trip, one execution and one connection
+// instead of one each, which matters more than anything else for the
+// throughput of validation there. On SQLite they run concurrently.
 func (r *Reader) runAll(ctx context.Context, sts []stmt) error {
 	switch {
 	case len(sts) == 0:
