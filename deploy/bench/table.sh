@@ -12,7 +12,7 @@ for d in "$@"; do
   [ -r "$f" ] || { echo "| $(basename "$d") | no figures ($f missing: the run failed) | | | | | | | | | |"; continue; }
   awk '{
     for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    db = (v["db"] == "mysql" ? "MariaDB" : (v["db"] == "postgresql" ? "PostgreSQL" : v["db"]))
+    db = (v["db"] == "mysql" ? "MariaDB" : (v["db"] == "postgresql" ? "PostgreSQL" : (v["db"] == "sqlite" ? "SQLite" : v["db"])))
     mem = v["python-memcache_rps"]; ng = v["keystone-ng_rps"]
     ratio = (mem > 0 ? sprintf("**%.1fx**", ng / mem) : "-")
     printf "| %s | %s | %s | %s | %s | %s | %s%% | %s | %s | %s | %s / %s / %s |\n", db, ng, v["keystone-ng_p50"], v["keystone-ng_p99"],
