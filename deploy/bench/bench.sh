@@ -119,25 +119,9 @@ results="$OUT/results.txt"
 : >"$results"
 NGURL="http://127.0.0.1:$NGPORT/v3/auth/tokens"
 
-# CPU accounting: clock ticks (user + system, all threads) per process, from
-# /proc/PID/stat (fields 14 and 15; the name in parentheses may hold spaces,
-# so the line is read after its closing parenthesis).
-HZ=$(getconf CLK_TCK)
-ticks_of() { for p in "$@"; do [ -r "/proc/$p/stat" ] && printf '%s %s\n' "$p" "$(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12+$13}')"; done; true; }
-# db_pids: the database server's processes (PostgreSQL forks one per
-# connection; MariaDB is one process with a thread per connection).
-db_pids() {
-  case $DB in
-    mysql) pgrep -x mariadbd || pgrep -x mysqld ;;
-    postgresql) pgrep -x postgres ;;
-  esac
-  true
-}
-db_ticks() { local p; for p in $(db_pids); do ticks_of "$p"; done; }
-# ticks_delta BEFORE AFTER: the ticks gained by the processes of AFTER (a
-# process absent from BEFORE counts from zero; one that exited in between
-# is lost, which the pooled connections of keystone-ng never do).
-ticks_delta() { awk 'NR==FNR{b[$1]=$2; next} {d+=$2-($1 in b ? b[$1] : 0)} END{printf "%d", d}' "$1" "$2"; }
+# CPU accounting: ticks_of, db_ticks, ticks_delta, HZ.
+# shellcheck source=cputicks.sh
+. "$ROOT/deploy/bench/cputicks.sh"
 
 # metric NAME: an unlabelled counter from keystone-ng's /metrics.
 metric() { curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk -v n="$1" '$1==n{printf "%d", $2}'; }

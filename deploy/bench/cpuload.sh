@@ -21,15 +21,9 @@ STATE=/tmp/keystone-ng-bench-$DB
 [ -f "$STATE/env" ] || { echo "no bench Python Keystone in $STATE: run deploy/bench/bench.sh first" >&2; exit 1; }
 # shellcheck disable=SC1091
 . "$STATE/env"
-# db_pids: the database server's processes (PostgreSQL: the postmaster and
-# a backend per connection; MariaDB: one process).
-db_pids() {
-  case $DB in
-    mysql) pgrep -x mariadbd || pgrep -x mysqld ;;
-    postgresql) pgrep -x postgres ;;
-  esac
-  true
-}
+# CPU accounting: ticks_of, db_ticks, ticks_delta, HZ.
+# shellcheck source=cputicks.sh
+. "$(dirname "$0")/cputicks.sh"
 conf=$(mktemp)
 trap 'rm -f "$conf"' EXIT
 printf '[keystone_ng]\nlisten = 127.0.0.1:%s\nlog_level = warn\n' "$PORT" >"$conf"
@@ -37,28 +31,19 @@ T=$(curl -fsS -D - -o /dev/null -H 'Content-Type: application/json' \
   -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"$KSPY_ADMIN_USER\",\"domain\":{\"id\":\"default\"},\"password\":\"$KSPY_ADMIN_PASSWORD\"}}},\"scope\":{\"project\":{\"name\":\"$KSPY_ADMIN_PROJECT\",\"domain\":{\"id\":\"default\"}}}}}" \
   "$KSPY_URL/auth/tokens" | tr -d '\r' | awk 'tolower($1)=="x-subject-token:"{print $2}')
 [ -n "$T" ] || { echo "could not get a token from $KSPY_URL" >&2; exit 1; }
-# cpu PID: user+system clock ticks of the process (all threads).
-# shellcheck disable=SC2086 # the stat fields are split on purpose
-cpu() { [ -n "$1" ] || { echo 0; return; }; local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }
-# db_ticks FILE: "pid ticks" of every database process into FILE;
-# db_delta BEFORE AFTER: ticks gained (a process new since BEFORE counts
-# from zero; keystone-ng's pooled connections do not exit in between).
-db_ticks() { local p; for p in $(db_pids); do [ -r "/proc/$p/stat" ] && echo "$p $(cpu "$p")"; done >"$1"; true; }
-db_delta() { awk 'NR==FNR{b[$1]=$2; next} {d+=$2-($1 in b ? b[$1] : 0)} END{printf "%d", d}' "$1" "$2"; }
-t0=$(mktemp); t1=$(mktemp)
-trap 'rm -f "$conf" "$t0" "$t1"' EXIT
-hz=$(getconf CLK_TCK)
+t0=$(mktemp); t1=$(mktemp); n0f=$(mktemp); n1f=$(mktemp)
+trap 'rm -f "$conf" "$t0" "$t1" "$n0f" "$n1f"' EXIT
 for bin in "$@"; do
   "$bin" serve --config-file "$KSPY_CONF" --config-file "$conf" >/dev/null 2>&1 &
   ng=$!
   for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break; sleep 0.1; done
   url="http://127.0.0.1:$PORT/v3/auth/tokens"
   wrk -t"$THREADS" -c"$CONNS" -d2s -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url" >/dev/null
-  n0=$(cpu $ng); db_ticks "$t0"
+  ticks_of "$ng" >"$n0f"; db_ticks >"$t0"
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"${SECS}s" --latency -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url")
-  n1=$(cpu $ng); db_ticks "$t1"
+  ticks_of "$ng" >"$n1f"; db_ticks >"$t1"
   kill $ng; wait $ng 2>/dev/null || true
-  echo "$out" | awk -v bin="$bin" -v dn=$((n1 - n0)) -v dd="$(db_delta "$t0" "$t1")" -v hz="$hz" '
+  echo "$out" | awk -v bin="$bin" -v dn="$(ticks_delta "$n0f" "$n1f")" -v dd="$(ticks_delta "$t0" "$t1")" -v hz="$HZ" '
     /requests in/ {reqs=$1} /Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {bad=$NF}
     END { printf "%s: %s req/s, p50 %s, p99 %s, non-2xx %d, CPU per request: keystone-ng %.0f us, database %.0f us\n",
           bin, rps, p50, p99, bad+0, dn*1e6/hz/reqs, dd*1e6/hz/reqs }'

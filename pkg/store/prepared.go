@@ -228,48 +228,43 @@ func expandIn(q string, args []any) (string, []any, bool) {
 	if !hasList {
 		return q, args, true
 	}
-	var (
-		b     strings.Builder
-		n     int
-		quote bool
-	)
-	b.Grow(len(q) + 32)
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		if c == '\'' {
-			quote = !quote
-		}
-		if c != '?' || quote {
-			b.WriteByte(c)
-			continue
-		}
-		if n >= len(args) {
-			return "", nil, false
-		}
-		l, isList := args[n].(inList)
-		n++
-		if !isList {
-			b.WriteByte('?')
-			continue
+	out, n, ok := replacePlaceholders(q, 32, func(b *strings.Builder, i int) bool {
+		if i >= len(args) {
+			return false
 		}
 		b.WriteByte('?')
-		b.WriteString(strings.Repeat(", ?", paddedLen(len(l))-1))
-	}
-	if n != len(args) {
+		if l, isList := args[i].(inList); isList {
+			b.WriteString(strings.Repeat(", ?", paddedLen(len(l))-1))
+		}
+		return true
+	})
+	if !ok || n != len(args) {
 		return "", nil, false
 	}
-	return b.String(), flattenIn(args), true
+	return out, flattenIn(args), true
 }
 
 // numberPlaceholders rewrites each ? outside quoted literals as $1, $2, ...
 // in order, PostgreSQL's form of the statements written here with ?.
 func numberPlaceholders(q string) string {
+	out, _, _ := replacePlaceholders(q, 16, func(b *strings.Builder, i int) bool {
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(i + 1))
+		return true
+	})
+	return out
+}
+
+// replacePlaceholders copies q, writing emit(b, i) in place of its i-th
+// placeholder (from 0): a ? outside quoted literals, the one rule of what
+// a placeholder is. n is how many there were; ok is false when emit
+// refused one.
+func replacePlaceholders(q string, grow int, emit func(b *strings.Builder, i int) bool) (out string, n int, ok bool) {
 	var (
 		b     strings.Builder
-		n     int
 		quote bool
 	)
-	b.Grow(len(q) + 16)
+	b.Grow(len(q) + grow)
 	for i := 0; i < len(q); i++ {
 		c := q[i]
 		if c == '\'' {
@@ -279,11 +274,12 @@ func numberPlaceholders(q string) string {
 			b.WriteByte(c)
 			continue
 		}
+		if !emit(&b, n) {
+			return "", n, false
+		}
 		n++
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
 	}
-	return b.String()
+	return b.String(), n, true
 }
 
 // paddedLen is the length an IN list of n elements is padded to.
