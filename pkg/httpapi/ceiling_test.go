@@ -23,7 +23,7 @@ func BenchmarkValidateHTTPInMemory(b *testing.B) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	// 16 clients whatever GOMAXPROCS is, as wrk -c16.
-	b.SetParallelism(max(1, 16/max(1, runtimeProcs())))
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -50,5 +50,3 @@ func BenchmarkValidateHTTPInMemory(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

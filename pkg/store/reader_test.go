@@ -1371,3 +1371,42 @@ func TestPostgresGenericPlans(t *testing.T) {
 		t.Fatalf("plan_cache_mode %q on keystone-ng's connection, want force_generic_plan", mode)
 	}
 }
+
+// A prepared statement PostgreSQL no longer accepts (here 0A000, "cached
+// plan must not change result type", after a column the statement selects
+// changed type under it) is sent as text this once and prepared afresh:
+// the reads go on with the same answers.
+func TestPostgresStalePlanPreparedAgain(t *testing.T) {
+	b := storetest.Open(t, "postgres")
+	storetest.CreatePythonTables(t, b)
+	ctx := context.Background()
+	target, err := store.ParseURL(b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection, so that the statement runs again where it was
+	// prepared.
+	db, err := store.Open(ctx, target, store.PoolOptions{MaxPoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	f := &fixture{b: b, r: store.NewReader(db)}
+	seed(t, f)
+	want, err := f.r.GetUser(ctx, "u-local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "ALTER TABLE local_user ALTER COLUMN name TYPE text"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		got, err := f.r.GetUser(ctx, "u-local")
+		if err != nil {
+			t.Fatalf("read %d after the change: %v", i+1, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %d after the change: %+v, want %+v", i+1, got, want)
+		}
+	}
+}
