@@ -25,8 +25,8 @@
 # Besides requests/s and latency, each keystone-ng run reports the queries
 # per validation under load and one at a time, and the CPU time keystone-ng,
 # the database server and wrk spent per 1000 validations. figures.txt holds
-# the same as one line for deploy/bench/table.sh (make bench: both
-# databases in one table).
+# the same as one line for deploy/bench/table.sh (make bench: every
+# database in one table).
 set -Eeuo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 DB=${BENCH_DB:-mysql}
@@ -150,10 +150,13 @@ ng_run() {
   local tn td cw
   tn=$(ticks_delta "$OUT/ticks-ng-0" "$OUT/ticks-ng-1"); td=$(ticks_delta "$OUT/ticks-db-0" "$OUT/ticks-db-1")
   cw=$(cat "$OUT/wrk-$1.cpu")
-  awk -v n="$1" -v v=$((v1 - v0)) -v tn="$tn" -v td="$td" -v cw="$cw" -v hz="$HZ" 'BEGIN{
-    if (v > 0) printf "- %s CPU per 1000 validations: keystone-ng %.0f ms, database %.0f ms, wrk %.0f ms\n", n, 1e6*tn/hz/v, 1e6*td/hz/v, 1e6*cw/v }' >>"$OUT/load-queries.txt"
-  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) -v tn="$tn" -v td="$td" -v cw="$cw" -v hz="$HZ" 'BEGIN{
-    if (v > 0) printf "%s load_qpv=%.2f shared_pct=%.0f cpu_ng=%.0f cpu_db=%.0f cpu_wrk=%.0f\n", n, q/v, 100*r/v, 1e6*tn/hz/v, 1e6*td/hz/v, 1e6*cw/v }' >>"$OUT/figures-load.txt"
+  # One computation, two lines: for the summary and for figures.txt.
+  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) -v tn="$tn" -v td="$td" -v cw="$cw" -v hz="$HZ" \
+    -v human="$OUT/load-queries.txt" -v fig="$OUT/figures-load.txt" 'BEGIN{
+    if (v <= 0) exit
+    ng = 1e6*tn/hz/v; db = 1e6*td/hz/v; wk = 1e6*cw/v
+    printf "- %s CPU per 1000 validations: keystone-ng %.0f ms, database %.0f ms, wrk %.0f ms\n", n, ng, db, wk >>human
+    printf "%s load_qpv=%.2f shared_pct=%.0f cpu_ng=%.0f cpu_db=%.0f cpu_wrk=%.0f\n", n, q/v, 100*r/v, ng, db, wk >>fig }'
 }
 : >"$OUT/figures-load.txt"
 : >"$OUT/load-queries.txt"
