@@ -99,6 +99,13 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 			a.reader = store.NewReader(db)
 			if err := store.CheckSchema(ctx, db); err != nil {
 				problems = append(problems, fmt.Errorf("[database] connection %s: %w", target.Redacted, err))
+			} else if schema, err := store.DetectSchema(ctx, db); err != nil {
+				problems = append(problems, fmt.Errorf("[database] connection %s: %w", target.Redacted, err))
+			} else {
+				// Every read adapts to the tables and columns the
+				// release's schema has (docs/compatibility.md §2).
+				a.reader.UseSchema(schema)
+				log.Info("Python Keystone schema", "release", schema.Release(), "lacks", schema.Missing())
 			}
 		}
 	}
@@ -129,6 +136,8 @@ func (a *app) validator() *token.Validator {
 			AdminProjectDomainName:         cfg.Resource.AdminProjectDomainName,
 			PublicEndpoint:                 cfg.Default.PublicEndpoint,
 			MaxRedelegationCount:           cfg.Trust.MaxRedelegationCount,
+			TokenData:                      tokenData(a.reader.Schema()),
+			UnrecognizedNamesToken:         a.reader.Schema().LegacyErrorBodies(),
 		},
 		Now:          time.Now,
 		Log:          a.log,
@@ -149,6 +158,7 @@ func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 		AdminToken:         cfg.Default.AdminToken,
 		RequestTimeout:     cfg.KeystoneNG.RequestTimeout,
 		MaxBodyBytes:       cfg.KeystoneNG.MaxRequestBodyBytes,
+		LegacyErrorBodies:  a.reader.Schema().LegacyErrorBodies(),
 		Ready: func(ctx context.Context) error {
 			if err := a.reader.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -159,4 +169,12 @@ func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 			return nil
 		},
 	}
+}
+
+// tokenData is how the release that wrote the database renders tokens.
+func tokenData(s store.Schema) token.TokenDataFormat {
+	if s.RendersWithDataHelper() {
+		return token.TokenDataHelper
+	}
+	return token.TokenModel
 }

@@ -34,6 +34,7 @@ func check(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int {
 			problems = append(problems, splitJoined(err)...)
 		} else {
 			fmt.Fprintf(stdout, "\nfernet keys: %d usable in %s\ndatabase: reachable, Python Keystone schema present\n", a.keys.KeySet().Len(), cfg.FernetTokens.KeyRepository)
+			printSchema(stdout, a.reader.Schema())
 			problems = append(problems, a.checkV4(ctx, stdout)...)
 			a.close()
 		}
@@ -107,4 +108,13 @@ func (a *app) checkV4(ctx context.Context, stdout io.Writer) []string {
 		fmt.Fprintln(stdout, "/v4: keystone-ng's own tables are up to date")
 	}
 	return problems
+}
+
+// printSchema says which Keystone release wrote the database and what its
+// schema lacks compared with the newest (docs/compatibility.md §2).
+func printSchema(w io.Writer, s store.Schema) {
+	fmt.Fprintf(w, "Keystone release (from the schema): %s\n", s.Release())
+	for _, m := range s.Missing() {
+		fmt.Fprintf(w, "  schema: %s\n", m)
+	}
 }

@@ -35,12 +35,13 @@ func dbCommand(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "keystone-ng: %v\n", err)
 		return 1
 	}
-	heads, err := store.PythonSchemaHeads(ctx, db)
+	schema, err := store.DetectSchema(ctx, db)
 	if err != nil {
 		fmt.Fprintf(stderr, "keystone-ng: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "database: %s\nPython Keystone schema (alembic heads): %v\n", target.Redacted, heads)
+	fmt.Fprintf(stdout, "database: %s\n", target.Redacted)
+	printSchema(stdout, schema)
 	if o.args[0] == "migrate" {
 		applied, err := store.Migrate(ctx, db, target.Dialect)
 		if err != nil {

@@ -23,6 +23,14 @@ func (a *app) federationFeature(ctx context.Context, v4 *httpapi.V4) (httpapi.Fe
 	if a.db == nil {
 		return nil, nil, nil
 	}
+	if s := a.reader.Schema(); !s.ExpiringMemberships || !s.IdPAuthorizationTTL {
+		// Federated logins record group memberships that expire
+		// (expiring_user_group_membership, identity_provider.authorization_ttl),
+		// which Keystone's schema has from Ussuri (17.0) on
+		// (docs/compatibility.md §4).
+		a.log.Warn("federation: off; the database's schema predates expiring group memberships (Keystone Ussuri, 17.0)", "release", s.Release())
+		return nil, nil, nil
+	}
 	cfg := a.cfg
 	var secrets federation.SecretBox
 	if dir := cfg.Credential.KeyRepository; dir != "" {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
@@ -50,6 +51,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		c.Response().Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(c)+`/v3"`)
 	}
 	body := ErrorBody(ae)
+	if s.LegacyErrorBodies && strings.HasPrefix(c.Request().URL.Path, "/v3/") {
+		body = LegacyErrorBody(ae)
+	}
 	if c.Request().Method == http.MethodHead {
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/json")
@@ -71,6 +75,21 @@ func ErrorBody(ae *apierror.Error) []byte {
 	b = append(b, `,"title":`...)
 	b = pyjson.AppendString(b, ae.Title)
 	return append(b, "}}\n"...)
+}
+
+// LegacyErrorBody renders Keystone's error JSON as the releases before
+// Stein (Queens, Rocky) did, with json.dumps through webob: keys in the
+// order code, title, message, json.dumps' ", " and ": " separators,
+// non-ASCII escaped, no trailing newline.
+func LegacyErrorBody(ae *apierror.Error) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"error": {"code": `...)
+	b = strconv.AppendInt(b, int64(ae.Code), 10)
+	b = append(b, `, "title": `...)
+	b = pyjson.AppendString(b, ae.Title)
+	b = append(b, `, "message": `...)
+	b = pyjson.AppendString(b, ae.Message)
+	return append(b, "}}"...)
 }
 
 func (s *Server) logger(c echo.Context) *slog.Logger {

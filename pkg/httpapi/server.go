@@ -59,6 +59,9 @@ type Server struct {
 	// per client (nil = no limit; ratelimit.go).
 	TrustedProxies ratelimit.Proxies
 	LoginLimiter   *ratelimit.Limiter
+	// LegacyErrorBodies renders the errors of /v3 as Keystone did before
+	// its API moved to Flask in Stein (15.0): see LegacyErrorBody.
+	LegacyErrorBodies bool
 }
 
 // Echo builds the router.

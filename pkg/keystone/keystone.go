@@ -86,6 +86,9 @@ type Role struct {
 	Description *string
 	Extra       pyjson.Object
 	Options     pyjson.Object
+	// Bare: the schema predates role descriptions and options (Stein,
+	// 15.0), so Python's role dict has neither key.
+	Bare bool
 }
 
 // Trust is a trust row with its role ids.

@@ -586,7 +586,14 @@ func (c *Codec) Decode(plaintext []byte) (*Payload, error) {
 		p.ProjectID = r.maybeUUID()
 		p.AccessTokenID = r.maybeUUID()
 	case VersionSystemScoped:
-		p.System = r.text(true)
+		// Queens packed the system scope as True; from Rocky on it is
+		// the string "all" (docs/python-compat.md §1.5).
+		if r.off < len(r.b) && r.b[r.off] == 0xc3 {
+			r.off++
+			p.System, p.SystemPackedTrue = "all", true
+		} else {
+			p.System = r.text(true)
+		}
 	case VersionOAuth2CredentialScope:
 		p.ProjectID = r.maybeUUID()
 		p.DomainID = r.maybeUUID()

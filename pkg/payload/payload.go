@@ -50,6 +50,10 @@ type Payload struct {
 	DomainID string
 	// System is the system scope, "all" (v8).
 	System string
+	// SystemPackedTrue: the system scope was packed as True, as Queens
+	// (13) did; Queens then renders no "system" key (docs/python-compat.md
+	// §1.5).
+	SystemPackedTrue bool
 	// TrustID is the trust in effect (v3), lowercase hex.
 	TrustID string
 	// Federated marks v4-v6 (even with no group ids).

@@ -25,8 +25,11 @@ type Reader struct {
 	multi bool
 	// quoted table names that are reserved words on some backends
 	tUser, tGroup string
-	// userSQL is the slim and the full user statement (statements.go).
-	userSQL [2]string
+	// sql holds the statement texts that depend on the table names and
+	// the schema (texts, UseSchema).
+	sql texts
+	// schema is the schema the texts were built for.
+	schema Schema
 	// prep runs statements prepared (MySQL/MariaDB, PostgreSQL); nil
 	// elsewhere (SQLite, in-process: nothing to save).
 	prep *preparer
@@ -56,8 +59,67 @@ func NewReader(db *bun.DB) *Reader {
 		r.prep = newPreparer(db.DB, d, &r.queries)
 		r.combined.asText = d == sqldialect.Postgres
 	}
-	r.userSQL = userSQL(r.tUser)
+	r.UseSchema(NewestSchema)
 	return r
+}
+
+// UseSchema adapts the reads to a database's schema (DetectSchema). It
+// must be called before the reader serves requests.
+func (r *Reader) UseSchema(s Schema) {
+	r.schema = s
+	r.sql = buildTexts(r.tUser, s)
+}
+
+// Schema is the schema the reads are built for.
+func (r *Reader) Schema() Schema { return r.schema }
+
+// texts are the statement texts that depend on the table names and the
+// schema, built once (as the prepared-statement and combined-statement
+// caches want the same string every time).
+type texts struct {
+	// user is the slim and the full user statement (statements.go).
+	user [2]string
+	// memberships and its number of branches (one user id each);
+	// userAssignments has one more branch than memberships (the user's
+	// own assignments), each with the user id and the target list.
+	memberships        string
+	membershipBranches int
+	userAssignments    string
+	roles              string
+	trust              string
+	// appCred and the number of its branches (one id each).
+	appCred         string
+	appCredBranches int
+}
+
+func buildTexts(tUser string, s Schema) texts {
+	t := texts{
+		user:               userSQL(tUser),
+		memberships:        membershipsSQL(s),
+		membershipBranches: 1,
+		userAssignments:    userAssignmentsSQL(s),
+		roles:              rolesSQL(s),
+		trust:              trustSQL(s),
+		appCred:            appCredSQL(s),
+		appCredBranches:    2,
+	}
+	if s.ExpiringMemberships {
+		t.membershipBranches = 2
+	}
+	if s.AccessRules {
+		t.appCredBranches = 3
+	}
+	return t
+}
+
+// repeatArg is n copies of v, the arguments of a statement whose every
+// placeholder takes the same value.
+func repeatArg(v any, n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
 }
 
 // DB exposes the handle for health checks and metrics.
@@ -164,7 +226,7 @@ func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*keysto
 	if len(ids) == 0 {
 		return out, nil
 	}
-	if err := r.run(ctx, rolesStmt(ids, out)); err != nil {
+	if err := r.run(ctx, r.rolesStmt(ids, out)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -175,9 +237,23 @@ func (r *Reader) GetRoles(ctx context.Context, ids []string) (map[string]*keysto
 // it can be a branch of a combined statement: a role has at most one row
 // per option id and only one option id is rendered (roleOptionNames), so
 // the order of the rows cannot change a record.
-func rolesStmt(ids []string, out map[string]*keystone.Role) stmt {
-	return stmt{sql: `SELECT r.id, r.name, r.domain_id, r.description, r.extra, o.option_id, o.option_value
-		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?)`,
+//
+// Before Stein a role has neither a description nor options: those
+// columns are NULL then, as Python's role record lacks them.
+func rolesSQL(s Schema) string {
+	desc := "r.description"
+	if !s.RoleDescription {
+		desc = "NULL"
+	}
+	if !s.RoleOptions {
+		return `SELECT r.id, r.name, r.domain_id, ` + desc + `, r.extra, NULL, NULL FROM role r WHERE r.id IN (?)`
+	}
+	return `SELECT r.id, r.name, r.domain_id, ` + desc + `, r.extra, o.option_id, o.option_value
+		FROM role r LEFT JOIN role_option o ON o.role_id = r.id WHERE r.id IN (?)`
+}
+
+func (r *Reader) rolesStmt(ids []string, out map[string]*keystone.Role) stmt {
+	return stmt{sql: r.sql.roles,
 		args: []any{inList(ids)}, cols: 7,
 		scan: func(rows rowReader) error {
 			var c struct{ id, name, dom, desc, extra, optID, optVal nullString }
@@ -191,7 +267,8 @@ func rolesStmt(ids []string, out map[string]*keystone.Role) stmt {
 					if err != nil {
 						return fmt.Errorf("role %s extra: %w", c.id.String, err)
 					}
-					role = &keystone.Role{ID: c.id.String, Name: c.name.String, Description: c.desc.ptr(), Extra: ex, Options: pyjson.Object{}}
+					role = &keystone.Role{ID: c.id.String, Name: c.name.String, Description: c.desc.ptr(), Extra: ex, Options: pyjson.Object{},
+						Bare: !r.schema.RoleDescription && !r.schema.RoleOptions}
 					if c.dom.String != nullDomainID {
 						role.DomainID = c.dom.String
 					}
@@ -318,7 +395,7 @@ func (r *Reader) EnabledServiceProviders(ctx context.Context) ([]keystone.Servic
 
 func (r *Reader) GetTrust(ctx context.Context, id string) (*keystone.Trust, error) {
 	var t *keystone.Trust
-	if err := r.run(ctx, trustStmt(id, &t)); err != nil {
+	if err := r.run(ctx, r.trustStmt(id, &t)); err != nil {
 		return nil, err
 	}
 	if t == nil {
@@ -330,10 +407,21 @@ func (r *Reader) GetTrust(ctx context.Context, id string) (*keystone.Trust, erro
 // trustStmt reads a trust with its role ids into *out (left nil when it
 // does not exist). The role ids are sorted here rather than by the
 // statement, which must be able to run as a branch of a combined one.
-func trustStmt(id string, out **keystone.Trust) stmt {
-	return stmt{sql: `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
-		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, t.redelegated_trust_id, t.redelegation_count, tr.role_id
-		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ?`,
+//
+// Before Stein trusts have no redelegation columns (and are never
+// redelegated): NULL then.
+func trustSQL(s Schema) string {
+	redel := "t.redelegated_trust_id, t.redelegation_count"
+	if !s.TrustRedelegation {
+		redel = "NULL, NULL"
+	}
+	return `SELECT t.id, t.trustor_user_id, t.trustee_user_id, t.project_id, t.impersonation,
+		t.deleted_at, t.expires_at, t.expires_at_int, t.remaining_uses, ` + redel + `, tr.role_id
+		FROM trust t LEFT JOIN trust_role tr ON tr.trust_id = t.id WHERE t.id = ?`
+}
+
+func (r *Reader) trustStmt(id string, out **keystone.Trust) stmt {
+	return stmt{sql: r.sql.trust,
 		args: []any{id}, cols: 12,
 		scan: func(rows rowReader) error {
 			var c struct {
@@ -384,7 +472,7 @@ func trustStmt(id string, out **keystone.Trust) stmt {
 // with the first round (Prefetch).
 func (r *Reader) GetAppCred(ctx context.Context, id string) (*keystone.AppCred, error) {
 	var ac *keystone.AppCred
-	if err := r.run(ctx, appCredStmt(id, &ac)); err != nil {
+	if err := r.run(ctx, r.appCredStmt(id, &ac)); err != nil {
 		return nil, err
 	}
 	if ac == nil {
@@ -397,23 +485,32 @@ func (r *Reader) GetAppCred(ctx context.Context, id string) (*keystone.AppCred, 
 // rules in one statement (one round trip, and a branch of the first
 // round's combined statement). Should two rows share the id, the one with
 // the lowest internal_id is Python's (get_application_credential's first).
-const appCredSQL = `SELECT 'c', a.id, a.name, a.user_id, a.project_id, a.unrestricted
+//
+// Before Train there are no access rules: the statement has no such
+// branch.
+func appCredSQL(s Schema) string {
+	q := `SELECT 'c', a.id, a.name, a.user_id, a.project_id, a.unrestricted
 		FROM application_credential a
 		WHERE a.internal_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)
 	UNION ALL
 	SELECT 'r', r.role_id, NULL, NULL, NULL, NULL FROM application_credential_role r
-		WHERE r.application_credential_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)
+		WHERE r.application_credential_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)`
+	if s.AccessRules {
+		q += `
 	UNION ALL
 	SELECT 'a', ar.external_id, ar.service, ar.path, ar.method, NULL
 		FROM application_credential_access_rule y JOIN access_rule ar ON ar.id = y.access_rule_id
 		WHERE y.application_credential_id = (SELECT MIN(x.internal_id) FROM application_credential x WHERE x.id = ?)`
+	}
+	return q
+}
 
 // appCredStmt reads the application credential id into *out (left nil
 // when it does not exist). Role ids are sorted (the order in which rows
 // arrive is not defined, and differs between a statement run alone and as
 // a branch); access rules keep theirs.
-func appCredStmt(id string, out **keystone.AppCred) stmt {
-	return stmt{sql: appCredSQL, args: []any{id, id, id}, cols: 6,
+func (r *Reader) appCredStmt(id string, out **keystone.AppCred) stmt {
+	return stmt{sql: r.sql.appCred, args: repeatArg(id, r.sql.appCredBranches), cols: 6,
 		scan: func(rows rowReader) error {
 			var (
 				c struct {

@@ -180,9 +180,9 @@ func userSQL(tUser string) [2]string {
 
 // userStmt reads a user in one statement, fully or slim (see above).
 func (r *Reader) userStmt(id string, full bool, out *userRead) stmt {
-	q := r.userSQL[0]
+	q := r.sql.user[0]
 	if full {
-		q = r.userSQL[1]
+		q = r.sql.user[1]
 	}
 	return stmt{sql: q, args: []any{id}, cols: 21, scan: func(rows rowReader) error {
 		var (
@@ -327,12 +327,26 @@ func (r *Reader) GetUser(ctx context.Context, id string) (*keystone.User, error)
 	return ur.user, nil
 }
 
-func membershipsStmt(userID string, out *[]keystone.Membership) stmt {
-	return stmt{cols: 4, sql: `SELECT m.group_id, 0, NULL, NULL FROM user_group_membership m WHERE m.user_id = ?
+// membershipsSQL reads a user's group memberships: regular ones and, where
+// the schema has them, expiring ones with their identity provider's
+// authorization_ttl. It has one placeholder per branch, each the user id.
+func membershipsSQL(s Schema) string {
+	q := `SELECT m.group_id, 0, NULL, NULL FROM user_group_membership m WHERE m.user_id = ?`
+	if s.ExpiringMemberships {
+		ttl := "i.authorization_ttl"
+		if !s.IdPAuthorizationTTL {
+			ttl = "NULL"
+		}
+		q += `
 		UNION ALL
-		SELECT e.group_id, 1, e.last_verified, i.authorization_ttl FROM expiring_user_group_membership e
-		LEFT JOIN identity_provider i ON i.id = e.idp_id WHERE e.user_id = ?`,
-		args: []any{userID, userID},
+		SELECT e.group_id, 1, e.last_verified, ` + ttl + ` FROM expiring_user_group_membership e
+		LEFT JOIN identity_provider i ON i.id = e.idp_id WHERE e.user_id = ?`
+	}
+	return q
+}
+
+func (r *Reader) membershipsStmt(userID string, out *[]keystone.Membership) stmt {
+	return stmt{cols: 4, sql: r.sql.memberships, args: repeatArg(userID, r.sql.membershipBranches),
 		scan: func(rows rowReader) error {
 			var c struct {
 				group    string
@@ -356,7 +370,7 @@ func membershipsStmt(userID string, out *[]keystone.Membership) stmt {
 
 func (r *Reader) ListMemberships(ctx context.Context, userID string) ([]keystone.Membership, error) {
 	var out []keystone.Membership
-	err := r.run(ctx, membershipsStmt(userID, &out))
+	err := r.run(ctx, r.membershipsStmt(userID, &out))
 	return out, err
 }
 
@@ -521,22 +535,35 @@ func (r *Reader) scanAssignmentsInto(rows rowReader, out *[]keystone.Assignment)
 // rows); each branch here is an index lookup. A group held through both a
 // regular and an expiring membership yields its rows twice, which the
 // role computation de-duplicates.
-const userAssignmentsSQL = `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+//
+// The branch through expiring memberships exists only where the schema has
+// them (Schema.ExpiringMemberships).
+func userAssignmentsSQL(s Schema) string {
+	const cols = `SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id`
+	q := cols + `
 		FROM assignment a JOIN role r ON r.id = a.role_id
 		WHERE a.actor_id = ? AND a.target_id IN (?)
 	UNION ALL
-	SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+	` + cols + `
 		FROM user_group_membership m JOIN assignment a ON a.actor_id = m.group_id JOIN role r ON r.id = a.role_id
-		WHERE m.user_id = ? AND a.target_id IN (?)
+		WHERE m.user_id = ? AND a.target_id IN (?)`
+	if s.ExpiringMemberships {
+		q += `
 	UNION ALL
-	SELECT a.type, a.actor_id, a.target_id, a.role_id, a.inherited, r.name, r.domain_id
+	` + cols + `
 		FROM expiring_user_group_membership e JOIN assignment a ON a.actor_id = e.group_id JOIN role r ON r.id = a.role_id
 		WHERE e.user_id = ? AND a.target_id IN (?)`
+	}
+	return q
+}
 
 func (r *Reader) userAssignmentsStmt(userID string, targetIDs []string, out *[]keystone.Assignment) stmt {
 	in := inList(targetIDs)
-	return stmt{sql: userAssignmentsSQL, cols: 7,
-		args: []any{userID, in, userID, in, userID, in},
+	args := make([]any, 0, 2*r.sql.membershipBranches+2)
+	for range r.sql.membershipBranches + 1 {
+		args = append(args, userID, in)
+	}
+	return stmt{sql: r.sql.userAssignments, cols: 7, args: args,
 		scan: func(rows rowReader) error {
 			if err := r.scanAssignmentsInto(rows, out); err != nil {
 				return fmt.Errorf("user assignments: %w", err)
@@ -670,7 +697,7 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 	fullUser := q.UserInactivity
 	sts := []stmt{
 		r.userStmt(q.UserID, fullUser, &ur),
-		membershipsStmt(q.UserID, &out.Memberships),
+		r.membershipsStmt(q.UserID, &out.Memberships),
 		impliedStmt(&out.Implied),
 	}
 	if q.ProjectID != "" {
@@ -704,17 +731,17 @@ func (r *Reader) Prefetch(ctx context.Context, q token.PrefetchQuery) (*token.Pr
 	}
 	if ids := nonEmptyUnique(q.Roles); len(ids) > 0 {
 		out.Roles = map[string]*keystone.Role{}
-		sts = append(sts, rolesStmt(ids, out.Roles))
+		sts = append(sts, r.rolesStmt(ids, out.Roles))
 	}
 	if q.AppCred != "" {
-		sts = append(sts, appCredStmt(q.AppCred, &out.AppCred))
+		sts = append(sts, r.appCredStmt(q.AppCred, &out.AppCred))
 	}
 	var trustor userRead
 	if tq := q.Trust; tq != nil {
-		sts = append(sts, trustStmt(tq.ID, &out.Trust))
+		sts = append(sts, r.trustStmt(tq.ID, &out.Trust))
 		if tq.TrustorID != "" {
 			sts = append(sts, r.userStmt(tq.TrustorID, fullUser, &trustor),
-				membershipsStmt(tq.TrustorID, &out.TrustorMemberships))
+				r.membershipsStmt(tq.TrustorID, &out.TrustorMemberships))
 			if targets := nonEmptyUnique(tq.TrustorTargets); len(targets) > 0 {
 				sts = append(sts, r.userAssignmentsStmt(tq.TrustorID, targets, &out.TrustorAssignments))
 			}

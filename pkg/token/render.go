@@ -11,6 +11,9 @@ import (
 // Render builds the body of GET /v3/auth/tokens in the key order of
 // keystone/common/render_token.py, so that the bytes match Python's.
 func (v *Validator) Render(t *Token, includeCatalog bool) pyjson.Object {
+	if v.Settings.TokenData == TokenDataHelper {
+		return v.renderDataHelper(t, includeCatalog)
+	}
 	p := t.Payload
 	user := pyjson.Object{
 		{Key: "domain", Value: pyjson.Object{{Key: "id", Value: t.UserDomain.ID}, {Key: "name", Value: t.UserDomain.Name}}},
@@ -64,11 +67,7 @@ func (v *Validator) Render(t *Token, includeCatalog bool) pyjson.Object {
 		tok.Set("catalog", v.renderCatalog(t))
 	}
 	if len(t.ServiceProviders) > 0 {
-		sps := make([]pyjson.Value, 0, len(t.ServiceProviders))
-		for _, sp := range t.ServiceProviders {
-			sps = append(sps, pyjson.Object{{Key: "auth_url", Value: sp.AuthURL}, {Key: "id", Value: sp.ID}, {Key: "sp_url", Value: sp.SPURL}})
-		}
-		tok.Set("service_providers", sps)
+		tok.Set("service_providers", renderServiceProviders(t))
 	}
 	if p.Federated {
 		groups := make([]pyjson.Value, 0, len(p.FederatedGroupIDs))
@@ -104,6 +103,14 @@ func (v *Validator) Render(t *Token, includeCatalog bool) pyjson.Object {
 		tok.Set("oauth2_credential", pyjson.Object{{Key: "x5t#S256", Value: p.Thumbprint}})
 	}
 	return pyjson.Object{{Key: "token", Value: tok}}
+}
+
+func renderServiceProviders(t *Token) []pyjson.Value {
+	sps := make([]pyjson.Value, 0, len(t.ServiceProviders))
+	for _, sp := range t.ServiceProviders {
+		sps = append(sps, pyjson.Object{{Key: "auth_url", Value: sp.AuthURL}, {Key: "id", Value: sp.ID}, {Key: "sp_url", Value: sp.SPURL}})
+	}
+	return sps
 }
 
 func (v *Validator) renderProject(t *Token) pyjson.Object {
@@ -144,6 +151,9 @@ func fullRole(r *keystone.Role) pyjson.Object {
 	o.Set("id", r.ID)
 	o.Set("name", r.Name)
 	o.Set("domain_id", dom)
+	if r.Bare {
+		return o
+	}
 	o.Set("description", desc)
 	o.Set("options", r.Options)
 	return o

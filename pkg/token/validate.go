@@ -40,7 +40,28 @@ type Settings struct {
 	// MaxRedelegationCount is [trust] max_redelegation_count (Python's
 	// default 3; 0 refuses every redelegated trust, as in Python).
 	MaxRedelegationCount int
+	// UnrecognizedNamesToken: the release's answer to a token it cannot
+	// decrypt names the token ("This is not a recognized Fernet token
+	// <token>"), as Queens and Rocky did; later releases say "Could not
+	// recognize Fernet token".
+	UnrecognizedNamesToken bool
+	// TokenData is how the release behind the database renders a token
+	// (docs/compatibility.md §2).
+	TokenData TokenDataFormat
 }
+
+// TokenDataFormat names the code a Python release renders validated tokens
+// with.
+type TokenDataFormat int
+
+const (
+	// TokenModel is keystone/common/render_token.py (Rocky, 14.0, and
+	// later).
+	TokenModel TokenDataFormat = iota
+	// TokenDataHelper is V3TokenDataHelper in
+	// keystone/token/providers/common.py (Queens, 13.0).
+	TokenDataHelper
+)
 
 // Validator validates tokens. It holds no per-token state: every call reads
 // the database afresh so no answer is stale (docs/design.md §4). How many
@@ -59,6 +80,15 @@ type Validator struct {
 	// hints remembers which assignments each user and project needed
 	// last time (hints.go).
 	hints hintCache
+}
+
+// restorePadding is the token as TokenFormatter.restore_padding hands it
+// to Fernet: "=" appended up to a multiple of four characters.
+func restorePadding(token string) string {
+	if m := len(token) % 4; m != 0 {
+		return token + strings.Repeat("=", 4-m)
+	}
+	return token
 }
 
 // Request says how to validate.
@@ -161,7 +191,11 @@ func (v *Validator) Validate(ctx context.Context, req Request) (*Token, error) {
 	if err != nil {
 		// The formatter's ValidationError becomes TokenNotFound(e) and keeps
 		// its message (keystone/token/providers/fernet/core.py).
-		return nil, &apierror.Error{Code: 404, Title: "Not Found", Message: msgUnrecognized, Cause: err}
+		msg := msgUnrecognized
+		if v.Settings.UnrecognizedNamesToken {
+			msg = "This is not a recognized Fernet token " + restorePadding(req.Token)
+		}
+		return nil, &apierror.Error{Code: 404, Title: "Not Found", Message: msg, Cause: err}
 	}
 	p, err := v.Codec.Decode(plain)
 	if err != nil {
