@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
@@ -204,6 +205,23 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 		if p == "/metrics" && !strings.Contains(string(b), "\nkeystone_ng_db_queries_total 42\n") {
 			t.Fatalf("metrics lack the database query count:\n%s", b)
+		}
+	}
+}
+
+func TestLegacyErrorBody(t *testing.T) {
+	cases := []struct {
+		code      int
+		msg, want string
+	}{
+		{404, "Failed to validate token", `{"error": {"code": 404, "title": "Not Found", "message": "Failed to validate token"}}`},
+		{401, "The request you have made requires authentication.", `{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}`},
+		// json.dumps escapes non-ASCII and quotes.
+		{404, "Could not find project: \"é\".", `{"error": {"code": 404, "title": "Not Found", "message": "Could not find project: \"\u00e9\"."}}`},
+	}
+	for _, c := range cases {
+		if got := string(httpapi.LegacyErrorBody(apierror.New(c.code, c.msg))); got != c.want {
+			t.Errorf("LegacyErrorBody(%d, %q) =\n %s\nwant\n %s", c.code, c.msg, got, c.want)
 		}
 	}
 }

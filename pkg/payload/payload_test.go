@@ -519,3 +519,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestQueensSystemScope: Queens packed the system scope as True (its
+// answer for such a token is in pkg/releases/testdata/queens); every
+// release reads it as the whole system.
+func TestQueensSystemScope(t *testing.T) {
+	c := &Codec{}
+	b := mustHex("96 08 92 c3 c4 10" + userHex + "02 c3 cb 41 dc 37 55 49 40 00 00 91 c4 10" + auditHex)
+	p, err := c.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.System != "all" || !p.SystemPackedTrue || p.UserID != userHex {
+		t.Fatalf("decoded %+v, want system all packed as True", p)
+	}
+	// "all" as Rocky and later pack it is not marked.
+	b = mustHex("96 08 92 c3 c4 10" + userHex + "02 a3 616c6c cb 41 dc 37 55 49 40 00 00 91 c4 10" + auditHex)
+	if p, err = c.Decode(b); err != nil || p.System != "all" || p.SystemPackedTrue {
+		t.Fatalf("decoded %+v, %v", p, err)
+	}
+	// False is not a system scope keystone-ng accepts.
+	b = mustHex("96 08 92 c3 c4 10" + userHex + "02 c2 cb 41 dc 37 55 49 40 00 00 91 c4 10" + auditHex)
+	if _, err = c.Decode(b); err == nil {
+		t.Fatal("a system scope packed as False was accepted")
+	}
+}
