@@ -34,6 +34,7 @@ func check(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int {
 			problems = append(problems, splitJoined(err)...)
 		} else {
 			fmt.Fprintf(stdout, "\nfernet keys: %d usable in %s\ndatabase: reachable, Python Keystone schema present\n", a.keys.KeySet().Len(), cfg.FernetTokens.KeyRepository)
+			a.checkIdentity(stdout)
 			problems = append(problems, a.checkV4(ctx, stdout)...)
 			a.close()
 		}

@@ -21,6 +21,16 @@ func (v *Validator) read(ctx context.Context, pl *plan, ev *evidence, now time.T
 	if err != nil {
 		return err
 	}
+	if v.Identity != nil {
+		// Users of a non-SQL identity backend (identity.go); nothing is
+		// read here for a Validator without one.
+		if err := v.readBackendIdentity(ctx, pl, ev, pre); err != nil {
+			return err
+		}
+		if err := v.checkTrustorBackend(ctx, ev, pre); err != nil {
+			return err
+		}
+	}
 	ev.groups = validGroups(ev.memberships, now, v.Settings.DefaultAuthorizationTTL)
 	if u := ev.user; u != nil && u.Domain != nil {
 		ev.domains[u.Domain.ID] = u.Domain
