@@ -77,6 +77,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pkg/payload
 	$(GO) test -run='^$$' -fuzz='^FuzzDecrypt$$' -fuzztime=$(FUZZTIME) ./pkg/fernet
 	$(GO) test -run='^$$' -fuzz='^FuzzParseINI$$' -fuzztime=$(FUZZTIME) ./pkg/config
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDomainConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
+	$(GO) test -run='^$$' -fuzz='^FuzzFirstRDN$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
+	$(GO) test -run='^$$' -fuzz='^FuzzEscapeFilter$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/mapping

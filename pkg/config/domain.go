@@ -94,7 +94,7 @@ func ParseDomainConfig(name string, data []byte) (*DomainIdentity, error) {
 		if !domainOption(o) {
 			continue
 		}
-		v, where, ok := fileValue([]*iniFile{f}, o)
+		v, _, ok := fileValue([]*iniFile{f}, o)
 		if !ok {
 			continue
 		}
@@ -103,7 +103,6 @@ func ParseDomainConfig(name string, data []byte) (*DomainIdentity, error) {
 			raw[o.section] = map[string]string{}
 		}
 		raw[o.section][o.name] = s
-		_ = where
 	}
 	d, err := DomainFromOptions(name, raw)
 	if err != nil {

@@ -34,11 +34,20 @@ const (
 	KindUnsupported = "unsupported"
 )
 
+// UserDirectory is what the Router asks of a directory (*Directory).
+type UserDirectory interface {
+	GetUser(ctx context.Context, localID string) (*User, error)
+	GroupsForUser(ctx context.Context, u *User) ([]Group, error)
+	Close()
+}
+
+var _ UserDirectory = (*Directory)(nil)
+
 // Backend is the identity backend of a domain (or the default one).
 type Backend struct {
 	Kind string
 	// Dir reads the directory (KindLDAP).
-	Dir *Directory
+	Dir UserDirectory
 	// Source says where its configuration comes from, Reason why it is
 	// unsupported (for keystone-ng check and logs).
 	Source, Reason string
