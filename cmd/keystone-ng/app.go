@@ -130,8 +130,8 @@ func (a *app) validator() *token.Validator {
 	return &token.Validator{
 		Identity: a.identityBackend(),
 		Keys:     a.keys,
-		Codec: &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
-		Store: store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
+		Codec:    &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
+		Store:    store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
 		Settings: token.Settings{
 			DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
 			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,
