@@ -28,7 +28,9 @@ func (dirStub) DomainByName(context.Context, string) (*keystone.Project, error) 
 	return nil, token.ErrNotFound
 }
 func (dirStub) LocalAuth(context.Context, string) (*LocalAuth, error) { return nil, nil }
-func (dirStub) Account(context.Context, string) (*Account, error)     { return &Account{NonLocal: true}, nil }
+func (dirStub) Account(context.Context, string) (*Account, error) {
+	return &Account{NonLocal: true}, nil
+}
 
 // backendStub answers for users of domain "ldapdom".
 type backendStub struct {
