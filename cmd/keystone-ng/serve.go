@@ -40,6 +40,9 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		m.CountDBQueries(a.reader.Queries)
 		m.CountDBBatches(a.reader.Batched)
 		waits = store.Waits{Round: m.DBWait, Statement: m.DBStatementWait}
+		if a.identity != nil {
+			a.identity.OnSearch(m.LDAPSearch)
+		}
 		a.keys.OnReload = func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()

@@ -40,14 +40,14 @@ type Group struct {
 // The connection is made directly with go-ldap, not through
 // pkg/outbound's guarded client: the directory's address is the
 // operator's configuration, never a value a request supplies
-// (docs/security.md §1).
+// (docs/security.md, "LDAP directories").
 type Directory struct {
 	s    *Settings
 	tls  *tls.Config
 	pool chan *pooledConn
 	now  func() time.Time
-	// Searches counts LDAP search operations (metrics and tests).
-	searches func()
+	// searched is told the outcome of every search (a metric).
+	searched func(ok bool)
 }
 
 type pooledConn struct {
@@ -58,7 +58,7 @@ type pooledConn struct {
 // NewDirectory prepares a Directory (no connection is made until the
 // first read). The CA file or directory must exist, as Python requires.
 func NewDirectory(s *Settings) (*Directory, error) {
-	d := &Directory{s: s, now: time.Now, searches: func() {}}
+	d := &Directory{s: s, now: time.Now, searched: func(bool) {}}
 	tc, err := tlsConfig(s)
 	if err != nil {
 		return nil, err
@@ -70,8 +70,9 @@ func NewDirectory(s *Settings) (*Directory, error) {
 	return d, nil
 }
 
-// OnSearch sets a function called once per LDAP search (for a metric).
-func (d *Directory) OnSearch(f func()) { d.searches = f }
+// OnSearch sets a function told the outcome of every LDAP search (a
+// metric); set it before the first read.
+func (d *Directory) OnSearch(f func(ok bool)) { d.searched = f }
 
 // tlsConfig is the trust of ldaps:// and StartTLS: tls_cacertfile (a file
 // that must exist), else tls_cacertdir (every PEM file in it), else the
@@ -219,7 +220,6 @@ func (d *Directory) search(ctx context.Context, base string, scope int, filter s
 		if dl, ok := ctx.Deadline(); ok {
 			pc.c.SetTimeout(time.Until(dl))
 		}
-		d.searches()
 		req := ldap.NewSearchRequest(base, scope, d.s.Deref, 0, 0, false, filter, attrs, nil)
 		var res *ldap.SearchResult
 		if d.s.PageSize > 0 {
@@ -227,6 +227,7 @@ func (d *Directory) search(ctx context.Context, base string, scope int, filter s
 		} else {
 			res, err = pc.c.Search(req)
 		}
+		d.searched(err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject))
 		if err != nil {
 			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 				d.put(pc, true)

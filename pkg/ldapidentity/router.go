@@ -237,6 +237,23 @@ func (r *Router) Report() []DomainReport {
 	return out
 }
 
+// OnSearch hands f to every LDAP directory (Directory.OnSearch).
+func (r *Router) OnSearch(f func(ok bool)) {
+	for _, b := range append([]*Backend{r.Default}, r.backends()...) {
+		if d, ok := b.Dir.(*Directory); ok {
+			d.OnSearch(f)
+		}
+	}
+}
+
+func (r *Router) backends() []*Backend {
+	out := make([]*Backend, 0, len(r.Domains))
+	for _, b := range r.Domains {
+		out = append(out, b)
+	}
+	return out
+}
+
 // Close closes the directories' connections.
 func (r *Router) Close() {
 	if r.Default.Dir != nil {
