@@ -103,19 +103,16 @@ func (v *Validator) readBackendIdentity(ctx context.Context, pl *plan, ev *evide
 
 // checkTrustorBackend refuses (to Python) a trust whose trustor is a user
 // of a non-SQL identity backend, for the reason readBackendIdentity gives.
-func (v *Validator) checkTrustorBackend(ctx context.Context, ev *evidence, pre *Prefetched) error {
-	if v.Identity == nil || ev.trust == nil {
+// It runs after the trustor's SQL row was read (readTrustorSide), so an
+// SQL trustor costs no statement. The users of a redelegated trust's
+// earlier links are not checked: they are read from SQL as before
+// (docs/python-compat.md §7.4).
+func (v *Validator) checkTrustorBackend(ctx context.Context, ev *evidence) error {
+	if v.Identity == nil || ev.trust == nil || ev.payload.Federated {
 		return nil
 	}
 	id := ev.trust.TrustorUserID
-	u := pre.Trustor
-	if u == nil || u.ID != id {
-		var err error
-		if u, err = v.Store.GetUser(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
-			return err
-		}
-	}
-	bu, err := v.Identity.LookupUser(ctx, id, u)
+	bu, err := v.Identity.LookupUser(ctx, id, ev.trustUsers[id])
 	if err != nil {
 		return err
 	}
