@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"net/http"
 	"os/exec"
 	"sort"
@@ -10,7 +11,11 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/config"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/ldapidentity"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
 // ldapEnv is the directory deploy/ldap/up.sh started, as up.sh's
@@ -173,6 +178,25 @@ func TestInteropLDAP(t *testing.T) {
 		s.chk.check(t, checkCase{label: "carol disabled", authToken: s.admin, subject: toks["carol project (group role)"], methods: []string{"GET", "HEAD"}})
 	}
 
+	// A /v4 login (passkey) asks the same directory: the rule
+	// identity.Checker.Usable applies, with keystone-ng's own router read
+	// from Python's configuration, on Python's database.
+	router, reader := ldapRouter(t, env)
+	logins := &identity.Checker{Dir: reader, Backend: router}
+	for _, c := range []struct {
+		label, user string
+		code        int
+	}{{"alice", alice, 0}, {"erin (no group, still a user)", erin, 0}, {"carol (disabled)", carol, 401}, {"dave (deleted)", dave, 401}} {
+		_, err := logins.Usable(context.Background(), c.user)
+		code := 0
+		if err != nil {
+			code = apierror.As(err).Code
+		}
+		if code != c.code {
+			t.Errorf("login rule, %s: %v, want %d", c.label, err, c.code)
+		}
+	}
+
 	// The others are unaffected.
 	for _, l := range []string{"alice project (group role)", "bob project (direct role)"} {
 		s.chk.check(t, checkCase{label: l + " after the changes", authToken: s.admin, subject: toks[l], methods: []string{"GET"}, wantPy: http.StatusOK})
@@ -210,5 +234,79 @@ func TestInteropLDAP(t *testing.T) {
 	}
 	if strings.Contains(string(out), le.adminPW) {
 		t.Error("keystone-ng check printed the LDAP bind password")
+	}
+}
+
+// ldapRouter builds keystone-ng's identity router from Python's
+// keystone.conf and database, as keystone-ng serve does.
+func ldapRouter(t *testing.T, env *pyEnv) (*ldapidentity.Router, *store.Reader) {
+	t.Helper()
+	cfg, err := config.Load(config.LoadOptions{Files: []string{env.Conf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, _ := openPythonDB(t, env)
+	reader := store.NewReader(db)
+	r, notes, err := ldapidentity.Build(context.Background(), cfg, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	for _, n := range notes {
+		t.Logf("identity backends: %s", n)
+	}
+	return r, reader
+}
+
+// TestInteropLDAPDomainConfigInDatabase: a domain configuration written
+// through Python's domain configuration API (whitelisted_config and, for
+// the bind password, sensitive_config) is what keystone-ng reads with
+// [identity] domain_configurations_from_database.
+func TestInteropLDAPDomainConfigInDatabase(t *testing.T) {
+	env := loadEnv(t)
+	le := loadLDAPEnv(t, env)
+	py := newClient("python", env.BaseURL)
+	admin := adminLogin(t, py, env).Token
+	dom := idOf(py.create(t, admin, "/v3/domains", "domain", map[string]any{"name": "ng-ldap-dbconf-" + randSuffix(t)}))
+	t.Cleanup(func() {
+		py.patch(t, admin, "/v3/domains/"+dom, "domain", map[string]any{"enabled": false})
+		py.del(t, admin, "/v3/domains/"+dom)
+	})
+	py.must(t, http.StatusCreated, "PUT", "/v3/domains/"+dom+"/config", admin, map[string]any{"config": map[string]any{
+		"identity": map[string]any{"driver": "ldap"},
+		"ldap": map[string]any{"url": le.url, "user": le.adminDN, "password": le.adminPW, "suffix": le.suffix,
+			"user_enabled_attribute": "employeeType", "user_enabled_invert": true, "page_size": 5, "group_name_attribute": "ou"},
+	}})
+	t.Cleanup(func() { py.del(t, admin, "/v3/domains/"+dom+"/config") })
+
+	db, _ := openPythonDB(t, env)
+	rows, err := store.NewReader(db).DomainConfigs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rows[dom]
+	if got["identity"]["driver"] != "ldap" || got["ldap"]["url"] != le.url || got["ldap"]["user_enabled_invert"] != "true" ||
+		got["ldap"]["page_size"] != "5" || got["ldap"]["password"] != le.adminPW {
+		t.Fatalf("rows of domain %s: %v", dom, got)
+	}
+	cfg, err := config.Load(config.LoadOptions{Files: []string{env.Conf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Identity.DomainConfigurationsFromDatabase = true
+	r, notes, err := ldapidentity.Build(context.Background(), cfg, store.NewReader(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := r.Domains[dom]
+	if b == nil || b.Kind != ldapidentity.KindLDAP {
+		t.Fatalf("domain %s: %+v (notes %v)", dom, b, notes)
+	}
+	// The configuration took: bound with the stored password, and alice
+	// (employeeType TRUE) reads as disabled through user_enabled_invert.
+	u, err := b.Dir.GetUser(context.Background(), "alice")
+	if err != nil || u == nil || u.Enabled {
+		t.Fatalf("alice through the database configuration: %+v, %v", u, err)
 	}
 }
