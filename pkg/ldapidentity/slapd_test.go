@@ -3,6 +3,7 @@ package ldapidentity
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"sort"
 	"strings"
@@ -147,6 +148,34 @@ func BenchmarkSlapdUserAndGroups(b *testing.B) {
 		}
 		if _, err := d.GroupsForUser(ctx, u); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestDirectoryConcurrentAgainstSlapd: many validations at once share the
+// pool (more of them than pool_size) and each gets its own user's answer.
+func TestDirectoryConcurrentAgainstSlapd(t *testing.T) {
+	d := slapdDir(t, func(l *config.LDAPSection) { l.PoolSize = 3 })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := map[string]string{"alice": "Alice Liddell", "bob": "Bob Builder", "carol": "Carol Danvers"}
+	errs := make(chan error, 60)
+	for i := range 60 {
+		id := []string{"alice", "bob", "carol"}[i%3]
+		go func() {
+			u, err := d.GetUser(ctx, id)
+			if err == nil && (u == nil || u.Name != want[id]) {
+				err = fmt.Errorf("%s: got %+v", id, u)
+			}
+			if err == nil {
+				_, err = d.GroupsForUser(ctx, u)
+			}
+			errs <- err
+		}()
+	}
+	for range 60 {
+		if err := <-errs; err != nil {
+			t.Error(err)
 		}
 	}
 }
