@@ -147,6 +147,7 @@ if [ "${KSNG_INTEROP_LDAP:-1}" = 1 ]; then
       env KSNG_INTEROP_ENV="$py_state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
       "$GO" test -count=1 -v -timeout "$TIMEOUT" -run 'TestInteropLDAP|TestInteropRoundTrips$' ./pkg/interop/ || true
     # the directory reads against the real slapd, the pool under the race detector
+    # shellcheck disable=SC2016 # "$1" and "$@" belong to the inner bash
     phase "ldap: go test -race -run Slapd ./pkg/ldapidentity/" \
       env KSNG_LDAP_ENV="$ldap_state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
       "$GO" test -count=1 -v -race -run 'Slapd' ./pkg/ldapidentity/ || true
