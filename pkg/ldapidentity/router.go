@@ -111,7 +111,7 @@ func (r *Router) Needed() bool {
 // so Python's mapping lookup would find nothing and end at the SQL
 // driver too.
 func (r *Router) LookupUser(ctx context.Context, userID string, sqlUser *keystone.User) (*token.BackendUser, error) {
-	if sqlUser != nil && r.backendOf(sqlUser.DomainID).Kind == KindSQL && (r.Default.Kind == KindSQL || sqlUser.DomainID != r.DefaultDomainID) {
+	if sqlUser != nil && r.backendOf(sqlUser.DomainID).Kind == KindSQL {
 		return nil, nil
 	}
 	domainID, localID, b, err := r.resolve(ctx, userID)
