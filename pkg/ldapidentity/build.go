@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/keystone-ng/keystone-ng/pkg/config"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
@@ -46,31 +45,18 @@ func Build(ctx context.Context, cfg *config.Config, cat Catalog) (r *Router, not
 	if !r.DomainSpecific {
 		return r, nil, nil
 	}
-	var confs []*config.DomainIdentity
 	if cfg.Identity.DomainConfigurationsFromDatabase {
-		rows, err := cat.DomainConfigs(ctx)
+		// Python rereads a domain's database configuration when it
+		// changes; Watch does so every few seconds (Refresh).
+		r.catalog = cat
+		notes, err := r.Refresh(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		ids := make([]string, 0, len(rows))
-		for id := range rows {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			d, perr := config.DomainFromOptions("database configuration of domain "+id, rows[id])
-			if d == nil {
-				d = &config.DomainIdentity{}
-			}
-			d.DomainID = id
-			if perr != nil {
-				r.Domains[id] = &Backend{Kind: KindUnsupported, Source: d.Source, Reason: perr.Error()}
-				notes = append(notes, fmt.Sprintf("domain %s: %v: its users' validations are left to Python", id, perr))
-				continue
-			}
-			confs = append(confs, d)
-		}
-	} else {
+		return r, notes, nil
+	}
+	var confs []*config.DomainIdentity
+	{
 		files, err := config.DomainConfigFiles(cfg.Identity.DomainConfigDir)
 		if err != nil {
 			return nil, nil, fmt.Errorf("[identity] domain_config_dir: %w", err)

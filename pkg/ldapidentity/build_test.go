@@ -112,3 +112,52 @@ func TestBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestRefresh: stored domain configuration is reread; a changed domain
+// gets a new backend, an unchanged one keeps its own (and its
+// connections), a removed one falls back to the default driver.
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	cat := &fakeCatalog{rows: map[string]map[string]map[string]string{
+		"d1": {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://a"}},
+		"d2": {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://b"}},
+	}}
+	cfg := config.Defaults()
+	cfg.Identity.DomainSpecificDriversEnabled = true
+	cfg.Identity.DomainConfigurationsFromDatabase = true
+	r, _, err := Build(ctx, cfg, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1, d2 := r.backendOf("d1"), r.backendOf("d2")
+	if d1.Kind != KindLDAP || d2.Kind != KindLDAP || !r.Needed() {
+		t.Fatalf("initial: %+v %+v", d1, d2)
+	}
+	cat.rows = map[string]map[string]map[string]string{
+		"d1": {"identity": {"driver": "ldap"}, "ldap": {"url": "ldap://a"}},
+		"d3": {"identity": {"driver": "custom"}},
+	}
+	notes, err := r.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.backendOf("d1") != d1 {
+		t.Error("unchanged domain got a new backend")
+	}
+	if r.backendOf("d2") != r.Default {
+		t.Error("removed domain does not fall back to the default driver")
+	}
+	if r.backendOf("d3").Kind != KindUnsupported || len(notes) != 1 {
+		t.Errorf("new unsupported domain: %+v, %v", r.backendOf("d3"), notes)
+	}
+	cat.rows["d1"]["ldap"]["url"] = "ldap://c"
+	if _, err := r.Refresh(ctx); err != nil || r.backendOf("d1") == d1 {
+		t.Errorf("changed domain kept its backend (%v)", err)
+	}
+	// Files have no watcher.
+	cfg.Identity.DomainConfigurationsFromDatabase = false
+	cfg.Identity.DomainConfigDir = t.TempDir()
+	if r, _, err := Build(ctx, cfg, cat); err != nil || r.catalog != nil || r.Needed() {
+		t.Errorf("files: %+v %v", r, err)
+	}
+}

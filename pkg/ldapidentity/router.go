@@ -66,8 +66,16 @@ type Router struct {
 	// Default is the backend of [identity] driver; Domains those of the
 	// domains with their own configuration, by domain id.
 	Default *Backend
+	// Domains is read under mu: Refresh replaces it while requests read.
 	Domains map[string]*Backend
 	Map     IDMapper
+
+	mu sync.RWMutex
+	// catalog and rowsSeen: the database source of domain configuration
+	// (Refresh); nil catalog for files.
+	catalog  Catalog
+	rowsSeen map[string]string
+	onSearch func(ok bool)
 
 	// groupIDs remembers public ids of groups: an id_mapping row never
 	// changes once written, and Python writes the one the sha256
@@ -80,7 +88,10 @@ var _ token.IdentityBackend = (*Router)(nil)
 // backendOf is _select_identity_driver: the domain's own backend, else
 // the default one.
 func (r *Router) backendOf(domainID string) *Backend {
-	if b, ok := r.Domains[domainID]; ok {
+	r.mu.RLock()
+	b, ok := r.Domains[domainID]
+	r.mu.RUnlock()
+	if ok {
 		return b
 	}
 	return r.Default
@@ -95,6 +106,12 @@ func (r *Router) Needed() bool {
 	if !r.DomainSpecific {
 		return false
 	}
+	if r.catalog != nil {
+		// Stored configuration may name an LDAP domain later (Refresh).
+		return true
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	for _, b := range r.Domains {
 		if b.Kind != KindSQL {
 			return true
@@ -225,6 +242,8 @@ type DomainReport struct {
 // Report lists the backends, the default first, then domains by id.
 func (r *Router) Report() []DomainReport {
 	out := []DomainReport{{Domain: "(default driver, domain " + r.DefaultDomainID + ")", Kind: r.Default.Kind, Source: r.Default.Source, Reason: r.Default.Reason}}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ids := make([]string, 0, len(r.Domains))
 	for id := range r.Domains {
 		ids = append(ids, id)
@@ -239,6 +258,9 @@ func (r *Router) Report() []DomainReport {
 
 // OnSearch hands f to every LDAP directory (Directory.OnSearch).
 func (r *Router) OnSearch(f func(ok bool)) {
+	r.mu.Lock()
+	r.onSearch = f
+	r.mu.Unlock()
 	for _, b := range append([]*Backend{r.Default}, r.backends()...) {
 		if d, ok := b.Dir.(*Directory); ok {
 			d.OnSearch(f)
@@ -247,6 +269,8 @@ func (r *Router) OnSearch(f func(ok bool)) {
 }
 
 func (r *Router) backends() []*Backend {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	out := make([]*Backend, 0, len(r.Domains))
 	for _, b := range r.Domains {
 		out = append(out, b)
@@ -259,7 +283,7 @@ func (r *Router) Close() {
 	if r.Default.Dir != nil {
 		r.Default.Dir.Close()
 	}
-	for _, b := range r.Domains {
+	for _, b := range r.backends() {
 		if b.Dir != nil {
 			b.Dir.Close()
 		}
