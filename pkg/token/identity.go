@@ -104,9 +104,7 @@ func (v *Validator) readBackendIdentity(ctx context.Context, pl *plan, ev *evide
 // checkTrustorBackend refuses (to Python) a trust whose trustor is a user
 // of a non-SQL identity backend, for the reason readBackendIdentity gives.
 // It runs after the trustor's SQL row was read (readTrustorSide), so an
-// SQL trustor costs no statement. The users of a redelegated trust's
-// earlier links are not checked: they are read from SQL as before
-// (docs/python-compat.md §7.4).
+// SQL trustor costs no statement.
 func (v *Validator) checkTrustorBackend(ctx context.Context, ev *evidence) error {
 	if v.Identity == nil || ev.trust == nil || ev.payload.Federated {
 		return nil
@@ -121,3 +119,30 @@ func (v *Validator) checkTrustorBackend(ctx context.Context, ev *evidence) error
 	}
 	return nil
 }
+
+// checkChainBackend refuses (to Python) a redelegated trust one of whose
+// earlier trustees, or whose original trustor, is a user of a non-SQL
+// backend: the pedigree's checks read them from SQL. The rows were read
+// with the pedigree, so SQL users cost no statement.
+func (v *Validator) checkChainBackend(ctx context.Context, c *trustChain) error {
+	if v.Identity == nil || c == nil || c.refusal != nil {
+		return nil
+	}
+	ids := make([]string, 0, len(c.agents)+1)
+	for id := range c.agents {
+		ids = append(ids, id)
+	}
+	ids = append(ids, c.original().TrustorUserID)
+	for _, id := range ids {
+		u := c.agents[id]
+		bu, err := v.Identity.LookupUser(ctx, id, u)
+		if err != nil {
+			return err
+		}
+		if bu != nil {
+			return fmt.Errorf("%w: redelegated trust with %s user %s", ErrBackendUnserved, bu.Backend, id)
+		}
+	}
+	return nil
+}
+

@@ -173,3 +173,42 @@ func TestBackendIdentity(t *testing.T) {
 		}
 	})
 }
+
+// TestBackendIdentityRedelegation: a redelegated trust whose earlier
+// trustee or original trustor is a directory user is left to Python; one
+// of SQL users only validates as before.
+func TestBackendIdentityRedelegation(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		ldap string // the user the backend serves ("": none)
+		code int
+	}{
+		{"SQL users only", "", 200},
+		{"first trustee from the directory", uT1, 500},
+		{"original trustor from the directory", uOrig, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := redelegationFixture()
+			b := &fakeBackend{users: map[string]*keystone.User{}}
+			if tc.ldap != "" {
+				st.Users[tc.ldap].DomainID = ldapDom
+				st.Projects[ldapDom] = &keystone.Project{ID: ldapDom, Name: "LDAP", DomainID: "<<keystone.domain.root>>", Enabled: true, IsDomain: true}
+				b.users[tc.ldap] = &keystone.User{ID: tc.ldap, Name: "dir", DomainID: ldapDom, Enabled: true}
+			}
+			v, ks := newTestValidator(t, st, now)
+			v.Settings.MaxRedelegationCount = 3
+			v.Identity = b
+			p := &payload.Payload{Version: payload.VersionTrustScoped, UserID: uT3, Methods: []string{"password"}, ProjectID: projectID, TrustID: trC,
+				ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"x6uZfnRGQ9yDp0-FBsdj5A"}}
+			_, err := v.Validate(context.Background(), Request{Token: mint(t, ks, p, now.Add(-time.Minute))})
+			code := 200
+			if err != nil {
+				code = apierror.As(err).Code
+			}
+			if code != tc.code {
+				t.Fatalf("code %d (%v), want %d", code, err, tc.code)
+			}
+		})
+	}
+}

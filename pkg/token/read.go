@@ -53,6 +53,9 @@ func (v *Validator) read(ctx context.Context, pl *plan, ev *evidence, now time.T
 		if ev.chain, err = v.loadTrustChain(ctx, tr, ev.trustorLineage, ev.trustUsers, now); err != nil {
 			return err
 		}
+		if err := v.checkChainBackend(ctx, ev.chain); err != nil {
+			return err
+		}
 	}
 	return nil
 }
