@@ -145,4 +145,3 @@ func (v *Validator) checkChainBackend(ctx context.Context, c *trustChain) error 
 	}
 	return nil
 }
-
