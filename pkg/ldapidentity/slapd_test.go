@@ -112,6 +112,23 @@ func TestDirectoryAgainstSlapd(t *testing.T) {
 		}
 	}
 
+	// group_members_are_ids: groups that list the user's id (posixGroup's
+	// memberUid), the id escaped in the filter.
+	posix := slapdDir(t, func(l *config.LDAPSection) {
+		l.GroupTreeDN = "ou=PosixGroups," + l.Suffix
+		l.GroupObjectClass, l.GroupMemberAttribute, l.GroupMembersAreIDs, l.GroupNameAttribute = "posixGroup", "memberUid", true, "description"
+	})
+	for id, want := range map[string]string{"alice": "posixdevs", "frank (ops), jr": "posixdevs", "bob": ""} {
+		u, err := posix.GetUser(ctx, id)
+		if err != nil || u == nil {
+			t.Fatalf("%s: %+v, %v", id, u, err)
+		}
+		gs, err := posix.GroupsForUser(ctx, u)
+		if err != nil || strings.Join(groupIDs(gs), ",") != want {
+			t.Errorf("group_members_are_ids, %s: %v, %v; want %q", id, gs, err, want)
+		}
+	}
+
 	// Invert: TRUE reads as disabled.
 	inv := slapdDir(t, func(l *config.LDAPSection) { l.UserEnabledInvert = true })
 	if u, err := inv.GetUser(ctx, "alice"); err != nil || u == nil || u.Enabled {
