@@ -67,8 +67,8 @@ lint:
 
 unit:
 	$(GO) test -count=1 ./...
-	# the validator's shared state (hint cache, key set, the store's round gate) under the race detector
-	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/...
+	# the validator's shared state (hint cache, key set, the store's round gate, the LDAP router's group ids) under the race detector
+	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/... ./pkg/ldapidentity/...
 	# the batcher's line and hand-offs, the round gate, and batched statements on the real databases
 	$(GO) test -count=1 -race -run 'Batch|Gate|Round' ./pkg/store/
 
@@ -77,6 +77,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pkg/payload
 	$(GO) test -run='^$$' -fuzz='^FuzzDecrypt$$' -fuzztime=$(FUZZTIME) ./pkg/fernet
 	$(GO) test -run='^$$' -fuzz='^FuzzParseINI$$' -fuzztime=$(FUZZTIME) ./pkg/config
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDomainConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
+	$(GO) test -run='^$$' -fuzz='^FuzzFirstRDN$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
+	$(GO) test -run='^$$' -fuzz='^FuzzEscapeFilter$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/mapping

@@ -13,6 +13,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/config"
 	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
+	"github.com/keystone-ng/keystone-ng/pkg/ldapidentity"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
 	"github.com/keystone-ng/keystone-ng/pkg/policy"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
@@ -30,6 +31,10 @@ type app struct {
 	reader *store.Reader
 	// dialect is the database's SQL dialect (for keystone-ng's migrations).
 	dialect store.Dialect
+	// identity routes users to their domain's identity backend (LDAP);
+	// identityNotes are what it could not serve (identity.go).
+	identity      *ldapidentity.Router
+	identityNotes []string
 }
 
 func loadConfig(o *cliOptions) (*config.Config, error) {
@@ -106,6 +111,9 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 				// release's schema has (docs/compatibility.md §2).
 				a.reader.UseSchema(schema)
 				log.Info("Python Keystone schema", "release", schema.Release(), "lacks", schema.Missing())
+				if err := a.buildIdentity(ctx); err != nil {
+					problems = append(problems, err)
+				}
 			}
 		}
 	}
@@ -117,6 +125,9 @@ func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, 
 }
 
 func (a *app) close() {
+	if a.identity != nil {
+		a.identity.Close()
+	}
 	if a.db != nil {
 		_ = a.db.Close()
 	}
@@ -125,9 +136,10 @@ func (a *app) close() {
 func (a *app) validator() *token.Validator {
 	cfg := a.cfg
 	return &token.Validator{
-		Keys:  a.keys,
-		Codec: &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
-		Store: store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
+		Identity: a.identityBackend(),
+		Keys:     a.keys,
+		Codec:    &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
+		Store:    store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
 		Settings: token.Settings{
 			DefaultAuthorizationTTL:        cfg.Federation.DefaultAuthorizationTTL,
 			DisableUserAccountDaysInactive: cfg.SecurityCompliance.DisableUserAccountDaysInactive,

@@ -35,6 +35,7 @@ func check(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stdout, "\nfernet keys: %d usable in %s\ndatabase: reachable, Python Keystone schema present\n", a.keys.KeySet().Len(), cfg.FernetTokens.KeyRepository)
 			printSchema(stdout, a.reader.Schema())
+			a.checkIdentity(stdout)
 			problems = append(problems, a.checkV4(ctx, stdout)...)
 			a.close()
 		}

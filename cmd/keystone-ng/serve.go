@@ -40,6 +40,9 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		m.CountDBQueries(a.reader.Queries)
 		m.CountDBBatches(a.reader.Batched)
 		waits = store.Waits{Round: m.DBWait, Statement: m.DBStatementWait}
+		if a.identity != nil {
+			a.identity.OnSearch(m.LDAPSearch)
+		}
 		a.keys.OnReload = func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()
@@ -55,6 +58,11 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
+	if a.identity != nil {
+		// Domain configuration stored in the database is reread as it
+		// changes (files are read at start-up, as Python reads them).
+		go a.identity.Watch(watchCtx, a.log)
+	}
 
 	srv := a.server(m)
 	// Rate limits of the unauthenticated login endpoints, per client

@@ -63,6 +63,7 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	// account and lockout checks).
 	users := &identity.Checker{
 		Dir:      a.reader,
+		Backend:  a.identityBackend(),
 		Failures: store.NewLockout(a.reader.DB()),
 		Lockout: identity.Lockout{
 			Attempts: cfg.SecurityCompliance.LockoutFailureAttempts,

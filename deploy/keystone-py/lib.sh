@@ -47,6 +47,13 @@ KSPY_EXTRA_CONF="${KSPY_EXTRA_CONF:-}"
 KSPY_RESET="${KSPY_RESET:-0}"
 KSPY_START_TIMEOUT="${KSPY_START_TIMEOUT:-120}"
 KSPY_SERVICE_USER=keystone # created by the Debian keystone package
+# KSPY_LDAP_DOMAIN: a domain served by LDAP beside the SQL default domain
+# (domain_specific_drivers_enabled, a keystone.<domain>.conf in
+# $KSPY_STATE_DIR/domains), read-only, on the slapd of deploy/ldap/up.sh
+# whose env file KSPY_LDAP_ENV names.
+KSPY_LDAP_DOMAIN="${KSPY_LDAP_DOMAIN:-}"
+KSPY_LDAP_ENV="${KSPY_LDAP_ENV:-/tmp/keystone-ng-ldap/env}"
+KSPY_DOMAINS_DIR="$KSPY_STATE_DIR/domains"
 
 KSPY_URL="http://$KSPY_HOST:$KSPY_PORT/v3"
 KSPY_CONF="$KSPY_STATE_DIR/keystone.conf"

@@ -9,7 +9,9 @@
 # Knobs: KSPY_DBS, KSPY_BASE_PORT (5400: mysql 5401, postgresql 5402, sqlite 5403),
 # KSNG_INTEROP_RUN (go test -run filter), KSNG_INTEROP_PURGE=0 (keep the
 # databases and state dirs afterwards; default is down.sh --purge),
-# KSNG_INTEROP_TIMEOUT (go test -timeout, default 30m), GO (go binary).
+# KSNG_INTEROP_TIMEOUT (go test -timeout, default 30m), GO (go binary),
+# KSNG_INTEROP_LDAP=0 (skip the LDAP phase: slapd on KSNG_INTEROP_LDAP_PORT,
+# default 3890, and Python on KSPY_BASE_PORT + 10 with an LDAP domain).
 # Run as root from anywhere inside the repository.
 set -Eeuo pipefail
 
@@ -125,6 +127,39 @@ for db in $DBS; do
     phase "$db: down.sh" "$HERE/down.sh" || true
   fi
 done
+
+# LDAP (MariaDB only, a few minutes): a throw-away slapd (deploy/ldap) and a
+# Python Keystone with an LDAP domain beside its SQL default domain; only
+# pkg/interop's TestInteropLDAP and pkg/ldapidentity's tests against the
+# directory run there, and TestInteropRoundTrips: an SQL user's validation
+# reads no more statements with an LDAP domain configured. KSNG_INTEROP_LDAP=0
+# skips the phase.
+if [ "${KSNG_INTEROP_LDAP:-1}" = 1 ]; then
+  ldap_state=/tmp/keystone-ng-interop-slapd
+  ldap_port=$((BASE_PORT + 10))
+  py_state=/tmp/keystone-ng-interop-ldap-mysql
+  ldap_env=(KSPY_DB=mysql KSPY_PORT="$ldap_port" KSPY_STATE_DIR="$py_state" KSPY_DB_NAME=keystone_ng_runinterop_ldap
+    KSPY_LDAP_DOMAIN=ldapdom KSPY_LDAP_ENV="$ldap_state/env")
+  if phase "ldap: slapd up" env KSLDAP_PORT="${KSNG_INTEROP_LDAP_PORT:-3890}" KSLDAP_STATE_DIR="$ldap_state" "$ROOT/deploy/ldap/up.sh" &&
+    phase "ldap (mysql): up.sh (port $ldap_port)" env "${ldap_env[@]}" "$HERE/up.sh"; then
+    # shellcheck disable=SC2016 # "$1" and "$@" belong to the inner bash
+    phase "ldap (mysql): go test -run 'TestInteropLDAP|TestInteropRoundTrips$' ./pkg/interop/" \
+      env KSNG_INTEROP_ENV="$py_state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
+      "$GO" test -count=1 -v -timeout "$TIMEOUT" -run 'TestInteropLDAP|TestInteropRoundTrips$' ./pkg/interop/ || true
+    # the directory reads against the real slapd, the pool under the race detector
+    # shellcheck disable=SC2016 # "$1" and "$@" belong to the inner bash
+    phase "ldap: go test -race -run Slapd ./pkg/ldapidentity/" \
+      env KSNG_LDAP_ENV="$ldap_state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
+      "$GO" test -count=1 -v -race -run 'Slapd' ./pkg/ldapidentity/ || true
+  fi
+  if [ "$PURGE" = 1 ]; then
+    phase "ldap (mysql): down.sh --purge" env "${ldap_env[@]}" "$HERE/down.sh" --purge || true
+    phase "ldap: slapd down --purge" env KSLDAP_STATE_DIR="$ldap_state" "$ROOT/deploy/ldap/down.sh" --purge || true
+  else
+    phase "ldap (mysql): down.sh" env "${ldap_env[@]}" "$HERE/down.sh" || true
+    phase "ldap: slapd down" env KSLDAP_STATE_DIR="$ldap_state" "$ROOT/deploy/ldap/down.sh" || true
+  fi
+fi
 
 printf '\n[run-interop] summary\n'
 printf '  %s\n' "${SUMMARY[@]}"

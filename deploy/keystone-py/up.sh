@@ -32,6 +32,12 @@ check_common_settings
 case "$KSPY_BCRYPT_ROUNDS$KSPY_TOKEN_EXPIRATION$KSPY_PROCESSES$KSPY_THREADS$KSPY_MEMCACHED_PORT" in
   *[!0-9]*) fail "KSPY_BCRYPT_ROUNDS, KSPY_TOKEN_EXPIRATION, KSPY_PROCESSES, KSPY_THREADS, KSPY_MEMCACHED_PORT must be numbers" ;;
 esac
+if [ -n "$KSPY_LDAP_DOMAIN" ]; then
+  case "$KSPY_LDAP_DOMAIN" in *[!A-Za-z0-9_-]*) fail "KSPY_LDAP_DOMAIN may only use letters, digits, _ and -" ;; esac
+  [ -r "$KSPY_LDAP_ENV" ] || fail "KSPY_LDAP_DOMAIN needs the env file of deploy/ldap/up.sh (KSPY_LDAP_ENV=$KSPY_LDAP_ENV is not readable)"
+  # shellcheck source=/dev/null
+  . "$KSPY_LDAP_ENV"
+fi
 if [ -n "$KSPY_EXTRA_CONF" ] && [ ! -r "$KSPY_EXTRA_CONF" ]; then
   fail "KSPY_EXTRA_CONF=$KSPY_EXTRA_CONF is not a readable file"
 fi
@@ -52,6 +58,7 @@ case "$KSPY_DB" in
   sqlite) want_pkgs+=(sqlite3) ;;
 esac
 [ "$KSPY_CACHE" = 1 ] && want_pkgs+=(memcached python3-pymemcache)
+[ -n "$KSPY_LDAP_DOMAIN" ] && want_pkgs+=(python3-ldap python3-ldappool)
 # KSPY_EXTRA_PKGS: more Debian packages the caller's tests need (the
 # interop suite asks for chromium, for the passkey browser test).
 # shellcheck disable=SC2206
@@ -199,6 +206,42 @@ enabled = false"
 fi
 
 # -------------------------------------------------------------- config files
+identity_extra=""
+rm -rf "$KSPY_DOMAINS_DIR"
+if [ -n "$KSPY_LDAP_DOMAIN" ]; then
+  identity_extra="domain_specific_drivers_enabled = true
+domain_config_dir = $KSPY_DOMAINS_DIR"
+  install -d -o root -g "$KSPY_SERVICE_USER" -m 0750 "$KSPY_DOMAINS_DIR"
+  dom_tmp=$(mktemp "$KSPY_RUN_DIR/domain.conf.XXXXXX")
+  # Read-only LDAP as operators configure it; users are enabled through
+  # employeeType (deploy/ldap/dataset.ldif).
+  cat >"$dom_tmp" <<EOF
+# written by keystone-ng deploy/keystone-py/up.sh (KSPY_LDAP_DOMAIN)
+[identity]
+driver = ldap
+
+[ldap]
+url = $KSLDAP_URL
+user = $KSLDAP_ADMIN_DN
+password = $KSLDAP_ADMIN_PASSWORD
+suffix = $KSLDAP_SUFFIX
+user_tree_dn = ou=Users,$KSLDAP_SUFFIX
+group_tree_dn = ou=UserGroups,$KSLDAP_SUFFIX
+user_objectclass = inetOrgPerson
+user_id_attribute = cn
+user_name_attribute = sn
+user_mail_attribute = mail
+user_enabled_attribute = employeeType
+group_objectclass = groupOfNames
+group_id_attribute = cn
+group_name_attribute = ou
+group_member_attribute = member
+query_scope = one
+use_pool = true
+EOF
+  install -o root -g "$KSPY_SERVICE_USER" -m 0640 "$dom_tmp" "$KSPY_DOMAINS_DIR/keystone.$KSPY_LDAP_DOMAIN.conf"
+  rm -f "$dom_tmp"
+fi
 conf_tmp=$(mktemp "$KSPY_RUN_DIR/keystone.conf.XXXXXX")
 ini_tmp=$(mktemp "$KSPY_RUN_DIR/uwsgi.ini.XXXXXX")
 {
@@ -217,6 +260,7 @@ connection = $KSPY_DB_URL
 default_domain_id = default
 password_hash_algorithm = bcrypt
 password_hash_rounds = $KSPY_BCRYPT_ROUNDS
+$identity_extra
 
 [token]
 provider = fernet
@@ -302,10 +346,48 @@ token_round_trip() {
     { say "validating the new token (GET $KSPY_URL/auth/tokens) failed"; return 1; }
 }
 
+# (re)start uWSGI, wait for the API and a token round trip
+start_uwsgi() {
+  stop_recorded uwsgi TERM
+  if listening_on "$KSPY_PORT"; then
+    fail "127.0.0.1:$KSPY_PORT is in use by a process this state dir did not start; stop it or choose another KSPY_PORT"
+  fi
+  rm -f "$KSPY_RUN_DIR/uwsgi.master.pid"
+  say "starting uWSGI ($KSPY_PROCESSES processes x $KSPY_THREADS threads) on $KSPY_HOST:$KSPY_PORT"
+  /usr/bin/uwsgi_python3 --ini "$KSPY_UWSGI_INI" </dev/null >>"$KSPY_LOG_DIR/uwsgi.log" 2>&1 9>&- ||
+    fail "uwsgi_python3 --ini $KSPY_UWSGI_INI failed, see $KSPY_LOG_DIR/uwsgi.log"
+  remember_pidfile uwsgi "$KSPY_RUN_DIR/uwsgi.master.pid" ||
+    fail "uWSGI wrote no pidfile or exited right after start; see $KSPY_LOG_DIR/uwsgi.log"
+  if ! wait_while_alive uwsgi "$KSPY_START_TIMEOUT" api_up; then
+    tail -n 30 "$KSPY_LOG_DIR/uwsgi.log" >&2 || true
+    fail "keystone did not answer on $KSPY_URL (uWSGI log: $KSPY_LOG_DIR/uwsgi.log, keystone log: $KSPY_LOG_DIR/keystone.log)"
+  fi
+  token_round_trip || fail "keystone answers on $KSPY_URL but a password token round trip failed; see $KSPY_LOG_DIR/keystone.log"
+}
+
+# ensure_ldap_domain: create the domain KSPY_LDAP_DOMAIN through the API
+# unless it exists; succeeds only when it was created now.
+ensure_ldap_domain() {
+  local body headers token found
+  body=$(printf '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"%s","domain":{"id":"default"},"password":"%s"}}},"scope":{"project":{"name":"%s","domain":{"id":"default"}}}}}' \
+    "$KSPY_ADMIN_USER" "$KSPY_ADMIN_PASSWORD" "$KSPY_ADMIN_PROJECT")
+  headers=$(curl --noproxy '*' -sf -m 60 -D - -o /dev/null -H 'Content-Type: application/json' -d "$body" "$KSPY_URL/auth/tokens") ||
+    fail "admin login for creating domain $KSPY_LDAP_DOMAIN failed"
+  token=$(printf '%s\n' "$headers" | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: *//p')
+  found=$(curl --noproxy '*' -sf -m 60 -H "X-Auth-Token: $token" "$KSPY_URL/domains?name=$KSPY_LDAP_DOMAIN") ||
+    fail "listing domains failed"
+  case "$found" in *'"name": "'"$KSPY_LDAP_DOMAIN"'"'* | *'"name":"'"$KSPY_LDAP_DOMAIN"'"'*) return 1 ;; esac
+  say "creating domain $KSPY_LDAP_DOMAIN (LDAP, $KSLDAP_URL)"
+  curl --noproxy '*' -sf -m 60 -o /dev/null -H "X-Auth-Token: $token" -H 'Content-Type: application/json' \
+    -d "{\"domain\":{\"name\":\"$KSPY_LDAP_DOMAIN\",\"description\":\"LDAP ($KSLDAP_URL)\"}}" "$KSPY_URL/domains" ||
+    fail "creating domain $KSPY_LDAP_DOMAIN failed"
+}
+
 # Everything that determines the setup; identical sum + healthy server = nothing to do.
 setup_sum=$({
-  echo "recipe-2 $KSPY_VERSION $KSPY_URL $KSPY_ADMIN_USER $KSPY_ADMIN_PASSWORD $KSPY_ADMIN_PROJECT $KSPY_REGION"
+  echo "recipe-2 $KSPY_VERSION $KSPY_URL $KSPY_ADMIN_USER $KSPY_ADMIN_PASSWORD $KSPY_ADMIN_PROJECT $KSPY_REGION $KSPY_LDAP_DOMAIN"
   cat "$KSPY_CONF" "$KSPY_UWSGI_INI"
+  [ -z "$KSPY_LDAP_DOMAIN" ] || cat "$KSPY_DOMAINS_DIR/keystone.$KSPY_LDAP_DOMAIN.conf"
 } | sha256sum | cut -c1-64)
 
 if [ "$KSPY_RESET" != 1 ] && [ "${KSPY_FORCE_SETUP:-0}" != 1 ] && [ "$config_changed" = 0 ] &&
@@ -343,22 +425,13 @@ else
     --bootstrap-internal-url "$KSPY_URL" \
     --bootstrap-admin-url "$KSPY_URL"
 
-  # (re)start uWSGI
-  stop_recorded uwsgi TERM
-  if listening_on "$KSPY_PORT"; then
-    fail "127.0.0.1:$KSPY_PORT is in use by a process this state dir did not start; stop it or choose another KSPY_PORT"
+  start_uwsgi
+  if [ -n "$KSPY_LDAP_DOMAIN" ] && ensure_ldap_domain; then
+    # Python reads the domain configuration files once per worker, and
+    # ignores a file whose domain does not exist yet: restart so that the
+    # workers load the domain created just now.
+    start_uwsgi
   fi
-  rm -f "$KSPY_RUN_DIR/uwsgi.master.pid"
-  say "starting uWSGI ($KSPY_PROCESSES processes x $KSPY_THREADS threads) on $KSPY_HOST:$KSPY_PORT"
-  /usr/bin/uwsgi_python3 --ini "$KSPY_UWSGI_INI" </dev/null >>"$KSPY_LOG_DIR/uwsgi.log" 2>&1 9>&- ||
-    fail "uwsgi_python3 --ini $KSPY_UWSGI_INI failed, see $KSPY_LOG_DIR/uwsgi.log"
-  remember_pidfile uwsgi "$KSPY_RUN_DIR/uwsgi.master.pid" ||
-    fail "uWSGI wrote no pidfile or exited right after start; see $KSPY_LOG_DIR/uwsgi.log"
-  if ! wait_while_alive uwsgi "$KSPY_START_TIMEOUT" api_up; then
-    tail -n 30 "$KSPY_LOG_DIR/uwsgi.log" >&2 || true
-    fail "keystone did not answer on $KSPY_URL (uWSGI log: $KSPY_LOG_DIR/uwsgi.log, keystone log: $KSPY_LOG_DIR/keystone.log)"
-  fi
-  token_round_trip || fail "keystone answers on $KSPY_URL but a password token round trip failed; see $KSPY_LOG_DIR/keystone.log"
   printf '%s\n' "$setup_sum" >"$KSPY_RUN_DIR/setup.sum"
 fi
 
@@ -397,6 +470,12 @@ env_tmp=$(mktemp "$KSPY_RUN_DIR/env.XXXXXX")
     printf '%s=%s\n' "$v" "$(q "${!v}")"
   done
   if [ "$KSPY_CACHE" = 1 ]; then printf 'KSPY_MEMCACHED_PORT=%s\n' "$KSPY_MEMCACHED_PORT"; else echo KSPY_MEMCACHED_PORT=; fi
+  printf 'KSPY_LDAP_DOMAIN=%s\n' "$KSPY_LDAP_DOMAIN"
+  if [ -n "$KSPY_LDAP_DOMAIN" ]; then
+    for v in KSLDAP_URL KSLDAP_SUFFIX KSLDAP_ADMIN_DN KSLDAP_ADMIN_PASSWORD KSLDAP_USER_PASSWORD; do
+      printf '%s=%s\n' "$v" "$(q "${!v}")"
+    done
+  fi
   printf 'KSPY_PID=%s\n' "$uwsgi_pid"
 } >"$env_tmp"
 chmod 0600 "$env_tmp"

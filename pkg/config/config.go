@@ -35,6 +35,9 @@ type Config struct {
 	FernetReceipts     FernetSection // [fernet_receipts]
 	Credential         CredentialSection
 	Identity           IdentitySection
+	IdentityMapping    IdentityMappingSection // [identity_mapping]
+	LDAP               LDAPSection            // [ldap]
+	Cache              CacheSection           // [cache] (oslo.cache)
 	Auth               AuthSection
 	Resource           ResourceSection
 	Revoke             RevokeSection
@@ -110,6 +113,83 @@ type IdentitySection struct {
 	PasswordHashAlgorithm        string // password_hash_algorithm (bcrypt)
 	PasswordHashRounds           int    // password_hash_rounds (0 = unset: the algorithm's default)
 	MaxPasswordLength            int    // max_password_length (4096)
+	// DomainConfigurationsFromDatabase is domain_configurations_from_database
+	// (false): domain-specific configuration from the whitelisted_config and
+	// sensitive_config tables instead of files.
+	DomainConfigurationsFromDatabase bool
+	DomainConfigDir                  string // domain_config_dir (/etc/keystone/domains)
+	Caching                          bool   // caching (true; only with [cache] enabled)
+	CacheTime                        int    // cache_time in seconds (600)
+}
+
+// IdentityMappingSection is keystone.conf [identity_mapping].
+type IdentityMappingSection struct {
+	Generator             string // generator (sha256, the only one Keystone ships)
+	BackwardCompatibleIDs bool   // backward_compatible_ids (true)
+}
+
+// CacheSection is the part of oslo.cache's [cache] keystone-ng reads.
+type CacheSection struct {
+	Enabled bool // enabled (false)
+}
+
+// LDAPSection is keystone.conf [ldap] (keystone/conf/ldap.py): the LDAP
+// identity driver's options, for the default driver or, in a domain's own
+// configuration, for that domain (DomainIdentity). Options Python reads as
+// None are "" (strings) here.
+type LDAPSection struct {
+	URL                string // url (ldap://localhost); several separated by commas or spaces
+	RandomizeURLs      bool   // randomize_urls
+	User               string // user: the bind DN ("" = anonymous)
+	Password           string // password, secret
+	Suffix             string // suffix (cn=example,cn=com)
+	QueryScope         string // query_scope: one|sub (one)
+	PageSize           int    // page_size (0 = no paging)
+	AliasDereferencing string // alias_dereferencing (default)
+	DebugLevel         int    // debug_level (unset; ignored)
+	ChaseReferrals     string // chase_referrals ("" = unset, "true", "false")
+
+	UserTreeDN                         string   // user_tree_dn ("" = ou=Users,<suffix>)
+	UserFilter                         string   // user_filter
+	UserObjectClass                    string   // user_objectclass (inetOrgPerson)
+	UserIDAttribute                    string   // user_id_attribute (cn)
+	UserNameAttribute                  string   // user_name_attribute (sn)
+	UserDescriptionAttribute           string   // user_description_attribute (description)
+	UserMailAttribute                  string   // user_mail_attribute (mail)
+	UserPassAttribute                  string   // user_pass_attribute (userPassword)
+	UserEnabledAttribute               string   // user_enabled_attribute (enabled)
+	UserEnabledInvert                  bool     // user_enabled_invert
+	UserEnabledMask                    int      // user_enabled_mask (0)
+	UserEnabledDefault                 string   // user_enabled_default (True)
+	UserAttributeIgnore                []string // user_attribute_ignore (default_project_id)
+	UserDefaultProjectIDAttribute      string   // user_default_project_id_attribute
+	UserEnabledEmulation               bool     // user_enabled_emulation
+	UserEnabledEmulationDN             string   // user_enabled_emulation_dn ("" = cn=enabled_users,<user tree>)
+	UserEnabledEmulationUseGroupConfig bool     // user_enabled_emulation_use_group_config
+	UserAdditionalAttributeMapping     []string // user_additional_attribute_mapping
+
+	GroupTreeDN                     string   // group_tree_dn ("" = ou=UserGroups,<suffix>)
+	GroupFilter                     string   // group_filter
+	GroupObjectClass                string   // group_objectclass (groupOfNames)
+	GroupIDAttribute                string   // group_id_attribute (cn)
+	GroupNameAttribute              string   // group_name_attribute (ou)
+	GroupMemberAttribute            string   // group_member_attribute (member)
+	GroupMembersAreIDs              bool     // group_members_are_ids
+	GroupDescAttribute              string   // group_desc_attribute (description)
+	GroupAttributeIgnore            []string // group_attribute_ignore
+	GroupAdditionalAttributeMapping []string // group_additional_attribute_mapping
+	GroupADNesting                  bool     // group_ad_nesting
+
+	TLSCACertFile string // tls_cacertfile
+	TLSCACertDir  string // tls_cacertdir
+	UseTLS        bool   // use_tls (StartTLS)
+	TLSReqCert    string // tls_req_cert: demand|never|allow (demand)
+
+	ConnectionTimeout      int  // connection_timeout in seconds (-1 = none)
+	UsePool                bool // use_pool (true)
+	PoolSize               int  // pool_size (10)
+	PoolConnectionTimeout  int  // pool_connection_timeout in seconds (-1 = none)
+	PoolConnectionLifetime int  // pool_connection_lifetime in seconds (600)
 }
 
 // AuthSection is keystone.conf [auth].

@@ -100,7 +100,7 @@ func TestDefaults(t *testing.T) {
 		{"fernet_tokens", c.FernetTokens, FernetSection{"/etc/keystone/fernet-keys/", 3}},
 		{"fernet_receipts", c.FernetReceipts, FernetSection{"/etc/keystone/fernet-keys/", 3}},
 		{"credential", c.Credential.KeyRepository, "/etc/keystone/credential-keys/"},
-		{"identity", c.Identity, IdentitySection{"default", "sql", false, "bcrypt", 0, 4096}},
+		{"identity", c.Identity, IdentitySection{"default", "sql", false, "bcrypt", 0, 4096, false, "/etc/keystone/domains", true, 600}},
 		{"methods", c.Auth.Methods, []string{"external", "password", "token", "oauth1", "mapped", "application_credential"}},
 		{"resource", c.Resource, ResourceSection{}},
 		{"expiration_buffer", c.Revoke.ExpirationBuffer, 1800},

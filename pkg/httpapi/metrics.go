@@ -21,6 +21,7 @@ type Metrics struct {
 	dbWait      prometheus.Histogram
 	stmtWait    prometheus.Histogram
 	rateLimited *prometheus.CounterVec
+	ldap        *prometheus.CounterVec
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -65,8 +66,12 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "keystone_ng_rate_limited_total",
 			Help: "Unauthenticated login requests refused with 429 by [keystone_ng] login_rate_limit, by route.",
 		}, []string{"route"}),
+		ldap: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_ldap_searches_total",
+			Help: "LDAP searches made for users of LDAP identity backends, by result (ok, error).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited, m.ldap,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -136,4 +141,13 @@ func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }
 // Handler serves /metrics.
 func (m *Metrics) Handler() echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+}
+
+// LDAPSearch counts one LDAP search of an identity backend.
+func (m *Metrics) LDAPSearch(ok bool) {
+	if ok {
+		m.ldap.WithLabelValues("ok").Inc()
+	} else {
+		m.ldap.WithLabelValues("error").Inc()
+	}
 }

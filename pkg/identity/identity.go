@@ -112,6 +112,10 @@ type Checker struct {
 	DisableUserAccountDaysInactive int
 	// AuthMethods is [auth] methods (MFA rules count only these).
 	AuthMethods []string
+	// Backend answers for users of non-SQL identity backends (LDAP): a
+	// login follows the backend's word on whether the user exists and is
+	// enabled, as validation does. nil: every user is SQL's.
+	Backend token.IdentityBackend
 }
 
 func (c *Checker) now() time.Time {
@@ -156,11 +160,16 @@ func unauthorized(cause error) *apierror.Error {
 // is reset as Python does. Every refusal is a 401 with the generic text.
 func (c *Checker) Usable(ctx context.Context, userID string) (*keystone.User, error) {
 	u, err := c.Dir.GetUser(ctx, userID)
-	if errors.Is(err, token.ErrNotFound) {
-		return nil, unauthorized(fmt.Errorf("%w: %s", ErrNoUser, userID))
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, token.ErrNotFound) {
 		return nil, apierror.Internal(err)
+	}
+	if c.Backend != nil {
+		if u, err = c.backendUser(ctx, userID, u); err != nil {
+			return nil, err
+		}
+	}
+	if u == nil {
+		return nil, unauthorized(fmt.Errorf("%w: %s", ErrNoUser, userID))
 	}
 	now := c.now()
 	a, err := c.Dir.LocalAuth(ctx, userID)
@@ -182,6 +191,28 @@ func (c *Checker) Usable(ctx context.Context, userID string) (*keystone.User, er
 		return nil, unauthorized(fmt.Errorf("%w: %s", ErrDisabled, userID))
 	}
 	return u, nil
+}
+
+// backendUser replaces the SQL row of a user of a non-SQL identity
+// backend with the backend's user (nil: gone from the directory), on the
+// SQL row's domain. A failure to read the backend refuses the login (a
+// 500): never a login the directory might have refused.
+func (c *Checker) backendUser(ctx context.Context, userID string, sqlUser *keystone.User) (*keystone.User, error) {
+	bu, err := c.Backend.LookupUser(ctx, userID, sqlUser)
+	if err != nil {
+		return nil, apierror.Internal(err)
+	}
+	if bu == nil {
+		return sqlUser, nil
+	}
+	if bu.User == nil || sqlUser == nil || sqlUser.Domain == nil || sqlUser.Domain.ID != bu.User.DomainID {
+		// No directory user, or no shadow row to take the domain and the
+		// lockout state from: refused.
+		return nil, nil
+	}
+	nu := *bu.User
+	nu.Domain = sqlUser.Domain
+	return &nu, nil
 }
 
 // enabled is the one rule validation uses too (token.UserEnabled:

@@ -31,6 +31,9 @@ type evidence struct {
 
 	// user is the token's user (nil: no such user), with its domain row.
 	user *keystone.User
+	// missingUserID is the id Python names when the user is missing from
+	// an identity backend ("" = the payload's): the backend's local id.
+	missingUserID string
 	// memberships are the user's group memberships as read; groups the
 	// ids of those valid at the time of the validation.
 	memberships []keystone.Membership

@@ -162,7 +162,11 @@ func checkTrust(t *Token, ev *evidence, in judgeInput) (*note, error) {
 // user exists and its domain exists and is enabled.
 func checkUser(t *Token, ev *evidence) error {
 	if t.User == nil {
-		return apierror.NotFound(fmt.Sprintf(msgUserNotFound, t.Payload.UserID))
+		id := t.Payload.UserID
+		if ev.missingUserID != "" {
+			id = ev.missingUserID
+		}
+		return apierror.NotFound(fmt.Sprintf(msgUserNotFound, id))
 	}
 	var err error
 	t.UserDomain, err = enabledDomain(ev.domains, t.User.DomainID)

@@ -21,6 +21,13 @@ func (v *Validator) read(ctx context.Context, pl *plan, ev *evidence, now time.T
 	if err != nil {
 		return err
 	}
+	if v.Identity != nil {
+		// Users of a non-SQL identity backend (identity.go); nothing is
+		// read here for a Validator without one.
+		if err := v.readBackendIdentity(ctx, pl, ev, pre); err != nil {
+			return err
+		}
+	}
 	ev.groups = validGroups(ev.memberships, now, v.Settings.DefaultAuthorizationTTL)
 	if u := ev.user; u != nil && u.Domain != nil {
 		ev.domains[u.Domain.ID] = u.Domain
@@ -33,10 +40,20 @@ func (v *Validator) read(ctx context.Context, pl *plan, ev *evidence, now time.T
 	if err := v.readSecond(ctx, pl, ev, pre, now); err != nil {
 		return err
 	}
+	if v.Identity != nil {
+		// After round two, which read the trustor's row (or round one,
+		// hinted): no statement of its own for an SQL trustor.
+		if err := v.checkTrustorBackend(ctx, ev); err != nil {
+			return err
+		}
+	}
 	if tr := ev.trust; tr != nil && tr.RedelegatedTrustID != "" && trustUsable(tr, now) {
 		// Round three, for redelegated trusts only: the trust pedigree
 		// and what its checks need (redelegation.go).
 		if ev.chain, err = v.loadTrustChain(ctx, tr, ev.trustorLineage, ev.trustUsers, now); err != nil {
+			return err
+		}
+		if err := v.checkChainBackend(ctx, ev.chain); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,9 @@ type Validator struct {
 	Settings Settings
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Identity answers for the users of domains not served from SQL
+	// (LDAP); nil serves every user from SQL (identity.go).
+	Identity IdentityBackend
 	// QueryTimeout bounds the database lookups of one validation
 	// ([keystone_ng] db_query_timeout); 0 means only the request deadline.
 	QueryTimeout time.Duration
