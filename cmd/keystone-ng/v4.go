@@ -80,7 +80,8 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	}
 	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
 	// the one usability rule, then the issuer.
-	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, Log: a.log}
+	sa := a.serviceAccountFeature(v4)
+	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
 	var purgers []Purger
 	pk, ps, err := a.passkeyFeature(ctx, v4, users)
 	if err != nil {

@@ -57,6 +57,8 @@ func (openAPIFederation) OIDCProvider(context.Context, string) (oidcflow.Provide
 
 type openAPIStates struct{ oidcflow.StateStore }
 
+type openAPIServiceAccounts struct{ ServiceAccountService }
+
 // openAPIRouter is the router with every feature on.
 func openAPIRouter(t *testing.T) *Server {
 	t.Helper()
@@ -67,7 +69,7 @@ func openAPIRouter(t *testing.T) *Server {
 	return &Server{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: NewMetrics(nil),
-		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{}, OIDC: flow},
+		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{}, ServiceAccounts: openAPIServiceAccounts{}, OIDC: flow},
 	}
 }
 

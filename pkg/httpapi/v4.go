@@ -32,6 +32,8 @@ type V4 struct {
 	// Feature services, wired by cmd/keystone-ng.
 	Passkeys   PasskeyService
 	Federation FederationService
+	// ServiceAccounts manages service accounts (nil leaves the routes out).
+	ServiceAccounts ServiceAccountService
 	// OIDC runs the OpenID Connect logins (browser, CLI, device) of
 	// Federation; nil leaves them off.
 	OIDC *oidcflow.Flow
@@ -90,6 +92,9 @@ func (s *Server) registerV4(e *echo.Echo) {
 	}
 	if s.V4.Federation != nil {
 		s.registerFederationRoutes(e)
+	}
+	if s.V4.ServiceAccounts != nil {
+		s.registerServiceAccountRoutes(e)
 	}
 }
 
