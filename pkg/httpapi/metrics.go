@@ -21,6 +21,7 @@ type Metrics struct {
 	dbWait      prometheus.Histogram
 	stmtWait    prometheus.Histogram
 	rateLimited *prometheus.CounterVec
+	oauth2      *prometheus.CounterVec
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -65,8 +66,12 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "keystone_ng_rate_limited_total",
 			Help: "Unauthenticated login requests refused with 429 by [keystone_ng] login_rate_limit, by route.",
 		}, []string{"route"}),
+		oauth2: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_oauth2_token_requests_total",
+			Help: "POST /v4/oauth2/token answers by grant type, client authentication and outcome (issued or the RFC 6749 error code).",
+		}, []string{"grant_type", "client_auth", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited, m.oauth2,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -129,6 +134,12 @@ func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }
 
 // RateLimited counts one request refused by the login rate limit.
 func (m *Metrics) RateLimited(route string) { m.rateLimited.WithLabelValues(route).Inc() }
+
+// OAuth2Token counts one token endpoint answer. Labels are bounded: an
+// unknown grant type is counted as "other".
+func (m *Metrics) OAuth2Token(grantType, clientAuth, outcome string) {
+	m.oauth2.WithLabelValues(grantType, clientAuth, outcome).Inc()
+}
 
 // Outcome counts one validation outcome.
 func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }

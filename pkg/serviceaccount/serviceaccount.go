@@ -47,7 +47,13 @@ type Options struct {
 	// disable_user_account_days_inactive being set: Python then writes
 	// last_active_at whenever a user is created or enabled.
 	SetLastActive bool
-	Now           func() time.Time
+	// MaxCredentials is [keystone_ng] max_credentials_per_service_account
+	// (0: no limit).
+	MaxCredentials int
+	// SecretIterations is the PBKDF2 cost of new secrets (0:
+	// SecretIterations; tests lower it).
+	SecretIterations int
+	Now              func() time.Time
 }
 
 // Service manages service accounts.
@@ -227,8 +233,10 @@ func nameTaken(name string) *apierror.Error {
 	return apierror.New(http.StatusConflict, "Conflict occurred attempting to store user - Duplicate entry found with name "+name+".")
 }
 
-// Create writes a new account; createdBy is the caller's user id.
-func (s *Service) Create(ctx context.Context, r *CreateRequest, createdBy string) (*Account, error) {
+// Create writes a new account; createdBy is the caller's user id, and
+// bounded says the caller is a domain's admin or manager (not a system
+// admin): the account's roles then stay inside domain_grantable_roles.
+func (s *Service) Create(ctx context.Context, r *CreateRequest, createdBy string, bounded bool) (*Account, error) {
 	row, err := CheckCreate(r)
 	if err != nil {
 		return nil, err
@@ -239,7 +247,7 @@ func (s *Service) Create(ctx context.Context, r *CreateRequest, createdBy string
 	if err := s.checkDefaultProject(ctx, row.DomainID, row.DefaultProjectID); err != nil {
 		return nil, err
 	}
-	row.ID, row.CreatedBy = newID(), createdBy
+	row.ID, row.CreatedBy, row.Bounded = newID(), createdBy, bounded
 	row.CreatedAt = s.now().Truncate(time.Microsecond)
 	if err := s.st.Create(ctx, row, s.opt.SetLastActive); err != nil {
 		if errors.Is(err, store.ErrNameTaken) {

@@ -42,6 +42,9 @@ type ServiceAccountRow struct {
 	DefaultProjectID   string // "" for none (NULL)
 	CreatedAt          time.Time
 	CreatedBy          string
+	// Bounded: created by a domain's admin or manager, so its roles must
+	// stay inside the domain and domain_grantable_roles.
+	Bounded bool
 }
 
 // ServiceAccountFilter selects accounts; zero fields do not filter.
@@ -123,15 +126,22 @@ func (s *ServiceAccounts) Create(ctx context.Context, r *ServiceAccountRow, setL
 		if _, err := tx.ExecContext(ctx, `INSERT INTO user_option (user_id, option_id, option_value) VALUES (?, '1002', 'true')`, r.ID); err != nil {
 			return fmt.Errorf("insert user_option: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ng_service_account (user_id, domain_id, created_by, created_at) VALUES (?, ?, ?, ?)`,
-			r.ID, r.DomainID, r.CreatedBy, r.CreatedAt.UTC().UnixMicro()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ng_service_account (user_id, domain_id, created_by, created_at, bounded) VALUES (?, ?, ?, ?, ?)`,
+			r.ID, r.DomainID, r.CreatedBy, r.CreatedAt.UTC().UnixMicro(), boolInt(r.Bounded)); err != nil {
 			return fmt.Errorf("insert ng_service_account: %w", err)
 		}
 		return nil
 	})
 }
 
-const serviceAccountColumns = `u.id, lu.name, u.domain_id, u.extra, u.enabled, u.default_project_id, u.created_at, sa.created_by`
+const serviceAccountColumns = `u.id, lu.name, u.domain_id, u.extra, u.enabled, u.default_project_id, u.created_at, sa.created_by, sa.bounded`
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func (s *ServiceAccounts) from() string {
 	return ` FROM ng_service_account sa JOIN ` + s.tUser + ` u ON u.id = sa.user_id JOIN local_user lu ON lu.user_id = u.id`
@@ -144,11 +154,12 @@ func scanServiceAccount(rows interface{ Scan(...any) error }) (*ServiceAccountRo
 		enabled nullBool
 		proj    nullString
 		created nullTime
+		bounded int
 	)
-	if err := rows.Scan(&r.ID, &r.Name, &r.DomainID, &extra, &enabled, &proj, &created, &r.CreatedBy); err != nil {
+	if err := rows.Scan(&r.ID, &r.Name, &r.DomainID, &extra, &enabled, &proj, &created, &r.CreatedBy, &bounded); err != nil {
 		return nil, err
 	}
-	r.Enabled, r.DefaultProjectID = enabled.Bool, proj.String
+	r.Enabled, r.DefaultProjectID, r.Bounded = enabled.Bool, proj.String, bounded != 0
 	if created.Valid {
 		r.CreatedAt = created.Time
 	}
@@ -325,6 +336,9 @@ func (s *ServiceAccounts) Delete(ctx context.Context, id string) error {
 			`DELETE FROM local_user WHERE user_id = ?`,
 			`DELETE FROM user_option WHERE user_id = ?`,
 			`DELETE FROM ` + s.tUser + ` WHERE id = ?`,
+			`DELETE FROM ng_service_account_key WHERE user_id = ?`,
+			`DELETE FROM ng_service_account_secret WHERE user_id = ?`,
+			`DELETE FROM ng_oauth2_jti WHERE user_id = ?`,
 			`DELETE FROM ng_service_account WHERE user_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {

@@ -2,15 +2,19 @@
 #
 # target.domain_id is the owning domain of the account (for
 # service_account:list the domain the request filters on, null when
-# unfiltered).
+# unfiltered); target.bounded is false for an account a system admin
+# created (its roles are not bounded by domain_grantable_roles).
 #
-# - Writes: a system admin anywhere; an admin or manager of the owning
-#   domain (domain-scoped token). A project-scoped token never manages
-#   accounts, whatever its roles.
+# - Writes (the account and its credentials): a system admin anywhere; an
+#   admin or manager of the owning domain (domain-scoped token), for a
+#   bounded account only: a domain must not mint keys for an account a
+#   system admin gave more than the domain may grant. A project-scoped
+#   token never manages accounts, whatever its roles.
 # - Never through a delegated token: an application credential, an OAuth1
-#   consumer's token, a trust token or a workload (JWT) login's token would
-#   otherwise turn borrowed, limited access into a lasting identity the
-#   delegate controls (the same rule as passkeys, docs/security.md).
+#   consumer's token, a trust token, a workload (JWT) login's token or a
+#   service account's own token would otherwise turn borrowed, limited
+#   access into a lasting identity or key the delegate controls (the same
+#   rule as passkeys, docs/security.md).
 # - Reads: system readers; readers of the owning domain.
 package keystone_ng.authz
 
@@ -20,11 +24,14 @@ service_account_write_actions := {
 	"service_account:create",
 	"service_account:update",
 	"service_account:delete",
+	"service_account:create_credential",
+	"service_account:delete_credential",
 }
 
 service_account_read_actions := {
 	"service_account:get",
 	"service_account:list",
+	"service_account:list_credentials",
 }
 
 actions contains a if some a in service_account_write_actions
@@ -40,6 +47,8 @@ service_account_delegation := "a trust" if non_empty_string(input.caller.trust_i
 
 service_account_delegation := "a workload (JWT) login" if input.caller.workload == true
 
+service_account_delegation := "a service account's" if input.caller.service_account == true
+
 service_account_delegated if service_account_delegation
 
 service_account_role_ok if {
@@ -50,6 +59,7 @@ service_account_role_ok if {
 service_account_role_ok if {
 	service_account_write_actions[input.action]
 	is_domain_admin(target_domain_id)
+	not input.target.bounded == false
 }
 
 service_account_role_ok if {
@@ -84,8 +94,15 @@ reasons contains "admin or manager of the service account's domain or system adm
 }
 
 reasons contains "reader of the service account's domain or system reader required" if {
-	input.action == "service_account:get"
+	input.action in {"service_account:get", "service_account:list_credentials"}
 	not service_account_role_ok
+}
+
+reasons contains "only a system admin manages a service account a system admin created" if {
+	service_account_write_actions[input.action]
+	input.target.bounded == false
+	is_domain_admin(target_domain_id)
+	not is_system_admin
 }
 
 reasons contains "reader of the requested domain or system reader required" if {

@@ -2,9 +2,12 @@ package keystone_ng.authz_test
 
 import rego.v1
 
-sa_writes := ["service_account:create", "service_account:update", "service_account:delete"]
+sa_writes := [
+	"service_account:create", "service_account:update", "service_account:delete",
+	"service_account:create_credential", "service_account:delete_credential",
+]
 
-sa_reads := ["service_account:get", "service_account:list"]
+sa_reads := ["service_account:get", "service_account:list", "service_account:list_credentials"]
 
 sa_all := array.concat(sa_writes, sa_reads)
 
@@ -18,6 +21,7 @@ sa_delegated_admins := [
 	object.union(domain_admin_a, {"oauth1_access_token_id": "at1"}),
 	object.union(domain_admin_a, {"trust_id": "t1"}),
 	object.union(domain_admin_a, {"workload": true}),
+	object.union(domain_admin_a, {"service_account": true}),
 ]
 
 test_sa_system_admin_everywhere if {
@@ -94,4 +98,22 @@ test_sa_delegated_tokens_may_read if {
 
 test_sa_role_names_case_sensitive if {
 	denied("service_account:create", object.union(domain_admin_a, {"roles": ["Admin", "Manager"]}), sa_dom_a)
+}
+
+test_sa_unbounded_account_system_admin_only if {
+	unbounded := {"domain_id": "dom-a", "bounded": false}
+	every a in sa_writes {
+		allowed(a, system_admin, unbounded)
+		denied(a, domain_admin_a, unbounded)
+		denied(a, domain_manager_a, unbounded)
+		allowed(a, domain_admin_a, {"domain_id": "dom-a", "bounded": true})
+	}
+	allowed("service_account:list_credentials", domain_reader_a, unbounded)
+	"only a system admin manages a service account a system admin created" in reasons_of("service_account:create_credential", domain_manager_a, unbounded)
+}
+
+test_sa_own_token_never_mints if {
+	sa_token := object.union(domain_admin_a, {"service_account": true})
+	denied("service_account:create_credential", sa_token, sa_dom_a)
+	"a service account's token cannot manage service accounts; sign in with your own credentials" in reasons_of("service_account:create_credential", sa_token, sa_dom_a)
 }

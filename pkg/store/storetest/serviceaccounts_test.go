@@ -23,7 +23,7 @@ func serviceAccountRows(t *testing.T, b *storetest.Backend) string {
 		`SELECT user_id, domain_id, name, failed_auth_count, failed_auth_at FROM local_user ORDER BY user_id`,
 		`SELECT COUNT(*) FROM password`,
 		`SELECT user_id, option_id, option_value FROM user_option ORDER BY user_id, option_id`,
-		`SELECT user_id, domain_id, created_by, created_at FROM ng_service_account ORDER BY user_id`,
+		`SELECT user_id, domain_id, created_by, created_at, bounded FROM ng_service_account ORDER BY user_id`,
 		`SELECT type, actor_id, target_id, role_id FROM assignment ORDER BY actor_id, target_id`,
 		`SELECT user_id, group_id FROM user_group_membership ORDER BY user_id`,
 		`SELECT user_id, issued_before, revoked_at FROM revocation_event ORDER BY id`,
@@ -65,7 +65,7 @@ func TestServiceAccountStore(t *testing.T) {
 		st := store.NewServiceAccounts(b.DB)
 		now := time.Date(2026, 12, 7, 7, 0, 0, 0, time.UTC) // whole seconds: MySQL's DATETIME keeps no fraction
 		row := &store.ServiceAccountRow{ID: "sa1", Name: "ci-deployer", DomainID: "d1", Description: "Déploie", Enabled: true,
-			DefaultProjectID: "p1", CreatedAt: now, CreatedBy: "admin1"}
+			DefaultProjectID: "p1", CreatedAt: now, CreatedBy: "admin1", Bounded: true}
 		if err := st.Create(ctx, row, true); err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ sa1|d1|ci-deployer|NULL|NULL|
 --
 sa1|1002|1|
 --
-sa1|d1|admin1|1796626800000000|
+sa1|d1|admin1|1796626800000000|1|
 --
 --
 --
@@ -103,7 +103,7 @@ sa1|d1|admin1|1796626800000000|
 
 		got, err := st.Get(ctx, "sa1")
 		if err != nil || got.Name != "ci-deployer" || got.Description != "Déploie" || !got.Enabled || got.DefaultProjectID != "p1" ||
-			!got.CreatedAt.Equal(now) || got.CreatedBy != "admin1" || got.DomainID != "d1" {
+			!got.CreatedAt.Equal(now) || got.CreatedBy != "admin1" || !got.Bounded || got.DomainID != "d1" {
 			t.Fatalf("Get: %+v, %v", got, err)
 		}
 		if _, err := st.Get(ctx, "person"); !errors.Is(err, store.ErrNotFound) {
@@ -163,7 +163,7 @@ sa1|d1|ci-deployer-2|0|NULL|
 --
 sa1|1002|1|
 --
-sa1|d1|admin1|1796626800000000|
+sa1|d1|admin1|1796626800000000|1|
 --
 --
 --
