@@ -119,9 +119,11 @@ func (s *Server) oauth2Token(c echo.Context) error {
 			err = serviceaccount.InvalidClient(err)
 		default:
 			// Admitted, then the issuer refused the scope (no role on
-			// it): Python would refuse it too.
+			// it): Python would refuse it too. The issuer's cause names
+			// the minted token, which must not reach the log.
 			err = &serviceaccount.OAuthError{Code: "invalid_scope", Status: http.StatusBadRequest,
-				Description: "The service account has no role on the requested scope.", Cause: err}
+				Description: "The service account has no role on the requested scope.",
+				Cause:       errors.New("the issuer refused the token's scope (no role on it, or it is disabled)")}
 		}
 		return s.oauth2Error(c, grant, auth, req.Basic, err)
 	}
