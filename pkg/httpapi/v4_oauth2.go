@@ -104,7 +104,9 @@ func (s *Server) oauth2Token(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		return s.oauth2Error(c, grant, auth, req != nil && req.Basic, err)
+		// The client tried Basic if it sent the scheme, well-formed or not.
+		scheme, _, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		return s.oauth2Error(c, grant, auth, strings.EqualFold(scheme, "Basic"), err)
 	}
 	l := s.V4.ServiceAccounts.ClientCredentials(req, s.V4.ServiceAccountLogin)
 	issued, err := s.V4.Logins.Login(c.Request().Context(), l)
