@@ -119,6 +119,7 @@ func TestInteropServiceAccounts(t *testing.T) {
 	gen := ng.must(t, http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/keys", a.adminTok,
 		map[string]any{"key": map[string]any{"algorithm": "EdDSA"}})["key"].(map[string]any)
 	genPriv := parsePrivatePEM(t, gen["private_key"].(string))
+	genPEM := gen["private_key"].(string)
 	sec := ng.must(t, http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/secrets", a.adminTok,
 		map[string]any{"secret": map[string]any{}})["secret"].(map[string]any)
 	secret := sec["secret"].(string)
@@ -269,6 +270,14 @@ func TestInteropServiceAccounts(t *testing.T) {
 		{"default project of another domain", "POST", "/v4/service_accounts", a.adminTok,
 			map[string]any{"service_account": map[string]any{"name": "x-" + sfx, "domain_id": a.id, "default_project_id": b.project}}, 400},
 		{"moving to another domain", "PATCH", "/v4/service_accounts/" + saID, a.adminTok, map[string]any{"service_account": map[string]any{"domain_id": b.id}}, 400},
+		{"another domain's admin adds a key", "POST", "/v4/service_accounts/" + saID + "/keys", b.adminTok, map[string]any{"key": map[string]any{"algorithm": "ES256"}}, 403},
+		{"another domain's admin lists secrets", "GET", "/v4/service_accounts/" + saID + "/secrets", b.adminTok, nil, 403},
+		{"another domain's admin deletes a secret", "DELETE", "/v4/service_accounts/" + saID + "/secrets/" + idOf(sec), b.adminTok, nil, 403},
+		{"domain reader adds a secret", "POST", "/v4/service_accounts/" + saID + "/secrets", a.readerTok, map[string]any{}, 403},
+		{"project admin adds a key", "POST", "/v4/service_accounts/" + saID + "/keys", a.projAdminTok, map[string]any{"key": map[string]any{"algorithm": "ES256"}}, 403},
+		{"application credential token adds a secret", "POST", "/v4/service_accounts/" + saID + "/secrets", acTok, map[string]any{}, 403},
+		{"the account's own token adds a key", "POST", "/v4/service_accounts/" + saID + "/keys", tok, map[string]any{"key": map[string]any{"algorithm": "ES256"}}, 403},
+		{"private key sent as the public key", "POST", "/v4/service_accounts/" + saID + "/keys", a.adminTok, map[string]any{"key": map[string]any{"public_key": genPEM}}, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rc.unchanged(t, tc.name, func() {
