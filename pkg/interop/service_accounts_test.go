@@ -11,6 +11,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +167,30 @@ func TestInteropServiceAccounts(t *testing.T) {
 		tokens = append(tokens, tok)
 	}
 	tok := tokens[0]
+
+	// The CLI: `keystone-ng login --service-account ID --key-file F` (the
+	// generated key) and `--secret-file F` print the exports of the other
+	// login kinds; the token in them validates in Python.
+	dir := t.TempDir()
+	keyFile, secretFile := filepath.Join(dir, "sa.pem"), filepath.Join(dir, "sa.secret")
+	if err := os.WriteFile(keyFile, []byte(genPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, creds := range [][]string{{"--key-file", keyFile}, {"--secret-file", secretFile}} {
+		args := append([]string{"login", "--os-auth-url", ngBaseURL(t, ng) + "/v3", "--service-account", saID, "--project", a.project}, creds...)
+		out, err := exec.Command(sidecarBinary(t), args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "export OS_AUTH_TYPE=token\n") || !strings.Contains(string(out), "export OS_PROJECT_ID="+a.project+"\n") {
+			t.Fatalf("keystone-ng %v: %v\n%s", creds[0], err, out)
+		}
+		i := strings.Index(string(out), "export OS_TOKEN=")
+		cliTok := strings.TrimSpace(strings.SplitN(string(out)[i+len("export OS_TOKEN="):], "\n", 2)[0])
+		if st := chk.compare(t, admin, cliTok, ""); st != http.StatusOK {
+			t.Fatalf("token from keystone-ng login %s: status %d", creds[0], st)
+		}
+	}
 	if k := ng.must(t, http.StatusOK, "GET", "/v4/service_accounts/"+saID+"/keys/"+idOf(keyA), a.adminTok, nil)["key"].(map[string]any); k["last_used_at"] == nil {
 		t.Fatalf("key's last_used_at not set: %v", k)
 	}
