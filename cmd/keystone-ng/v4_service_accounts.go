@@ -9,10 +9,10 @@ import (
 )
 
 // serviceAccountFeature builds the service account service and puts it on
-// v4, with the purger of its assertion ids. It is always on with /v4: its
+// v4, with the purgers of its assertion ids and expired credentials. It is always on with /v4: its
 // rows are Python's users plus keystone-ng's own tables, and the login
 // pipeline needs it to refuse a service account's passkey or OIDC logins.
-func (a *app) serviceAccountFeature(v4 *httpapi.V4) (*serviceaccount.Service, Purger) {
+func (a *app) serviceAccountFeature(v4 *httpapi.V4) (*serviceaccount.Service, []Purger) {
 	cfg := a.cfg
 	st := store.NewServiceAccounts(a.db)
 	svc := serviceaccount.New(st, a.reader, serviceaccount.Options{
@@ -30,5 +30,9 @@ func (a *app) serviceAccountFeature(v4 *httpapi.V4) (*serviceaccount.Service, Pu
 			a.log.Warn("service account logins will fail: their token method is not in [auth] methods", "method", m)
 		}
 	}
-	return svc, st
+	var ps []Purger
+	for _, p := range st.Purgers() {
+		ps = append(ps, p)
+	}
+	return svc, ps
 }

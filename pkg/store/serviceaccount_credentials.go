@@ -237,9 +237,22 @@ func (s *ServiceAccounts) ForgetJTI(ctx context.Context, userID, jti string) err
 	return err
 }
 
-// Purge deletes jti records whose assertion expired (keystone-ng's purger).
-func (s *ServiceAccounts) Purge(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM ng_oauth2_jti WHERE expires_at < ?`, now.UTC().UnixMicro())
+// ExpiredPurger deletes the rows of one table whose expires_at has passed:
+// jti records once their assertion expired, and keys and secrets once they
+// expired (refused from that moment on, they can never sign in again).
+type ExpiredPurger struct {
+	db    *bun.DB
+	table string
+}
+
+// Purgers are the purgers of the service account tables.
+func (s *ServiceAccounts) Purgers() []ExpiredPurger {
+	return []ExpiredPurger{{s.db, "ng_oauth2_jti"}, {s.db, "ng_service_account_key"}, {s.db, "ng_service_account_secret"}}
+}
+
+// Purge deletes the expired rows.
+func (p ExpiredPurger) Purge(ctx context.Context, now time.Time) (int64, error) {
+	res, err := p.db.ExecContext(ctx, `DELETE FROM `+p.table+` WHERE expires_at < ?`, now.UTC().UnixMicro())
 	if err != nil {
 		return 0, err
 	}
@@ -247,4 +260,4 @@ func (s *ServiceAccounts) Purge(ctx context.Context, now time.Time) (int64, erro
 }
 
 // Name names the purged table in logs.
-func (s *ServiceAccounts) Name() string { return "ng_oauth2_jti" }
+func (p ExpiredPurger) Name() string { return p.table }

@@ -100,7 +100,7 @@ func TestServiceAccountCredentialStore(t *testing.T) {
 		if err := st.UseJTI(ctx, "sa2", "j1", now.Add(time.Hour)); err != nil {
 			t.Fatalf("same jti, other account: %v", err)
 		}
-		if n, err := st.Purge(ctx, now.Add(2*time.Minute)); err != nil || n != 1 {
+		if n, err := st.Purgers()[0].Purge(ctx, now.Add(2*time.Minute)); err != nil || n != 1 {
 			t.Fatalf("Purge: %d, %v", n, err)
 		}
 		if err := st.UseJTI(ctx, "sa1", "j1", now.Add(time.Minute)); err != nil {
@@ -108,6 +108,22 @@ func TestServiceAccountCredentialStore(t *testing.T) {
 		}
 		if err := st.ForgetJTI(ctx, "sa1", "j1"); err != nil {
 			t.Fatal(err)
+		}
+		// Expired keys and secrets are purged; unexpired ones and those
+		// without expiry stay.
+		if err := st.CreateKey(ctx, key("k4", "tp4"), 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.Purgers()[1:] {
+			if _, err := p.Purge(ctx, exp.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ks, _ := st.Keys(ctx, "sa1"); len(ks) != 0 {
+			t.Fatalf("expired keys left: %+v", ks)
+		}
+		if ss, _ := st.Secrets(ctx, "sa1"); len(ss) != 1 {
+			t.Fatalf("secret without expiry purged: %+v", ss)
 		}
 
 		// Deleting the account deletes its credentials and jti records.
