@@ -21,24 +21,32 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
-// TestInteropServiceAccounts: keystone-ng's /v4/service_accounts and /v4/oauth2/token on the
-// real Python Keystone's database (docs/service-accounts.md).
+// TestInteropServiceAccounts: keystone-ng's /v4/service_accounts and
+// /v4/oauth2/token on the real Python Keystone's database
+// (docs/service-accounts.md).
 //
 //   - A domain's admin creates an account; Python shows it (GET
 //     /v3/users/{id}, the domain's user list) as an ordinary user, and
 //     Python's own API grants it member on a project.
 //   - Python's password method refuses it, by id and by name, whatever the
 //     password (no password row: check_password(password, None) is False).
-//   - A token of the account (sealed here with the repository's primary
-//     key, as keystone-ng's issuer seals one) validates in Python and
-//     keystone-ng with the same JSON, is refused by both at once when the
-//     account is disabled, stays refused when it is enabled again (Python's
-//     revocation event), and is refused by both once the account is
-//     deleted; Python then no longer lists the user or its assignment.
-//   - Every persona that must not manage the account (another domain's
-//     admin, a project admin, a domain reader, an application credential
-//     token, anonymous) is refused with Keystone's error JSON and the
-//     database unchanged.
+//   - It logs in with a key the test holds, with a key pair keystone-ng
+//     generated, with a client secret, and through `keystone-ng login`;
+//     each token validates in Python and keystone-ng with the same JSON and
+//     Python rescopes it.
+//   - Every token endpoint refusal of the issue answers RFC 6749's JSON
+//     with the rows of every counted table unchanged; an account holding a
+//     role outside domain_grantable_roles is refused; an expired secret and
+//     a deleted key are refused at once.
+//   - Disabled: its tokens are refused by both at once and it cannot log
+//     in; enabled again, old tokens stay refused (Python's revocation
+//     event); deleted: refused by both, Python no longer lists the user or
+//     its assignment.
+//   - Every persona that must not manage the account or mint its
+//     credentials (another domain's admin, a project admin, a domain
+//     reader, an application credential token, the account's own token,
+//     anonymous) is refused with Keystone's error JSON and the database
+//     unchanged.
 func TestInteropServiceAccounts(t *testing.T) {
 	env := loadEnv(t)
 	migrateOwn(t, env)
