@@ -262,6 +262,25 @@ func TestInteropServiceAccounts(t *testing.T) {
 	})
 	py.del(t, admin, "/v3/projects/"+a.project+"/users/"+saID+"/roles/"+adminRole)
 
+	// An account a system admin creates is unbounded: it may hold admin and
+	// log in, and the domain's own admin cannot mint credentials for it.
+	sysTok := py.issue(t, auth(passwordByName(env.AdminUser, "default", env.AdminPassword), scopeSystem())).Token
+	ops := ng.must(t, http.StatusCreated, "POST", "/v4/service_accounts", sysTok, map[string]any{"service_account": map[string]any{
+		"name": "ops-" + sfx, "domain_id": a.id, "default_project_id": a.project}})["service_account"].(map[string]any)
+	if ops["bounded"] != false {
+		t.Fatalf("a system admin's account: %v", ops)
+	}
+	py.put(t, admin, "/v3/projects/"+a.project+"/users/"+idOf(ops)+"/roles/"+adminRole)
+	rc.unchanged(t, "domain admin minting a key of an unbounded account", func() {
+		if r := ng.do(t, "POST", "/v4/service_accounts/"+idOf(ops)+"/secrets", map[string]any{}, "X-Auth-Token", a.adminTok); r.Status != 403 {
+			t.Fatalf("domain admin adds a secret to a system admin's account: %d %s", r.Status, r.Body)
+		}
+	})
+	opsSecret := ng.must(t, http.StatusCreated, "POST", "/v4/service_accounts/"+idOf(ops)+"/secrets", sysTok, map[string]any{})["secret"].(map[string]any)["secret"].(string)
+	if r := oauthToken(t, ng, url.Values{"grant_type": {"client_credentials"}}, idOf(ops), opsSecret); r.Status != 200 {
+		t.Fatalf("unbounded account holding admin: %d %s", r.Status, r.Body)
+	}
+
 	// An expired secret and a deleted key are refused at once.
 	short := ng.must(t, http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/secrets", a.adminTok,
 		map[string]any{"secret": map[string]any{"expires_at": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)}})["secret"].(map[string]any)
@@ -328,7 +347,7 @@ func TestInteropServiceAccounts(t *testing.T) {
 			})
 		})
 	}
-	if got := ng.must(t, http.StatusOK, "GET", "/v4/service_accounts?domain_id="+a.id, a.readerTok, nil)["service_accounts"].([]any); len(got) != 2 {
+	if got := ng.must(t, http.StatusOK, "GET", "/v4/service_accounts?domain_id="+a.id, a.readerTok, nil)["service_accounts"].([]any); len(got) != 3 {
 		t.Fatalf("domain reader's list: %v", got)
 	}
 
