@@ -86,18 +86,18 @@ type ServiceAccounts interface {
 	IsServiceAccount(ctx context.Context, userID string) (bool, error)
 }
 
-// ServiceAccountKinds are the login kinds a service account may use: its
+// serviceAccountKinds are the login kinds a service account may use: its
 // own credentials, and a workload JWT whose mapping names it
 // (docs/service-accounts.md §2). A passkey or an OIDC login (a person's)
 // never yields a service account's token.
-var ServiceAccountKinds = map[string]bool{"service_account": true, "jwt": true}
+var serviceAccountKinds = map[string]bool{"service_account": true, "jwt": true}
 
 // Pipeline runs logins.
 type Pipeline struct {
 	Users  Users
 	Issuer Issuer
 	// ServiceAccounts, when set, refuses a service account's logins of
-	// kinds outside ServiceAccountKinds.
+	// kinds outside serviceAccountKinds.
 	ServiceAccounts ServiceAccounts
 	Log             *slog.Logger
 }
@@ -171,7 +171,7 @@ func (p *Pipeline) admit(ctx context.Context, att *Attempt) error {
 // through a kind it may not use (a passkey planted for it, an OIDC mapping
 // naming it), whatever the authenticator proved.
 func (p *Pipeline) kindAllowed(ctx context.Context, att *Attempt, userID string) error {
-	if p.ServiceAccounts == nil || ServiceAccountKinds[att.Kind] {
+	if p.ServiceAccounts == nil || serviceAccountKinds[att.Kind] {
 		return nil
 	}
 	sa, err := p.ServiceAccounts.IsServiceAccount(ctx, userID)
