@@ -89,6 +89,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzClean$$' -fuzztime=$(FUZZTIME) ./pkg/termsafe
 	$(GO) test -run='^$$' -fuzz='^FuzzClientAddr$$' -fuzztime=$(FUZZTIME) ./pkg/ratelimit
 	$(GO) test -run='^$$' -fuzz='^FuzzCheckURL$$' -fuzztime=$(FUZZTIME) ./pkg/outbound
+	$(GO) test -run='^$$' -fuzz='^FuzzAssertion$$' -fuzztime=$(FUZZTIME) ./pkg/serviceaccount
 
 # Installs and starts a real Python Keystone (Debian's keystone 22) on
 # MariaDB, PostgreSQL and SQLite in turn and compares it with keystone-ng.

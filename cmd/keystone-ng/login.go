@@ -15,6 +15,7 @@ import (
 )
 
 const loginUsage = `usage: keystone-ng login --os-auth-url URL --idp ID [options]
+       keystone-ng login --os-auth-url URL --service-account ID (--key-file F | --secret-file F) [--project ID | --domain ID]
 
 Obtains a Keystone token from keystone-ng's federation endpoints and prints
 shell exports for the openstack client (eval "$(keystone-ng login ...)").
@@ -23,6 +24,10 @@ modes (default: browser login with a loopback redirect):
   --device              device authorization grant: approve on another device
   --jwt-file FILE       workload login with a JWT (GitHub Actions, GitLab CI,
                         Kubernetes service-account token); "-" reads stdin
+  --service-account ID  a keystone-ng service account's login (OAuth 2.0 client
+                        credentials): --key-file signs an assertion with its
+                        private key, --secret-file sends its client secret;
+                        --project and --domain then take ids
 
 options:
 `
@@ -47,6 +52,9 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:0", "loopback address for the browser redirect")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	tokenOnly := fs.Bool("print-token-only", false, "print only the token id, not exports")
+	account := fs.String("service-account", "", "log in as this service account (id)")
+	keyFile := fs.String("key-file", "", "the service account's private key (PEM); - for stdin")
+	secretFile := fs.String("secret-file", "", "the service account's client secret; - for stdin")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -57,7 +65,8 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *authURL == "" {
 		problems = append(problems, "--os-auth-url (or OS_AUTH_URL) is required")
 	}
-	if *idp == "" {
+	problems = append(problems, serviceAccountProblems(*account, *idp, *keyFile, *secretFile, *jwtFile, *device, *projectDomain, *system)...)
+	if *idp == "" && *account == "" {
 		problems = append(problems, "--idp is required")
 	}
 	if *device && *jwtFile != "" {
@@ -101,6 +110,8 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err error
 	)
 	switch {
+	case *account != "":
+		tok, err = serviceAccountLogin(ctx, c, *account, *keyFile, *secretFile, *project, *domain)
 	case *jwtFile != "":
 		var b []byte
 		if *jwtFile == "-" {
@@ -137,4 +148,62 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, loginclient.Exports(*authURL, tok))
 	return 0
+}
+
+// serviceAccountProblems lists what is wrong with the flags of a service
+// account login (--service-account), or of any other login that names its
+// key or secret files.
+func serviceAccountProblems(account, idp, keyFile, secretFile, jwtFile string, device bool, projectDomain string, system bool) []string {
+	var p []string
+	if account == "" {
+		if keyFile != "" || secretFile != "" {
+			p = append(p, "--key-file and --secret-file need --service-account")
+		}
+		return p
+	}
+	if idp != "" || jwtFile != "" || device {
+		p = append(p, "--service-account excludes --idp, --jwt-file and --device")
+	}
+	if (keyFile == "") == (secretFile == "") {
+		p = append(p, "--service-account needs one of --key-file and --secret-file")
+	}
+	if projectDomain != "" || system {
+		p = append(p, "a service account's scope is --project ID or --domain ID (no --project-domain, no --system)")
+	}
+	return p
+}
+
+// serviceAccountLogin reads the key or secret file and logs in.
+func serviceAccountLogin(ctx context.Context, c *loginclient.Client, account, keyFile, secretFile, project, domain string) (*loginclient.Token, error) {
+	read := func(f string) ([]byte, error) {
+		if f == "-" {
+			return io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
+		}
+		return os.ReadFile(f)
+	}
+	l := &loginclient.ServiceAccountLogin{AccountID: account}
+	switch {
+	case project != "":
+		l.Scope = "project:" + project
+	case domain != "":
+		l.Scope = "domain:" + domain
+	}
+	if keyFile != "" {
+		b, err := read(keyFile)
+		if err != nil {
+			return nil, err
+		}
+		if l.Key, err = loginclient.ParsePrivateKey(b); err != nil {
+			return nil, err
+		}
+	} else {
+		b, err := read(secretFile)
+		if err != nil {
+			return nil, err
+		}
+		if l.Secret = strings.TrimSpace(string(b)); l.Secret == "" {
+			return nil, errors.New("the secret file is empty")
+		}
+	}
+	return c.ServiceAccount(ctx, l)
 }

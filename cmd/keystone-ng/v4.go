@@ -81,8 +81,9 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	}
 	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
 	// the one usability rule, then the issuer.
-	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, Log: a.log}
-	var purgers []Purger
+	sa, saPurgers := a.serviceAccountFeature(v4)
+	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
+	purgers := saPurgers
 	pk, ps, err := a.passkeyFeature(ctx, v4, users)
 	if err != nil {
 		return nil, nil, err

@@ -47,6 +47,10 @@ type Caller struct {
 	// Workload marks a token minted by a workload (JWT) login, or a
 	// token rescoped from one.
 	Workload bool `json:"workload"`
+	// ServiceAccount marks a service account's token
+	// (docs/service-accounts.md): automation's access, which must not
+	// mint further lasting credentials.
+	ServiceAccount bool `json:"service_account"`
 	// IssuedAt is the token's issue time (RFC 3339) and TokenAgeSeconds
 	// its age when the request arrived (re-authentication windows).
 	IssuedAt        string `json:"issued_at"`

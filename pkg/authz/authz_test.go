@@ -165,7 +165,7 @@ func TestAuthorizeUndefinedAllowDenies(t *testing.T) {
 
 func TestModules(t *testing.T) {
 	m := Modules()
-	for _, f := range []string{"common.rego", "federation.rego", "passkeys.rego", "common_test.rego", "federation_test.rego", "passkeys_test.rego"} {
+	for _, f := range []string{"common.rego", "federation.rego", "passkeys.rego", "service_accounts.rego", "common_test.rego", "federation_test.rego", "passkeys_test.rego", "service_accounts_test.rego"} {
 		if !strings.Contains(m[f], "package keystone_ng.authz") {
 			t.Errorf("Modules()[%q] missing or not in package keystone_ng.authz", f)
 		}
@@ -203,10 +203,10 @@ allow if {
 
 const extraAction = `package keystone_ng.authz
 
-actions contains "service_account:create"
+actions contains "widget:create"
 
 allow if {
-	input.action == "service_account:create"
+	input.action == "widget:create"
 	is_domain_admin(input.target.domain_id)
 }
 `
@@ -215,7 +215,7 @@ func TestOverrideDir(t *testing.T) {
 	ctx := context.Background()
 	domA := map[string]any{"domain_id": "dom-a"}
 	idpCreateByDomAdmin := Input{Action: "identity_provider:create", Caller: domAdminA, Target: domA}
-	saCreate := Input{Action: "service_account:create", Caller: domAdminA, Target: domA}
+	widgetCreate := Input{Action: "widget:create", Caller: domAdminA, Target: domA}
 
 	t.Run("replace shipped file", func(t *testing.T) {
 		dir := t.TempDir()
@@ -234,10 +234,10 @@ func TestOverrideDir(t *testing.T) {
 
 	t.Run("add file", func(t *testing.T) {
 		dir := t.TempDir()
-		writeFile(t, dir, "service_accounts.rego", extraAction)
+		writeFile(t, dir, "widgets.rego", extraAction)
 		e := newEngine(t, dir)
-		mustAllow(t, e, saCreate, true)
-		mustAllow(t, e, Input{Action: "service_account:create", Caller: domAdminB, Target: domA}, false)
+		mustAllow(t, e, widgetCreate, true)
+		mustAllow(t, e, Input{Action: "widget:create", Caller: domAdminB, Target: domA}, false)
 		mustAllow(t, e, idpCreateByDomAdmin, true) // shipped federation still there
 	})
 
@@ -284,20 +284,20 @@ func TestOverrideDir(t *testing.T) {
 	t.Run("reload keeps old policy on error", func(t *testing.T) {
 		dir := t.TempDir()
 		e := newEngine(t, dir)
-		mustAllow(t, e, saCreate, false)
+		mustAllow(t, e, widgetCreate, false)
 
-		writeFile(t, dir, "service_accounts.rego", extraAction)
+		writeFile(t, dir, "widgets.rego", extraAction)
 		if err := e.Reload(ctx); err != nil {
 			t.Fatalf("Reload: %v", err)
 		}
-		mustAllow(t, e, saCreate, true)
+		mustAllow(t, e, widgetCreate, true)
 
-		writeFile(t, dir, "service_accounts.rego", "package keystone_ng.authz\nallow if {")
+		writeFile(t, dir, "widgets.rego", "package keystone_ng.authz\nallow if {")
 		err := e.Reload(ctx)
-		if err == nil || !strings.Contains(err.Error(), "service_accounts.rego") {
-			t.Fatalf("Reload error = %v, want one naming service_accounts.rego", err)
+		if err == nil || !strings.Contains(err.Error(), "widgets.rego") {
+			t.Fatalf("Reload error = %v, want one naming widgets.rego", err)
 		}
-		mustAllow(t, e, saCreate, true) // old policy still in force
+		mustAllow(t, e, widgetCreate, true) // old policy still in force
 	})
 }
 
@@ -331,7 +331,7 @@ func TestWatch(t *testing.T) {
 	go func() { e.Watch(ctx, 10*time.Millisecond); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	saCreate := Input{Action: "service_account:create", Caller: domAdminA, Target: map[string]any{"domain_id": "dom-a"}}
+	widgetCreate := Input{Action: "widget:create", Caller: domAdminA, Target: map[string]any{"domain_id": "dom-a"}}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
@@ -343,21 +343,21 @@ func TestWatch(t *testing.T) {
 		}
 	}
 	allowed := func() bool {
-		d, err := e.Authorize(context.Background(), saCreate)
+		d, err := e.Authorize(context.Background(), widgetCreate)
 		return err == nil && d.Allow
 	}
 
-	mustAllow(t, e, saCreate, false)
-	writeFile(t, dir, "service_accounts.rego", extraAction)
+	mustAllow(t, e, widgetCreate, false)
+	writeFile(t, dir, "widgets.rego", extraAction)
 	waitFor("added file to take effect", allowed)
 
 	// A broken edit is logged and the previous policy stays.
-	writeFile(t, dir, "service_accounts.rego", "package keystone_ng.authz\nallow if {"+strings.Repeat(" ", 10))
+	writeFile(t, dir, "widgets.rego", "package keystone_ng.authz\nallow if {"+strings.Repeat(" ", 10))
 	waitFor("reload failure to be logged", func() bool { return strings.Contains(logs.String(), "v4 policy reload failed") })
-	mustAllow(t, e, saCreate, true)
+	mustAllow(t, e, widgetCreate, true)
 
 	// Removing the file is a change too.
-	if err := os.Remove(filepath.Join(dir, "service_accounts.rego")); err != nil {
+	if err := os.Remove(filepath.Join(dir, "widgets.rego")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor("removed file to take effect", func() bool { return !allowed() })

@@ -328,6 +328,10 @@ type KeystoneNGSection struct {
 	MaxMappingsPerIdentityProvider int
 	// MaxPasskeysPerUser is max_passkeys_per_user (10).
 	MaxPasskeysPerUser int
+	// MaxCredentialsPerServiceAccount is
+	// max_credentials_per_service_account (10): keys and client secrets
+	// together.
+	MaxCredentialsPerServiceAccount int
 }
 
 // WebAuthnSection is keystone-ng's [webauthn] section (passkeys). Passkeys

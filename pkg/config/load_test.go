@@ -116,7 +116,7 @@ func TestDefaults(t *testing.T) {
 			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second, DBBatchSize: 8,
 			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute,
 			JWKSStaleTTL: time.Hour, OutboundAllowedNetworks: []string{}, TrustedProxies: []string{}, LoginRateLimit: 30, LoginRateBurst: 10,
-			DomainGrantableRoles: []string{"manager", "member", "reader"}, MaxIdentityProvidersPerDomain: 10, MaxMappingsPerIdentityProvider: 20, MaxPasskeysPerUser: 10}},
+			DomainGrantableRoles: []string{"manager", "member", "reader"}, MaxIdentityProvidersPerDomain: 10, MaxMappingsPerIdentityProvider: 20, MaxPasskeysPerUser: 10, MaxCredentialsPerServiceAccount: 10}},
 	}
 	for _, tc := range checks {
 		if !reflect.DeepEqual(tc.got, tc.exp) {
@@ -701,6 +701,7 @@ func TestValidateSelfServiceOptions(t *testing.T) {
 	c.KeystoneNG.TrustedProxies = []string{"127.0.0.1", "::1", "fe80::/10x"}
 	c.KeystoneNG.LoginRateLimit = -1
 	c.KeystoneNG.MaxPasskeysPerUser = -2
+	c.KeystoneNG.MaxCredentialsPerServiceAccount = -1
 	c.KeystoneNG.DomainGrantableRoles = []string{"member", "Admin"}
 	c.KeystoneNG.JWKSStaleTTL = 48 * time.Hour
 	wantProblems(t, c.Validate(),
@@ -709,6 +710,7 @@ func TestValidateSelfServiceOptions(t *testing.T) {
 		`[keystone_ng] trusted_proxies: "fe80::/10x": not a CIDR network`,
 		`[keystone_ng] login_rate_limit: must not be negative`,
 		`[keystone_ng] max_passkeys_per_user: must not be negative`,
+		`[keystone_ng] max_credentials_per_service_account: must not be negative`,
 		`[keystone_ng] domain_grantable_roles: must not name admin`,
 		`[keystone_ng] jwks_stale_ttl: must be between 0 and 24h`,
 	)

@@ -234,6 +234,7 @@ var schema = []*option{
 	{section: SectionKeystoneNG, name: "max_identity_providers_per_domain", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.MaxIdentityProvidersPerDomain }},
 	{section: SectionKeystoneNG, name: "max_mappings_per_identity_provider", kind: kindInt, def: "20", field: func(c *Config) any { return &c.KeystoneNG.MaxMappingsPerIdentityProvider }},
 	{section: SectionKeystoneNG, name: "max_passkeys_per_user", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.MaxPasskeysPerUser }},
+	{section: SectionKeystoneNG, name: "max_credentials_per_service_account", kind: kindInt, def: "10", field: func(c *Config) any { return &c.KeystoneNG.MaxCredentialsPerServiceAccount }},
 
 	// [webauthn], keystone-ng's own (passkeys).
 	{section: SectionWebAuthn, name: "relying_party_id", kind: kindString, field: func(c *Config) any { return &c.WebAuthn.RelyingPartyID }},

@@ -239,6 +239,7 @@ func (c *Config) validateV4(p *Problems) {
 		{"max_identity_providers_per_domain", ng.MaxIdentityProvidersPerDomain},
 		{"max_mappings_per_identity_provider", ng.MaxMappingsPerIdentityProvider},
 		{"max_passkeys_per_user", ng.MaxPasskeysPerUser},
+		{"max_credentials_per_service_account", ng.MaxCredentialsPerServiceAccount},
 	} {
 		if l.v < 0 {
 			p.add("%s: must not be negative (0 = no limit)", c.at(SectionKeystoneNG, l.name))

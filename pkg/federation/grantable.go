@@ -178,3 +178,29 @@ func (s *Service) checkBounds(ctx context.Context, owner string, r *resolved) er
 	}
 	return nil
 }
+
+// UserOutOfBounds applies the same rule to a user owned by a domain (a
+// service account a domain's admins or managers manage,
+// docs/service-accounts.md §7): the user's assignments, direct and
+// through every group, must stay inside the domain and inside allowed
+// ([keystone_ng] domain_grantable_roles, implications followed). It
+// returns why not, or "" when the user is within bounds.
+func UserOutOfBounds(ctx context.Context, st RoleGraphReader, owner string, allowed []string, userID string) (string, error) {
+	roles, implied, err := st.RoleGraph(ctx)
+	if err != nil {
+		return "", err
+	}
+	g := &roleGraph{roles: make(map[string]roleInfo, len(roles)), implied: implied}
+	for _, r := range roles {
+		g.roles[r.ID] = roleInfo{Name: r.Name, DomainID: r.DomainID}
+	}
+	groups, err := st.UserGroups(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	as, err := st.ActorAssignments(ctx, append([]string{userID}, groups...))
+	if err != nil {
+		return "", err
+	}
+	return actorOutOfBounds(g, owner, allowedRoles(allowed), as), nil
+}

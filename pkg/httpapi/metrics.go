@@ -22,6 +22,7 @@ type Metrics struct {
 	stmtWait    prometheus.Histogram
 	rateLimited *prometheus.CounterVec
 	ldap        *prometheus.CounterVec
+	oauth2      *prometheus.CounterVec
 }
 
 // NewMetrics registers the series; db may be nil.
@@ -70,8 +71,12 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Name: "keystone_ng_ldap_searches_total",
 			Help: "LDAP searches made for users of LDAP identity backends, by result (ok, error).",
 		}, []string{"result"}),
+		oauth2: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keystone_ng_oauth2_token_requests_total",
+			Help: "POST /v4/oauth2/token answers by grant type, client authentication and outcome (issued or the RFC 6749 error code).",
+		}, []string{"grant_type", "client_auth", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited, m.ldap,
+	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited, m.ldap, m.oauth2,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "keystone"))
@@ -134,6 +139,12 @@ func (m *Metrics) DBWait(d time.Duration) { m.dbWait.Observe(d.Seconds()) }
 
 // RateLimited counts one request refused by the login rate limit.
 func (m *Metrics) RateLimited(route string) { m.rateLimited.WithLabelValues(route).Inc() }
+
+// OAuth2Token counts one token endpoint answer. Labels are bounded: an
+// unknown grant type is counted as "other".
+func (m *Metrics) OAuth2Token(grantType, clientAuth, outcome string) {
+	m.oauth2.WithLabelValues(grantType, clientAuth, outcome).Inc()
+}
 
 // Outcome counts one validation outcome.
 func (m *Metrics) Outcome(o string) { m.validations.WithLabelValues(o).Inc() }

@@ -46,6 +46,15 @@ var openAPINoKeystoneError = map[string]bool{
 	"GET /metrics":                     true,
 }
 
+// openAPIOAuth2 are the operations that answer RFC 6749 §5.2's error JSON
+// (components/schemas/OAuth2Error) rather than Keystone's, except for the
+// answers given before the handler runs (413, 429), and take a form body.
+var openAPIOAuth2 = map[string]bool{
+	"POST /v4/oauth2/token": true,
+}
+
+const oauth2ErrorSchemaRef = "#/components/schemas/OAuth2Error"
+
 // Fakes that make every feature's routes register; no handler runs.
 type openAPIPasskeys struct{ PasskeyService }
 
@@ -57,6 +66,8 @@ func (openAPIFederation) OIDCProvider(context.Context, string) (oidcflow.Provide
 
 type openAPIStates struct{ oidcflow.StateStore }
 
+type openAPIServiceAccounts struct{ ServiceAccountService }
+
 // openAPIRouter is the router with every feature on.
 func openAPIRouter(t *testing.T) *Server {
 	t.Helper()
@@ -67,7 +78,7 @@ func openAPIRouter(t *testing.T) *Server {
 	return &Server{
 		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: NewMetrics(nil),
-		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{}, OIDC: flow},
+		V4:      &V4{Passkeys: openAPIPasskeys{}, Federation: openAPIFederation{}, ServiceAccounts: openAPIServiceAccounts{}, OIDC: flow},
 	}
 }
 
@@ -174,12 +185,18 @@ func (d *openAPIDoc) operations(t *testing.T) []openAPIOp {
 // responseIsKeystoneError reports whether a response's JSON body is the
 // shared error schema.
 func (d *openAPIDoc) responseIsKeystoneError(v any) bool {
+	return d.responseHasSchema(v, errorSchemaRef)
+}
+
+// responseHasSchema reports whether a response's JSON body is the schema
+// ref.
+func (d *openAPIDoc) responseHasSchema(v any, ref string) bool {
 	r := d.deref(v)
 	content, _ := r["content"].(map[string]any)
 	mt, _ := content["application/json"].(map[string]any)
 	schema, _ := mt["schema"].(map[string]any)
-	ref, _ := schema["$ref"].(string)
-	return ref == errorSchemaRef
+	got, _ := schema["$ref"].(string)
+	return got == ref
 }
 
 // jsonMedia is a response's or request body's application/json media type.
@@ -312,7 +329,15 @@ func TestOpenAPIOperations(t *testing.T) {
 			t.Errorf("%s: has a Keystone error now: remove it from openAPINoKeystoneError", o.key)
 		}
 		for code, r := range responses {
-			if len(code) == 3 && (code[0] == '4' || code[0] == '5') && !openAPINoKeystoneError[o.key] && !doc.responseIsKeystoneError(r) {
+			if len(code) != 3 || code[0] != '4' && code[0] != '5' || openAPINoKeystoneError[o.key] {
+				continue
+			}
+			switch {
+			case openAPIOAuth2[o.key] && code != "413" && code != "429":
+				if !doc.responseHasSchema(r, oauth2ErrorSchemaRef) {
+					t.Errorf("%s: %s is not RFC 6749's error schema", o.key, code)
+				}
+			case !doc.responseIsKeystoneError(r):
 				t.Errorf("%s: %s is not Keystone's error schema", o.key, code)
 			}
 		}
@@ -366,6 +391,9 @@ func TestOpenAPIOperations(t *testing.T) {
 		if rb := doc.deref(o.op["requestBody"]); rb != nil {
 			content, _ := rb["content"].(map[string]any)
 			mt, _ := content["application/json"].(map[string]any)
+			if openAPIOAuth2[o.key] {
+				mt, _ = content["application/x-www-form-urlencoded"].(map[string]any)
+			}
 			if mt == nil || mt["schema"] == nil {
 				t.Errorf("%s: request body without an application/json schema", o.key)
 			} else if mt["example"] == nil && mt["examples"] == nil {

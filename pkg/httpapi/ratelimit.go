@@ -26,6 +26,7 @@ var rateLimitedRoutes = map[string]bool{
 	"POST " + oidcCallbackPath:                              true,
 	"GET " + oidcCallbackPath:                               true,
 	"POST /v4/federation/identity_providers/:idp_id/jwt":    true,
+	"POST /v4/oauth2/token":                                 true,
 }
 
 // rateLimited reports whether a request to the matched route counts

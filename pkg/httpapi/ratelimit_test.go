@@ -58,6 +58,10 @@ func (f *limitFederation) OIDCProvider(context.Context, string) (oidcflow.Provid
 
 type noStates struct{ oidcflow.StateStore }
 
+// limitServiceAccounts registers the service account routes; no handler
+// runs in these tests.
+type limitServiceAccounts struct{ ServiceAccountService }
+
 func limitServer(t *testing.T, perMinute, burst int, proxies ...string) (*Server, *limitPasskeys, *limitFederation) {
 	t.Helper()
 	flow, err := oidcflow.New(oidcflow.Config{Store: noStates{}})
@@ -72,7 +76,7 @@ func limitServer(t *testing.T, perMinute, burst int, proxies ...string) (*Server
 	s := &Server{
 		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics:        NewMetrics(nil),
-		V4:             &V4{Passkeys: pk, Federation: fed, OIDC: flow, Logins: &login.Pipeline{}},
+		V4:             &V4{Passkeys: pk, Federation: fed, ServiceAccounts: limitServiceAccounts{}, OIDC: flow, Logins: &login.Pipeline{}},
 		TrustedProxies: tp,
 		LoginLimiter:   ratelimit.New(perMinute, burst, 0),
 	}

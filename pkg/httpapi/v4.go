@@ -18,6 +18,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/oidcflow"
 	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
+	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
 )
@@ -32,6 +33,11 @@ type V4 struct {
 	// Feature services, wired by cmd/keystone-ng.
 	Passkeys   PasskeyService
 	Federation FederationService
+	// ServiceAccounts manages service accounts (nil leaves the routes out).
+	ServiceAccounts ServiceAccountService
+	// ServiceAccountLogin is what a client credentials login reads beyond
+	// the service (scopes, the grantable-roles bound).
+	ServiceAccountLogin serviceaccount.LoginDeps
 	// OIDC runs the OpenID Connect logins (browser, CLI, device) of
 	// Federation; nil leaves them off.
 	OIDC *oidcflow.Flow
@@ -91,6 +97,9 @@ func (s *Server) registerV4(e *echo.Echo) {
 	if s.V4.Federation != nil {
 		s.registerFederationRoutes(e)
 	}
+	if s.V4.ServiceAccounts != nil {
+		s.registerServiceAccountRoutes(e)
+	}
 }
 
 // callerKey caches the authenticated caller's token on the request, and
@@ -129,6 +138,13 @@ func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 	cl := callerOf(t)
 	if err := s.markWorkload(c, t, &cl); err != nil {
 		return nil, authz.Caller{}, err
+	}
+	if s.V4 != nil && s.V4.ServiceAccounts != nil && cl.UserID != "" {
+		sa, err := s.V4.ServiceAccounts.IsServiceAccount(c.Request().Context(), cl.UserID)
+		if err != nil {
+			return nil, authz.Caller{}, apierror.Internal(err)
+		}
+		cl.ServiceAccount = sa
 	}
 	c.Set(callerViewKey, cl)
 	return t, cl, nil

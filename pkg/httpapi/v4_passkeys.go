@@ -104,6 +104,18 @@ func (s *Server) passkeyTarget(c echo.Context, action string) (*keystone.User, e
 	if _, err := s.Authorize(c, action, map[string]any{"user_id": u.ID, "domain_id": u.DomainID}); err != nil {
 		return nil, err
 	}
+	if action == "passkey:register" && s.V4.ServiceAccounts != nil {
+		// A service account never signs in with a passkey (the login
+		// pipeline refuses it too); registering one would only plant a
+		// credential that can never be used.
+		sa, err := s.V4.ServiceAccounts.IsServiceAccount(c.Request().Context(), u.ID)
+		if err != nil {
+			return nil, apierror.Internal(err)
+		}
+		if sa {
+			return nil, apierror.Forbidden("You are not authorized to perform the requested action: passkey:register (a service account cannot have passkeys).")
+		}
+	}
 	return u, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/passkey"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/store/storetest"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -65,8 +66,9 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 		tokens[u.tok] = &token.Token{IssuedAt: time.Now(), Payload: &payload.Payload{UserID: u.id}, User: &keystone.User{ID: u.id, Name: u.name, DomainID: "default",
 			Domain: &keystone.Project{ID: "default", Name: "Default", IsDomain: true, Enabled: true}}}
 	}
-	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc, TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"},
-		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, Log: log}}}
+	sa := serviceaccount.New(store.NewServiceAccounts(b.DB), r, serviceaccount.Options{}, log)
+	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc, ServiceAccounts: sa, TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"},
+		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, ServiceAccounts: sa, Log: log}}}
 	e := s.Echo()
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -329,5 +331,28 @@ func TestPasskeyDelegatedTokens(t *testing.T) {
 	// The owner's fresh first-hand token still starts a registration.
 	if resp, m := call(t, srv, "POST", base+"/register/start", "alice-token", `{"name": "x"}`); resp.StatusCode != 200 {
 		t.Fatalf("fresh token: %d %v", resp.StatusCode, m)
+	}
+}
+
+// TestPasskeyRegistrationRefusedForServiceAccount: a service account never
+// gets a passkey, even registered with its own fresh token (403, no
+// ceremony written); other users are unaffected.
+func TestPasskeyRegistrationRefusedForServiceAccount(t *testing.T) {
+	srv, b, _ := passkeyServer(t)
+	if _, err := b.DB.ExecContext(context.Background(), `INSERT INTO ng_service_account (user_id, domain_id, created_by, created_at, bounded) VALUES (?, 'default', 'admin', 0, 1)`,
+		"bob00000000000000000000000000001"); err != nil {
+		t.Fatal(err)
+	}
+	before := storetest.Count(t, b.DB, "ng_passkey_ceremonies")
+	resp, m := call(t, srv, "POST", "/v4/users/bob00000000000000000000000000001/passkeys/register/start", "bob-token", `{"name": "x"}`)
+	keystoneError(t, m, 403, "")
+	if msg, _ := m["error"].(map[string]any)["message"].(string); resp.StatusCode != 403 || !strings.Contains(msg, "a service account cannot have passkeys") {
+		t.Fatalf("register/start of a service account: %d %v", resp.StatusCode, m)
+	}
+	if after := storetest.Count(t, b.DB, "ng_passkey_ceremonies"); after != before {
+		t.Fatalf("ceremonies %d -> %d", before, after)
+	}
+	if resp, m := call(t, srv, "POST", "/v4/users/"+alice+"/passkeys/register/start", "alice-token", `{"name": "x"}`); resp.StatusCode != 200 {
+		t.Fatalf("a person's registration: %d %v", resp.StatusCode, m)
 	}
 }

@@ -97,6 +97,12 @@ func (r *Router) backendOf(domainID string) *Backend {
 	return r.Default
 }
 
+// ServesFromSQL reports whether the users of a domain are read from SQL
+// (its own backend, else the default one, is the SQL driver).
+func (r *Router) ServesFromSQL(domainID string) bool {
+	return r.backendOf(domainID).Kind == KindSQL
+}
+
 // Needed reports whether any user may be served by something other than
 // SQL; without that a Validator needs no Router at all.
 func (r *Router) Needed() bool {

@@ -81,11 +81,25 @@ type Issuer interface {
 
 var _ Issuer = (*issue.Issuer)(nil)
 
+// ServiceAccounts tells service accounts apart (*serviceaccount.Service).
+type ServiceAccounts interface {
+	IsServiceAccount(ctx context.Context, userID string) (bool, error)
+}
+
+// serviceAccountKinds are the login kinds a service account may use: its
+// own credentials, and a workload JWT whose mapping names it
+// (docs/service-accounts.md §2). A passkey or an OIDC login (a person's)
+// never yields a service account's token.
+var serviceAccountKinds = map[string]bool{"service_account": true, "jwt": true}
+
 // Pipeline runs logins.
 type Pipeline struct {
 	Users  Users
 	Issuer Issuer
-	Log    *slog.Logger
+	// ServiceAccounts, when set, refuses a service account's logins of
+	// kinds outside serviceAccountKinds.
+	ServiceAccounts ServiceAccounts
+	Log             *slog.Logger
 }
 
 func (p *Pipeline) log() *slog.Logger {
@@ -113,6 +127,9 @@ func (p *Pipeline) Login(ctx context.Context, a Authenticator) (*issue.Issued, e
 			return nil, err
 		}
 		g.UserID, undo = id, u
+		if err := p.kindAllowed(ctx, att, g.UserID); err != nil {
+			return nil, p.refuseAfterProvisioning(ctx, att, g.UserID, undo, err)
+		}
 	}
 	issued, err := p.Issuer.Issue(ctx, g)
 	if err == nil && att.Record != nil {
@@ -130,6 +147,9 @@ func (p *Pipeline) admit(ctx context.Context, att *Attempt) error {
 	if att.UserID == "" {
 		return nil
 	}
+	if err := p.kindAllowed(ctx, att, att.UserID); err != nil {
+		return err
+	}
 	u, err := p.Users.Usable(ctx, att.UserID)
 	if err != nil {
 		ae := apierror.As(err)
@@ -145,6 +165,26 @@ func (p *Pipeline) admit(ctx context.Context, att *Attempt) error {
 		return att.Confirm(ctx, u)
 	}
 	return nil
+}
+
+// kindAllowed refuses, with the generic 401, a login of a service account
+// through a kind it may not use (a passkey planted for it, an OIDC mapping
+// naming it), whatever the authenticator proved.
+func (p *Pipeline) kindAllowed(ctx context.Context, att *Attempt, userID string) error {
+	if p.ServiceAccounts == nil || serviceAccountKinds[att.Kind] {
+		return nil
+	}
+	sa, err := p.ServiceAccounts.IsServiceAccount(ctx, userID)
+	if err != nil {
+		return apierror.Internal(err)
+	}
+	if !sa {
+		return nil
+	}
+	p.log().InfoContext(ctx, "login refused", "kind", att.Kind, "user_id", userID, "reason", "a service account cannot use this login")
+	out := apierror.Unauthorized()
+	out.Cause = fmt.Errorf("%s login refused: user %s is a service account", att.Kind, userID)
+	return out
 }
 
 // refuseAfterProvisioning undoes the provisioning of a login refused

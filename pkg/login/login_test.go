@@ -231,3 +231,53 @@ func TestScoped(t *testing.T) {
 		})
 	}
 }
+
+// fakeServiceAccounts names the service accounts.
+type fakeServiceAccounts map[string]bool
+
+func (f fakeServiceAccounts) IsServiceAccount(_ context.Context, id string) (bool, error) {
+	if id == "broken" {
+		return false, errors.New("database down")
+	}
+	return f[id], nil
+}
+
+// TestPipelineServiceAccountKinds: a service account logs in only through
+// its own kind or a workload JWT; a passkey or an OIDC login that resolves
+// to it is refused with the generic 401 before the usability rule, and
+// after provisioning the provisioning is undone.
+func TestPipelineServiceAccountKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name, kind, user string
+		provision        bool
+		want             string
+		code             int
+	}{
+		{name: "passkey of a service account", kind: "passkey", user: "sa", want: "authenticate", code: 401},
+		{name: "oidc onto a service account", kind: "oidc", user: "sa", want: "authenticate", code: 401},
+		{name: "oidc provisioned onto a service account", kind: "oidc", provision: true, want: "authenticate provision undo", code: 401},
+		{name: "service account's own login", kind: "service_account", user: "sa", want: "authenticate usable(sa) issue(sa)"},
+		{name: "workload jwt naming a service account", kind: "jwt", user: "sa", want: "authenticate usable(sa) issue(sa)"},
+		{name: "passkey of a person", kind: "passkey", user: "u1", want: "authenticate usable(u1) issue(u1)"},
+		{name: "lookup fails: 500, never a login", kind: "passkey", user: "broken", want: "authenticate", code: 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &trace{}
+			p := &Pipeline{Users: fakeUsers{tr: tr}, Issuer: &fakeIssuer{tr: tr},
+				ServiceAccounts: fakeServiceAccounts{"sa": true, "shadow": true},
+				Log:             slog.New(slog.NewTextHandler(io.Discard, nil))}
+			att := func(tr *trace) *Attempt {
+				a := attempt{userID: tc.user, provision: tc.provision}.build(tr)
+				a.Kind = tc.kind
+				return a
+			}
+			_, err := p.Login(context.Background(), fakeAuth{tr: tr, att: att})
+			if got := tr.String(); got != tc.want {
+				t.Fatalf("steps %q, want %q", got, tc.want)
+			}
+			if got := apierror.As(err); tc.code == 0 && err != nil || tc.code != 0 && got.Code != tc.code {
+				t.Fatalf("error %v, want status %d", err, tc.code)
+			}
+		})
+	}
+}
