@@ -2,7 +2,7 @@
 // jws) the way Python Keystone's keystone/token/providers/jws/core.py does
 // with PyJWT: ES256 only, every public key of [jwt_tokens]
 // jws_public_key_repository tried, private.pem of
-// [jwt_tokens] jws_private_key_repository for signing (docs/python-compat.md §1.7).
+// [jwt_tokens] jws_private_key_repository for signing (docs/python-compat.md §1.6).
 //
 // The claims map into the same payload.Payload the Fernet path decodes,
 // so the one validation pipeline of pkg/token serves both formats.
