@@ -175,3 +175,6 @@ func TestSignMatchesPython(t *testing.T) {
 		t.Fatalf("round trip: %+v iat %v", got, iat)
 	}
 }
+
+var testPayload = payload.Payload{Version: payload.VersionProjectScoped, UserID: "u", Methods: []string{"password"},
+	ProjectID: "p", ExpiresAt: time.Unix(1900000000, 0), AuditIDs: []string{"AAAAAAAAAAAAAAAAAAAAAA"}}
