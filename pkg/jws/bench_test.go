@@ -1,6 +1,8 @@
 package jws
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -60,6 +62,34 @@ func BenchmarkSign(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := k.Sign(p, iat); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpenCached is a token validated again through the repository:
+// the verified-token cache answers (what a client's every call costs
+// after its first).
+func BenchmarkOpenCached(b *testing.B) {
+	vs, _ := loadVectors(b)
+	dir := b.TempDir()
+	pemBytes, err := os.ReadFile("testdata/public.pem")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "public.pem"), pemBytes, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	r, err := OpenPublicRepository(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := vs["project"].Token
+	now := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, _, err := r.Open(tok, now)
+		if err != nil || p.ProjectID == "" {
 			b.Fatal(err)
 		}
 	}

@@ -229,6 +229,7 @@ var (
 // PublicRepository is [jwt_tokens] jws_public_key_repository kept current.
 type PublicRepository struct {
 	*keyrepo.Repository[*PublicKeys]
+	cache verifiedCache
 }
 
 // OpenPublicRepository loads dir; an error means the service must not
@@ -238,7 +239,7 @@ func OpenPublicRepository(dir string) (*PublicRepository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PublicRepository{r}, nil
+	return &PublicRepository{Repository: r}, nil
 }
 
 // PrivateRepository is [jwt_tokens] jws_private_key_repository kept
@@ -253,5 +254,5 @@ func OpenPrivateRepository(dir string) (*PrivateRepository, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PrivateRepository{r}, nil
+	return &PrivateRepository{Repository: r}, nil
 }

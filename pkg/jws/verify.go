@@ -100,11 +100,17 @@ func (k *PublicKeys) Verify(token string, now time.Time) (*payload.Payload, time
 // Open is Verify on the keys in use, with Python's error for the client:
 // 404 "Could not find token: <token>." or the generic 500. It is the
 // token.Opener of a JWS deployment.
+// Tokens verified once by the keys in use are remembered (verifiedCache).
 func (r *PublicRepository) Open(token string, now time.Time) (*payload.Payload, time.Time, error) {
-	p, iat, err := r.Current().Verify(token, now)
+	keys := r.Current()
+	if p, iat, ok := r.cache.get(keys, token); ok {
+		return p, iat, nil
+	}
+	p, iat, err := keys.Verify(token, now)
 	if err != nil {
 		return nil, time.Time{}, ClientError(token, err)
 	}
+	r.cache.put(keys, token, p, iat)
 	return p, iat, nil
 }
 
