@@ -31,6 +31,10 @@ const (
 	claimProtocolID  = "openstack_protocol_id"
 	claimAccessToken = "openstack_access_token_id"
 	claimAppCredID   = "openstack_app_cred_id"
+	// claimThumbprint is the OAuth2 mTLS certificate thumbprint of
+	// Keystone 23 and later (absent from Keystone 22's tokens); read and
+	// written at the end, where those releases put it.
+	claimThumbprint = "openstack_thumbprint"
 )
 
 var (
@@ -145,6 +149,7 @@ func ParseClaims(b []byte, now time.Time) (p *payload.Payload, issuedAt time.Tim
 		{claimProtocolID, &p.ProtocolID},
 		{claimAccessToken, &p.AccessTokenID},
 		{claimAppCredID, &p.AppCredID},
+		{claimThumbprint, &p.Thumbprint},
 	} {
 		if *f.dst, err = optionalString(c, f.name); err != nil {
 			return nil, time.Time{}, err
@@ -188,6 +193,8 @@ func versionOf(p *payload.Payload) int {
 		return payload.VersionFederatedUnscoped
 	case p.AppCredID != "":
 		return payload.VersionAppCredScoped
+	case p.Thumbprint != "":
+		return payload.VersionOAuth2CredentialScope
 	case p.ProjectID != "":
 		return payload.VersionProjectScoped
 	case p.DomainID != "":
@@ -386,6 +393,7 @@ func EncodeClaims(p *payload.Payload, issuedAt time.Time) ([]byte, error) {
 	}
 	str(claimAccessToken, p.AccessTokenID)
 	str(claimAppCredID, p.AppCredID)
+	str(claimThumbprint, p.Thumbprint)
 	return append(b, '}'), nil
 }
 

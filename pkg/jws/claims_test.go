@@ -34,6 +34,7 @@ func TestParseClaimsMapping(t *testing.T) {
 		{"null group ids is not federated", head + `,"openstack_group_ids":null}`, payload.Payload{Version: 0}},
 		{"oauth1", head + `,"openstack_project_id":"p","openstack_access_token_id":"at"}`, payload.Payload{Version: 7, ProjectID: "p", AccessTokenID: "at"}},
 		{"application credential", head + `,"openstack_project_id":"p","openstack_app_cred_id":"ac"}`, payload.Payload{Version: 9, ProjectID: "p", AppCredID: "ac"}},
+		{"oauth2 thumbprint (Keystone 23+)", head + `,"openstack_project_id":"p","openstack_thumbprint":"tp"}`, payload.Payload{Version: 10, ProjectID: "p", Thumbprint: "tp"}},
 		{"null claims are absent", head + `,"openstack_project_id":null,"openstack_trust_id":null}`, payload.Payload{Version: 0}},
 		{"unknown claims ignored", head + `,"jti":"x","openstack_future":1}`, payload.Payload{Version: 0}},
 	}
@@ -53,7 +54,7 @@ func TestParseClaimsMapping(t *testing.T) {
 				!slices.Equal(p.AuditIDs, w.AuditIDs) || p.ProjectID != w.ProjectID || p.DomainID != w.DomainID ||
 				p.System != w.System || p.TrustID != w.TrustID || p.Federated != w.Federated ||
 				!slices.Equal(p.FederatedGroupIDs, w.FederatedGroupIDs) || p.IdentityProviderID != w.IdentityProviderID ||
-				p.ProtocolID != w.ProtocolID || p.AccessTokenID != w.AccessTokenID || p.AppCredID != w.AppCredID ||
+				p.ProtocolID != w.ProtocolID || p.AccessTokenID != w.AccessTokenID || p.AppCredID != w.AppCredID || p.Thumbprint != w.Thumbprint ||
 				!p.ExpiresAt.Equal(w.ExpiresAt) {
 				t.Errorf("got  %+v\nwant %+v", *p, w)
 			}
