@@ -178,3 +178,22 @@ func TestSignMatchesPython(t *testing.T) {
 
 var testPayload = payload.Payload{Version: payload.VersionProjectScoped, UserID: "u", Methods: []string{"password"},
 	ProjectID: "p", ExpiresAt: time.Unix(1900000000, 0), AuditIDs: []string{"AAAAAAAAAAAAAAAAAAAAAA"}}
+
+// FuzzVerify: whatever the token, Verify never panics and every refusal
+// is one of Python's two answers.
+func FuzzVerify(f *testing.F) {
+	vs, keys := loadVectors(f)
+	for _, v := range vs {
+		f.Add(v.Token)
+	}
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	now := time.Date(2029, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, tok string) {
+		_, _, err := keys.Verify(tok, now)
+		if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnexpected) {
+			t.Fatalf("unclassified error %v", err)
+		}
+	})
+}
