@@ -4,10 +4,10 @@
 // project, domain, system or federated, encrypted with the primary key of
 // the shared Fernet repository, or, when Python is configured for JWS
 // tokens, signed with its private key (pkg/jws), so that Python Keystone
-// validates and rescopes it. Issue validates the freshly minted token with the same code
-// that answers GET /v3/auth/tokens: the body a client gets is the body
-// validation renders, and a grant Python would refuse (a project without
-// any role, a disabled domain) is refused here too.
+// validates and rescopes it. Issue validates the freshly minted token with
+// the same code that answers GET /v3/auth/tokens: the body a client gets
+// is the body validation renders, and a grant Python would refuse (a
+// project without any role, a disabled domain) is refused here too.
 package issue
 
 import (
