@@ -68,7 +68,7 @@ lint:
 unit:
 	$(GO) test -count=1 ./...
 	# the validator's shared state (hint cache, key set, the store's round gate, the LDAP router's group ids) under the race detector
-	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/... ./pkg/ldapidentity/...
+	$(GO) test -count=1 -race ./pkg/token/... ./pkg/httpapi/... ./pkg/fernet/... ./pkg/jws/... ./pkg/keyrepo/... ./pkg/ldapidentity/...
 	# the batcher's line and hand-offs, the round gate, and batched statements on the real databases
 	$(GO) test -count=1 -race -run 'Batch|Gate|Round' ./pkg/store/
 
@@ -76,6 +76,8 @@ unit:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./pkg/payload
 	$(GO) test -run='^$$' -fuzz='^FuzzDecrypt$$' -fuzztime=$(FUZZTIME) ./pkg/fernet
+	$(GO) test -run='^$$' -fuzz='^FuzzParseClaims$$' -fuzztime=$(FUZZTIME) ./pkg/jws
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./pkg/jws
 	$(GO) test -run='^$$' -fuzz='^FuzzParseINI$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzParseDomainConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzFirstRDN$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
@@ -105,7 +107,7 @@ frontdoor:
 bench: bench-go bench-load
 
 bench-go:
-	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/fernet ./pkg/payload ./pkg/policy ./pkg/token
+	$(GO) test -run='^$$' -bench=. -benchmem ./pkg/fernet ./pkg/jws ./pkg/payload ./pkg/policy ./pkg/token
 	$(GO) test -run='^$$' -bench=ValidateHTTPInMemory -benchtime=20000x -benchmem ./pkg/httpapi
 
 # The side-by-side on MariaDB, PostgreSQL and SQLite (BENCH_DBS), one table.

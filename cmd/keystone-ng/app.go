@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/config"
-	"github.com/keystone-ng/keystone-ng/pkg/fernet"
 	"github.com/keystone-ng/keystone-ng/pkg/httpapi"
 	"github.com/keystone-ng/keystone-ng/pkg/ldapidentity"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
@@ -26,7 +25,7 @@ type app struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	db     *bun.DB
-	keys   *fernet.Repository
+	keys   *tokenKeys
 	policy *policy.Enforcer
 	reader *store.Reader
 	// dialect is the database's SQL dialect (for keystone-ng's migrations).
@@ -66,11 +65,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 func assemble(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: log}
 	var problems []error
-	keys, err := fernet.OpenRepository(cfg.FernetTokens.KeyRepository)
+	keys, err := openTokenKeys(cfg, log)
 	if err != nil {
-		problems = append(problems, fmt.Errorf("[fernet_tokens] key_repository: %w", err))
+		problems = append(problems, err)
 	} else {
-		keys.Logger = log
 		a.keys = keys
 	}
 	pol, err := policy.New(policy.Options{
@@ -135,9 +133,8 @@ func (a *app) close() {
 
 func (a *app) validator() *token.Validator {
 	cfg := a.cfg
-	return &token.Validator{
+	v := &token.Validator{
 		Identity: a.identityBackend(),
-		Keys:     a.keys,
 		Codec:    &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
 		Store:    store.NewCachedCatalog(a.reader, cfg.KeystoneNG.CatalogCacheTTL),
 		Settings: token.Settings{
@@ -155,6 +152,8 @@ func (a *app) validator() *token.Validator {
 		Log:          a.log,
 		QueryTimeout: cfg.KeystoneNG.DBQueryTimeout,
 	}
+	a.keys.validator(v)
+	return v
 }
 
 func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
@@ -175,8 +174,8 @@ func (a *app) server(m *httpapi.Metrics) *httpapi.Server {
 			if err := a.reader.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
-			if a.keys.KeySet().Len() == 0 {
-				return errors.New("no Fernet keys")
+			if a.keys.count() == 0 {
+				return errors.New("no token keys")
 			}
 			return nil
 		},

@@ -33,7 +33,7 @@ func check(ctx context.Context, o *cliOptions, stdout, stderr io.Writer) int {
 		if err != nil {
 			problems = append(problems, splitJoined(err)...)
 		} else {
-			fmt.Fprintf(stdout, "\nfernet keys: %d usable in %s\ndatabase: reachable, Python Keystone schema present\n", a.keys.KeySet().Len(), cfg.FernetTokens.KeyRepository)
+			fmt.Fprintf(stdout, "\n%sdatabase: reachable, Python Keystone schema present\n", a.keys.describe())
 			printSchema(stdout, a.reader.Schema())
 			a.checkIdentity(stdout)
 			problems = append(problems, a.checkV4(ctx, stdout)...)

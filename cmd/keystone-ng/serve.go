@@ -43,13 +43,13 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		if a.identity != nil {
 			a.identity.OnSearch(m.LDAPSearch)
 		}
-		a.keys.OnReload = func(ok bool, n int) {
+		a.keys.onReload(func(ok bool, n int) {
 			if ok {
 				m.KeyReloads.WithLabelValues("ok").Inc()
 			} else {
 				m.KeyReloads.WithLabelValues("failed").Inc()
 			}
-		}
+		})
 	}
 	// The one limits value of the database reads of validation: the
 	// store admits rounds and statements by it (store.Reader.Limit).
@@ -57,7 +57,7 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 	a.reader.Limit(lim, waits)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	go a.keys.Watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
+	a.keys.watch(watchCtx, cfg.KeystoneNG.KeyReloadInterval)
 	if a.identity != nil {
 		// Domain configuration stored in the database is reread as it
 		// changes (files are read at start-up, as Python reads them).
@@ -94,7 +94,7 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("keystone-ng serving", "listen", ln.Addr().String(), "version", version,
-		"config_files", cfg.Files, "keys", a.keys.KeySet().Len(), "pid", os.Getpid(),
+		"config_files", cfg.Files, "token_provider", cfg.Token.Provider, "keys", a.keys.count(), "pid", os.Getpid(),
 		"gomaxprocs", runtime.GOMAXPROCS(0), "gogc", gcPercent, "gomemlimit", gcLimit,
 		"db_concurrency", lim.Statements, "db_batch_size", lim.Batch)
 	errc := make(chan error, 1)

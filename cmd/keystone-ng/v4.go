@@ -53,11 +53,16 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 		go engine.Watch(ctx, 2*time.Second)
 	}
 	issuer := &issue.Issuer{
-		Keys:       a.keys,
 		Codec:      &payload.Codec{Methods: cfg.Auth.Methods, DefaultDomainID: cfg.Identity.DefaultDomainID},
 		Validator:  v.Validator,
 		Expiration: time.Duration(cfg.Token.Expiration) * time.Second,
 		Now:        time.Now,
+	}
+	if err := a.keys.issuer(issuer); err != nil {
+		// [token] provider = jws without a usable private.pem: this
+		// node validates but cannot mint.
+		a.log.Warn("/v4 is off: no key to mint tokens with", "error", err)
+		return nil, nil, nil
 	}
 	// The one usability rule of every login (and the passkey service's
 	// account and lockout checks).

@@ -36,6 +36,9 @@ KSPY_ADMIN_PASSWORD="${KSPY_ADMIN_PASSWORD:-secret}"
 KSPY_ADMIN_PROJECT="${KSPY_ADMIN_PROJECT:-admin}"
 KSPY_REGION="${KSPY_REGION:-RegionOne}"
 KSPY_TOKEN_EXPIRATION="${KSPY_TOKEN_EXPIRATION:-3600}"
+# [token] provider: fernet, or jws (ES256 key pair made by
+# keystone-manage create_jws_keypair in $KSPY_STATE_DIR/jws-keys)
+KSPY_TOKEN_PROVIDER="${KSPY_TOKEN_PROVIDER:-fernet}"
 KSPY_BCRYPT_ROUNDS="${KSPY_BCRYPT_ROUNDS:-4}"
 KSPY_CACHE="${KSPY_CACHE:-0}"
 # one memcached per instance: default port follows KSPY_PORT (5000 -> 11211)
@@ -59,6 +62,9 @@ KSPY_URL="http://$KSPY_HOST:$KSPY_PORT/v3"
 KSPY_CONF="$KSPY_STATE_DIR/keystone.conf"
 KSPY_FERNET_DIR="$KSPY_STATE_DIR/fernet-keys"
 KSPY_CREDENTIAL_DIR="$KSPY_STATE_DIR/credential-keys"
+KSPY_JWS_DIR="$KSPY_STATE_DIR/jws-keys"
+KSPY_JWS_PRIVATE_DIR="$KSPY_JWS_DIR/private"
+KSPY_JWS_PUBLIC_DIR="$KSPY_JWS_DIR/public"
 KSPY_LOG_DIR="$KSPY_STATE_DIR/log"
 KSPY_RUN_DIR="$KSPY_STATE_DIR/run"
 KSPY_SQLITE_DIR="$KSPY_STATE_DIR/sqlite"
@@ -76,6 +82,7 @@ check_common_settings() {
   case "$KSPY_PORT" in '' | *[!0-9]*) fail "KSPY_PORT must be a number" ;; esac
   case "$KSPY_DB_NAME$KSPY_DB_USER" in *[!A-Za-z0-9_]*) fail "KSPY_DB_NAME and KSPY_DB_USER may only use letters, digits and _" ;; esac
   case "$KSPY_DB_PASSWORD" in *[!A-Za-z0-9_.-]*) fail "KSPY_DB_PASSWORD may only use letters, digits, _ . -" ;; esac
+  case "$KSPY_TOKEN_PROVIDER" in fernet | jws) ;; *) fail "KSPY_TOKEN_PROVIDER must be fernet or jws (got '$KSPY_TOKEN_PROVIDER')" ;; esac
 }
 
 # ---- database admin ---------------------------------------------------------

@@ -18,7 +18,7 @@
 #
 # Knobs (environment): KSPY_DB=mysql|postgresql|sqlite, KSPY_PORT, KSPY_STATE_DIR,
 # KSPY_DB_NAME, KSPY_RESET=1, KSPY_CACHE=1, KSPY_EXTRA_CONF, KSPY_BCRYPT_ROUNDS,
-# KSPY_TOKEN_EXPIRATION ... - see README.md. Run as root on Debian bookworm.
+# KSPY_TOKEN_EXPIRATION, KSPY_TOKEN_PROVIDER=fernet|jws ... - see README.md. Run as root on Debian bookworm.
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -181,7 +181,7 @@ EOF
 esac
 
 if [ "$KSPY_RESET" = 1 ]; then
-  rm -rf "$KSPY_FERNET_DIR" "$KSPY_CREDENTIAL_DIR" "$KSPY_RUN_DIR/setup.sum"
+  rm -rf "$KSPY_FERNET_DIR" "$KSPY_CREDENTIAL_DIR" "$KSPY_JWS_DIR" "$KSPY_RUN_DIR/setup.sum"
   find "$KSPY_LOG_DIR" -mindepth 1 -maxdepth 1 -type f -delete
 fi
 
@@ -263,7 +263,7 @@ password_hash_rounds = $KSPY_BCRYPT_ROUNDS
 $identity_extra
 
 [token]
-provider = fernet
+provider = $KSPY_TOKEN_PROVIDER
 expiration = $KSPY_TOKEN_EXPIRATION
 
 [fernet_tokens]
@@ -280,6 +280,10 @@ key_repository = $KSPY_CREDENTIAL_DIR
 
 $cache_section
 EOF
+  if [ "$KSPY_TOKEN_PROVIDER" = jws ]; then
+    printf '\n[jwt_tokens]\njws_private_key_repository = %s\njws_public_key_repository = %s\n' \
+      "$KSPY_JWS_PRIVATE_DIR" "$KSPY_JWS_PUBLIC_DIR"
+  fi
   if [ -n "$KSPY_EXTRA_CONF" ]; then
     printf '\n# ---- appended from KSPY_EXTRA_CONF (%s)\n' "$KSPY_EXTRA_CONF"
     cat "$KSPY_EXTRA_CONF"
@@ -392,7 +396,8 @@ setup_sum=$({
 
 if [ "$KSPY_RESET" != 1 ] && [ "${KSPY_FORCE_SETUP:-0}" != 1 ] && [ "$config_changed" = 0 ] &&
   [ "$(cat "$KSPY_RUN_DIR/setup.sum" 2>/dev/null || true)" = "$setup_sum" ] &&
-  [ -s "$KSPY_FERNET_DIR/0" ] && recorded_pid uwsgi >/dev/null && api_up && token_round_trip; then
+  [ -s "$KSPY_FERNET_DIR/0" ] && { [ "$KSPY_TOKEN_PROVIDER" != jws ] || [ -s "$KSPY_JWS_PRIVATE_DIR/private.pem" ]; } &&
+  recorded_pid uwsgi >/dev/null && api_up && token_round_trip; then
   say "already running with this configuration (uWSGI master pid $(recorded_pid uwsgi)); nothing to do"
 else
   rm -f "$KSPY_RUN_DIR/setup.sum"
@@ -415,6 +420,19 @@ else
   fi
   [ -s "$KSPY_FERNET_DIR/0" ] || manage fernet_setup --keystone-user "$KSPY_SERVICE_USER" --keystone-group "$KSPY_SERVICE_USER"
   [ -s "$KSPY_CREDENTIAL_DIR/0" ] || manage credential_setup --keystone-user "$KSPY_SERVICE_USER" --keystone-group "$KSPY_SERVICE_USER"
+  if [ "$KSPY_TOKEN_PROVIDER" = jws ] && [ ! -s "$KSPY_JWS_PRIVATE_DIR/private.pem" ]; then
+    # create_jws_keypair writes private.pem and public.pem into its working
+    # directory (keystone/cmd/cli.py CreateJWSKeyPair); the keystone user
+    # reads both (it signs and validates), nobody else reads the private key.
+    install -d -o "$KSPY_SERVICE_USER" -g "$KSPY_SERVICE_USER" -m 0750 "$KSPY_JWS_DIR"
+    install -d -o "$KSPY_SERVICE_USER" -g "$KSPY_SERVICE_USER" -m 0700 "$KSPY_JWS_PRIVATE_DIR"
+    install -d -o "$KSPY_SERVICE_USER" -g "$KSPY_SERVICE_USER" -m 0750 "$KSPY_JWS_PUBLIC_DIR"
+    rm -f "$KSPY_JWS_PRIVATE_DIR/public.pem" "$KSPY_JWS_PUBLIC_DIR/public.pem"
+    (cd "$KSPY_JWS_PRIVATE_DIR" && manage create_jws_keypair --keystone-user "$KSPY_SERVICE_USER" --keystone-group "$KSPY_SERVICE_USER")
+    mv "$KSPY_JWS_PRIVATE_DIR/public.pem" "$KSPY_JWS_PUBLIC_DIR/public.pem"
+    chmod 0600 "$KSPY_JWS_PRIVATE_DIR/private.pem"
+    chmod 0640 "$KSPY_JWS_PUBLIC_DIR/public.pem"
+  fi
   OS_BOOTSTRAP_PASSWORD="$KSPY_ADMIN_PASSWORD" manage bootstrap \
     --bootstrap-username "$KSPY_ADMIN_USER" \
     --bootstrap-project-name "$KSPY_ADMIN_PROJECT" \
@@ -464,7 +482,7 @@ env_tmp=$(mktemp "$KSPY_RUN_DIR/env.XXXXXX")
 {
   echo "# Python Keystone started by keystone-ng deploy/keystone-py/up.sh; source me"
   for v in KSPY_VERSION KSPY_URL KSPY_HOST KSPY_PORT KSPY_CONF KSPY_DB KSPY_DB_URL KSPY_DB_NAME \
-    KSPY_DB_PORT KSPY_FERNET_DIR KSPY_CREDENTIAL_DIR KSPY_STATE_DIR KSPY_LOG_DIR KSPY_UWSGI_INI \
+    KSPY_DB_PORT KSPY_FERNET_DIR KSPY_CREDENTIAL_DIR KSPY_TOKEN_PROVIDER KSPY_JWS_PRIVATE_DIR KSPY_JWS_PUBLIC_DIR KSPY_STATE_DIR KSPY_LOG_DIR KSPY_UWSGI_INI \
     KSPY_ADMIN_USER KSPY_ADMIN_PASSWORD KSPY_ADMIN_PROJECT KSPY_REGION KSPY_TOKEN_EXPIRATION \
     KSPY_BCRYPT_ROUNDS KSPY_CACHE KSPY_SERVICE_USER; do
     printf '%s=%s\n' "$v" "$(q "${!v}")"

@@ -33,6 +33,7 @@ type Config struct {
 	Token              TokenSection
 	FernetTokens       FernetSection // [fernet_tokens]
 	FernetReceipts     FernetSection // [fernet_receipts]
+	JWTTokens          JWTTokensSection
 	Credential         CredentialSection
 	Identity           IdentitySection
 	IdentityMapping    IdentityMappingSection // [identity_mapping]
@@ -87,7 +88,7 @@ type DatabaseSection struct {
 // TokenSection is keystone.conf [token].
 type TokenSection struct {
 	Expiration              int    // expiration in seconds (3600)
-	Provider                string // provider (fernet)
+	Provider                string // provider (fernet): fernet or jws
 	AllowExpiredWindow      int    // allow_expired_window in seconds (172800)
 	AllowRescopeScopedToken bool   // allow_rescope_scoped_token (true)
 	RevokeByID              bool   // revoke_by_id (true)
@@ -98,6 +99,13 @@ type TokenSection struct {
 type FernetSection struct {
 	KeyRepository string // key_repository (/etc/keystone/fernet-keys/)
 	MaxActiveKeys int    // max_active_keys (3)
+}
+
+// JWTTokensSection is keystone.conf [jwt_tokens], the key repositories of
+// [token] provider = jws (keystone/conf/jwt_tokens.py).
+type JWTTokensSection struct {
+	JWSPublicKeyRepository  string // jws_public_key_repository (/etc/keystone/jws-keys/public)
+	JWSPrivateKeyRepository string // jws_private_key_repository (/etc/keystone/jws-keys/private)
 }
 
 // CredentialSection is keystone.conf [credential].

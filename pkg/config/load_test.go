@@ -100,6 +100,7 @@ func TestDefaults(t *testing.T) {
 		{"fernet_tokens", c.FernetTokens, FernetSection{"/etc/keystone/fernet-keys/", 3}},
 		{"fernet_receipts", c.FernetReceipts, FernetSection{"/etc/keystone/fernet-keys/", 3}},
 		{"credential", c.Credential.KeyRepository, "/etc/keystone/credential-keys/"},
+		{"jwt_tokens", c.JWTTokens, JWTTokensSection{"/etc/keystone/jws-keys/public", "/etc/keystone/jws-keys/private"}},
 		{"identity", c.Identity, IdentitySection{"default", "sql", false, "bcrypt", 0, 4096, false, "/etc/keystone/domains", true, 600}},
 		{"methods", c.Auth.Methods, []string{"external", "password", "token", "oauth1", "mapped", "application_credential"}},
 		{"resource", c.Resource, ResourceSection{}},
@@ -246,7 +247,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 	dir := t.TempDir()
 	good := write(t, dir, "k.conf", `[token]
 expiration = abc
-provider = jws
+provider = jwt
 [fernet_tokens]
 max_active_keys = 0
 [DEFAULT]
@@ -278,7 +279,7 @@ novalue
 		`[DEFAULT] public_endpoint (from `+good+`:8): "not a url": invalid URI`,
 		`[identity] password_hash_algorithm (from `+good+`:10): "md5": valid values are`,
 		`[keystone_ng] key_reload_interval (from `+good+`:14): "soon": invalid duration`,
-		`[token] provider (from `+good+`:3): jws tokens are not supported`,
+		`[token] provider (from `+good+`:3): "jwt": unknown provider (keystone-ng supports fernet and jws)`,
 		`[keystone_ng] listen (from `+good+`:12): "localhost": must be host:port`,
 		`[keystone_ng] log_level (from environment variable KEYSTONE_NG_LOG_LEVEL): "loud": must be one of`,
 	)
@@ -429,6 +430,7 @@ func TestValidate(t *testing.T) {
 	c.Database = DatabaseSection{Connection: "oracle://u:secretpw@h/db", MaxPoolSize: -1, MaxOverflow: -2, PoolTimeout: -1, MaxRetries: -2}
 	c.Token.Expiration = 0
 	c.Token.Provider = "jws"
+	c.JWTTokens = JWTTokensSection{JWSPublicKeyRepository: "", JWSPrivateKeyRepository: " "}
 	c.Token.AllowExpiredWindow = -1
 	c.FernetTokens = FernetSection{KeyRepository: "", MaxActiveKeys: 0}
 	c.FernetReceipts = FernetSection{KeyRepository: " ", MaxActiveKeys: 1}
@@ -464,7 +466,8 @@ func TestValidate(t *testing.T) {
 		`[database] pool_timeout`,
 		`[database] max_retries`,
 		`[token] expiration: must be greater than zero`,
-		`[token] provider: jws tokens are not supported by keystone-ng`,
+		`[jwt_tokens] jws_public_key_repository: must be set with [token] provider = jws`,
+		`[jwt_tokens] jws_private_key_repository: must be set with [token] provider = jws`,
 		`[token] allow_expired_window`,
 		`[fernet_tokens] key_repository: must be set`,
 		`[fernet_tokens] max_active_keys: must be at least 1`,

@@ -98,6 +98,9 @@ var schema = []*option{
 	{section: "fernet_tokens", name: "max_active_keys", kind: kindInt, def: "3", min: i64(1), field: func(c *Config) any { return &c.FernetTokens.MaxActiveKeys }},
 	{section: "fernet_receipts", name: "key_repository", kind: kindString, def: "/etc/keystone/fernet-keys/", field: func(c *Config) any { return &c.FernetReceipts.KeyRepository }},
 	{section: "fernet_receipts", name: "max_active_keys", kind: kindInt, def: "3", min: i64(1), field: func(c *Config) any { return &c.FernetReceipts.MaxActiveKeys }},
+	// [jwt_tokens] (keystone/conf/jwt_tokens.py)
+	{section: "jwt_tokens", name: "jws_public_key_repository", kind: kindString, def: "/etc/keystone/jws-keys/public", field: func(c *Config) any { return &c.JWTTokens.JWSPublicKeyRepository }},
+	{section: "jwt_tokens", name: "jws_private_key_repository", kind: kindString, def: "/etc/keystone/jws-keys/private", field: func(c *Config) any { return &c.JWTTokens.JWSPrivateKeyRepository }},
 	{section: "credential", name: "key_repository", kind: kindString, def: "/etc/keystone/credential-keys/", field: func(c *Config) any { return &c.Credential.KeyRepository }},
 
 	// [identity] (keystone/conf/identity.py)

@@ -103,9 +103,20 @@ func (c *Config) Validate() error {
 	switch c.Token.Provider {
 	case "fernet":
 	case "jws":
-		p.add("%s: jws tokens are not supported by keystone-ng (only fernet)", c.at("token", "provider"))
+		// Python refuses to start without both repositories
+		// (jws/core.py Provider.__init__); their content is checked
+		// when they are opened.
+		for _, name := range []string{"jws_public_key_repository", "jws_private_key_repository"} {
+			v := c.JWTTokens.JWSPublicKeyRepository
+			if name == "jws_private_key_repository" {
+				v = c.JWTTokens.JWSPrivateKeyRepository
+			}
+			if strings.TrimSpace(v) == "" {
+				p.add("%s: must be set with [token] provider = jws", c.at("jwt_tokens", name))
+			}
+		}
 	default:
-		p.add("%s: %q: unknown provider (keystone-ng supports fernet)", c.at("token", "provider"), c.Token.Provider)
+		p.add("%s: %q: unknown provider (keystone-ng supports fernet and jws)", c.at("token", "provider"), c.Token.Provider)
 	}
 	if c.Token.AllowExpiredWindow < 0 {
 		p.add("%s: must not be negative", c.at("token", "allow_expired_window"))

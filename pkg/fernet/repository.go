@@ -1,7 +1,6 @@
 package fernet
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,10 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/keystone-ng/keystone-ng/pkg/keyrepo"
 )
 
 var (
@@ -152,184 +150,56 @@ func LoadRepository(dir string) (*KeySet, error) {
 	return ks, nil
 }
 
-// fingerprint summarises the directory cheaply: the integer-named entries
-// with the size, modification time and inode of what they point to. A
-// rotation (keystone-manage fernet_rotate: write 0.tmp, rename 0 to max+1,
-// rename 0.tmp to 0, delete the oldest) or a Kubernetes secret update
-// changes it; an unchanged fingerprint means no key needs re-reading.
-func fingerprint(dir string) (string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, e := range entries {
-		if _, ok := parseKeyID(e.Name()); !ok {
-			continue
-		}
-		st, err := os.Stat(filepath.Join(dir, e.Name()))
-		if err != nil {
-			fmt.Fprintf(&b, "%s:!%v;", e.Name(), err)
-			continue
-		}
-		var ino uint64
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			ino = sys.Ino
-		}
-		fmt.Fprintf(&b, "%s:%d:%d:%d:%d;", e.Name(), st.Size(), st.ModTime().UnixNano(), ino, st.Mode())
-	}
-	return b.String(), nil
+// isKeyName reports whether a directory entry is a key file by name.
+func isKeyName(name string) bool {
+	_, ok := parseKeyID(name)
+	return ok
 }
 
-// Repository is a key repository kept current while the service runs: the
-// KeySet in use is swapped atomically, so a request decrypts either with
-// the old or the new set, never with a half-read one (docs/design.md §4: keys
-// reloaded within a second without a restart).
+// repositoryKind is the Fernet key repository for pkg/keyrepo: reloaded by
+// the same rule as the JWS public key repository.
+var repositoryKind = &keyrepo.Kind[*KeySet]{
+	Name:  "fernet key repository",
+	IsKey: isKeyName,
+	Load:  LoadRepository,
+}
+
+// Repository is a key repository kept current while the service runs
+// (pkg/keyrepo): the KeySet in use is swapped atomically, so a request
+// decrypts either with the old or the new set, never with a half-read one
+// (docs/design.md §4: keys reloaded within a second without a restart).
+// Reload, Watch, Stats, Dir, OnReload and Logger are keyrepo's.
 type Repository struct {
-	dir string
-	cur atomic.Pointer[KeySet]
-
-	// OnReload, when set before Watch starts, is called after every
-	// reload attempt triggered by a change (ok=false: the change left the
-	// repository unusable and the previous keys stay in use; keys is the
-	// number of keys in use afterwards). Wire it to Prometheus counters.
-	OnReload func(ok bool, keys int)
-	// Logger receives reload events; nil means slog.Default().
-	Logger *slog.Logger
-
-	mu      sync.Mutex // serialises Reload
-	fp      string
-	lastErr string
-
-	reloads  atomic.Uint64
-	failures atomic.Uint64
+	*keyrepo.Repository[*KeySet]
 }
 
 // ErrRepositoryChanging means the directory kept changing while it was
 // read (a rotation in progress); the read is retried on the next poll.
-var ErrRepositoryChanging = errors.New("fernet: key repository changed while being read")
-
-// loadStable reads dir between two equal fingerprints, so that the KeySet
-// is a snapshot of one state of the directory. Without this, a read racing
-// a rotation could list "0" before the rename and read the new staged key,
-// missing the new primary (a torn read seen in TestRotationWhileDecrypting).
-func loadStable(dir string) (*KeySet, string, error) {
-	fp, err := fingerprint(dir)
-	if err != nil {
-		return nil, "", &RepositoryError{Dir: dir, Err: err}
-	}
-	for range 5 {
-		ks, err := LoadRepository(dir)
-		if err != nil {
-			return nil, "", err
-		}
-		after, err := fingerprint(dir)
-		if err != nil {
-			return nil, "", &RepositoryError{Dir: dir, Err: err}
-		}
-		if after == fp {
-			return ks, fp, nil
-		}
-		fp = after
-	}
-	return nil, "", &RepositoryError{Dir: dir, Err: ErrRepositoryChanging}
-}
+var ErrRepositoryChanging = keyrepo.ErrChanging
 
 // OpenRepository loads dir (see LoadRepository) and returns a Repository
 // serving it. An error means the service must not start (docs/design.md §9).
 func OpenRepository(dir string) (*Repository, error) {
-	ks, fp, err := loadStable(dir)
+	r, err := keyrepo.Open(repositoryKind, dir)
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{dir: dir, fp: fp}
-	r.cur.Store(ks)
 	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o005 != 0 {
 		// fernet_utils.py validate_key_repository warns the same way.
 		slog.Default().Warn("fernet key repository is world readable", "dir", dir)
 	}
-	return r, nil
+	return &Repository{r}, nil
 }
 
-// Dir returns the repository directory.
-func (r *Repository) Dir() string { return r.dir }
-
 // KeySet returns the keys currently in use.
-func (r *Repository) KeySet() *KeySet { return r.cur.Load() }
+func (r *Repository) KeySet() *KeySet { return r.Current() }
 
 // Decrypt is KeySet().Decrypt.
 func (r *Repository) Decrypt(token string) ([]byte, time.Time, error) {
-	return r.cur.Load().Decrypt(token)
+	return r.Current().Decrypt(token)
 }
 
 // Encrypt is KeySet().Encrypt (primary key).
 func (r *Repository) Encrypt(plaintext []byte, now time.Time) (string, error) {
-	return r.cur.Load().Encrypt(plaintext, now)
-}
-
-// Stats returns how many reloads succeeded and failed so far.
-func (r *Repository) Stats() (reloads, failures uint64) {
-	return r.reloads.Load(), r.failures.Load()
-}
-
-func (r *Repository) logger() *slog.Logger {
-	if r.Logger != nil {
-		return r.Logger
-	}
-	return slog.Default()
-}
-
-// Reload re-reads the repository if its fingerprint changed. On failure
-// the previous KeySet stays in use and the next call retries (a copy in
-// progress, e.g. rsync from the node that rotated, may be half written).
-// changed reports whether a reload was attempted.
-func (r *Repository) Reload() (changed bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fp, err := fingerprint(r.dir)
-	if err == nil && fp == r.fp {
-		return false, nil
-	}
-	ks, fp, err := loadStable(r.dir)
-	log := r.logger()
-	if err != nil {
-		r.failures.Add(1)
-		if msg := err.Error(); msg != r.lastErr {
-			r.lastErr = msg
-			log.Warn("fernet key repository reload failed; keeping previous keys",
-				"dir", r.dir, "error", msg, "keys", r.cur.Load().String())
-		}
-		if r.OnReload != nil {
-			r.OnReload(false, r.cur.Load().Len())
-		}
-		return true, err
-	}
-	r.fp, r.lastErr = fp, ""
-	r.cur.Store(ks)
-	r.reloads.Add(1)
-	log.Info("fernet key repository reloaded", "dir", r.dir, "keys", ks.String())
-	if r.OnReload != nil {
-		r.OnReload(true, ks.Len())
-	}
-	return true, nil
-}
-
-// Watch polls the repository every interval (500ms when interval <= 0, so a
-// rotation is picked up within a second) until ctx is done. Polling the
-// listing and file metadata is cheap and, unlike inotify, works on NFS,
-// Kubernetes secret volumes and config-management rsyncs alike.
-func (r *Repository) Watch(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		interval = 500 * time.Millisecond
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = r.Reload()
-		}
-	}
+	return r.Current().Encrypt(plaintext, now)
 }

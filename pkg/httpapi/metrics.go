@@ -45,7 +45,7 @@ func NewMetrics(db *sql.DB) *Metrics {
 		}, []string{"outcome"}),
 		KeyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keystone_ng_fernet_key_reloads_total",
-			Help: "Fernet key repository reloads by result (ok, failed).",
+			Help: "Token key repository reloads (Fernet, or the JWS public and private key repositories) by result (ok, failed).",
 		}, []string{"result"}),
 		// One observation per round of validation lookups, 0 when a
 		// place was free: _count is the rounds, _sum the total time spent

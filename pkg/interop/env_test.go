@@ -30,6 +30,23 @@ type pyEnv struct {
 	AdminPassword string
 	AdminProject  string
 	ServiceUser   string // system user owning the key repositories ("keystone")
+	// TokenProvider is Python's [token] provider, fernet or jws
+	// (KSPY_TOKEN_PROVIDER; env files of older up.sh runs lack it: fernet).
+	TokenProvider string
+	JWSPublicDir  string // [jwt_tokens] jws_public_key_repository (jws only)
+	JWSPrivateDir string // [jwt_tokens] jws_private_key_repository (jws only)
+}
+
+// jws reports a Python Keystone configured for JWS tokens.
+func (e *pyEnv) jws() bool { return e.TokenProvider == "jws" }
+
+// skipUnlessFernet skips a test that only makes sense for Fernet tokens
+// (crafted Fernet payloads, Fernet key rotation).
+func skipUnlessFernet(t testing.TB, e *pyEnv, why string) {
+	t.Helper()
+	if e.TokenProvider != "fernet" {
+		t.Skipf("Fernet only (%s): Python is configured for [token] provider = %s", why, e.TokenProvider)
+	}
 }
 
 // loadEnv reads the file named by KSNG_INTEROP_ENV, or skips the test.
@@ -63,6 +80,14 @@ func loadEnv(t testing.TB) *pyEnv {
 	e.AdminUser = need("KSPY_ADMIN_USER")
 	e.AdminPassword = need("KSPY_ADMIN_PASSWORD")
 	e.AdminProject = need("KSPY_ADMIN_PROJECT")
+	e.TokenProvider = vars["KSPY_TOKEN_PROVIDER"]
+	if e.TokenProvider == "" {
+		e.TokenProvider = "fernet"
+	}
+	if e.jws() {
+		e.JWSPublicDir = need("KSPY_JWS_PUBLIC_DIR")
+		e.JWSPrivateDir = need("KSPY_JWS_PRIVATE_DIR")
+	}
 	e.ServiceUser = vars["KSPY_SERVICE_USER"]
 	if e.ServiceUser == "" {
 		e.ServiceUser = "keystone"
@@ -146,6 +171,13 @@ func moduleRoot(t testing.TB) string {
 // user (so new key files get the owner Python expects), e.g. fernet_rotate.
 func keystoneManage(t testing.TB, env *pyEnv, args ...string) string {
 	t.Helper()
+	return keystoneManageIn(t, env, "", args...)
+}
+
+// keystoneManageIn is keystoneManage run in dir ("" = the test's own
+// directory): create_jws_keypair writes into its working directory.
+func keystoneManageIn(t testing.TB, env *pyEnv, dir string, args ...string) string {
+	t.Helper()
 	full := append([]string{"--config-file", env.Conf}, args...)
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
@@ -153,6 +185,7 @@ func keystoneManage(t testing.TB, env *pyEnv, args ...string) string {
 	} else {
 		cmd = exec.Command("keystone-manage", full...)
 	}
+	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("keystone-manage %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -166,9 +199,14 @@ func fernetRotate(t testing.TB, env *pyEnv) {
 	keystoneManage(t, env, "fernet_rotate", "--keystone-user", env.ServiceUser, "--keystone-group", env.ServiceUser)
 }
 
-// keyFiles lists the key repository (names only), for logs.
+// keyFiles lists the key repository (names only), for logs: the Fernet
+// one, or the JWS public keys.
 func keyFiles(env *pyEnv) []string {
-	ents, _ := os.ReadDir(env.FernetDir)
+	dir := env.FernetDir
+	if env.jws() {
+		dir = env.JWSPublicDir
+	}
+	ents, _ := os.ReadDir(dir)
 	var names []string
 	for _, e := range ents {
 		names = append(names, e.Name())

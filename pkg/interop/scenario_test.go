@@ -230,8 +230,8 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 		runChecks(t, chk, cases)
 	})
 
-	step("fernet-rotate", func(t *testing.T) {
-		fernetRotate(t, env)
+	step(env.TokenProvider+"-rotate", func(t *testing.T) {
+		rotateKeys(t, env)
 		t.Logf("after the first rotation the key repository holds %v", keyFiles(env))
 		newAdmin := adminLogin(t, py, env).Token // encrypted with the new primary key
 		if ng != nil {
@@ -243,7 +243,7 @@ func runScenario(t *testing.T, env *pyEnv, chk checker, ng *sidecar) {
 			one("rotated-once/new-auth", newAdmin, ts.get(t, "a-project"), "", http.StatusOK),
 		})
 
-		fernetRotate(t, env)
+		rotateKeys(t, env)
 		t.Logf("after the second rotation the key repository holds %v", keyFiles(env))
 		// every token minted before the first rotation used a key that is gone now
 		if ng != nil {

@@ -2,11 +2,12 @@
 //
 // A v4 token is an ordinary Python payload (docs/design.md §7): unscoped,
 // project, domain, system or federated, encrypted with the primary key of
-// the shared Fernet repository, so that Python Keystone validates and
-// rescopes it. Issue validates the freshly minted token with the same code
-// that answers GET /v3/auth/tokens: the body a client gets is the body
-// validation renders, and a grant Python would refuse (a project without
-// any role, a disabled domain) is refused here too.
+// the shared Fernet repository, or, when Python is configured for JWS
+// tokens, signed with its private key (pkg/jws), so that Python Keystone
+// validates and rescopes it. Issue validates the freshly minted token with
+// the same code that answers GET /v3/auth/tokens: the body a client gets
+// is the body validation renders, and a grant Python would refuse (a
+// project without any role, a disabled domain) is refused here too.
 package issue
 
 import (
@@ -26,6 +27,11 @@ import (
 // Encrypter seals a payload with the primary key (the key repository).
 type Encrypter interface {
 	Encrypt(plaintext []byte, now time.Time) (string, error)
+}
+
+// Signer mints a JWS token for a payload ([token] provider = jws, pkg/jws).
+type Signer interface {
+	Sign(p *payload.Payload, issuedAt time.Time) (string, error)
 }
 
 // Scope is the resolved scope of a token: at most one field is set.
@@ -61,7 +67,10 @@ type Grant struct {
 
 // Issuer mints tokens.
 type Issuer struct {
-	Keys      Encrypter
+	Keys Encrypter
+	// Signer, when set, mints JWS tokens instead of Fernet ones (Keys and
+	// Codec unused), as Python does with [token] provider = jws.
+	Signer    Signer
 	Codec     *payload.Codec
 	Validator *token.Validator
 	// Expiration is [token] expiration.
@@ -170,13 +179,9 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (*Issued, error) {
 	if err != nil {
 		return nil, apierror.Internal(err)
 	}
-	plain, err := i.Codec.Encode(p)
+	id, err := i.mint(p, now)
 	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("%w: %v", ErrInvalidGrant, err))
-	}
-	id, err := i.Keys.Encrypt(plain, now)
-	if err != nil {
-		return nil, apierror.Internal(fmt.Errorf("issue: encrypt: %w", err))
+		return nil, apierror.Internal(err)
 	}
 	t, err := i.Validator.Validate(ctx, token.Request{Token: id, Catalog: true})
 	if err != nil {
@@ -189,4 +194,25 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (*Issued, error) {
 		return nil, out
 	}
 	return &Issued{ID: id, Token: t}, nil
+}
+
+// mint seals p: a JWS token signed by the private key when a Signer is
+// set, else a Fernet token of the primary key.
+func (i *Issuer) mint(p *payload.Payload, now time.Time) (string, error) {
+	if i.Signer != nil {
+		id, err := i.Signer.Sign(p, now)
+		if err != nil {
+			return "", fmt.Errorf("issue: sign: %w", err)
+		}
+		return id, nil
+	}
+	plain, err := i.Codec.Encode(p)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidGrant, err)
+	}
+	id, err := i.Keys.Encrypt(plain, now)
+	if err != nil {
+		return "", fmt.Errorf("issue: encrypt: %w", err)
+	}
+	return id, nil
 }
