@@ -3,10 +3,7 @@ package loginclient
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -20,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/keystone-ng/keystone-ng/pkg/termsafe"
 )
 
@@ -80,30 +78,14 @@ func ParsePrivateKey(b []byte) (crypto.Signer, error) {
 	return s, nil
 }
 
-// algorithmFor is the one JWS algorithm keystone-ng verifies for a key.
-func algorithmFor(k crypto.Signer) (jose.SignatureAlgorithm, error) {
-	switch p := k.(type) {
-	case *rsa.PrivateKey:
-		return jose.RS256, nil
-	case *ecdsa.PrivateKey:
-		if p.Curve.Params().Name != "P-256" {
-			return "", errors.New("an EC key must be on P-256 (ES256)")
-		}
-		return jose.ES256, nil
-	case ed25519.PrivateKey:
-		return jose.EdDSA, nil
-	}
-	return "", fmt.Errorf("unsupported key type %T", k)
-}
-
 // Assertion signs the RFC 7523 §3 client assertion for audience: iss and
 // sub the account, a fresh jti, exp a minute away.
 func Assertion(k crypto.Signer, accountID, audience string, now time.Time) (string, error) {
-	alg, err := algorithmFor(k)
+	alg, err := serviceaccount.AlgorithmOf(k.Public())
 	if err != nil {
 		return "", err
 	}
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: k}, (&jose.SignerOptions{}).WithType("JWT"))
+	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: k}, (&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 )
 
 func TestParsePrivateKey(t *testing.T) {
@@ -59,7 +60,7 @@ func TestParsePrivateKey(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if alg, err := algorithmFor(k); alg != tc.alg || err != nil {
+		if alg, err := serviceaccount.AlgorithmOf(k.Public()); alg != string(tc.alg) || err != nil {
 			t.Errorf("%s: algorithm %s, %v", tc.name, alg, err)
 		}
 	}

@@ -52,8 +52,10 @@ func (e *errKey) Error() string { return e.msg }
 
 func keyError(format string, a ...any) error { return &errKey{fmt.Sprintf(format, a...)} }
 
-// algorithmOf returns the one algorithm a key verifies.
-func algorithmOf(k crypto.PublicKey) (string, error) {
+// AlgorithmOf returns the one algorithm a key verifies; the CLI signs its
+// assertions with the algorithm of its key's public half, so both sides
+// follow this one rule.
+func AlgorithmOf(k crypto.PublicKey) (string, error) {
 	switch p := k.(type) {
 	case *rsa.PublicKey:
 		if n := p.N.BitLen(); n < minRSABits || n > maxRSABits {
@@ -115,7 +117,7 @@ func ParsePublicKey(raw json.RawMessage) (*PublicKey, error) {
 		}
 		pub, wantAlg = jwk.Key, jwk.Algorithm
 	}
-	alg, err := algorithmOf(pub)
+	alg, err := AlgorithmOf(pub)
 	if err != nil {
 		return nil, err
 	}
