@@ -47,6 +47,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	} else if ae.Cause != nil {
 		log.DebugContext(c.Request().Context(), "request refused", "status", ae.Code, "error", ae.Cause)
 	}
+	if c.Request().URL.Path == oauth2TokenPath {
+		// The token endpoint answers in RFC 6749 §5.2's shape even when
+		// the refusal comes before its handler (body limit, rate limit,
+		// method, panic).
+		s.writeOAuth2Error(c, oauth2ErrorOf(ae), false)
+		return
+	}
 	if ae.Code == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Keystone uri="`+s.baseURL(c)+`/v3"`)
 	}

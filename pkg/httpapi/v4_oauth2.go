@@ -161,12 +161,12 @@ func tokenScope(projectID, domainID string) string {
 func (s *Server) oauth2Error(c echo.Context, grant, auth string, basic bool, err error) error {
 	var oe *serviceaccount.OAuthError
 	if !errors.As(err, &oe) {
-		ae := apierror.As(err)
-		if ae.Code == http.StatusRequestEntityTooLarge {
-			return ae
+		if ae := apierror.As(err); ae.Code == http.StatusRequestEntityTooLarge {
+			oe = oauth2ErrorOf(ae)
+		} else {
+			oe = &serviceaccount.OAuthError{Code: "server_error", Status: http.StatusInternalServerError,
+				Description: "The server could not issue a token.", Cause: err}
 		}
-		oe = &serviceaccount.OAuthError{Code: "server_error", Status: http.StatusInternalServerError,
-			Description: "The server could not issue a token.", Cause: err}
 	}
 	s.Metrics.OAuth2Token(grant, auth, oe.Code)
 	log := s.logger(c)
@@ -175,6 +175,12 @@ func (s *Server) oauth2Error(c echo.Context, grant, auth string, basic bool, err
 		level = slog.LevelError
 	}
 	log.Log(c.Request().Context(), level, "oauth2 token refused", "error", oe.Code, "client_auth", auth, "cause", errString(oe.Cause))
+	s.writeOAuth2Error(c, oe, basic)
+	return nil
+}
+
+// writeOAuth2Error writes RFC 6749 §5.2's error JSON, not cached (§5.1).
+func (s *Server) writeOAuth2Error(c echo.Context, oe *serviceaccount.OAuthError, basic bool) {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -182,7 +188,25 @@ func (s *Server) oauth2Error(c echo.Context, grant, auth string, basic bool, err
 		h.Set("WWW-Authenticate", `Basic realm="keystone-ng", charset="UTF-8"`)
 	}
 	b, _ := json.Marshal(map[string]string{"error": oe.Code, "error_description": oe.Description})
-	return c.Blob(oe.Status, "application/json", b)
+	_ = c.Blob(oe.Status, "application/json", b)
+}
+
+// oauth2ErrorOf is a refusal made outside the token endpoint's own checks
+// (body limit, rate limit, wrong method, a failure) in RFC 6749's terms,
+// keeping its status: RFC 6749 has no code for these, so the closest one.
+func oauth2ErrorOf(ae *apierror.Error) *serviceaccount.OAuthError {
+	code := "invalid_request"
+	switch {
+	case ae.Code == http.StatusTooManyRequests || ae.Code == http.StatusServiceUnavailable:
+		code = "temporarily_unavailable"
+	case ae.Code >= 500:
+		code = "server_error"
+	}
+	desc := ae.Message
+	if ae.Code >= 500 {
+		desc = "The server could not issue a token."
+	}
+	return &serviceaccount.OAuthError{Code: code, Status: ae.Code, Description: desc, Cause: ae.Cause}
 }
 
 func errString(err error) string {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/keystone-ng/keystone-ng/pkg/login"
+	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
 )
 
 func TestParseBasic(t *testing.T) {
@@ -116,4 +117,45 @@ func oauth2Count(t *testing.T, m *Metrics, grant, auth, outcome string) float64 
 		}
 	}
 	return 0
+}
+
+// TestOAuth2TokenRefusalsOutsideTheHandler: what the middleware refuses
+// before the token endpoint runs (an oversized body, the login rate limit,
+// a wrong method) is answered in RFC 6749's shape too, keeping its status
+// and headers.
+func TestOAuth2TokenRefusalsOutsideTheHandler(t *testing.T) {
+	s := &Server{
+		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:      NewMetrics(nil),
+		V4:           &V4{ServiceAccounts: limitServiceAccounts{}, Logins: &login.Pipeline{}},
+		MaxBodyBytes: 1024,
+		LoginLimiter: ratelimit.New(1, 1, 0),
+	}
+	h := s.Echo()
+	call := func(method, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "/v4/oauth2/token", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.RemoteAddr = "192.0.2.7:4000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	check := func(name string, w *httptest.ResponseRecorder, status int, code string) {
+		t.Helper()
+		var body map[string]string
+		if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != status || body["error"] != code ||
+			body["error_description"] == "" || len(body) != 2 || w.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("%s: %d %s, want %d {error: %s}", name, w.Code, w.Body, status, code)
+		}
+	}
+	check("oversized body", call(http.MethodPost, "grant_type=client_credentials&scope="+strings.Repeat("x", 2048)), http.StatusRequestEntityTooLarge, "invalid_request")
+	check("wrong method", call(http.MethodGet, ""), http.StatusMethodNotAllowed, "invalid_request")
+	// The bucket holds one request (the two refusals above came before
+	// the limiter): the first is answered, the second refused.
+	check("first request", call(http.MethodPost, "grant_type=client_credentials"), http.StatusUnauthorized, "invalid_client")
+	w := call(http.MethodPost, "grant_type=client_credentials")
+	check("rate limited", w, http.StatusTooManyRequests, "temporarily_unavailable")
+	if w.Header().Get("Retry-After") == "" {
+		t.Fatal("rate limited without Retry-After")
+	}
 }
