@@ -110,7 +110,7 @@ func (s *Server) serviceAccountCreate(c echo.Context) error {
 		return err
 	}
 	if req.ServiceAccount == nil {
-		return apierror.New(http.StatusBadRequest, "Expecting to find service_account in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+		return apierror.Validation("service_account", "request body")
 	}
 	// A system admin's account is unbounded; anyone else's (a domain's
 	// admin or manager) is bounded by domain_grantable_roles.
@@ -169,7 +169,7 @@ func (s *Server) serviceAccountUpdate(c echo.Context) error {
 		return err
 	}
 	if req.ServiceAccount == nil {
-		return apierror.New(http.StatusBadRequest, "Expecting to find service_account in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+		return apierror.Validation("service_account", "request body")
 	}
 	out, err := s.V4.ServiceAccounts.Update(c.Request().Context(), a, req.ServiceAccount)
 	if err != nil {
@@ -233,7 +233,7 @@ func (s *Server) serviceAccountKeyCreate(c echo.Context) error {
 		return err
 	}
 	if req.Key == nil {
-		return apierror.New(http.StatusBadRequest, "Expecting to find key in request body. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.")
+		return apierror.Validation("key", "request body")
 	}
 	t, _, _ := s.Caller(c)
 	k, err := s.V4.ServiceAccounts.CreateKey(c.Request().Context(), a, req.Key, t.Payload.UserID)
