@@ -3,6 +3,9 @@ package token
 import (
 	"slices"
 	"testing"
+
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 )
 
 func TestQueensMethods(t *testing.T) {
@@ -36,5 +39,28 @@ func TestRestorePadding(t *testing.T) {
 		if got := restorePadding(in); got != want {
 			t.Errorf("restorePadding(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestQueensFederatedLeftToPython: under Queens' rendering a federated
+// token is a 5xx (the front door then asks Python), whatever the evidence;
+// under the token model the same evidence validates.
+func TestQueensFederatedLeftToPython(t *testing.T) {
+	federated := func() *evidence {
+		ev := projectEvidence()
+		ev.payload.Version, ev.payload.Federated = 5, true
+		ev.payload.FederatedGroupIDs = []string{"g1"}
+		ev.payload.IdentityProviderID, ev.payload.ProtocolID = "idp", "openid"
+		ev.assignments = append(ev.assignments, keystone.Assignment{Type: "GroupProject", ActorID: "g1", TargetID: jProject, RoleID: "m", RoleName: "member"})
+		return withRoles(ev, "m", "r")
+	}
+	in := jInput()
+	if vd := judge(federated(), in); vd.err != nil {
+		t.Fatalf("token model: %v", vd.err)
+	}
+	in.settings.TokenData = TokenDataHelper
+	vd := judge(federated(), in)
+	if ae := apierror.As(vd.err); vd.err == nil || ae.Code != 501 {
+		t.Fatalf("Queens rendering: %v, want a 501", vd.err)
 	}
 }
