@@ -89,6 +89,7 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	sa, saPurgers := a.serviceAccountFeature(v4)
 	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
 	purgers := saPurgers
+	purgers = append(purgers, a.tokenExchangeFeature(v4, v.Validator)...)
 	pk, ps, err := a.passkeyFeature(ctx, v4, users)
 	if err != nil {
 		return nil, nil, err

@@ -46,6 +46,7 @@ type Config struct {
 	Federation         FederationSection
 	SecurityCompliance SecurityComplianceSection
 	Trust              TrustSection
+	AppCred            ApplicationCredentialSection // [application_credential]
 	OsloPolicy         OsloPolicySection
 	KeystoneNG         KeystoneNGSection // [keystone_ng], keystone-ng's own
 	WebAuthn           WebAuthnSection   // [webauthn], keystone-ng's own
@@ -205,6 +206,11 @@ type AuthSection struct {
 	// Methods is [auth] methods in file order. The order matters: it defines
 	// the bit of each method in the Fernet token methods bitmask.
 	Methods []string
+	// AdditionalPrimaryAuthMethods is [auth] additional_primary_auth_methods:
+	// method names an operator's own plugin adds to Python's set of
+	// primary (non-delegated) methods (keystone/api/_shared/delegation.py).
+	// Releases without the option simply never set it.
+	AdditionalPrimaryAuthMethods []string
 }
 
 // ResourceSection is keystone.conf [resource].
@@ -237,6 +243,14 @@ type SecurityComplianceSection struct {
 	LockoutDuration                int // lockout_duration in seconds (1800)
 	DisableUserAccountDaysInactive int // disable_user_account_days_inactive (0 = unset)
 	PasswordExpiresDays            int // password_expires_days (0 = unset)
+}
+
+// ApplicationCredentialSection is keystone.conf [application_credential].
+type ApplicationCredentialSection struct {
+	// UserLimit is user_limit: the most application credentials one user
+	// may hold (-1 = no limit). Restricted tokens are application
+	// credentials, so they count (docs/restricted-tokens.md §3).
+	UserLimit int
 }
 
 // TrustSection is keystone.conf [trust].

@@ -199,6 +199,8 @@ var schema = []*option{
 	{section: "security_compliance", name: "password_expires_days", kind: kindInt, none: true, min: i64(1), public: true, field: func(c *Config) any { return &c.SecurityCompliance.PasswordExpiresDays }},
 
 	// [trust]
+	{section: "auth", name: "additional_primary_auth_methods", kind: kindList, def: "", field: func(c *Config) any { return &c.Auth.AdditionalPrimaryAuthMethods }},
+	{section: "application_credential", name: "user_limit", kind: kindInt, def: "-1", field: func(c *Config) any { return &c.AppCred.UserLimit }},
 	{section: "trust", name: "allow_redelegation", kind: kindBool, def: "false", field: func(c *Config) any { return &c.Trust.AllowRedelegation }},
 	{section: "trust", name: "max_redelegation_count", kind: kindInt, def: "3", field: func(c *Config) any { return &c.Trust.MaxRedelegationCount }},
 

@@ -38,6 +38,9 @@ type V4 struct {
 	// ServiceAccountLogin is what a client credentials login reads beyond
 	// the service (scopes, the grantable-roles bound).
 	ServiceAccountLogin serviceaccount.LoginDeps
+	// TokenExchange makes restricted tokens on POST /v4/oauth2/token (nil:
+	// the token exchange grant is unsupported).
+	TokenExchange TokenExchangeService
 	// OIDC runs the OpenID Connect logins (browser, CLI, device) of
 	// Federation; nil leaves them off.
 	OIDC *oidcflow.Flow
@@ -99,6 +102,9 @@ func (s *Server) registerV4(e *echo.Echo) {
 	}
 	if s.V4.ServiceAccounts != nil {
 		s.registerServiceAccountRoutes(e)
+	}
+	if s.V4.ServiceAccounts != nil || s.V4.TokenExchange != nil {
+		e.POST(oauth2TokenPath, s.oauth2Token)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/oauth2"
 	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/labstack/echo/v4"
 )
@@ -45,26 +46,32 @@ func parseBasic(h string) (id, secret string, present bool, err error) {
 	return id, secret, true, nil
 }
 
-// tokenRequest reads the form of a token request (RFC 6749 §4.4.2,
-// application/x-www-form-urlencoded, no parameter twice: §3.2).
-func (s *Server) tokenRequest(c echo.Context) (*serviceaccount.TokenRequest, error) {
+// tokenForm reads the form of a token request (RFC 6749 §3.2:
+// application/x-www-form-urlencoded, no parameter twice).
+func tokenForm(c echo.Context) (url.Values, error) {
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if mt != "application/x-www-form-urlencoded" {
-		return nil, serviceaccount.InvalidRequest("The request must be application/x-www-form-urlencoded.")
+		return nil, oauth2.InvalidRequest("The request must be application/x-www-form-urlencoded.")
 	}
 	if err := c.Request().ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, apierror.New(http.StatusRequestEntityTooLarge, "Request is too large.")
 		}
-		return nil, serviceaccount.InvalidRequest("The request body is not a valid form.")
+		return nil, oauth2.InvalidRequest("The request body is not a valid form.")
 	}
 	form := c.Request().PostForm
 	for k, v := range form {
 		if len(v) > 1 {
-			return nil, serviceaccount.InvalidRequest("Parameter " + k + " is repeated.")
+			return nil, oauth2.InvalidRequest("Parameter " + k + " is repeated.")
 		}
 	}
+	return form, nil
+}
+
+// tokenRequest is a client credentials request (RFC 6749 §4.4.2) read
+// from form.
+func (s *Server) tokenRequest(c echo.Context, form url.Values) (*serviceaccount.TokenRequest, error) {
 	r := &serviceaccount.TokenRequest{
 		GrantType: form.Get("grant_type"), Scope: form.Get("scope"), ClientID: form.Get("client_id"),
 		AssertionType: form.Get("client_assertion_type"), Assertion: form.Get("client_assertion"),
@@ -84,10 +91,33 @@ func (s *Server) tokenRequest(c echo.Context) (*serviceaccount.TokenRequest, err
 	return r, nil
 }
 
+// basicTried tells whether the client sent the Basic scheme, well-formed
+// or not.
+func basicTried(c echo.Context) bool {
+	scheme, _, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
 // oauth2Token is POST /v4/oauth2/token: the client credentials grant of a
-// service account, through the one login pipeline.
+// service account, or a token exchange that makes a restricted token,
+// each through the one login pipeline.
 func (s *Server) oauth2Token(c echo.Context) error {
-	req, err := s.tokenRequest(c)
+	form, err := tokenForm(c)
+	if err != nil {
+		return s.oauth2Error(c, "other", "none", basicTried(c), err)
+	}
+	if form.Get("grant_type") == oauth2.GrantTokenExchange {
+		return s.tokenExchange(c, form)
+	}
+	if s.V4.ServiceAccounts == nil {
+		return s.oauth2Error(c, "other", "none", false, oauth2.UnsupportedGrantType())
+	}
+	return s.clientCredentials(c, form)
+}
+
+// clientCredentials is the client credentials grant (RFC 6749 §4.4).
+func (s *Server) clientCredentials(c echo.Context, form url.Values) error {
+	req, err := s.tokenRequest(c, form)
 	if err == nil {
 		err = serviceaccount.CheckTokenRequest(req)
 	}
@@ -104,9 +134,7 @@ func (s *Server) oauth2Token(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		// The client tried Basic if it sent the scheme, well-formed or not.
-		scheme, _, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		return s.oauth2Error(c, grant, auth, strings.EqualFold(scheme, "Basic"), err)
+		return s.oauth2Error(c, grant, auth, basicTried(c), err)
 	}
 	l := s.V4.ServiceAccounts.ClientCredentials(req, s.V4.ServiceAccountLogin)
 	issued, err := s.V4.Logins.Login(c.Request().Context(), l)
@@ -131,17 +159,24 @@ func (s *Server) oauth2Token(c echo.Context) error {
 	}
 	s.Metrics.OAuth2Token(grant, auth, "issued")
 	p := issued.Token.Payload
-	h := c.Response().Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
 	body := map[string]any{
 		"access_token": issued.ID,
 		"token_type":   "Bearer",
-		"expires_in":   int64(max(0, time.Until(p.ExpiresAt)/time.Second)),
+		"expires_in":   expiresIn(p.ExpiresAt),
 	}
 	if sc := tokenScope(p.ProjectID, p.DomainID); sc != "" {
 		body["scope"] = sc
 	}
+	return writeTokenAnswer(c, body)
+}
+
+func expiresIn(t time.Time) int64 { return int64(max(0, time.Until(t)/time.Second)) }
+
+// writeTokenAnswer writes RFC 6749 §5.1's answer, not cached.
+func writeTokenAnswer(c echo.Context, body map[string]any) error {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
 	return c.JSON(http.StatusOK, body)
 }
 

@@ -47,7 +47,6 @@ func (s *Server) registerServiceAccountRoutes(e *echo.Echo) {
 	e.POST("/v4/service_accounts/:id/secrets", s.serviceAccountSecretCreate)
 	e.GET("/v4/service_accounts/:id/secrets", s.serviceAccountSecretList)
 	e.DELETE("/v4/service_accounts/:id/secrets/:secret_id", s.serviceAccountSecretDelete)
-	e.POST("/v4/oauth2/token", s.oauth2Token)
 }
 
 // serviceAccountView is an account as the API shows it.

@@ -20,6 +20,7 @@ var pythonCountedTables = []string{
 	"group", "user_group_membership", "expiring_user_group_membership",
 	"assignment", "system_assignment", "project", "role", "implied_role",
 	"identity_provider", "idp_remote_ids", "federation_protocol", "mapping",
+	"application_credential", "application_credential_role", "access_rule", "application_credential_access_rule",
 }
 
 // rowCounter counts rows of Python's tables and of every keystone-ng ng_

@@ -63,6 +63,18 @@ type Grant struct {
 	MaxLifetime time.Duration
 	// Federation makes the token federated (payload versions 4-6).
 	Federation *Federation
+	// ApplicationCredentialID makes the token an application credential's
+	// (payload version 9, project scope only), as Python's
+	// ApplicationCredentialScopedPayload: a restricted token
+	// (docs/restricted-tokens.md §2).
+	ApplicationCredentialID string
+	// NotAfter, when set, is the latest expiry the token may have (the
+	// expiry of the token it was exchanged from).
+	NotAfter time.Time
+	// ParentAuditID, when set, is the audit chain the token joins: the
+	// second audit id, as Python's token method keeps the original
+	// token's chain (keystone/auth/plugins/token.py).
+	ParentAuditID string
 }
 
 // Issuer mints tokens.
@@ -83,6 +95,10 @@ type Issued struct {
 	ID    string
 	Token *token.Token
 }
+
+// accessRulesVersion is the OpenStack-Identity-Access-Rules version the
+// issuer's own validation announces (Python's ACCESS_RULES_MIN_VERSION).
+const accessRulesVersion = "1.0"
 
 // ErrInvalidGrant marks a grant that cannot be encoded (a programming or
 // configuration error, such as a method missing from [auth] methods).
@@ -132,13 +148,30 @@ func (i *Issuer) Payload(g Grant, now time.Time) (*payload.Payload, error) {
 	}
 	// Python: default_expire_time() = utcnow() + expiration, microseconds
 	// kept in the packed float.
+	exp := now.Add(life)
+	if !g.NotAfter.IsZero() && g.NotAfter.Before(exp) {
+		exp = g.NotAfter
+	}
+	if !exp.After(now) {
+		return nil, fmt.Errorf("%w: expires before it is issued", ErrInvalidGrant)
+	}
 	p := &payload.Payload{
 		UserID:    g.UserID,
 		Methods:   g.Methods,
-		ExpiresAt: now.Add(life).UTC().Truncate(time.Microsecond),
+		ExpiresAt: exp.UTC().Truncate(time.Microsecond),
 		AuditIDs:  []string{NewAuditID()},
 	}
+	if g.ParentAuditID != "" {
+		p.AuditIDs = append(p.AuditIDs, g.ParentAuditID)
+	}
 	fed := g.Federation
+	if g.ApplicationCredentialID != "" {
+		if fed != nil || g.Scope.ProjectID == "" {
+			return nil, fmt.Errorf("%w: an application credential's token is project scoped and not federated", ErrInvalidGrant)
+		}
+		p.Version, p.ProjectID, p.AppCredID = payload.VersionAppCredScoped, g.Scope.ProjectID, g.ApplicationCredentialID
+		return p, nil
+	}
 	switch {
 	case g.Scope.System:
 		if fed != nil {
@@ -183,7 +216,9 @@ func (i *Issuer) Issue(ctx context.Context, g Grant) (*Issued, error) {
 	if err != nil {
 		return nil, apierror.Internal(err)
 	}
-	t, err := i.Validator.Validate(ctx, token.Request{Token: id, Catalog: true})
+	// The answer renders a restricted token's access rules for its
+	// holder, so the issuer is a client that understands them.
+	t, err := i.Validator.Validate(ctx, token.Request{Token: id, Catalog: true, AccessRulesVersion: accessRulesVersion})
 	if err != nil {
 		ae := apierror.As(err)
 		if ae.Code >= 500 {

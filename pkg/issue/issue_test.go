@@ -32,6 +32,10 @@ func TestPayloadVersions(t *testing.T) {
 		{name: "two scopes refused", g: Grant{UserID: "u", Methods: []string{"external"}, Scope: Scope{ProjectID: "p", DomainID: "d"}}, wantErr: true},
 		{name: "no user refused", g: Grant{Methods: []string{"external"}}, wantErr: true},
 		{name: "no method refused", g: Grant{UserID: "u"}, wantErr: true},
+		{name: "application credential", g: Grant{UserID: "u", Methods: []string{"application_credential"}, Scope: Scope{ProjectID: "p"}, ApplicationCredentialID: "ac"}, want: payload.VersionAppCredScoped},
+		{name: "application credential without project refused", g: Grant{UserID: "u", Methods: []string{"application_credential"}, Scope: Scope{DomainID: "d"}, ApplicationCredentialID: "ac"}, wantErr: true},
+		{name: "federated application credential refused", g: Grant{UserID: "u", Methods: []string{"mapped"}, Scope: Scope{ProjectID: "p"}, Federation: fed, ApplicationCredentialID: "ac"}, wantErr: true},
+		{name: "not after before now refused", g: Grant{UserID: "u", Methods: []string{"external"}, NotAfter: now.Add(-time.Second)}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			i := &Issuer{Expiration: time.Hour}
@@ -56,6 +60,15 @@ func TestPayloadVersions(t *testing.T) {
 	p, _ := (&Issuer{Expiration: time.Hour}).Payload(Grant{UserID: "u", Methods: []string{"mapped"}, MaxLifetime: 10 * time.Minute}, now)
 	if got := p.ExpiresAt.Sub(now); got > 10*time.Minute {
 		t.Fatalf("MaxLifetime not applied: %v", got)
+	}
+	// A restricted token: the source's expiry caps it, and it joins the
+	// source's audit chain.
+	notAfter := now.Add(5 * time.Minute)
+	p, err := (&Issuer{Expiration: time.Hour}).Payload(Grant{UserID: "u", Methods: []string{"application_credential"},
+		Scope: Scope{ProjectID: "p"}, ApplicationCredentialID: "ac", NotAfter: notAfter, ParentAuditID: "parent"}, now)
+	if err != nil || !p.ExpiresAt.Equal(notAfter.Truncate(time.Microsecond)) || p.AppCredID != "ac" || p.ProjectID != "p" ||
+		len(p.AuditIDs) != 2 || p.AuditIDs[1] != "parent" {
+		t.Fatalf("restricted payload %+v, %v", p, err)
 	}
 }
 

@@ -90,7 +90,7 @@ type ServiceAccounts interface {
 // own credentials, and a workload JWT whose mapping names it
 // (docs/service-accounts.md §2). A passkey or an OIDC login (a person's)
 // never yields a service account's token.
-var serviceAccountKinds = map[string]bool{"service_account": true, "jwt": true}
+var serviceAccountKinds = map[string]bool{"service_account": true, "jwt": true, "token_exchange": true}
 
 // Pipeline runs logins.
 type Pipeline struct {

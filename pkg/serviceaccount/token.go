@@ -14,6 +14,7 @@ import (
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
+	"github.com/keystone-ng/keystone-ng/pkg/oauth2"
 	"github.com/keystone-ng/keystone-ng/pkg/store"
 )
 
@@ -24,7 +25,7 @@ import (
 
 // Grant types and the assertion type.
 const (
-	GrantClientCredentials = "client_credentials"
+	GrantClientCredentials = oauth2.GrantClientCredentials
 	AssertionTypeJWT       = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
 
@@ -41,25 +42,12 @@ const AssertionLeeway = 30 * time.Second
 // validates and rescopes such a token like any other.
 var TokenMethods = []string{"external"}
 
-// OAuthError is an RFC 6749 §5.2 error answer.
-type OAuthError struct {
-	Code        string // invalid_request, invalid_client, invalid_grant, ...
-	Description string // safe for the client
-	Status      int
-	Cause       error // for the log only
-}
-
-func (e *OAuthError) Error() string {
-	if e.Cause != nil {
-		return e.Code + ": " + e.Cause.Error()
-	}
-	return e.Code + ": " + e.Description
-}
-
-func (e *OAuthError) Unwrap() error { return e.Cause }
+// OAuthError is an RFC 6749 §5.2 error answer (pkg/oauth2's, shared by
+// every grant of the token endpoint).
+type OAuthError = oauth2.Error
 
 func oauthErr(code string, status int, desc string, cause error) *OAuthError {
-	return &OAuthError{Code: code, Status: status, Description: desc, Cause: cause}
+	return oauth2.New(code, status, desc, cause)
 }
 
 // InvalidClient is every failed client authentication: one answer
@@ -70,9 +58,7 @@ func InvalidClient(cause error) *OAuthError {
 }
 
 // InvalidRequest is a malformed request (RFC 6749 §5.2).
-func InvalidRequest(desc string) *OAuthError {
-	return oauthErr("invalid_request", http.StatusBadRequest, desc, nil)
-}
+func InvalidRequest(desc string) *OAuthError { return oauth2.InvalidRequest(desc) }
 
 // TokenRequest is a parsed POST /v4/oauth2/token.
 type TokenRequest struct {
@@ -96,7 +82,7 @@ func CheckTokenRequest(r *TokenRequest) error {
 	case "":
 		return InvalidRequest("grant_type is required.")
 	default:
-		return oauthErr("unsupported_grant_type", http.StatusBadRequest, "Only grant_type=client_credentials is supported.", nil)
+		return oauth2.UnsupportedGrantType()
 	}
 	assertion := r.Assertion != "" || r.AssertionType != ""
 	switch {
