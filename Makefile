@@ -86,6 +86,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/mapping
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTransports$$' -fuzztime=$(FUZZTIME) ./pkg/passkey
+	$(GO) test -run='^$$' -fuzz='^FuzzParseAccessRules$$' -fuzztime=$(FUZZTIME) ./pkg/tokenexchange
 	$(GO) test -run='^$$' -fuzz='^FuzzValidID$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTime$$' -fuzztime=$(FUZZTIME) ./pkg/oidcflow/sqlstore
 	$(GO) test -run='^$$' -fuzz='^FuzzClean$$' -fuzztime=$(FUZZTIME) ./pkg/termsafe

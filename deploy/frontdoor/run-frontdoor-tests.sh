@@ -199,8 +199,10 @@ workflow() { # name base region: Debian's openstack CLI through the front door
 ksm() { # name base region
   local out
   if out=$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "$1" --python-url "${KSPY_URL%/v3}" --region "$3" \
-    --user "$KSPY_ADMIN_USER" --password "$KSPY_ADMIN_PASSWORD" --project "$KSPY_ADMIN_PROJECT" 2>"$FD_LOG_DIR/ksm-$3.err"); then
+    --user "$KSPY_ADMIN_USER" --password "$KSPY_ADMIN_PASSWORD" --project "$KSPY_ADMIN_PROJECT" \
+    --restricted-save "$FD_STATE_DIR/restricted-$3" 2>"$FD_LOG_DIR/ksm-$3.err"); then
     ok "$2: keystonemiddleware accepts a valid token, rejects revoked and garbage ones"
+    ok "$2: keystonemiddleware accepts a restricted token (RFC 8693 exchange) on its access rule with its one role, refuses it elsewhere"
   else bad "$2: keystonemiddleware: $out"; fi
 }
 
@@ -316,10 +318,14 @@ for f in "${FRONTS[@]}"; do
     python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; assert e["code"]==503 and e["title"]=="Service Unavailable" and e["message"]' "$V_BODY" &&
     ok "$name: /v4 answers 503 in Keystone's JSON error shape" || bad "$name: /v4 with keystone-ng down: $(printf '%s' "$h" | head -n 1)"
 done
-case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_APACHE_PORT" --python-url "${KSPY_URL%/v3}" --region fd-apache >/dev/null 2>&1 && echo y)" in
-  y) ok "apache: keystonemiddleware works with keystone-ng down" ;; *) bad "apache: keystonemiddleware with keystone-ng down" ;; esac
-case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_NGINX_PORT" --python-url "${KSPY_URL%/v3}" --region fd-nginx >/dev/null 2>&1 && echo y)" in
-  y) ok "nginx: keystonemiddleware works with keystone-ng down" ;; *) bad "nginx: keystonemiddleware with keystone-ng down" ;; esac
+case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_APACHE_PORT" --python-url "${KSPY_URL%/v3}" --region fd-apache \
+  --restricted-use "$FD_STATE_DIR/restricted-fd-apache" >"$FD_LOG_DIR/ksm-down-apache.out" 2>&1 && echo y)" in
+  y) ok "apache: keystonemiddleware works with keystone-ng down; Python keeps the restricted token to its access rule and role" ;;
+  *) bad "apache: keystonemiddleware with keystone-ng down: $(grep FAIL "$FD_LOG_DIR/ksm-down-apache.out" | head -n 3)" ;; esac
+case "$(/usr/bin/python3 "$HERE/ksm_frontdoor.py" --front-url "http://127.0.0.1:$FD_NGINX_PORT" --python-url "${KSPY_URL%/v3}" --region fd-nginx \
+  --restricted-use "$FD_STATE_DIR/restricted-fd-nginx" >"$FD_LOG_DIR/ksm-down-nginx.out" 2>&1 && echo y)" in
+  y) ok "nginx: keystonemiddleware works with keystone-ng down; Python keeps the restricted token to its access rule and role" ;;
+  *) bad "nginx: keystonemiddleware with keystone-ng down: $(grep FAIL "$FD_LOG_DIR/ksm-down-nginx.out" | head -n 3)" ;; esac
 
 start_ng
 say "keystone-ng restarted (pid $(recorded_pid keystone-ng)); Apache retries it after retry=5s"

@@ -166,12 +166,13 @@ fi
 # KSPY_TOKEN_PROVIDER=jws) on MariaDB and SQLite. Not the whole suite, to
 # keep CI short: the scenario (every token kind Python issues, every state
 # change, JWS key rotation), the domain-specific-role trust, crafted JWS
-# tokens, and a /v4 login minting a JWS token that Python validates and
-# rescopes. Tests that only make sense for Fernet skip. The rest of the
-# suite is format-independent once a token is opened; run it under JWS with
+# tokens, a /v4 login minting a JWS token that Python validates and
+# rescopes, and restricted tokens (an application credential's JWS token).
+# Tests that only make sense for Fernet skip. The rest of the suite is
+# format-independent once a token is opened; run it under JWS with
 # KSNG_JWS_RUN=. (the redelegated-trust, OAuth1 and federated tests pass).
 JWS_DBS=${KSNG_JWS_DBS-mysql sqlite}
-JWS_RUN=${KSNG_JWS_RUN:-'^(TestInteropScenario|TestInteropTrustDomainSpecificRole|TestInteropJWSTokens|TestInteropJWSLogin)$'}
+JWS_RUN=${KSNG_JWS_RUN:-'^(TestInteropScenario|TestInteropTrustDomainSpecificRole|TestInteropJWSTokens|TestInteropJWSLogin|TestInteropRestrictedTokens)$'}
 j=0
 for db in $JWS_DBS; do
   j=$((j + 1))

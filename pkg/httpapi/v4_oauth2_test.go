@@ -13,6 +13,7 @@ import (
 
 	"github.com/keystone-ng/keystone-ng/pkg/login"
 	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
+	"github.com/keystone-ng/keystone-ng/pkg/tokenexchange"
 )
 
 func TestParseBasic(t *testing.T) {
@@ -157,5 +158,59 @@ func TestOAuth2TokenRefusalsOutsideTheHandler(t *testing.T) {
 	check("rate limited", w, http.StatusTooManyRequests, "temporarily_unavailable")
 	if w.Header().Get("Retry-After") == "" {
 		t.Fatal("rate limited without Retry-After")
+	}
+}
+
+// TestTokenExchangeRefusalsBeforeLogin: a token exchange refused by its
+// shape (client authentication beside the subject token, an actor, a
+// malformed restriction, the grant switched off) gets RFC 6749's JSON
+// and never reaches a validator or the database: the exchange service here
+// has neither.
+func TestTokenExchangeRefusalsBeforeLogin(t *testing.T) {
+	exchange := tokenexchange.New(nil, nil, tokenexchange.Options{}, nil)
+	s := &Server{
+		Log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics: NewMetrics(nil),
+		V4:      &V4{TokenExchange: exchange, Logins: &login.Pipeline{}},
+	}
+	off := &Server{Log: s.Log, Metrics: NewMetrics(nil), V4: &V4{ServiceAccounts: limitServiceAccounts{}, Logins: &login.Pipeline{}}}
+	form := func(kv ...string) string {
+		v := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+			"subject_token": {"tok"}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v.Encode()
+	}
+	for _, tc := range []struct {
+		name, body, auth string
+		srv              *Server
+		code             string
+	}{
+		{"Basic beside the subject token", form(), "Basic " + base64.StdEncoding.EncodeToString([]byte("sa1:s")), s, "invalid_request"},
+		{"client secret in the body", form("client_secret", "s"), "", s, "invalid_request"},
+		{"client assertion", form("client_assertion", "a.b.c"), "", s, "invalid_request"},
+		{"actor token", form("actor_token", "x", "actor_token_type", "urn:ietf:params:oauth:token-type:access_token"), "", s, "invalid_request"},
+		{"audience", form("audience", "compute"), "", s, "invalid_request"},
+		{"id token subject", form("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"), "", s, "invalid_request"},
+		{"domain scope", form("scope", "domain:d"), "", s, "invalid_scope"},
+		{"rules not an array", form("authorization_details", `{"type":"openstack_access_rule"}`), "", s, "invalid_authorization_details"},
+		{"lifetime of zero", form("expires_in", "0"), "", s, "invalid_request"},
+		{"grant off", form(), "", off, "unsupported_grant_type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/v4/oauth2/token", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			w := httptest.NewRecorder()
+			tc.srv.Echo().ServeHTTP(w, r)
+			var body map[string]string
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusBadRequest || body["error"] != tc.code ||
+				body["error_description"] == "" || w.Header().Get("Cache-Control") != "no-store" || w.Header().Get("WWW-Authenticate") != "" {
+				t.Fatalf("%d %s %v, want 400 %s", w.Code, w.Body, w.Header(), tc.code)
+			}
+		})
 	}
 }
