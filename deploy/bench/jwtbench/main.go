@@ -1,29 +1,39 @@
 // Command jwtbench measures logins per second side by side: keystone-ng's
-// JWT workload login (POST /v4/federation/identity_providers/{id}/jwt)
-// against Python Keystone's password login (POST /v3/auth/tokens), both
-// issuing a project-scoped token with catalog on the same database.
+// JWT workload login (POST /v4/federation/identity_providers/{id}/jwt),
+// a service account's client credentials login (POST /v4/oauth2/token,
+// with a client secret and with a private_key_jwt assertion signed per
+// request) and a token exchange into a restricted token, against Python
+// Keystone's password login (POST /v3/auth/tokens), each issuing a
+// project-scoped token on the same database.
 //
 // It serves a JWKS on 127.0.0.1, creates an identity provider and a mapping
 // in keystone-ng with a system-scoped admin token from Python, signs one
-// JWT (no jti, so the same JWT may be replayed for the measurement) and
-// drives both endpoints with the same concurrency for the same time.
-// deploy/bench/bench.sh runs it; figures go to docs/performance.md.
+// JWT (no jti, so the same JWT may be replayed for the measurement),
+// creates a service account with a secret and a key (member on the
+// project, granted with Python's API) and drives every endpoint with the
+// same concurrency for the same time. deploy/bench/bench.sh runs it;
+// figures go to docs/performance.md.
 package main
 
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,20 +207,50 @@ func run(ngURL, pyURL, user, password, project string, conns int, dur, warm time
 	defer call(pyClient, "DELETE", pyURL+"/v3/users/"+first.Token.User.ID, hdr, nil) //nolint:errcheck
 	pwBody := passwordAuth(user, password, map[string]any{"project": projectRef})
 
+	sa, err := serviceAccount(ngURL, pyURL, admin, project)
+	if err != nil {
+		return err
+	}
+	defer call(client, "DELETE", ngURL+"/v4/service_accounts/"+sa.id, hdr, nil) //nolint:errcheck
+	st, h, b, err = call(pyClient, "POST", pyURL+"/v3/auth/tokens", nil, pwBody)
+	if err != nil || st != http.StatusCreated {
+		return fmt.Errorf("subject token from Python: %d %v %s", st, err, b)
+	}
+	subject := h.Get("X-Subject-Token")
+	tokenURL := ngURL + "/v4/oauth2/token"
+	secretForm := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	exchangeForm := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "subject_token": {subject},
+		"subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "scope": {"role:member"}, "expires_in": {"60"}}.Encode()
+
 	var results []result
 	for _, tc := range []struct {
 		name string
 		c    *http.Client
-		url  string
-		hdr  map[string]string
-		body any
+		req  func() (*http.Request, error)
+		want int
 	}{
-		{"keystone-ng JWT login", client, jwtURL, jwtHdr, nil},
-		{"Python password login", pyClient, pyURL + "/v3/auth/tokens", nil, pwBody},
+		{"keystone-ng JWT login", client, jsonRequest(jwtURL, jwtHdr, nil), http.StatusCreated},
+		{"keystone-ng service account login (client_secret_basic)", client, func() (*http.Request, error) {
+			r, err := formRequest(tokenURL, secretForm)
+			if err == nil {
+				r.SetBasicAuth(sa.id, sa.secret)
+			}
+			return r, err
+		}, http.StatusOK},
+		{"keystone-ng service account login (private_key_jwt, ES256)", client, func() (*http.Request, error) {
+			a, err := sa.assertion(tokenURL)
+			if err != nil {
+				return nil, err
+			}
+			return formRequest(tokenURL, url.Values{"grant_type": {"client_credentials"},
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}.Encode())
+		}, http.StatusOK},
+		{"keystone-ng token exchange (restricted token)", client, func() (*http.Request, error) { return formRequest(tokenURL, exchangeForm) }, http.StatusOK},
+		{"Python password login", pyClient, jsonRequest(pyURL+"/v3/auth/tokens", nil, pwBody), http.StatusCreated},
 	} {
 		fmt.Fprintf(os.Stderr, "[jwtbench] %s: warm-up %s, then %s at c=%d\n", tc.name, warm, dur, conns)
-		load(tc.c, tc.url, tc.hdr, tc.body, conns, warm)
-		r := load(tc.c, tc.url, tc.hdr, tc.body, conns, dur)
+		load(tc.c, tc.req, tc.want, conns, warm)
+		r := load(tc.c, tc.req, tc.want, conns, dur)
 		r.name = tc.name
 		results = append(results, r)
 	}
@@ -220,15 +260,142 @@ func run(ngURL, pyURL, user, password, project string, conns int, dur, warm time
 	for _, r := range results {
 		fmt.Printf("| %s | %.1f | %.1f | %.1f | %d |\n", r.name, r.rate(), ms(r.pct(0.5)), ms(r.pct(0.99)), r.other)
 	}
-	if results[1].rate() > 0 {
-		fmt.Printf("\n- keystone-ng JWT login / Python password login: **%.0fx**\n", results[0].rate()/results[1].rate())
+	py := results[len(results)-1]
+	if py.rate() > 0 {
+		fmt.Println()
+		for _, r := range results[:len(results)-1] {
+			fmt.Printf("- %s / Python password login: **%.1fx**\n", r.name, r.rate()/py.rate())
+		}
 	}
 	return nil
 }
 
+// jsonRequest builds the same JSON POST each time.
+func jsonRequest(u string, hdr map[string]string, body any) func() (*http.Request, error) {
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	return func() (*http.Request, error) {
+		r, err := http.NewRequest("POST", u, bytes.NewReader(b))
+		if err != nil {
+			return nil, err
+		}
+		if body != nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		return r, nil
+	}
+}
+
+func formRequest(u, form string) (*http.Request, error) {
+	r, err := http.NewRequest("POST", u, strings.NewReader(form))
+	if err == nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return r, err
+}
+
+// benchAccount is a service account with one secret and one ES256 key.
+type benchAccount struct {
+	id, secret string
+	key        *ecdsa.PrivateKey
+	signer     jose.Signer
+}
+
+// assertion is a fresh private_key_jwt assertion (a new jti each time).
+func (a *benchAccount) assertion(aud string) (string, error) {
+	jti := make([]byte, 16)
+	_, _ = rand.Read(jti)
+	now := time.Now()
+	return jwt.Signed(a.signer).Claims(jwt.Claims{Issuer: a.id, Subject: a.id, Audience: jwt.Audience{aud},
+		IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute)), ID: hex.EncodeToString(jti)}).Serialize()
+}
+
+// serviceAccount creates a service account in the default domain, member
+// on project (granted with Python's API), with a secret and a key pair
+// generated by keystone-ng.
+func serviceAccount(ngURL, pyURL, admin, project string) (*benchAccount, error) {
+	hdr := map[string]string{"X-Auth-Token": admin}
+	st, _, b, err := call(pyClient, "GET", pyURL+"/v3/projects?domain_id=default&name="+url.QueryEscape(project), hdr, nil)
+	var projects struct {
+		Projects []struct {
+			ID string `json:"id"`
+		} `json:"projects"`
+	}
+	if err != nil || st != http.StatusOK || json.Unmarshal(b, &projects) != nil || len(projects.Projects) != 1 {
+		return nil, fmt.Errorf("project %s: %d %v %s", project, st, err, b)
+	}
+	projectID := projects.Projects[0].ID
+	st, _, b, err = call(pyClient, "GET", pyURL+"/v3/roles?name=member", hdr, nil)
+	var roles struct {
+		Roles []struct {
+			ID string `json:"id"`
+		} `json:"roles"`
+	}
+	if err != nil || st != http.StatusOK || json.Unmarshal(b, &roles) != nil || len(roles.Roles) == 0 {
+		return nil, fmt.Errorf("role member: %d %v %s", st, err, b)
+	}
+	sfx := make([]byte, 4)
+	_, _ = rand.Read(sfx)
+	st, _, b, err = call(client, "POST", ngURL+"/v4/service_accounts", hdr, map[string]any{"service_account": map[string]any{
+		"name": "bench-" + hex.EncodeToString(sfx), "domain_id": "default", "default_project_id": projectID}})
+	var created struct {
+		ServiceAccount struct {
+			ID string `json:"id"`
+		} `json:"service_account"`
+	}
+	if err != nil || st != http.StatusCreated || json.Unmarshal(b, &created) != nil {
+		return nil, fmt.Errorf("create service account: %d %v %s", st, err, b)
+	}
+	a := &benchAccount{id: created.ServiceAccount.ID}
+	if st, _, b, err = call(pyClient, "PUT", pyURL+"/v3/projects/"+projectID+"/users/"+a.id+"/roles/"+roles.Roles[0].ID, hdr, nil); err != nil || st != http.StatusNoContent {
+		return nil, fmt.Errorf("grant member: %d %v %s", st, err, b)
+	}
+	st, _, b, err = call(client, "POST", ngURL+"/v4/service_accounts/"+a.id+"/secrets", hdr, map[string]any{})
+	var sec struct {
+		Secret struct {
+			Secret string `json:"secret"`
+		} `json:"secret"`
+	}
+	if err != nil || st != http.StatusCreated || json.Unmarshal(b, &sec) != nil {
+		return nil, fmt.Errorf("create secret: %d %v %s", st, err, b)
+	}
+	a.secret = sec.Secret.Secret
+	st, _, b, err = call(client, "POST", ngURL+"/v4/service_accounts/"+a.id+"/keys", hdr, map[string]any{"key": map[string]any{"algorithm": "ES256"}})
+	var key struct {
+		Key struct {
+			PrivateKey string `json:"private_key"`
+		} `json:"key"`
+	}
+	if err != nil || st != http.StatusCreated || json.Unmarshal(b, &key) != nil {
+		return nil, fmt.Errorf("create key: %d %v %s", st, err, b)
+	}
+	blk, _ := pem.Decode([]byte(key.Key.PrivateKey))
+	if blk == nil {
+		return nil, fmt.Errorf("generated key is not PEM")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("generated key: %w", err)
+	}
+	ec, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("generated key is %T, want ECDSA", k)
+	}
+	a.key = ec
+	if a.signer, err = jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: ec}, (&jose.SignerOptions{}).WithType("JWT")); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-func load(c *http.Client, url string, hdr map[string]string, body any, conns int, dur time.Duration) result {
+func load(c *http.Client, newReq func() (*http.Request, error), want int, conns int, dur time.Duration) result {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var (
@@ -245,8 +412,8 @@ func load(c *http.Client, url string, hdr map[string]string, body any, conns int
 			ok, other := 0, 0
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				st, _, _, err := call(c, "POST", url, hdr, body)
-				if err == nil && st == http.StatusCreated {
+				st, err := do(c, newReq)
+				if err == nil && st == want {
 					ok++
 					lat = append(lat, time.Since(t0))
 				} else if ctx.Err() == nil {
@@ -263,4 +430,18 @@ func load(c *http.Client, url string, hdr map[string]string, body any, conns int
 	wg.Wait()
 	out.dur = time.Since(start)
 	return out
+}
+
+func do(c *http.Client, newReq func() (*http.Request, error)) (int, error) {
+	req, err := newReq()
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, err
 }
