@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
@@ -150,7 +151,12 @@ func (x *Exchange) Authenticate(ctx context.Context) (*login.Attempt, error) {
 			}
 			return plan.UserID, undo, nil
 		},
-		Record: func(ctx context.Context, _ *issue.Issued) error {
+		Record: func(ctx context.Context, issued *issue.Issued) error {
+			if miss := MissingRoles(plan.Roles, issued.Token.Roles); len(miss) > 0 {
+				e := oauth2.InvalidScope("These roles are not assigned to you on the project (a federated login's group roles, for example), so Python would not put them in an application credential: " + strings.Join(miss, ", ") + ".")
+				e.Cause = fmt.Errorf("token exchange refused: the minted token lacks %v", miss)
+				return e
+			}
 			// Best effort: an expired credential left behind refuses
 			// nothing and is deleted after a later exchange.
 			if n, err := x.s.st.PurgeExpired(ctx, now, purgeBatch); err != nil {

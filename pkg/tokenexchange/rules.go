@@ -112,7 +112,9 @@ func Narrow(t *token.Token, r *Restriction, now time.Time, maxLife time.Duration
 }
 
 // pickRoles returns the token's roles named by want (by id, else by
-// name), or all of them when want is empty.
+// name), or all of them when want is empty. A name two of the token's
+// roles share (a domain-specific role named like a global one) must be
+// given by id.
 func pickRoles(have []token.RoleRef, want []string) ([]token.RoleRef, error) {
 	if len(have) == 0 {
 		return nil, oauth2.InvalidRequest("The subject token has no role to restrict.")
@@ -123,22 +125,58 @@ func pickRoles(have []token.RoleRef, want []string) ([]token.RoleRef, error) {
 	out := make([]token.RoleRef, 0, len(want))
 	seen := map[string]bool{}
 	for _, w := range want {
-		found := false
-		for _, h := range have {
-			if h.ID == w || h.Name == w {
-				if !seen[h.ID] {
-					seen[h.ID] = true
-					out = append(out, h)
-				}
-				found = true
-				break
-			}
+		r, err := findRole(have, w)
+		if err != nil {
+			return nil, err
 		}
-		if !found {
-			return nil, oauth2.InvalidScope(fmt.Sprintf("The subject token does not carry the role %q.", w))
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+func findRole(have []token.RoleRef, w string) (token.RoleRef, error) {
+	for _, h := range have {
+		if h.ID == w {
+			return h, nil
+		}
+	}
+	var found []token.RoleRef
+	for _, h := range have {
+		if h.Name == w {
+			found = append(found, h)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return token.RoleRef{}, oauth2.InvalidScope(fmt.Sprintf("The subject token does not carry the role %q.", w))
+	}
+	return token.RoleRef{}, oauth2.InvalidScope(fmt.Sprintf("The subject token carries several roles named %q; name it by id.", w))
+}
+
+// MissingRoles returns the roles of the plan the minted token lacks:
+// Python refuses to create an application credential with a role that is
+// not the user's own assignment on the project
+// (keystone/application_credential/core.py
+// _require_user_has_role_in_project), where a token may carry it through
+// a federated login's groups; the credential's token then renders without
+// it.
+func MissingRoles(plan []token.RoleRef, minted []token.RoleRef) []string {
+	have := map[string]bool{}
+	for _, r := range minted {
+		have[r.ID] = true
+	}
+	var out []string
+	for _, r := range plan {
+		if !have[r.ID] {
+			out = append(out, r.Name)
+		}
+	}
+	return out
 }
 
 // narrowRules returns the requested access rules, each of which must be

@@ -195,6 +195,14 @@ func TestNarrow(t *testing.T) {
 		{name: "by name and id", t: subject(nil), r: Restriction{Roles: []string{"reader", "r1"}}, roles: "r2,r1", expiresIn: time.Hour},
 		{name: "same role twice by name and id", t: subject(nil), r: Restriction{Roles: []string{"reader", "r2"}}, roles: "r2", expiresIn: time.Hour},
 		{name: "role the token lacks", t: subject(nil), r: Restriction{Roles: []string{"admin"}}, code: "invalid_scope"},
+		{name: "a name two roles share", t: subject(func(t *token.Token) {
+			t.Roles = append(t.Roles, token.RoleRef{ID: "r4", Name: "reader", DomainID: "d"})
+		}),
+			r: Restriction{Roles: []string{"reader"}}, code: "invalid_scope"},
+		{name: "a shared name given by id", t: subject(func(t *token.Token) {
+			t.Roles = append(t.Roles, token.RoleRef{ID: "r4", Name: "reader", DomainID: "d"})
+		}),
+			r: Restriction{Roles: []string{"r4"}}, roles: "r4", expiresIn: time.Hour},
 		{name: "same project named", t: subject(nil), r: Restriction{ProjectID: "p"}, roles: "r1,r2,r3", expiresIn: time.Hour},
 		{name: "other project", t: subject(nil), r: Restriction{ProjectID: "q"}, code: "invalid_scope"},
 		{name: "domain token", t: subject(func(t *token.Token) { t.Payload.ProjectID, t.Payload.DomainID = "", "d" }), code: "invalid_request"},
@@ -226,6 +234,16 @@ func TestNarrow(t *testing.T) {
 				t.Fatalf("plan %+v", p)
 			}
 		})
+	}
+}
+
+func TestMissingRoles(t *testing.T) {
+	plan := []token.RoleRef{{ID: "r1", Name: "member"}, {ID: "r2", Name: "reader"}}
+	if m := MissingRoles(plan, []token.RoleRef{{ID: "r2"}, {ID: "r1"}}); len(m) != 0 {
+		t.Fatalf("missing %v", m)
+	}
+	if m := MissingRoles(plan, []token.RoleRef{{ID: "r2"}}); len(m) != 1 || m[0] != "member" {
+		t.Fatalf("missing %v", m)
 	}
 }
 
