@@ -43,14 +43,7 @@ func TestInteropRestrictedTokens(t *testing.T) {
 	rc := newRowCounter(t, env)
 	chk := pair{py: py, ng: ng}
 	sfx := randSuffix(t)
-	roleID := func(name string) string {
-		rs := py.must(t, http.StatusOK, "GET", "/v3/roles?name="+name, admin, nil)["roles"].([]any)
-		if len(rs) == 0 {
-			t.Fatalf("no role %s", name)
-		}
-		return idOf(rs[0].(map[string]any))
-	}
-	member, reader := roleID("member"), roleID("reader")
+	member, reader := roleIDByName(t, py, admin, "member"), roleIDByName(t, py, admin, "reader")
 	proj := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": "rt-" + sfx, "domain_id": "default"}))
 	other := idOf(py.create(t, admin, "/v3/projects", "project", map[string]any{"name": "rt-other-" + sfx, "domain_id": "default"}))
 	pw := "rt-" + sfx + "-Secret!"

@@ -57,14 +57,7 @@ func TestInteropServiceAccounts(t *testing.T) {
 	sfx := randSuffix(t)
 
 	// Two domains, each with an admin (domain-scoped) and a project.
-	roleID := func(name string) string {
-		rs := py.must(t, http.StatusOK, "GET", "/v3/roles?name="+name, admin, nil)["roles"].([]any)
-		if len(rs) == 0 {
-			t.Fatalf("no role %s", name)
-		}
-		return idOf(rs[0].(map[string]any))
-	}
-	member, adminRole, reader := roleID("member"), roleID("admin"), roleID("reader")
+	member, adminRole, reader := roleIDByName(t, py, admin, "member"), roleIDByName(t, py, admin, "admin"), roleIDByName(t, py, admin, "reader")
 	type dom struct{ id, project, adminTok, readerTok, projAdminTok string }
 	mkDomain := func(base string) dom {
 		var d dom
