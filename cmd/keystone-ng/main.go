@@ -36,6 +36,7 @@ commands:
   check     check the configuration, database and Fernet keys; print every problem
   db        db status | db migrate: keystone-ng's own tables (never Python's)
   login     obtain a token through an identity provider (client side; see login --help)
+  restrict  exchange a token for a restricted one: fewer roles, access rules, shorter life (client side; see restrict --help)
   version   print the version
 `
 
@@ -91,6 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 		defer stop()
 		return login(ctx, rest, stdout, stderr)
+	case "restrict":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return restrict(ctx, rest, os.Stdin, stdout, stderr)
 	case "serve", "check", "db":
 	default:
 		fmt.Fprintf(stderr, "keystone-ng: unknown command %q\n\n%s", cmd, usage)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -29,6 +31,8 @@ const accessRulesHeader = "OpenStack-Identity-Access-Rules"
 //     an invalid subject, a restricted subject, malformed access rules,
 //     client authentication, an actor) answers RFC 6749's JSON with the
 //     database unchanged.
+//   - `keystone-ng restrict` (the CLI) makes the same kind of token from
+//     OS_TOKEN.
 //   - Expired restricted tokens' credentials are deleted after a later
 //     exchange; the user's own application credentials are not.
 //   - Removing the user's role refuses a token that kept only it;
@@ -104,6 +108,25 @@ func TestInteropRestrictedTokens(t *testing.T) {
 	// A validator that does not announce access rules: refused by both.
 	if st := chk.compare(t, admin, rtok, ""); st != http.StatusNotFound {
 		t.Fatalf("restricted token without %s: status %d, want 404 in both", accessRulesHeader, st)
+	}
+
+	// The CLI: `keystone-ng restrict` reads the token from OS_TOKEN and
+	// prints the exports of the login kinds; its token keeps reader and
+	// the rule, in both validators.
+	cmd := exec.Command(sidecarBinary(t), "restrict", "--os-auth-url", ngBaseURL(t, ng)+"/v3", "--role", "reader",
+		"--access-rule", "identity:GET:/v3/users/"+user, "--expires-in", "5m")
+	cmd.Env = append(os.Environ(), "OS_TOKEN="+src)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "export OS_AUTH_TYPE=token\n") || !strings.Contains(string(out), "export OS_PROJECT_ID="+proj+"\n") {
+		t.Fatalf("keystone-ng restrict: %v\n%s", err, out)
+	}
+	i := strings.Index(string(out), "export OS_TOKEN=")
+	cliTok := strings.TrimSpace(strings.SplitN(string(out)[i+len("export OS_TOKEN="):], "\n", 2)[0])
+	chk.check(t, checkCase{label: "restricted token from the CLI", authToken: admin, subject: cliTok, methods: []string{"GET"},
+		headers: []string{accessRulesHeader, "1.0"}, wantPy: http.StatusOK})
+	cv, _ := validateE(py, "GET", admin, cliTok, "?nocatalog", accessRulesHeader, "1.0")
+	if v := cv.json(t)["token"].(map[string]any); roleNames(v) != "reader" || v["application_credential"].(map[string]any)["restricted"] != true {
+		t.Fatalf("Python's view of the CLI's restricted token: %s", cv.Body)
 	}
 
 	// A restricted token of roles only (no access rules), to use on APIs.
@@ -220,7 +243,7 @@ func TestInteropRestrictedTokens(t *testing.T) {
 	for _, a := range listed {
 		ids[idOf(a.(map[string]any))] = true
 	}
-	if ids[shortAC] || !ids[idOf(pyAC)] || len(listed) != 4 {
+	if ids[shortAC] || !ids[idOf(pyAC)] || len(listed) != 5 {
 		t.Fatalf("after the purge the user holds %v (expired %s, own %s)", ids, shortAC, idOf(pyAC))
 	}
 

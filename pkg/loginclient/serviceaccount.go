@@ -129,14 +129,38 @@ func (c *Client) ServiceAccount(ctx context.Context, l *ServiceAccountLogin) (*T
 	default:
 		return nil, errors.New("give a private key or a client secret, one of them")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	var setAuth func(*http.Request)
+	if l.Secret != "" {
+		setAuth = func(req *http.Request) { req.SetBasicAuth(url.QueryEscape(l.AccountID), url.QueryEscape(l.Secret)) }
+	}
+	out, err := c.postTokenForm(ctx, form, setAuth)
+	if err != nil {
+		return nil, err
+	}
+	return &Token{ID: out.AccessToken, Body: tokenBody(out.Scope, now().Add(time.Duration(out.ExpiresIn)*time.Second))}, nil
+}
+
+// tokenAnswer is RFC 6749 §5.1's answer (with RFC 8693's
+// issued_token_type).
+type tokenAnswer struct {
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope"`
+	IssuedTokenType string `json:"issued_token_type"`
+}
+
+// postTokenForm posts form to the token endpoint (setAuth, when set, adds
+// the client authentication) and reads the answer or RFC 6749's error.
+func (c *Client) postTokenForm(ctx context.Context, form url.Values, setAuth func(*http.Request)) (*tokenAnswer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.V4Base()+TokenPath, strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if l.Secret != "" {
-		req.SetBasicAuth(url.QueryEscape(l.AccountID), url.QueryEscape(l.Secret))
+	if setAuth != nil {
+		setAuth(req)
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
@@ -150,28 +174,28 @@ func (c *Client) ServiceAccount(ctx context.Context, l *ServiceAccountLogin) (*T
 	if resp.StatusCode != http.StatusOK {
 		return nil, decodeOAuthError(resp.StatusCode, b)
 	}
-	var out struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-		Scope       string `json:"scope"`
-	}
+	var out tokenAnswer
 	if err := json.Unmarshal(b, &out); err != nil || out.AccessToken == "" || !strings.EqualFold(out.TokenType, "Bearer") {
 		return nil, fmt.Errorf("keystone-ng answered %d without a token", resp.StatusCode)
 	}
-	return &Token{ID: out.AccessToken, Body: tokenBody(out.Scope, now().Add(time.Duration(out.ExpiresIn)*time.Second))}, nil
+	return &out, nil
 }
 
 // tokenBody is the part of a token body Exports reads, from an RFC 6749
 // answer's scope and expiry.
 func tokenBody(scope string, expires time.Time) map[string]any {
 	body := map[string]any{"expires_at": expires.UTC().Format("2006-01-02T15:04:05.000000Z")}
-	kind, id, _ := strings.Cut(scope, ":")
-	switch kind {
-	case "project":
-		body["project"] = map[string]any{"id": id}
-	case "domain":
-		body["domain"] = map[string]any{"id": id}
+	// A token exchange's scope also lists roles: "project:<id> role:<name>".
+	for _, item := range strings.Fields(scope) {
+		kind, id, _ := strings.Cut(item, ":")
+		switch kind {
+		case "project":
+			body["project"] = map[string]any{"id": id}
+			return body
+		case "domain":
+			body["domain"] = map[string]any{"id": id}
+			return body
+		}
 	}
 	return body
 }
