@@ -35,7 +35,7 @@ func (a *app) tokenExchangeFeature(v4 *httpapi.V4, v tokenexchange.Validator) []
 // batches until none is left.
 type restrictedPurger struct{ st *store.RestrictedTokens }
 
-func (p restrictedPurger) Name() string { return "expired restricted tokens" }
+func (p restrictedPurger) Name() string { return "ng_restricted_token" }
 
 func (p restrictedPurger) Purge(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
