@@ -17,13 +17,22 @@ type Error struct {
 	Message string
 	// Cause is logged, never sent to the client.
 	Cause error
+	// LogMessage, when set, stands for Message in Error() (and so in every
+	// log line): a message that repeats a secret back to its sender, such
+	// as Queens' "This is not a recognized Fernet token <token>", must not
+	// reach the log.
+	LogMessage string
 }
 
 func (e *Error) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("%d %s: %s (%v)", e.Code, e.Title, e.Message, e.Cause)
+	msg := e.Message
+	if e.LogMessage != "" {
+		msg = e.LogMessage
 	}
-	return fmt.Sprintf("%d %s: %s", e.Code, e.Title, e.Message)
+	if e.Cause != nil {
+		return fmt.Sprintf("%d %s: %s (%v)", e.Code, e.Title, msg, e.Cause)
+	}
+	return fmt.Sprintf("%d %s: %s", e.Code, e.Title, msg)
 }
 
 func (e *Error) Unwrap() error { return e.Cause }

@@ -250,11 +250,12 @@ func (v *Validator) open(token string) (*payload.Payload, time.Time, error) {
 	if err != nil {
 		// The formatter's ValidationError becomes TokenNotFound(e) and keeps
 		// its message (keystone/token/providers/fernet/core.py).
-		msg := msgUnrecognized
+		e := &apierror.Error{Code: 404, Title: "Not Found", Message: msgUnrecognized, Cause: err}
 		if v.Settings.UnrecognizedNamesToken {
-			msg = "This is not a recognized Fernet token " + restorePadding(token)
+			e.Message = "This is not a recognized Fernet token " + restorePadding(token)
+			e.LogMessage = "This is not a recognized Fernet token (the token, left out of the log)"
 		}
-		return nil, time.Time{}, &apierror.Error{Code: 404, Title: "Not Found", Message: msg, Cause: err}
+		return nil, time.Time{}, e
 	}
 	p, err := v.Codec.Decode(plain)
 	if err != nil {

@@ -3,9 +3,12 @@ package token_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -339,5 +342,22 @@ func BenchmarkValidateInMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = pyjson.Marshal(v.Render(t, true))
+	}
+}
+
+// TestUnrecognizedTokenKeptOutOfLogs: Queens and Rocky answer an
+// undecryptable token by naming it; the answer keeps that, the error's
+// text (what log lines print) does not.
+func TestUnrecognizedTokenKeptOutOfLogs(t *testing.T) {
+	v, _ := newTestValidator(t, &tokentest.MemStore{}, time.Now())
+	v.Settings.UnrecognizedNamesToken = true
+	const tok = "gAAAAABsecretlookingtokenthatnokeyopens"
+	_, err := v.Validate(context.Background(), Request{Token: tok})
+	var ae *apierror.Error
+	if !errors.As(err, &ae) || ae.Code != 404 || !strings.Contains(ae.Message, tok) {
+		t.Fatalf("answer %v", err)
+	}
+	if strings.Contains(err.Error(), "secretlooking") || strings.Contains(fmt.Sprint(err), "secretlooking") {
+		t.Fatalf("the error's text names the token: %v", err)
 	}
 }
