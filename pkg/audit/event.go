@@ -69,12 +69,26 @@ const (
 	typeSecurityAccountUser      = "data/security/account/user"
 )
 
-// cadfTypes is Python's CADF_TYPE_MAP extended with keystone-ng's
-// resources: a credential-like resource is data/security/credential as
-// Python types application credentials, a service account is a user.
-// Python's own federation resources are not in its map (it sends
-// "unknown"); keystone-ng sends the same for them.
+// cadfTypes is Python's CADF_TYPE_MAP (keystone/notifications.py)
+// extended with keystone-ng's resources: a credential-like resource is
+// data/security/credential as Python types application credentials, a
+// service account is a user. Python's own federation resources are not
+// in its map (it sends "unknown"); keystone-ng sends the same for them.
 var cadfTypes = map[string]string{
+	"group":                      "data/security/group",
+	"project":                    "data/security/project",
+	"role":                       "data/security/role",
+	"user":                       typeSecurityAccountUser,
+	"domain":                     "data/security/domain",
+	"region":                     "data/security/region",
+	"endpoint":                   "data/security/endpoint",
+	"service":                    "data/security/service",
+	"policy":                     "data/security/policy",
+	"OS-TRUST:trust":             "data/security/trust",
+	"OS-OAUTH1:access_token":     typeSecurityCredential,
+	"OS-OAUTH1:request_token":    typeSecurityCredential,
+	"OS-OAUTH1:consumer":         "data/security/account",
+	"application_credential":     typeSecurityCredential,
 	ResourcePasskey:              typeSecurityCredential,
 	ResourceServiceAccount:       typeSecurityAccountUser,
 	ResourceServiceAccountKey:    typeSecurityCredential,

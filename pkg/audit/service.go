@@ -61,6 +61,7 @@ type Service struct {
 	backlog   atomic.Int64
 	downSince atomic.Int64 // unix nanoseconds; 0 = the bus is reachable
 	alerted   atomic.Bool
+	lastErr   atomic.Value // string
 	holder    string
 }
 
@@ -234,6 +235,7 @@ func (s *Service) Run(ctx context.Context) {
 			}
 			lastCount = time.Now()
 		}
+		s.maybeAlert(ctx, nil)
 		now := s.now()
 		ok, err := s.Outbox.Lease(ctx, s.holder, now.Add(leaseFor), now)
 		if err != nil {
@@ -302,12 +304,23 @@ func (s *Service) drainOnce(ctx context.Context) (int, error) {
 }
 
 func (s *Service) busDown(ctx context.Context, err error) {
-	now := s.now()
-	s.downSince.CompareAndSwap(0, now.UnixNano())
-	since := time.Unix(0, s.downSince.Load())
-	if now.Sub(since) >= s.Settings.DownAlert && s.alerted.CompareAndSwap(false, true) {
+	s.downSince.CompareAndSwap(0, s.now().UnixNano())
+	s.lastErr.Store(err.Error())
+	s.maybeAlert(ctx, err)
+}
+
+// maybeAlert logs, once per outage, that the bus has been away for
+// DownAlert.
+func (s *Service) maybeAlert(ctx context.Context, err error) {
+	since := s.downSince.Load()
+	if since == 0 {
+		return
+	}
+	d := s.now().Sub(time.Unix(0, since))
+	if d >= s.Settings.DownAlert && s.alerted.CompareAndSwap(false, true) {
+		last, _ := s.lastErr.Load().(string)
 		s.log().WarnContext(ctx, "audit: message bus unreachable; events wait in the outbox",
-			"for", now.Sub(since).Round(time.Second), "backlog", s.backlog.Load(), "error", err)
+			"for", d.Round(time.Second), "backlog", s.backlog.Load(), "error", last)
 	}
 }
 
