@@ -11,10 +11,10 @@ CREATE TABLE ng_audit_outbox (
     message MEDIUMTEXT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 -- The one instance draining the outbox (so that events leave in order):
--- holder keeps it until expires_at and renews it while it runs.
+-- holder keeps it until held_until and renews it while it runs.
 CREATE TABLE ng_audit_outbox_lease (
     id INTEGER NOT NULL PRIMARY KEY,
     holder VARCHAR(64) NOT NULL,
-    expires_at BIGINT NOT NULL
+    held_until BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-INSERT INTO ng_audit_outbox_lease (id, holder, expires_at) VALUES (1, '', 0);
+INSERT INTO ng_audit_outbox_lease (id, holder, held_until) VALUES (1, '', 0);

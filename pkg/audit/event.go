@@ -298,3 +298,7 @@ func newCADFID() string {
 	}
 	return uuid.NewSHA1(uuid.NameSpaceDNS, b[:]).String()
 }
+
+// MappingID names a /v4 mapping in events: mappings are named within
+// their identity provider, so the id is "<idp id>/<name>".
+func MappingID(idpID, name string) string { return idpID + "/" + name }

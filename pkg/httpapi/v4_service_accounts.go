@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/labstack/echo/v4"
 )
@@ -126,6 +127,7 @@ func (s *Server) serviceAccountCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Created, audit.ResourceServiceAccount, a.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"service_account": viewServiceAccount(a)})
 }
 
@@ -175,6 +177,7 @@ func (s *Server) serviceAccountUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Updated, audit.ResourceServiceAccount, a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"service_account": viewServiceAccount(out)})
 }
 
@@ -186,6 +189,7 @@ func (s *Server) serviceAccountDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.Delete(c.Request().Context(), a.ID); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccount, a.ID)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -243,6 +247,7 @@ func (s *Server) serviceAccountKeyCreate(c echo.Context) error {
 	v := viewCredential(k.Key)
 	v.PrivateKey = k.PrivateKey
 	noStore(c)
+	s.changed(c, audit.Created, audit.ResourceServiceAccountKey, v.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"key": v})
 }
 
@@ -282,6 +287,7 @@ func (s *Server) serviceAccountKeyDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.DeleteKey(c.Request().Context(), a, c.Param("key_id")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccountKey, c.Param("key_id"))
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -307,6 +313,7 @@ func (s *Server) serviceAccountSecretCreate(c echo.Context) error {
 	v := viewCredential(n.Secret)
 	v.Secret = n.Value
 	noStore(c)
+	s.changed(c, audit.Created, audit.ResourceServiceAccountSecret, v.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"secret": v})
 }
 
@@ -334,5 +341,6 @@ func (s *Server) serviceAccountSecretDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.DeleteSecret(c.Request().Context(), a, c.Param("secret_id")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccountSecret, c.Param("secret_id"))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -81,7 +81,7 @@ func (o *AuditOutbox) Count(ctx context.Context) (int, error) {
 // always changes (microseconds), so MySQL's affected-rows count (changed
 // rows) is 1 exactly when the lease was taken.
 func (o *AuditOutbox) Lease(ctx context.Context, holder string, until, now time.Time) (bool, error) {
-	res, err := o.db.ExecContext(ctx, `UPDATE ng_audit_outbox_lease SET holder = ?, expires_at = ? WHERE id = 1 AND (holder = ? OR expires_at < ?)`,
+	res, err := o.db.ExecContext(ctx, `UPDATE ng_audit_outbox_lease SET holder = ?, held_until = ? WHERE id = 1 AND (holder = ? OR held_until < ?)`,
 		holder, sqldialect.Micros(until), holder, sqldialect.Micros(now))
 	if err != nil {
 		return false, fmt.Errorf("audit outbox lease: %w", err)
