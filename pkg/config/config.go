@@ -52,8 +52,8 @@ type Config struct {
 	// that keystone-ng's audit events go to the same bus (docs/audit.md).
 	Notifications NotificationsSection
 	Rabbit        RabbitSection
-	KeystoneNG         KeystoneNGSection // [keystone_ng], keystone-ng's own
-	WebAuthn           WebAuthnSection   // [webauthn], keystone-ng's own
+	KeystoneNG    KeystoneNGSection // [keystone_ng], keystone-ng's own
+	WebAuthn      WebAuthnSection   // [webauthn], keystone-ng's own
 
 	// Files lists every configuration file read, absolute, in the order
 	// applied: the --config-file files, then the *.conf files of each

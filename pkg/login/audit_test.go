@@ -86,4 +86,6 @@ func TestPipelineAudits(t *testing.T) {
 
 type failing struct{}
 
-func (failing) Authenticate(context.Context) (*Attempt, error) { return nil, errors.New("bad signature") }
+func (failing) Authenticate(context.Context) (*Attempt, error) {
+	return nil, errors.New("bad signature")
+}
