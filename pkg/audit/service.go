@@ -214,6 +214,9 @@ func (s *Service) Run(ctx context.Context) {
 	}
 	s.init()
 	defer s.Publisher.Close()
+	// Give the lease up on the way out, so that another instance drains
+	// at once rather than when it runs out.
+	defer s.releaseLease()
 	if n, err := s.Outbox.Count(ctx); err == nil {
 		s.backlog.Store(int64(n))
 	}
@@ -236,6 +239,10 @@ func (s *Service) Run(ctx context.Context) {
 			lastCount = time.Now()
 		}
 		s.maybeAlert(ctx, nil)
+		if s.backlog.Load() <= 0 {
+			// Nothing to drain (as last counted): no lease write.
+			continue
+		}
 		now := s.now()
 		ok, err := s.Outbox.Lease(ctx, s.holder, now.Add(leaseFor), now)
 		if err != nil {
@@ -303,7 +310,17 @@ func (s *Service) drainOnce(ctx context.Context) (int, error) {
 	return len(done), perr
 }
 
+// releaseLease ends this instance's lease (a lease ending in the past).
+func (s *Service) releaseLease() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, _ = s.Outbox.Lease(ctx, s.holder, time.Unix(0, 0), s.now())
+}
+
+// busDown records an outage. The lease is given up, so that an instance
+// that does reach the bus takes over the draining.
 func (s *Service) busDown(ctx context.Context, err error) {
+	s.releaseLease()
 	s.downSince.CompareAndSwap(0, s.now().UnixNano())
 	s.lastErr.Store(err.Error())
 	s.maybeAlert(ctx, err)

@@ -73,7 +73,9 @@ def listen(args):
 
 def raw(args):
     import kombu
-    with kombu.Connection(args.url) as conn:
+    # kombu names oslo.messaging's rabbit:// transport amqp://
+    url = 'amqp://' + args.url.split('://', 1)[1] if args.url.startswith('rabbit://') else args.url
+    with kombu.Connection(url) as conn:
         ex = kombu.Exchange(args.exchange, type='topic', durable=False)
         q = kombu.Queue(args.pool or (args.topic + '.info'), exchange=ex,
                         routing_key=args.topic + '.info', durable=False)
