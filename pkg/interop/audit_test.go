@@ -438,8 +438,15 @@ func TestInteropAudit(t *testing.T) {
 		"identity.OS-FEDERATION:identity_provider.created", "identity.OS-FEDERATION:mapping.created", "identity.OS-FEDERATION:mapping.updated",
 		"identity.OS-FEDERATION:mapping.deleted", "identity.OS-FEDERATION:identity_provider.deleted",
 		"identity.service_account_secret.deleted", "identity.service_account.deleted"}
-	var gotTypes []string
+	// In the order of the requests: the listener's thread pool may hand
+	// events over out of order (the burst below checks the bus's order).
+	byID := map[string]busEvent{}
 	for _, e := range evs {
+		byID[e.requestID()] = e
+	}
+	var gotTypes []string
+	for _, id := range changes {
+		e := byID[id]
 		gotTypes = append(gotTypes, e.EventType)
 		in := e.initiator()
 		if in["user_id"] != dadmin || in["domain_id"] != dom || in["typeURI"] != "service/security/account/user" || e.Payload["outcome"] != "success" {
