@@ -150,17 +150,6 @@ func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 			return nil, authz.Caller{}, out
 		}
 		c.Set(callerKey, t)
-		// The initiator of the events this request causes, as Python's
-		// build_audit_initiator reads it from the request context.
-		name := ""
-		if t.User != nil {
-			name = t.User.Name
-		}
-		proj := t.Payload.ProjectID
-		if t.Project != nil {
-			proj = t.Project.ID
-		}
-		audit.SetCaller(c.Request().Context(), t.Payload.UserID, name, proj, t.Payload.DomainID)
 	}
 	if cl, ok := c.Get(callerViewKey).(authz.Caller); ok {
 		return t, cl, nil
@@ -176,6 +165,13 @@ func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 		}
 		cl.ServiceAccount = sa
 	}
+	// The initiator of the events this request causes, as Python's
+	// build_audit_initiator reads it from the request context.
+	name := ""
+	if t.User != nil {
+		name = t.User.Name
+	}
+	audit.SetCaller(c.Request().Context(), cl.UserID, name, projectOf(cl), t.Payload.DomainID)
 	c.Set(callerViewKey, cl)
 	return t, cl, nil
 }
@@ -193,6 +189,14 @@ func (s *Server) markWorkload(c echo.Context, t *token.Token, cl *authz.Caller) 
 	}
 	cl.Workload = yes
 	return nil
+}
+
+// projectOf is the project a caller's token is scoped to ("" if none).
+func projectOf(cl authz.Caller) string {
+	if cl.ScopeType == "project" {
+		return cl.ScopeID
+	}
+	return ""
 }
 
 // callerOf is the OPA view of a validated token.

@@ -38,13 +38,19 @@ def listen(args):
     got = []
     last = [time.monotonic()]
     done = threading.Event()
+    # The listener calls the endpoint from a thread pool: one line at a
+    # time, or two events' lines could interleave.
+    out = threading.Lock()
 
     class Endpoint(object):
         def _any(self, priority, ctxt, publisher_id, event_type, payload, metadata):
-            print(json.dumps({'priority': priority, 'publisher_id': publisher_id,
-                              'event_type': event_type, 'payload': payload,
-                              'metadata': metadata}, sort_keys=True), flush=True)
-            got.append(1)
+            line = json.dumps({'priority': priority, 'publisher_id': publisher_id,
+                               'event_type': event_type, 'payload': payload,
+                               'metadata': metadata}, sort_keys=True)
+            with out:
+                sys.stdout.write(line + '\n')
+                sys.stdout.flush()
+                got.append(1)
             last[0] = time.monotonic()
             if args.count and len(got) >= args.count:
                 done.set()
