@@ -27,11 +27,13 @@ func auditSettings(cfg *config.Config, hostname string) audit.Settings {
 	}
 	for _, d := range cfg.Notifications.Driver {
 		switch d {
-		case "messaging", "messagingv2":
-			// "messaging" is the v1 envelope in Python; keystone-ng
-			// sends v2, which every oslo.messaging consumer since Kilo
-			// reads (docs/audit.md §1).
+		case "messagingv2":
 			s.Bus = true
+			s.Versions = append(s.Versions, "2.0")
+		case "messaging":
+			// Python's v1 driver: the bare message, no envelope.
+			s.Bus = true
+			s.Versions = append(s.Versions, "1.0")
 		case "log":
 			s.Log = true
 		}

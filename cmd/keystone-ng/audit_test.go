@@ -26,6 +26,9 @@ func TestAuditSettings(t *testing.T) {
 		cfg.Notifications.Driver = tc.drivers
 		cfg.Default.DefaultPublisherID = tc.defaultID
 		s := auditSettings(cfg, "node1")
+		if tc.bus && len(s.Versions) == 0 {
+			t.Errorf("%v: no message version", tc.drivers)
+		}
 		if s.Bus != tc.bus || s.Log != tc.log || s.PublisherID != tc.publisher || s.Exchange != "keystone" ||
 			len(s.Topics) != 1 || s.Topics[0] != "notifications" || s.Format != "cadf" {
 			t.Errorf("%v: %+v", tc.drivers, s)

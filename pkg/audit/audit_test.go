@@ -423,3 +423,21 @@ func mustJSON(t *testing.T, n Notification) []byte {
 	t.Helper()
 	return NewMessage(n, "identity.h", time.Now()).JSON()
 }
+
+// Python's messaging (v1) driver sends the bare message, messagingv2 the
+// envelope; with both, one message each, per topic.
+func TestBodies(t *testing.T) {
+	s := &Service{Settings: Settings{Versions: []string{"2.0", "1.0"}, Topics: []string{"notifications", "audit"}}}
+	msg := NewMessage(Notification{EventType: "identity.passkey.deleted"}, "identity.h", time.Now()).JSON()
+	bs := s.bodies(msg)
+	if len(bs) != 4 {
+		t.Fatalf("%d bodies, want 4", len(bs))
+	}
+	if !strings.HasPrefix(string(bs[0].data), `{"oslo.version": "2.0"`) || bs[0].key != "notifications.info" || bs[1].key != "audit.info" {
+		t.Errorf("v2 bodies %s %s", bs[0].key, bs[0].data)
+	}
+	var bare map[string]any
+	if err := json.Unmarshal(bs[2].data, &bare); err != nil || bare["event_type"] != "identity.passkey.deleted" || bare["_unique_id"] == nil {
+		t.Errorf("v1 body %s: %v", bs[2].data, err)
+	}
+}

@@ -71,13 +71,19 @@ func (m Message) JSON() []byte {
 // derived from the message id and the topic, so that a redelivery after
 // a crash sends the very same bytes.
 func Envelope(msgJSON []byte, topic string) []byte {
-	s := strings.TrimSuffix(strings.TrimSpace(string(msgJSON)), "}")
-	sum := sha256.Sum256(append(append([]byte{}, msgJSON...), topic...))
-	withID := s + `, "_unique_id": "` + hex.EncodeToString(sum[:16]) + `"}`
 	return pyjson.Marshal(pyjson.Object{
 		{Key: "oslo.version", Value: "2.0"},
-		{Key: "oslo.message", Value: withID},
+		{Key: "oslo.message", Value: string(BareMessage(msgJSON, topic))},
 	})
+}
+
+// BareMessage is the message with its "_unique_id" and no envelope: what
+// the v1 "messaging" driver sends as the AMQP body, and what the v2
+// envelope carries.
+func BareMessage(msgJSON []byte, topic string) []byte {
+	s := strings.TrimSuffix(strings.TrimSpace(string(msgJSON)), "}")
+	sum := sha256.Sum256(append(append([]byte{}, msgJSON...), topic...))
+	return []byte(s + `, "_unique_id": "` + hex.EncodeToString(sum[:16]) + `"}`)
 }
 
 // RoutingKey is "<topic>.<priority>" in lower case, the routing key (and

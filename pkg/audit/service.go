@@ -24,6 +24,10 @@ type Counters interface {
 type Settings struct {
 	// Bus: a driver publishes to the message bus (messaging, messagingv2).
 	Bus bool
+	// Versions are the message formats sent, one message each, as
+	// Python's drivers send them: "2.0" (messagingv2, the oslo envelope),
+	// "1.0" (messaging, the bare message). Empty: "2.0".
+	Versions []string
 	// Log: the log driver is on (the message is logged, as oslo's
 	// LogDriver does, at INFO under oslo.messaging.notification.<type>).
 	Log bool
@@ -283,8 +287,8 @@ func (s *Service) drainOnce(ctx context.Context) (int, error) {
 	var done []int64
 	var perr error
 	for _, r := range recs {
-		for _, topic := range s.Settings.Topics {
-			if err := s.Publisher.Publish(ctx, s.Settings.Exchange, RoutingKey(topic), Envelope(r.Message, topic)); err != nil {
+		for _, body := range s.bodies(r.Message) {
+			if err := s.Publisher.Publish(ctx, s.Settings.Exchange, body.key, body.data); err != nil {
 				perr = err
 				break
 			}
@@ -319,6 +323,31 @@ func (s *Service) releaseLease() {
 
 // busDown records an outage. The lease is given up, so that an instance
 // that does reach the bus takes over the draining.
+type amqpBody struct {
+	key  string
+	data []byte
+}
+
+// bodies are the AMQP messages of one event: per driver version, per
+// topic (oslo.messaging's Notifier loops over drivers, each over topics).
+func (s *Service) bodies(msg []byte) []amqpBody {
+	versions := s.Settings.Versions
+	if len(versions) == 0 {
+		versions = []string{"2.0"}
+	}
+	var out []amqpBody
+	for _, v := range versions {
+		for _, topic := range s.Settings.Topics {
+			b := Envelope(msg, topic)
+			if v == "1.0" {
+				b = BareMessage(msg, topic)
+			}
+			out = append(out, amqpBody{RoutingKey(topic), b})
+		}
+	}
+	return out
+}
+
 func (s *Service) busDown(ctx context.Context, err error) {
 	s.releaseLease()
 	s.downSince.CompareAndSwap(0, s.now().UnixNano())

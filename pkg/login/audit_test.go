@@ -3,9 +3,11 @@ package login
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/keystone-ng/keystone-ng/pkg/audit"
+	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
@@ -38,6 +40,10 @@ func TestLoginEvent(t *testing.T) {
 			audit.OutcomeFailure, "", audit.FederatedCredential("unknown", "idp1", "", []string{"g1"})},
 		{"service account", &Attempt{Kind: "service_account", UserID: "u1"}, issued, nil, audit.OutcomeSuccess, "u1",
 			&audit.Credential{Type: audit.CredentialServiceAccount, Token: "AUD1"}},
+	}
+	locked := loginEvent(req, &Attempt{Kind: "passkey", UserID: "u3"}, nil, fmt.Errorf("passkey login refused: %w", identity.ErrLocked))
+	if locked.Reason == nil || locked.Reason.Type != "The account is locked for user: u3." || locked.Reason.Code != "401" {
+		t.Errorf("a lockout's reason: %+v", locked.Reason)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

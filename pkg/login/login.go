@@ -143,6 +143,11 @@ func loginEvent(in audit.Initiator, att *Attempt, issued *issue.Issued, err erro
 	if err != nil {
 		l.Outcome = audit.OutcomeFailure
 	}
+	if errors.Is(err, identity.ErrLocked) && att != nil {
+		// Python's CadfNotificationWrapper gives a lockout its reason
+		// (exception.AccountLocked: message and code), for PCI-DSS.
+		l.Reason = &audit.Reason{Type: fmt.Sprintf("The account is locked for user: %s.", att.UserID), Code: "401"}
+	}
 	var fed *issue.Federation
 	kind := ""
 	if att != nil {
