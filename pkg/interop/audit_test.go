@@ -352,6 +352,8 @@ func TestInteropAudit(t *testing.T) {
 	change(http.StatusOK, "PATCH", "/v4/service_accounts/"+saID, map[string]any{"service_account": map[string]any{"description": "audited"}})
 	sec := change(http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/secrets", map[string]any{"secret": map[string]any{}})["secret"].(map[string]any)
 	secret := sec["secret"].(string)
+	kid := idOf(change(http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/keys", map[string]any{"key": map[string]any{"algorithm": "EdDSA"}})["key"].(map[string]any))
+	change(http.StatusNoContent, "DELETE", "/v4/service_accounts/"+saID+"/keys/"+kid, nil)
 
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -435,6 +437,7 @@ func TestInteropAudit(t *testing.T) {
 	}
 	evs := cons.waitFor(t, "the changes", len(changes), byRequest(changes...))
 	wantTypes := []string{"identity.service_account.created", "identity.service_account.updated", "identity.service_account_secret.created",
+		"identity.service_account_key.created", "identity.service_account_key.deleted",
 		"identity.OS-FEDERATION:identity_provider.created", "identity.OS-FEDERATION:mapping.created", "identity.OS-FEDERATION:mapping.updated",
 		"identity.OS-FEDERATION:mapping.deleted", "identity.OS-FEDERATION:identity_provider.deleted",
 		"identity.service_account_secret.deleted", "identity.service_account.deleted"}
