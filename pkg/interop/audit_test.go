@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
 )
 
 // busEvent is what an oslo.messaging notification listener's endpoint
@@ -311,7 +312,7 @@ func TestInteropAudit(t *testing.T) {
 	migrateOwn(t, env)
 	cons := startConsumer(t, bus, false)
 	py := newClient("python", env.BaseURL)
-	ng := startSidecarWith(t, env, noLoginLimit+loopbackIdPs, "")
+	ng := startSidecarWith(t, env, noLoginLimit+loopbackIdPs, passkeyConf)
 	sfx := randSuffix(t)
 
 	// Python's password login, and keystone-ng's logins.
@@ -352,6 +353,16 @@ func TestInteropAudit(t *testing.T) {
 	change(http.StatusOK, "PATCH", "/v4/service_accounts/"+saID, map[string]any{"service_account": map[string]any{"description": "audited"}})
 	sec := change(http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/secrets", map[string]any{"secret": map[string]any{}})["secret"].(map[string]any)
 	secret := sec["secret"].(string)
+	// A passkey, registered by the domain admin for itself, then used.
+	pk := passkeytest.New("http://localhost:" + ng.base[strings.LastIndex(ng.base, ":")+1:])
+	begun := ng.must(t, http.StatusOK, "POST", "/v4/users/"+dadmin+"/passkeys/register/start", dadminTok, map[string]any{"name": "audit"})
+	opts, _ := json.Marshal(begun["options"])
+	pkCred, err := pk.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkID := idOf(change(http.StatusCreated, "POST", "/v4/users/"+dadmin+"/passkeys/register/finish",
+		map[string]any{"ceremony_id": begun["ceremony_id"], "name": "audit", "credential": pkCred})["passkey"].(map[string]any))
 	kid := idOf(change(http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/keys", map[string]any{"key": map[string]any{"algorithm": "EdDSA"}})["key"].(map[string]any))
 	change(http.StatusNoContent, "DELETE", "/v4/service_accounts/"+saID+"/keys/"+kid, nil)
 
@@ -394,6 +405,10 @@ func TestInteropAudit(t *testing.T) {
 	if jwtOK.Status != http.StatusCreated || jwtBad.Status != http.StatusUnauthorized {
 		t.Fatalf("JWT logins: %d %s / %d", jwtOK.Status, jwtOK.Body, jwtBad.Status)
 	}
+	pkLogin := passkeyLogin(t, ng, pk, dadmin, nil)
+	if pkLogin.Status != http.StatusCreated {
+		t.Fatalf("passkey login: %d %s", pkLogin.Status, pkLogin.Body)
+	}
 	saLogin := oauthToken(t, ng, url.Values{"grant_type": {"client_credentials"}}, saID, secret)
 	saBad := oauthToken(t, ng, url.Values{"grant_type": {"client_credentials"}}, saID, secret+"x")
 	if saLogin.Status != http.StatusOK || saBad.Status != http.StatusUnauthorized {
@@ -401,7 +416,7 @@ func TestInteropAudit(t *testing.T) {
 	}
 	// The tokens' audit ids, read back through Python's validation.
 	auditIDs := map[string]any{}
-	for name, r := range map[string]*response{"jwt": jwtOK, "client credentials": saLogin} {
+	for name, r := range map[string]*response{"jwt": jwtOK, "client credentials": saLogin, "passkey": pkLogin} {
 		var body map[string]any
 		_ = json.Unmarshal(r.Body, &body)
 		issued := r.Header.Get("X-Subject-Token")
@@ -414,6 +429,7 @@ func TestInteropAudit(t *testing.T) {
 		}
 		auditIDs[name] = vr.json(t)["token"].(map[string]any)["audit_ids"].([]any)[0]
 	}
+	change(http.StatusNoContent, "DELETE", "/v4/users/"+dadmin+"/passkeys/"+pkID, nil)
 	change(http.StatusNoContent, "DELETE", "/v4/federation/identity_providers/"+idp+"/mappings/deploy", nil)
 	change(http.StatusNoContent, "DELETE", "/v4/federation/identity_providers/"+idp, nil)
 	change(http.StatusNoContent, "DELETE", "/v4/service_accounts/"+saID+"/secrets/"+idOf(sec), nil)
@@ -421,7 +437,7 @@ func TestInteropAudit(t *testing.T) {
 
 	rid := func(r *response) string { return r.Header.Get("X-Openstack-Request-Id") }
 	pyEv := cons.waitFor(t, "Python's password login", 1, byRequest(pyReq))[0]
-	logins := map[string]*response{"jwt": jwtOK, "jwt refused": jwtBad, "client credentials": saLogin, "client credentials refused": saBad}
+	logins := map[string]*response{"jwt": jwtOK, "jwt refused": jwtBad, "client credentials": saLogin, "client credentials refused": saBad, "passkey": pkLogin}
 	for name, r := range logins {
 		ev := cons.waitFor(t, name, 1, byRequest(rid(r)))[0]
 		if strings.HasSuffix(name, "refused") {
@@ -437,9 +453,9 @@ func TestInteropAudit(t *testing.T) {
 	}
 	evs := cons.waitFor(t, "the changes", len(changes), byRequest(changes...))
 	wantTypes := []string{"identity.service_account.created", "identity.service_account.updated", "identity.service_account_secret.created",
-		"identity.service_account_key.created", "identity.service_account_key.deleted",
+		"identity.passkey.created", "identity.service_account_key.created", "identity.service_account_key.deleted",
 		"identity.OS-FEDERATION:identity_provider.created", "identity.OS-FEDERATION:mapping.created", "identity.OS-FEDERATION:mapping.updated",
-		"identity.OS-FEDERATION:mapping.deleted", "identity.OS-FEDERATION:identity_provider.deleted",
+		"identity.passkey.deleted", "identity.OS-FEDERATION:mapping.deleted", "identity.OS-FEDERATION:identity_provider.deleted",
 		"identity.service_account_secret.deleted", "identity.service_account.deleted"}
 	// In the order of the requests: the listener's thread pool may hand
 	// events over out of order (the burst below checks the bus's order).
