@@ -90,7 +90,7 @@ type consumer struct {
 func startConsumer(t *testing.T, transportURL string, raw bool) *consumer {
 	t.Helper()
 	script := filepath.Join(moduleRoot(t), "pkg", "interop", "testdata", "notification-consumer.py")
-	args := []string{script, transportURL, "--pool", "ksng-audit-" + randSuffix(t), "--idle", "600"}
+	args := []string{script, transportURL, "--pool", "keystone-ng-interop-audit-" + randSuffix(t), "--idle", "600"}
 	if raw {
 		args = append(args, "--raw")
 	}

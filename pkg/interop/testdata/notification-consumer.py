@@ -83,8 +83,10 @@ def raw(args):
     url = 'amqp://' + args.url.split('://', 1)[1] if args.url.startswith('rabbit://') else args.url
     with kombu.Connection(url) as conn:
         ex = kombu.Exchange(args.exchange, type='topic', durable=False)
+        # a --pool queue of its own goes away with the consumer
         q = kombu.Queue(args.pool or (args.topic + '.info'), exchange=ex,
-                        routing_key=args.topic + '.info', durable=False)
+                        routing_key=args.topic + '.info', durable=False,
+                        auto_delete=bool(args.pool))
         got = []
 
         def on(body, message):
