@@ -87,7 +87,24 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	// Every login (passkey, workload JWT, OIDC) runs through one pipeline:
 	// the one usability rule, then the issuer.
 	sa, saPurgers := a.serviceAccountFeature(v4)
-	v4.Logins = &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
+	pipeline := &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
+	v4.Logins = pipeline
+	// Audit notifications where Python's notifier sends its own
+	// (docs/audit.md): every login and refusal, every /v4 change.
+	au, err := a.auditService(v.Metrics)
+	if err != nil {
+		return nil, nil, err
+	}
+	if au != nil {
+		pipeline.Audit, v4.Audit = au, au
+		v.Warnings = func() []string {
+			if h := au.Health(); h != "" {
+				return []string{h}
+			}
+			return nil
+		}
+		go au.Run(ctx)
+	}
 	purgers := saPurgers
 	purgers = append(purgers, a.tokenExchangeFeature(v4, v.Validator)...)
 	pk, ps, err := a.passkeyFeature(ctx, v4, users)

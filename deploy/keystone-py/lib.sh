@@ -47,6 +47,9 @@ KSPY_PROCESSES="${KSPY_PROCESSES:-2}"
 KSPY_THREADS="${KSPY_THREADS:-1}"
 KSPY_DEBUG="${KSPY_DEBUG:-false}"
 KSPY_EXTRA_CONF="${KSPY_EXTRA_CONF:-}"
+# KSPY_NOTIFICATIONS: a rabbit:// transport URL; when set, Python publishes
+# its notifications there (messagingv2, CADF, nothing opted out).
+KSPY_NOTIFICATIONS="${KSPY_NOTIFICATIONS:-}"
 KSPY_RESET="${KSPY_RESET:-0}"
 KSPY_START_TIMEOUT="${KSPY_START_TIMEOUT:-120}"
 KSPY_SERVICE_USER=keystone # created by the Debian keystone package

@@ -14,6 +14,11 @@
 # default 3890, and Python on KSPY_BASE_PORT + 10 with an LDAP domain).
 # KSNG_JWS_DBS (databases of the JWS runs, default "mysql sqlite"; empty: none),
 # KSNG_JWS_RUN (go test -run filter of the JWS runs).
+# KSNG_INTEROP_AUDIT=0 (skip the audit phase: RabbitMQ, started when it does
+# not run, a fresh vhost KSNG_INTEROP_AUDIT_VHOST, default
+# audit-keystone-ng-interop, and Python on SQLite on KSPY_BASE_PORT + 20
+# publishing its notifications there; KSNG_INTEROP_AUDIT_STATE and
+# KSNG_INTEROP_AUDIT_DB_NAME name its state dir and database).
 # Run as root from anywhere inside the repository.
 set -Eeuo pipefail
 
@@ -193,6 +198,52 @@ for db in $JWS_DBS; do
   fi
 done
 unset KSPY_TOKEN_PROVIDER
+
+# Audit notifications (docs/audit.md §6, about a minute): RabbitMQ (Debian's
+# rabbitmq-server, installed and started when missing; a running broker is
+# only given a fresh vhost of its own, never reconfigured), Python on SQLite
+# publishing its notifications there (up.sh KSPY_NOTIFICATIONS), and
+# TestInteropAudit: an oslo.messaging consumer compares Python's events with
+# keystone-ng's, and keystone-ng loses its bus (a proxy the test stops)
+# during a burst of logins.
+audit_bus() { # vhost: a running broker and a fresh vhost guest may use
+  local vhost=$1 log="${TMPDIR:-/tmp}/keystone-ng-rabbitmq.log"
+  (
+    # shellcheck disable=SC2034 # read by common.sh
+    LOG_TAG=run-interop
+    # shellcheck source=../lib/common.sh
+    . "$ROOT/deploy/lib/common.sh"
+    apt_install "${TMPDIR:-/tmp}/keystone-ng-rabbitmq-apt.log" rabbitmq-server
+    if ! listening_on 5672; then
+      say "starting RabbitMQ (log: $log)"
+      setsid /usr/sbin/rabbitmq-server </dev/null >>"$log" 2>&1 9>&- &
+      wait_until 90 rabbitmqctl -q await_startup >/dev/null 2>&1 || fail "RabbitMQ did not start, see $log"
+    fi
+    rabbitmqctl -q delete_vhost "$vhost" >/dev/null 2>&1 || true
+    rabbitmqctl -q add_vhost "$vhost" && rabbitmqctl -q set_permissions -p "$vhost" guest '.*' '.*' '.*'
+  )
+}
+if [ "${KSNG_INTEROP_AUDIT:-1}" = 1 ]; then
+  audit_vhost=${KSNG_INTEROP_AUDIT_VHOST:-audit-keystone-ng-interop}
+  audit_port=$((BASE_PORT + 20))
+  audit_state=${KSNG_INTEROP_AUDIT_STATE:-/tmp/keystone-ng-interop-audit}
+  audit_env=(KSPY_DB=sqlite KSPY_PORT="$audit_port" KSPY_STATE_DIR="$audit_state"
+    KSPY_DB_NAME="${KSNG_INTEROP_AUDIT_DB_NAME:-keystone_ng_runinterop_audit}"
+    KSPY_NOTIFICATIONS="rabbit://guest:guest@127.0.0.1:5672/$audit_vhost")
+  if phase "audit: RabbitMQ vhost $audit_vhost" audit_bus "$audit_vhost" &&
+    phase "audit (sqlite): up.sh (port $audit_port)" env "${audit_env[@]}" "$HERE/up.sh"; then
+    # shellcheck disable=SC2016 # "$1" and "$@" belong to the inner bash
+    phase "audit (sqlite): go test -run TestInteropAudit ./pkg/interop/" \
+      env KSNG_INTEROP_ENV="$audit_state/env" bash -c 'cd "$1" && shift && exec "$@"' _ "$ROOT" \
+      "$GO" test -count=1 -v -timeout "$TIMEOUT" -run 'TestInteropAudit$' ./pkg/interop/ || true
+  fi
+  if [ "$PURGE" = 1 ]; then
+    phase "audit (sqlite): down.sh --purge" env "${audit_env[@]}" "$HERE/down.sh" --purge || true
+    rabbitmqctl -q delete_vhost "$audit_vhost" >/dev/null 2>&1 || true
+  else
+    phase "audit (sqlite): down.sh" env "${audit_env[@]}" "$HERE/down.sh" || true
+  fi
+fi
 
 printf '\n[run-interop] summary\n'
 printf '  %s\n' "${SUMMARY[@]}"

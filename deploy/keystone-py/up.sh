@@ -284,6 +284,12 @@ EOF
     printf '\n[jwt_tokens]\njws_private_key_repository = %s\njws_public_key_repository = %s\n' \
       "$KSPY_JWS_PRIVATE_DIR" "$KSPY_JWS_PUBLIC_DIR"
   fi
+  if [ -n "$KSPY_NOTIFICATIONS" ]; then
+    # Python's notifier on the message bus (docs/audit.md): every event,
+    # successful logins included (Python's default opts out of those).
+    printf '\n[DEFAULT]\ntransport_url = %s\nnotification_format = cadf\nnotification_opt_out =\n\n[oslo_messaging_notifications]\ndriver = messagingv2\n' \
+      "$KSPY_NOTIFICATIONS"
+  fi
   if [ -n "$KSPY_EXTRA_CONF" ]; then
     printf '\n# ---- appended from KSPY_EXTRA_CONF (%s)\n' "$KSPY_EXTRA_CONF"
     cat "$KSPY_EXTRA_CONF"
@@ -484,7 +490,7 @@ env_tmp=$(mktemp "$KSPY_RUN_DIR/env.XXXXXX")
   for v in KSPY_VERSION KSPY_URL KSPY_HOST KSPY_PORT KSPY_CONF KSPY_DB KSPY_DB_URL KSPY_DB_NAME \
     KSPY_DB_PORT KSPY_FERNET_DIR KSPY_CREDENTIAL_DIR KSPY_TOKEN_PROVIDER KSPY_JWS_PRIVATE_DIR KSPY_JWS_PUBLIC_DIR KSPY_STATE_DIR KSPY_LOG_DIR KSPY_UWSGI_INI \
     KSPY_ADMIN_USER KSPY_ADMIN_PASSWORD KSPY_ADMIN_PROJECT KSPY_REGION KSPY_TOKEN_EXPIRATION \
-    KSPY_BCRYPT_ROUNDS KSPY_CACHE KSPY_SERVICE_USER; do
+    KSPY_BCRYPT_ROUNDS KSPY_CACHE KSPY_SERVICE_USER KSPY_NOTIFICATIONS; do
     printf '%s=%s\n' "$v" "$(q "${!v}")"
   done
   if [ "$KSPY_CACHE" = 1 ]; then printf 'KSPY_MEMCACHED_PORT=%s\n' "$KSPY_MEMCACHED_PORT"; else echo KSPY_MEMCACHED_PORT=; fi

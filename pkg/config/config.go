@@ -48,8 +48,13 @@ type Config struct {
 	Trust              TrustSection
 	AppCred            ApplicationCredentialSection // [application_credential]
 	OsloPolicy         OsloPolicySection
-	KeystoneNG         KeystoneNGSection // [keystone_ng], keystone-ng's own
-	WebAuthn           WebAuthnSection   // [webauthn], keystone-ng's own
+	// Notifications is [oslo_messaging_notifications] and Rabbit
+	// [oslo_messaging_rabbit]: where Python's notifier publishes, read so
+	// that keystone-ng's audit events go to the same bus (docs/audit.md).
+	Notifications NotificationsSection
+	Rabbit        RabbitSection
+	KeystoneNG    KeystoneNGSection // [keystone_ng], keystone-ng's own
+	WebAuthn      WebAuthnSection   // [webauthn], keystone-ng's own
 
 	// Files lists every configuration file read, absolute, in the order
 	// applied: the --config-file files, then the *.conf files of each
@@ -74,6 +79,52 @@ type DefaultSection struct {
 	InsecureDebug  bool   // insecure_debug
 	AdminToken     string // admin_token, secret: never printed
 	MaxTokenSize   int    // max_token_size (255)
+
+	// TransportURL is transport_url (oslo.messaging), secret: the bus of
+	// RPC and, unless [oslo_messaging_notifications] transport_url is
+	// set, of notifications.
+	TransportURL string
+	// ControlExchange is control_exchange: the AMQP exchange notifications
+	// go to. Keystone changes oslo.messaging's default "openstack" to
+	// "keystone" (keystone/conf/__init__.py set_transport_defaults).
+	ControlExchange string
+	// DefaultPublisherID is default_publisher_id ("" = the host name):
+	// the publisher_id of notifications is "identity.<this>".
+	DefaultPublisherID string
+	// NotificationFormat is notification_format: cadf (default) or basic.
+	NotificationFormat string
+	// NotificationOptOut is notification_opt_out (MultiStrOpt): event
+	// types not sent; "identity.authenticate.<outcome>" for logins.
+	// Python's default opts out of identity.authenticate.success,
+	// .pending and .failed (the failure outcome is "failure", so failed
+	// logins are sent).
+	NotificationOptOut []string
+}
+
+// NotificationsSection is keystone.conf [oslo_messaging_notifications]
+// (oslo_messaging/notify/notifier.py).
+type NotificationsSection struct {
+	// Driver is driver (MultiStrOpt, default none: notifications off):
+	// messagingv2, messaging, log, noop, and the test drivers.
+	Driver []string
+	// TransportURL is transport_url, secret ("" = [DEFAULT] transport_url).
+	TransportURL string
+	// Topics is topics (notifications): each event is published with the
+	// routing key "<topic>.<priority>".
+	Topics []string
+	// Retry is retry (-1 = forever, 0 = no retry).
+	Retry int
+}
+
+// RabbitSection is the part of keystone.conf [oslo_messaging_rabbit]
+// (oslo_messaging/_drivers/impl_rabbit.py) keystone-ng reads: TLS.
+type RabbitSection struct {
+	SSL                            bool   // ssl (false); also ?ssl=1 in the transport URL
+	SSLCAFile                      string // ssl_ca_file ("" = the system's roots)
+	SSLCertFile                    string // ssl_cert_file
+	SSLKeyFile                     string // ssl_key_file
+	SSLVersion                     string // ssl_version ("" = the library's default)
+	SSLEnforceHostnameVerification bool   // ssl_enforce_hostname_verification (false, as Python)
 }
 
 // DatabaseSection is keystone.conf [database] (oslo.db options).
@@ -317,6 +368,16 @@ type KeystoneNGSection struct {
 	// JWKSCacheTTL is jwks_cache_ttl (10m): how long a fetched JWKS or
 	// discovery document is reused (an unknown kid refreshes it early).
 	JWKSCacheTTL time.Duration
+	// AuditOutboxMaxEvents is audit_outbox_max_events (100000): how many
+	// audit events may wait in ng_audit_outbox while the bus is away;
+	// beyond, new events are dropped, counted and logged (docs/audit.md §4).
+	AuditOutboxMaxEvents int
+	// AuditBusDownAlert is audit_bus_down_alert (5m): how long the bus may
+	// be unreachable before a warning is logged and /readyz names it.
+	AuditBusDownAlert time.Duration
+	// AuditPublishTimeout is audit_publish_timeout (5s): the deadline of
+	// one connection attempt or broker confirmation.
+	AuditPublishTimeout time.Duration
 	// JWKSStaleTTL is jwks_stale_ttl (1h): how long the last good JWKS of
 	// an identity provider keeps serving logins while the provider cannot
 	// be reached after jwks_cache_ttl ran out (0 = never past the TTL).

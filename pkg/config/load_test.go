@@ -116,6 +116,7 @@ func TestDefaults(t *testing.T) {
 			RequestTimeout: 30 * time.Second, ReadHeaderTimeout: 10 * time.Second,
 			MaxRequestBodyBytes: 1 << 20, DBQueryTimeout: 5 * time.Second, MetricsEnabled: true, CatalogCacheTTL: time.Second, DBBatchSize: 8,
 			PurgeInterval: time.Minute, LoginStateTTL: 10 * time.Minute, OutboundTimeout: 10 * time.Second, JWTClockLeeway: 30 * time.Second, JWKSCacheTTL: 10 * time.Minute,
+			AuditOutboxMaxEvents: 100000, AuditBusDownAlert: 5 * time.Minute, AuditPublishTimeout: 5 * time.Second,
 			JWKSStaleTTL: time.Hour, OutboundAllowedNetworks: []string{}, TrustedProxies: []string{}, LoginRateLimit: 30, LoginRateBurst: 10,
 			DomainGrantableRoles: []string{"manager", "member", "reader"}, MaxIdentityProvidersPerDomain: 10, MaxMappingsPerIdentityProvider: 20, MaxPasskeysPerUser: 10, MaxCredentialsPerServiceAccount: 10}},
 	}
@@ -448,6 +449,9 @@ func TestValidate(t *testing.T) {
 		`[keystone_ng] log_level: "trace"`,
 		`[keystone_ng] log_format: "xml"`,
 		`[keystone_ng] key_reload_interval: must be greater than zero`,
+		`[keystone_ng] audit_outbox_max_events: must be at least 1`,
+		`[keystone_ng] audit_bus_down_alert: must be greater than zero`,
+		`[keystone_ng] audit_publish_timeout: must be greater than zero`,
 		`[keystone_ng] shutdown_timeout: must be greater than zero`,
 		`[keystone_ng] request_timeout: must be greater than zero`,
 		`[keystone_ng] read_header_timeout: must be greater than zero`,

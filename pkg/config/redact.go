@@ -48,7 +48,7 @@ func (o *option) display(c *Config) string {
 	if s == "" {
 		return ""
 	}
-	if o.section == "database" && o.name == "connection" {
+	if o.section == "database" && o.name == "connection" || o.name == "transport_url" {
 		return RedactURL(s)
 	}
 	if o.isSecret() {

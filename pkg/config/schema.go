@@ -210,6 +210,28 @@ var schema = []*option{
 	{section: "oslo_policy", name: "enforce_scope", kind: kindBool, def: "false", field: func(c *Config) any { return &c.OsloPolicy.EnforceScope }},
 	{section: "oslo_policy", name: "enforce_new_defaults", kind: kindBool, def: "false", field: func(c *Config) any { return &c.OsloPolicy.EnforceNewDefaults }},
 
+	// [DEFAULT] notifications (keystone/conf/default.py) and the
+	// oslo.messaging options of the notifier (docs/audit.md §1).
+	{section: "DEFAULT", name: "transport_url", kind: kindString, none: true, secret: true, field: func(c *Config) any { return &c.Default.TransportURL }},
+	{section: "DEFAULT", name: "control_exchange", kind: kindString, def: "keystone", field: func(c *Config) any { return &c.Default.ControlExchange }},
+	{section: "DEFAULT", name: "default_publisher_id", kind: kindString, none: true, field: func(c *Config) any { return &c.Default.DefaultPublisherID }},
+	{section: "DEFAULT", name: "notification_format", kind: kindString, def: "cadf", choices: []string{"basic", "cadf"}, field: func(c *Config) any { return &c.Default.NotificationFormat }},
+	{section: "DEFAULT", name: "notification_opt_out", kind: kindMulti,
+		defMulti: []string{"identity.authenticate.success", "identity.authenticate.pending", "identity.authenticate.failed"},
+		field:    func(c *Config) any { return &c.Default.NotificationOptOut }},
+	{section: "oslo_messaging_notifications", name: "driver", kind: kindMulti, deprecated: []ref{{"DEFAULT", "notification_driver"}}, field: func(c *Config) any { return &c.Notifications.Driver }},
+	{section: "oslo_messaging_notifications", name: "transport_url", kind: kindString, none: true, secret: true,
+		deprecated: []ref{{"DEFAULT", "notification_transport_url"}}, field: func(c *Config) any { return &c.Notifications.TransportURL }},
+	{section: "oslo_messaging_notifications", name: "topics", kind: kindList, def: "notifications",
+		deprecated: []ref{{"rpc_notifier2", "topics"}, {"DEFAULT", "notification_topics"}}, field: func(c *Config) any { return &c.Notifications.Topics }},
+	{section: "oslo_messaging_notifications", name: "retry", kind: kindInt, def: "-1", field: func(c *Config) any { return &c.Notifications.Retry }},
+	{section: "oslo_messaging_rabbit", name: "ssl", kind: kindBool, def: "false", deprecated: []ref{{"oslo_messaging_rabbit", "rabbit_use_ssl"}}, field: func(c *Config) any { return &c.Rabbit.SSL }},
+	{section: "oslo_messaging_rabbit", name: "ssl_ca_file", kind: kindString, def: "", deprecated: []ref{{"oslo_messaging_rabbit", "kombu_ssl_ca_certs"}}, field: func(c *Config) any { return &c.Rabbit.SSLCAFile }},
+	{section: "oslo_messaging_rabbit", name: "ssl_cert_file", kind: kindString, def: "", deprecated: []ref{{"oslo_messaging_rabbit", "kombu_ssl_certfile"}}, field: func(c *Config) any { return &c.Rabbit.SSLCertFile }},
+	{section: "oslo_messaging_rabbit", name: "ssl_key_file", kind: kindString, def: "", deprecated: []ref{{"oslo_messaging_rabbit", "kombu_ssl_keyfile"}}, field: func(c *Config) any { return &c.Rabbit.SSLKeyFile }},
+	{section: "oslo_messaging_rabbit", name: "ssl_version", kind: kindString, def: "", deprecated: []ref{{"oslo_messaging_rabbit", "kombu_ssl_version"}}, field: func(c *Config) any { return &c.Rabbit.SSLVersion }},
+	{section: "oslo_messaging_rabbit", name: "ssl_enforce_hostname_verification", kind: kindBool, def: "false", field: func(c *Config) any { return &c.Rabbit.SSLEnforceHostnameVerification }},
+
 	// [keystone_ng], keystone-ng's own.
 	{section: SectionKeystoneNG, name: "listen", kind: kindString, def: "127.0.0.1:5001", field: func(c *Config) any { return &c.KeystoneNG.Listen }},
 	{section: SectionKeystoneNG, name: "log_level", kind: kindString, def: "info", field: func(c *Config) any { return &c.KeystoneNG.LogLevel }},
@@ -230,6 +252,9 @@ var schema = []*option{
 	{section: SectionKeystoneNG, name: "outbound_timeout", kind: kindDuration, def: "10s", field: func(c *Config) any { return &c.KeystoneNG.OutboundTimeout }},
 	{section: SectionKeystoneNG, name: "jwt_clock_leeway", kind: kindDuration, def: "30s", field: func(c *Config) any { return &c.KeystoneNG.JWTClockLeeway }},
 	{section: SectionKeystoneNG, name: "jwks_cache_ttl", kind: kindDuration, def: "10m", field: func(c *Config) any { return &c.KeystoneNG.JWKSCacheTTL }},
+	{section: SectionKeystoneNG, name: "audit_outbox_max_events", kind: kindInt, def: "100000", field: func(c *Config) any { return &c.KeystoneNG.AuditOutboxMaxEvents }},
+	{section: SectionKeystoneNG, name: "audit_bus_down_alert", kind: kindDuration, def: "5m", field: func(c *Config) any { return &c.KeystoneNG.AuditBusDownAlert }},
+	{section: SectionKeystoneNG, name: "audit_publish_timeout", kind: kindDuration, def: "5s", field: func(c *Config) any { return &c.KeystoneNG.AuditPublishTimeout }},
 	{section: SectionKeystoneNG, name: "jwks_stale_ttl", kind: kindDuration, def: "1h", field: func(c *Config) any { return &c.KeystoneNG.JWKSStaleTTL }},
 	{section: SectionKeystoneNG, name: "outbound_allowed_networks", kind: kindList, field: func(c *Config) any { return &c.KeystoneNG.OutboundAllowedNetworks }},
 	{section: SectionKeystoneNG, name: "trusted_proxies", kind: kindList, field: func(c *Config) any { return &c.KeystoneNG.TrustedProxies }},

@@ -206,7 +206,74 @@ func (c *Config) Validate() error {
 		p.add("%s: must be set", c.at("oslo_policy", "policy_file"))
 	}
 	c.validateV4(p)
+	c.validateNotifications(p)
 	return p.errOrNil()
+}
+
+// NotificationTransportURL is the bus notifications go to:
+// [oslo_messaging_notifications] transport_url, else [DEFAULT]
+// transport_url (oslo_messaging.get_notification_transport).
+func (c *Config) NotificationTransportURL() string {
+	if c.Notifications.TransportURL != "" {
+		return c.Notifications.TransportURL
+	}
+	return c.Default.TransportURL
+}
+
+// NotificationsToBus reports whether a configured driver publishes to the
+// message bus (messaging, messagingv2), as opposed to log, noop or none.
+func (c *Config) NotificationsToBus() bool {
+	for _, d := range c.Notifications.Driver {
+		if d == "messaging" || d == "messagingv2" {
+			return true
+		}
+	}
+	return false
+}
+
+// busSchemes are the transport URL schemes keystone-ng can publish to:
+// oslo.messaging's RabbitMQ driver ("kombu" is its old alias).
+var busSchemes = []string{"rabbit", "kombu"}
+
+// validateNotifications checks what keystone-ng needs to publish audit
+// events where Python's notifier publishes them. Python's own options are
+// read as Python reads them; the one refusal is a bus keystone-ng cannot
+// publish to, because starting anyway would lose every audit event
+// without a trace (docs/audit.md §1).
+func (c *Config) validateNotifications(p *Problems) {
+	ng := c.KeystoneNG
+	if ng.AuditOutboxMaxEvents < 1 {
+		p.add("%s: must be at least 1", c.at(SectionKeystoneNG, "audit_outbox_max_events"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"audit_bus_down_alert", ng.AuditBusDownAlert}, {"audit_publish_timeout", ng.AuditPublishTimeout}} {
+		if d.v <= 0 {
+			p.add("%s: must be greater than zero", c.at(SectionKeystoneNG, d.name))
+		}
+	}
+	if !c.NotificationsToBus() {
+		return
+	}
+	u := c.NotificationTransportURL()
+	where := c.at("oslo_messaging_notifications", "transport_url")
+	if c.Notifications.TransportURL == "" {
+		where = c.at("DEFAULT", "transport_url")
+	}
+	scheme, _, ok := strings.Cut(u, "://")
+	switch {
+	case u == "":
+		p.add("%s: must be set when [oslo_messaging_notifications] driver publishes to the bus (messaging, messagingv2)", where)
+	case !ok || !contains(busSchemes, strings.ToLower(scheme)):
+		p.add("%s: %s: keystone-ng publishes audit events only to RabbitMQ (rabbit://)", where, RedactURL(u))
+	}
+	if len(c.Notifications.Topics) == 0 {
+		p.add("%s: must name at least one topic", c.at("oslo_messaging_notifications", "topics"))
+	}
+	if c.Default.ControlExchange == "" {
+		p.add("%s: must be set", c.at("DEFAULT", "control_exchange"))
+	}
 }
 
 // validateV4 checks the options of the /v4 features.

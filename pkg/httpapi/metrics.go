@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,7 +24,10 @@ type Metrics struct {
 	rateLimited *prometheus.CounterVec
 	ldap        *prometheus.CounterVec
 	oauth2      *prometheus.CounterVec
+	audit       *prometheus.CounterVec
 }
+
+var _ audit.Counters = (*Metrics)(nil)
 
 // NewMetrics registers the series; db may be nil.
 func NewMetrics(db *sql.DB) *Metrics {
@@ -76,6 +80,11 @@ func NewMetrics(db *sql.DB) *Metrics {
 			Help: "POST /v4/oauth2/token answers by grant type, client authentication and outcome (issued or the RFC 6749 error code).",
 		}, []string{"grant_type", "client_auth", "outcome"}),
 	}
+	m.audit = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keystone_ng_audit_events_total",
+		Help: "Audit notifications by state: queued in the outbox, sent (confirmed by the broker), dropped_outbox_full, dropped_store (docs/audit.md).",
+	}, []string{"state"})
+	reg.MustRegister(m.audit)
 	reg.MustRegister(m.requests, m.duration, m.validations, m.KeyReloads, m.dbWait, m.stmtWait, m.rateLimited, m.ldap, m.oauth2,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
@@ -144,6 +153,24 @@ func (m *Metrics) RateLimited(route string) { m.rateLimited.WithLabelValues(rout
 // unknown grant type is counted as "other".
 func (m *Metrics) OAuth2Token(grantType, clientAuth, outcome string) {
 	m.oauth2.WithLabelValues(grantType, clientAuth, outcome).Inc()
+}
+
+// AuditQueued counts one event stored in the audit outbox.
+func (m *Metrics) AuditQueued() { m.audit.WithLabelValues("queued").Inc() }
+
+// AuditSent counts one event the broker confirmed.
+func (m *Metrics) AuditSent() { m.audit.WithLabelValues("sent").Inc() }
+
+// AuditDropped counts one event lost (outbox_full, store).
+func (m *Metrics) AuditDropped(reason string) { m.audit.WithLabelValues("dropped_" + reason).Inc() }
+
+// AuditBacklog exports n, the events waiting in the outbox, as
+// keystone_ng_audit_outbox_events.
+func (m *Metrics) AuditBacklog(n func() int64) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keystone_ng_audit_outbox_events",
+		Help: "Audit notifications waiting in the outbox for the message bus (as last counted).",
+	}, func() float64 { return float64(n()) }))
 }
 
 // Outcome counts one validation outcome.

@@ -23,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/policy"
+	"github.com/keystone-ng/keystone-ng/pkg/pyjson"
 	"github.com/keystone-ng/keystone-ng/pkg/ratelimit"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 	"github.com/labstack/echo/v4"
@@ -44,6 +46,10 @@ type Server struct {
 	Log       *slog.Logger
 	// Ready reports whether the database and keys are usable.
 	Ready func(ctx context.Context) error
+	// Warnings, when set, lists what /readyz reports without failing:
+	// a degraded dependency that must not take the instance out of
+	// service, such as the audit bus (docs/audit.md §5).
+	Warnings func() []string
 	// PublicEndpoint is [DEFAULT] public_endpoint ("" = from the request).
 	PublicEndpoint string
 	// AllowExpiredWindow is [token] allow_expired_window.
@@ -105,6 +111,16 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set(ServiceHeader, "keystone-ng")
 		// Keystone varies every response on the caller's token.
 		h.Set("Vary", "X-Auth-Token")
+		// The audit initiator of whatever this request causes: the
+		// client (behind trusted proxies only, as the rate limits see it),
+		// its user agent and the request id (pkg/audit).
+		// Only /v4 causes events: validation, the hot path, skips the
+		// request copy this costs.
+		r := c.Request()
+		if strings.HasPrefix(r.URL.Path, "/v4/") {
+			c.SetRequest(r.WithContext(audit.WithRequest(r.Context(), audit.Initiator{
+				Address: c.RealIP(), Agent: r.UserAgent(), RequestID: id})))
+		}
 		return next(c)
 	}
 }
@@ -194,6 +210,12 @@ func (s *Server) readyz(c echo.Context) error {
 		if err := s.Ready(c.Request().Context()); err != nil {
 			s.logger(c).WarnContext(c.Request().Context(), "not ready", "error", err)
 			return c.Blob(http.StatusServiceUnavailable, "application/json", []byte(`{"status": "unavailable"}`))
+		}
+	}
+	if s.Warnings != nil {
+		if w := s.Warnings(); len(w) > 0 {
+			return c.Blob(http.StatusOK, "application/json", pyjson.Marshal(pyjson.Object{
+				{Key: "status", Value: "ready"}, {Key: "warnings", Value: w}}))
 		}
 	}
 	return c.Blob(http.StatusOK, "application/json", []byte(`{"status": "ready"}`))

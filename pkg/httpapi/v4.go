@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/authz"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
@@ -47,6 +48,9 @@ type V4 struct {
 	// TrustedDashboards is [federation] trusted_dashboard: where a
 	// browser login (the login page, an OIDC callback) may hand a token.
 	TrustedDashboards []string
+	// Audit publishes identity.<resource>.<operation> for every /v4
+	// change (nil: none; pkg/audit, docs/audit.md).
+	Audit Changes
 	// ReauthenticationWindow is [webauthn] reauthentication_window: the
 	// policy's input.settings.reauthentication_window_seconds.
 	ReauthenticationWindow time.Duration
@@ -70,6 +74,21 @@ type LoginPipeline interface {
 }
 
 var _ LoginPipeline = (*login.Pipeline)(nil)
+
+// Changes emits the audit event of a /v4 change (*audit.Service).
+type Changes interface {
+	Changed(ctx context.Context, operation, resourceType, resourceID string)
+}
+
+var _ Changes = (*audit.Service)(nil)
+
+// changed emits the audit event of a change the request made; the
+// initiator is the request's caller (auditRequest, Caller).
+func (s *Server) changed(c echo.Context, operation, resourceType, resourceID string) {
+	if s.V4 != nil && s.V4.Audit != nil {
+		s.V4.Audit.Changed(c.Request().Context(), operation, resourceType, resourceID)
+	}
+}
 
 // WorkloadTokens tells the tokens minted by workload (JWT) logins
 // (*federation.Service, which records them) apart, for the policy.
@@ -152,6 +171,13 @@ func (s *Server) Caller(c echo.Context) (*token.Token, authz.Caller, error) {
 		}
 		cl.ServiceAccount = sa
 	}
+	// The initiator of the events this request causes, as Python's
+	// build_audit_initiator reads it from the request context.
+	name := ""
+	if t.User != nil {
+		name = t.User.Name
+	}
+	audit.SetCaller(c.Request().Context(), cl.UserID, name, projectOf(cl), t.Payload.DomainID)
 	c.Set(callerViewKey, cl)
 	return t, cl, nil
 }
@@ -169,6 +195,14 @@ func (s *Server) markWorkload(c echo.Context, t *token.Token, cl *authz.Caller) 
 	}
 	cl.Workload = yes
 	return nil
+}
+
+// projectOf is the project a caller's token is scoped to ("" if none).
+func projectOf(cl authz.Caller) string {
+	if cl.ScopeType == "project" {
+		return cl.ScopeID
+	}
+	return ""
 }
 
 // callerOf is the OPA view of a validated token.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/federation"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
@@ -42,6 +43,7 @@ func (s *Server) idpCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Created, audit.ResourceIdentityProvider, p.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"identity_provider": p})
 }
 
@@ -117,6 +119,7 @@ func (s *Server) idpUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Updated, audit.ResourceIdentityProvider, p.ID)
 	return c.JSON(http.StatusOK, map[string]any{"identity_provider": out})
 }
 
@@ -128,6 +131,7 @@ func (s *Server) idpDelete(c echo.Context) error {
 	if err := s.V4.Federation.DeleteIdP(c.Request().Context(), p); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceIdentityProvider, p.ID)
 	return c.NoContent(http.StatusNoContent)
 }
 

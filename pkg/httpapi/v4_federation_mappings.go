@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/labstack/echo/v4"
 )
 
@@ -42,6 +43,7 @@ func (s *Server) mappingCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Created, audit.ResourceMapping, audit.MappingID(p.ID, name))
 	return c.JSON(http.StatusCreated, map[string]any{"mapping": m})
 }
 
@@ -85,6 +87,7 @@ func (s *Server) mappingUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Updated, audit.ResourceMapping, audit.MappingID(p.ID, c.Param("name")))
 	return c.JSON(http.StatusOK, map[string]any{"mapping": m})
 }
 
@@ -96,5 +99,6 @@ func (s *Server) mappingDelete(c echo.Context) error {
 	if err := s.V4.Federation.DeleteMapping(c.Request().Context(), p.ID, c.Param("name")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceMapping, audit.MappingID(p.ID, c.Param("name")))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/login"
@@ -158,6 +159,7 @@ func (s *Server) passkeyRegisterFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Created, audit.ResourcePasskey, p.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"passkey": viewPasskey(p)})
 }
 
@@ -209,6 +211,7 @@ func (s *Server) passkeyUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Updated, audit.ResourcePasskey, p.ID)
 	return c.JSON(http.StatusOK, map[string]any{"passkey": viewPasskey(p)})
 }
 
@@ -220,6 +223,7 @@ func (s *Server) passkeyDelete(c echo.Context) error {
 	if err := s.V4.Passkeys.Delete(c.Request().Context(), u.ID, c.Param("passkey_id")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourcePasskey, c.Param("passkey_id"))
 	return c.NoContent(http.StatusNoContent)
 }
 

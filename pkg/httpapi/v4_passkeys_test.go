@@ -39,6 +39,12 @@ func (noIssuer) Issue(context.Context, issue.Grant) (*issue.Issued, error) {
 // whole schema and Fernet keys): X-Auth-Token names a prepared token.
 func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[string]*token.Token) {
 	t.Helper()
+	return passkeyServerWith(t, nil)
+}
+
+// passkeyServerWith is passkeyServer with an audit recorder.
+func passkeyServerWith(t *testing.T, changes Changes) (*httptest.Server, *storetest.Backend, map[string]*token.Token) {
+	t.Helper()
 	ctx := context.Background()
 	b := storetest.Open(t, "sqlite", storetest.PythonTables("sqlite")...)
 	for _, q := range []string{
@@ -68,7 +74,7 @@ func passkeyServer(t *testing.T) (*httptest.Server, *storetest.Backend, map[stri
 	}
 	sa := serviceaccount.New(store.NewServiceAccounts(b.DB), r, serviceaccount.Options{}, log)
 	s := &Server{Log: log, V4: &V4{Authz: engine, Passkeys: svc, ServiceAccounts: sa, TrustedDashboards: []string{"https://horizon.example.com/auth/websso/"},
-		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, ServiceAccounts: sa, Log: log}}}
+		Logins: &login.Pipeline{Users: &identity.Checker{Dir: r}, Issuer: noIssuer{}, ServiceAccounts: sa, Log: log}, Audit: changes}}
 	e := s.Echo()
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {

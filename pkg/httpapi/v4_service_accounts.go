@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/serviceaccount"
 	"github.com/labstack/echo/v4"
 )
@@ -125,6 +126,7 @@ func (s *Server) serviceAccountCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Created, audit.ResourceServiceAccount, a.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"service_account": viewServiceAccount(a)})
 }
 
@@ -174,6 +176,7 @@ func (s *Server) serviceAccountUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.changed(c, audit.Updated, audit.ResourceServiceAccount, a.ID)
 	return c.JSON(http.StatusOK, map[string]any{"service_account": viewServiceAccount(out)})
 }
 
@@ -185,6 +188,7 @@ func (s *Server) serviceAccountDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.Delete(c.Request().Context(), a.ID); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccount, a.ID)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -242,6 +246,7 @@ func (s *Server) serviceAccountKeyCreate(c echo.Context) error {
 	v := viewCredential(k.Key)
 	v.PrivateKey = k.PrivateKey
 	noStore(c)
+	s.changed(c, audit.Created, audit.ResourceServiceAccountKey, v.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"key": v})
 }
 
@@ -281,6 +286,7 @@ func (s *Server) serviceAccountKeyDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.DeleteKey(c.Request().Context(), a, c.Param("key_id")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccountKey, c.Param("key_id"))
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -306,6 +312,7 @@ func (s *Server) serviceAccountSecretCreate(c echo.Context) error {
 	v := viewCredential(n.Secret)
 	v.Secret = n.Value
 	noStore(c)
+	s.changed(c, audit.Created, audit.ResourceServiceAccountSecret, v.ID)
 	return c.JSON(http.StatusCreated, map[string]any{"secret": v})
 }
 
@@ -333,5 +340,6 @@ func (s *Server) serviceAccountSecretDelete(c echo.Context) error {
 	if err := s.V4.ServiceAccounts.DeleteSecret(c.Request().Context(), a, c.Param("secret_id")); err != nil {
 		return err
 	}
+	s.changed(c, audit.Deleted, audit.ResourceServiceAccountSecret, c.Param("secret_id"))
 	return c.NoContent(http.StatusNoContent)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/oauth2"
 	"github.com/keystone-ng/keystone-ng/pkg/tokenexchange"
 	"github.com/labstack/echo/v4"
@@ -83,6 +84,15 @@ func (s *Server) tokenExchange(c echo.Context, form url.Values) error {
 	}
 	s.Metrics.OAuth2Token(grantLabelExchange, "none", "issued")
 	t := issued.Token
+	// Python announces every application credential it creates
+	// (Audit.created('application_credential'), by the token's user).
+	ctx := c.Request().Context()
+	userName := ""
+	if t.User != nil {
+		userName = t.User.Name
+	}
+	audit.SetCaller(ctx, t.Payload.UserID, userName, t.Payload.ProjectID, "")
+	s.changed(c, "created", "application_credential", t.Payload.AppCredID)
 	scope := []string{tokenScope(t.Payload.ProjectID, "")}
 	for _, r := range t.Roles {
 		scope = append(scope, "role:"+r.Name)

@@ -26,6 +26,7 @@ import (
 	"log/slog"
 
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
+	"github.com/keystone-ng/keystone-ng/pkg/audit"
 	"github.com/keystone-ng/keystone-ng/pkg/identity"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
@@ -99,8 +100,18 @@ type Pipeline struct {
 	// ServiceAccounts, when set, refuses a service account's logins of
 	// kinds outside serviceAccountKinds.
 	ServiceAccounts ServiceAccounts
-	Log             *slog.Logger
+	// Audit, when set, receives identity.authenticate for every login
+	// and refusal (*audit.Service; docs/audit.md §2).
+	Audit Auditor
+	Log   *slog.Logger
 }
+
+// Auditor publishes login events (*audit.Service).
+type Auditor interface {
+	Authenticated(ctx context.Context, l audit.Login)
+}
+
+var _ Auditor = (*audit.Service)(nil)
 
 func (p *Pipeline) log() *slog.Logger {
 	if p.Log != nil {
@@ -109,12 +120,89 @@ func (p *Pipeline) log() *slog.Logger {
 	return slog.Default()
 }
 
-// Login runs one login to its token.
+// Login runs one login to its token, and reports its outcome to the
+// audit trail as Python's CadfNotificationWrapper('authenticate') does:
+// success with the issued token, failure with whatever is known of who
+// tried.
 func (p *Pipeline) Login(ctx context.Context, a Authenticator) (*issue.Issued, error) {
+	var att *Attempt
+	issued, err := p.login(ctx, a, &att)
+	if p.Audit != nil {
+		p.Audit.Authenticated(ctx, loginEvent(audit.FromContext(ctx), att, issued, err))
+	}
+	return issued, err
+}
+
+// loginEvent describes a login's outcome for the audit trail: the
+// request's initiator with the user who logged in (or tried: the
+// attempt's user, unknown when the authentication itself failed) and,
+// where a token was issued, its audit id as the credential's token
+// (docs/audit.md §2).
+func loginEvent(in audit.Initiator, att *Attempt, issued *issue.Issued, err error) audit.Login {
+	l := audit.Login{Outcome: audit.OutcomeSuccess}
+	if err != nil {
+		l.Outcome = audit.OutcomeFailure
+	}
+	if errors.Is(err, identity.ErrLocked) && att != nil {
+		// Python's CadfNotificationWrapper gives a lockout its reason
+		// (exception.AccountLocked: message and code), for PCI-DSS.
+		l.Reason = &audit.Reason{Type: fmt.Sprintf("The account is locked for user: %s.", att.UserID), Code: "401"}
+	}
+	var fed *issue.Federation
+	kind := ""
+	if att != nil {
+		in.UserID = att.UserID
+		fed = att.Grant.Federation
+		kind = att.Kind
+	}
+	auditID := ""
+	if issued != nil && issued.Token != nil {
+		in.UserID = issued.Token.Payload.UserID
+		if len(issued.Token.Payload.AuditIDs) > 0 {
+			auditID = issued.Token.Payload.AuditIDs[0]
+		}
+		if u := issued.Token.User; u != nil {
+			in.Username = u.Name
+		}
+	}
+	// The caller of a login is who logs in, not a token's scope.
+	in.ProjectID, in.DomainID = "", ""
+	switch {
+	case fed != nil:
+		// Python's mapped logins: a FederatedCredential, its token
+		// "unknown" when none was issued (send_saml_audit_notification).
+		tok := auditID
+		if tok == "" {
+			tok = audit.TypeUnknown
+		}
+		in.Credential = audit.FederatedCredential(tok, fed.IdentityProviderID, in.UserID, fed.GroupIDs)
+	case auditID != "":
+		in.Credential = &audit.Credential{Type: credentialTypes[kind], Token: auditID}
+		if in.Credential.Type == "" {
+			in.Credential.Type = audit.TypeUnknown
+		}
+	}
+	l.Initiator = in
+	return l
+}
+
+// credentialTypes names the credential of each login kind in events.
+var credentialTypes = map[string]string{
+	"passkey":         audit.CredentialPasskey,
+	"service_account": audit.CredentialServiceAccount,
+	"jwt":             audit.CredentialFederated,
+	"oidc":            audit.CredentialFederated,
+	"token_exchange":  audit.CredentialTokenExchange,
+}
+
+// login runs the pipeline; *attp is the authenticated attempt, nil when
+// the authentication failed.
+func (p *Pipeline) login(ctx context.Context, a Authenticator, attp **Attempt) (*issue.Issued, error) {
 	att, err := a.Authenticate(ctx)
 	if err != nil {
 		return nil, err
 	}
+	*attp = att
 	if err := p.admit(ctx, att); err != nil {
 		return nil, err
 	}

@@ -95,6 +95,11 @@ func sqliteTarget(rest string) (Target, error) {
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", "busy_timeout(10000)")
 	pragmas.Add("_pragma", "foreign_keys(1)")
+	// BEGIN IMMEDIATE: a transaction that reads then writes would
+	// otherwise fail at once with SQLITE_BUSY when another connection
+	// (the audit outbox's drainer, Python) wrote in between; immediate
+	// transactions wait for the writer under busy_timeout instead.
+	pragmas.Add("_txlock", "immediate")
 	if path == "" {
 		return Target{Dialect: SQLite, DSN: "file::memory:?cache=shared&" + pragmas.Encode(), Redacted: "sqlite://"}, nil
 	}

@@ -304,10 +304,30 @@ func (s *ServiceAccounts) Update(ctx context.Context, id string, p ServiceAccoun
 					id, sqldialect.DateTime(now), sqldialect.DateTime(now)); err != nil {
 					return fmt.Errorf("insert revocation_event: %w", err)
 				}
+				// Python deletes a disabled user's application credentials
+				// and access rules (application_credential/core.py,
+				// _delete_app_creds_on_user_delete_callback on 'disabled'):
+				// restricted tokens made from the account's tokens go too.
+				for _, q := range userAppCredDeletes {
+					if err := exec(q, id); err != nil {
+						return fmt.Errorf("%s: %w", q, err)
+					}
+				}
 			}
 		}
 		return nil
 	})
+}
+
+// userAppCredDeletes delete a user's application credentials with their
+// role and access rule links, and the user's access rules, as Python does
+// when a user is deleted or disabled (the links explicitly: SQLite's
+// cascades need foreign keys on).
+var userAppCredDeletes = []string{
+	`DELETE FROM application_credential_access_rule WHERE application_credential_id IN (SELECT internal_id FROM application_credential WHERE user_id = ?)`,
+	`DELETE FROM application_credential_role WHERE application_credential_id IN (SELECT internal_id FROM application_credential WHERE user_id = ?)`,
+	`DELETE FROM application_credential WHERE user_id = ?`,
+	`DELETE FROM access_rule WHERE user_id = ?`,
 }
 
 // Delete removes the account as Python's delete_user does
@@ -326,12 +346,10 @@ func (s *ServiceAccounts) Delete(ctx context.Context, id string) error {
 		if n == 0 {
 			return ErrNotFound
 		}
-		for _, q := range []string{
+		for _, q := range append(append([]string{}, userAppCredDeletes...),
 			`DELETE FROM user_group_membership WHERE user_id = ?`,
 			`DELETE FROM assignment WHERE actor_id = ? AND type IN ('UserProject', 'UserDomain')`,
 			`DELETE FROM system_assignment WHERE actor_id = ? AND type = 'UserSystem'`,
-			`DELETE FROM application_credential_role WHERE application_credential_id IN (SELECT internal_id FROM application_credential WHERE user_id = ?)`,
-			`DELETE FROM application_credential WHERE user_id = ?`,
 			`DELETE FROM password WHERE local_user_id IN (SELECT id FROM local_user WHERE user_id = ?)`,
 			`DELETE FROM local_user WHERE user_id = ?`,
 			`DELETE FROM user_option WHERE user_id = ?`,
@@ -340,7 +358,7 @@ func (s *ServiceAccounts) Delete(ctx context.Context, id string) error {
 			`DELETE FROM ng_service_account_secret WHERE user_id = ?`,
 			`DELETE FROM ng_oauth2_jti WHERE user_id = ?`,
 			`DELETE FROM ng_service_account WHERE user_id = ?`,
-		} {
+		) {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}

@@ -100,6 +100,40 @@ func TestRestrictedTokenStore(t *testing.T) {
 		if got, want := counts(), [5]int{2, 2, 1, 1, 1}; got != want {
 			t.Fatalf("rows after the purge %v, want %v", got, want)
 		}
+
+		// A service account disabled, then deleted: its application
+		// credentials (restricted tokens' included) and access rules go,
+		// as Python's callbacks delete them; nobody else's do.
+		if _, err := b.DB.ExecContext(ctx, `INSERT INTO project (id, name, extra, enabled, domain_id, is_domain) VALUES ('d1', 'ci', '{}', TRUE, '<<keystone.domain.root>>', TRUE)`); err != nil {
+			t.Fatal(err)
+		}
+		sas := store.NewServiceAccounts(b.DB)
+		if err := sas.Create(ctx, &store.ServiceAccountRow{ID: "sa1", Name: "sa1", DomainID: "d1", Enabled: true, CreatedAt: now, CreatedBy: "admin", Bounded: true}, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"sa-a", "sa-b"} {
+			c := cred(id, now.Add(time.Hour), keystone.AccessRule{Service: "image", Method: "GET", Path: "/v2/images"})
+			c.UserID = "sa1"
+			if _, err := st.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := counts(), [5]int{4, 6, 2, 3, 3}; got != want {
+			t.Fatalf("rows with the account's credentials %v, want %v", got, want)
+		}
+		off := false
+		if err := sas.Update(ctx, "sa1", store.ServiceAccountPatch{Enabled: &off}, now, false); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := counts(), [5]int{2, 2, 1, 1, 3}; got != want {
+			t.Fatalf("rows after disabling the account %v, want %v", got, want)
+		}
+		if err := sas.Delete(ctx, "sa1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := counts(), [5]int{2, 2, 1, 1, 3}; got != want {
+			t.Fatalf("rows after deleting the account %v, want %v", got, want)
+		}
 	})
 }
 
