@@ -2,14 +2,11 @@ package interop
 
 import (
 	"bufio"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -367,14 +364,7 @@ func TestInteropAudit(t *testing.T) {
 	kid := idOf(change(http.StatusCreated, "POST", "/v4/service_accounts/"+saID+"/keys", map[string]any{"key": map[string]any{"algorithm": "EdDSA"}})["key"].(map[string]any))
 	change(http.StatusNoContent, "DELETE", "/v4/service_accounts/"+saID+"/keys/"+kid, nil)
 
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	}))
-	defer jwks.Close()
+	key, jwks := rsaJWKS(t)
 	idp := "audit-" + sfx
 	issuer := "https://ci.example.com/" + sfx
 	change(http.StatusCreated, "POST", "/v4/federation/identity_providers", map[string]any{"identity_provider": map[string]any{

@@ -4,14 +4,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -279,14 +277,7 @@ func TestInteropJWSLogin(t *testing.T) {
 	py.put(t, admin, "/v3/domains/"+dom+"/users/"+dadmin+"/roles/"+idOf(roles[0].(map[string]any)))
 	dadminTok := py.issue(t, auth(passwordIdentity(dadmin, pw), scopeDomain(dom))).Token
 
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	}))
-	defer jwks.Close()
+	key, jwks := rsaJWKS(t)
 	ng := startSidecarWith(t, env, loopbackIdPs, "")
 	chk := pair{py: py, ng: ng}
 	issuer, idp := "https://ci.example.org/"+sfx, "ci-"+sfx

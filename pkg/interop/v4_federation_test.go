@@ -48,14 +48,7 @@ func TestInteropV4Federation(t *testing.T) {
 	dadminTok := py.issue(t, auth(passwordIdentity(dadmin, pw), scopeDomain(dom))).Token
 	memberTok := py.issue(t, auth(passwordIdentity(member, pw), scopeProject(project))).Token
 
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
-	}))
-	defer jwks.Close()
+	key, jwks := rsaJWKS(t)
 
 	ng := startSidecarWith(t, env, loopbackIdPs, "")
 	chk := pair{py: py, ng: ng}
@@ -176,4 +169,19 @@ func TestInteropV4Federation(t *testing.T) {
 	}
 	py.must(t, http.StatusNotFound, "GET", "/v3/OS-FEDERATION/identity_providers/"+idp, admin, nil)
 	runChecks(t, chk, []checkCase{{label: "idp-deleted/federated-unscoped", authToken: admin, subject: unscoped, wantPy: http.StatusNotFound}})
+}
+
+// rsaJWKS is an RS256 key and a JWKS server publishing it as "k1" (the
+// identity provider of the workload JWT tests), closed with the test.
+func rsaJWKS(t *testing.T) (*rsa.PrivateKey, *httptest.Server) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	}))
+	t.Cleanup(jwks.Close)
+	return key, jwks
 }
