@@ -353,7 +353,7 @@ func (s *ServiceAccounts) Delete(ctx context.Context, id string) error {
 			`DELETE FROM password WHERE local_user_id IN (SELECT id FROM local_user WHERE user_id = ?)`,
 			`DELETE FROM local_user WHERE user_id = ?`,
 			`DELETE FROM user_option WHERE user_id = ?`,
-			`DELETE FROM ` + s.tUser + ` WHERE id = ?`,
+			`DELETE FROM `+s.tUser+` WHERE id = ?`,
 			`DELETE FROM ng_service_account_key WHERE user_id = ?`,
 			`DELETE FROM ng_service_account_secret WHERE user_id = ?`,
 			`DELETE FROM ng_oauth2_jti WHERE user_id = ?`,
