@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/keystone-ng/keystone-ng/pkg/passkey/passkeytest"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"golang.org/x/text/language"
 )
 
 // busEvent is what an oslo.messaging notification listener's endpoint
@@ -405,6 +408,33 @@ func TestInteropAudit(t *testing.T) {
 	if saLogin.Status != http.StatusOK || saBad.Status != http.StatusUnauthorized {
 		t.Fatalf("client credentials logins: %d %s / %d", saLogin.Status, saLogin.Body, saBad.Status)
 	}
+	// An OpenID Connect login through the CLI (authorization code flow):
+	// its provider and mapping are made outside the changes counted above.
+	oidcUser := &storage.User{ID: "alice-" + sfx, Username: "alice", Password: pw, FirstName: "Alice", LastName: "L",
+		Email: "alice-" + sfx + "@example.org", EmailVerified: true, PreferredLanguage: language.English}
+	loopPort := freePort(t)
+	oidcIssuer := startOIDCProvider(t, oidcUser, map[string]*storage.Client{"ks-" + sfx: storage.WebClient("ks-"+sfx, "secret-"+sfx,
+		ng.base+"/v4/federation/oidc/callback", fmt.Sprintf("http://127.0.0.1:%d/callback", loopPort))})
+	oidcIdP := "oidc-" + sfx
+	if r := ng.do(t, "POST", "/v4/federation/identity_providers", map[string]any{"identity_provider": map[string]any{
+		"id": oidcIdP, "name": "op-" + sfx, "domain_id": dom, "issuer": oidcIssuer, "client_id": "ks-" + sfx, "client_secret": "secret-" + sfx,
+		"redirect_uris": []string{ng.base + "/v4/federation/oidc/callback", "http://127.0.0.1/callback"}, "default_mapping": "login"}},
+		"X-Auth-Token", dadminTok); r.Status != http.StatusCreated {
+		t.Fatalf("OIDC identity provider: %d %s", r.Status, r.Body)
+	}
+	if r := ng.do(t, "POST", "/v4/federation/identity_providers/"+oidcIdP+"/mappings", map[string]any{"mapping": map[string]any{"name": "login",
+		"rules": json.RawMessage(`[{"match": [{"claim": "sub", "equals": "` + oidcUser.ID + `"}],
+		"user": {"name": "{preferred_username}-` + sfx + `", "unique_id": "{sub}"},
+		"grants": [{"role": {"name": "member"}, "project": {"id": "` + project + `"}}],
+		"scope": {"project": {"id": "` + project + `"}}}]`)}}, "X-Auth-Token", dadminTok); r.Status != http.StatusCreated {
+		t.Fatalf("OIDC mapping: %d %s", r.Status, r.Body)
+	}
+	oidcOut, _ := oidcCLILogin(t, ng, oidcIssuer, oidcIdP, "alice", pw, loopPort)
+	oidcTok := regexp.MustCompile(`(?m)^export OS_TOKEN=(\S+)$`).FindStringSubmatch(oidcOut)
+	if oidcTok == nil {
+		t.Fatalf("no OS_TOKEN in the CLI's output:\n%s", oidcOut)
+	}
+
 	// A restricted token made from the service account's token: a login
 	// event of its own kind, and the application credential's creation.
 	var saBody map[string]any
@@ -416,6 +446,11 @@ func TestInteropAudit(t *testing.T) {
 	}
 	// The tokens' audit ids, read back through Python's validation.
 	auditIDs := map[string]any{}
+	if vr := py.do(t, "GET", "/v3/auth/tokens", nil, "X-Auth-Token", adminTok, "X-Subject-Token", oidcTok[1]); vr.Status == http.StatusOK {
+		auditIDs["oidc"] = vr.json(t)["token"].(map[string]any)["audit_ids"].([]any)[0]
+	} else {
+		t.Fatalf("oidc: Python validates the token: %d %s", vr.Status, vr.Body)
+	}
 	for name, r := range map[string]*response{"jwt": jwtOK, "client credentials": saLogin, "passkey": pkLogin, "token exchange": rtLogin} {
 		var body map[string]any
 		_ = json.Unmarshal(r.Body, &body)
@@ -450,6 +485,16 @@ func TestInteropAudit(t *testing.T) {
 		if tok := ev.initiator()["credential"].(map[string]any)["token"]; tok != auditIDs[name] {
 			t.Errorf("%s: credential token %v, the token's audit id %v", name, tok, auditIDs[name])
 		}
+	}
+	// The OIDC login's event: found by its identity provider (the CLI's
+	// requests are not the test's).
+	oidcEv := cons.waitFor(t, "the OIDC login", 1, func(e busEvent) bool {
+		c, _ := e.initiator()["credential"].(map[string]any)
+		return e.EventType == "identity.authenticate" && c != nil && c["identity_provider"] == oidcIdP
+	})[0]
+	compareLogin(t, "oidc", pyEv, oidcEv)
+	if c := oidcEv.initiator()["credential"].(map[string]any); c["token"] != auditIDs["oidc"] || c["type"] != "http://docs.oasis-open.org/security/saml/v2.0" {
+		t.Errorf("oidc: credential %v, the token's audit id %v", c, auditIDs["oidc"])
 	}
 	rtReq := rtLogin.Header.Get("X-Openstack-Request-Id")
 	rtEvs := cons.waitFor(t, "the token exchange's events", 2, byRequest(rtReq))

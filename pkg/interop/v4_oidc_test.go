@@ -115,75 +115,9 @@ func TestInteropV4OIDC(t *testing.T) {
 	var lastAuthURL string
 	cliLogin := func(extra ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		args := append([]string{"login", "--os-auth-url", ng.base + "/v3", "--idp", idp, "--listen", fmt.Sprintf("127.0.0.1:%d", loopPort)}, extra...)
-		cmd := exec.CommandContext(ctx, sidecarBinary(t), args...)
-		var stdout bytes.Buffer
-		cmd.Stdout = &stdout
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var errLog strings.Builder
-		authURL := make(chan string, 1)
-		go func() {
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				line := sc.Text()
-				errLog.WriteString(line + "\n")
-				if u := strings.TrimSpace(line); strings.HasPrefix(u, issuer+"/") {
-					select {
-					case authURL <- u:
-					default:
-					}
-				}
-			}
-			close(authURL)
-		}()
-		var au string
-		select {
-		case au = <-authURL:
-		case <-ctx.Done():
-		}
-		if au == "" {
-			_ = cmd.Wait()
-			t.Fatalf("the CLI printed no authorization URL:\n%s", errLog.String())
-		}
+		out, au := oidcCLILogin(t, ng, issuer, idp, "alice", pw, loopPort, extra...)
 		lastAuthURL = au
-		if q := mustParse(t, au).Query(); q.Get("redirect_uri") != loopback || q.Get("code_challenge_method") != "S256" {
-			t.Fatalf("authorization URL %s", au)
-		}
-		// The op's login form, then the redirect to the CLI's loopback
-		// listener.
-		jar, _ := cookiejar.New(nil)
-		browser := &http.Client{Timeout: 20 * time.Second, Jar: jar}
-		resp, err := browser.Get(au)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		reqID := resp.Request.URL.Query().Get("authRequestID")
-		if reqID == "" {
-			t.Fatalf("no login form: %s %s", resp.Status, resp.Request.URL)
-		}
-		resp, err = browser.PostForm(issuer+"/login/username", url.Values{"username": {"alice"}, "password": {pw}, "id": {reqID}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		page, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.String(), loopback) {
-			t.Fatalf("the login did not end at the loopback listener: %s %s %s", resp.Status, resp.Request.URL, page)
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("keystone-ng login: %v\n%s", err, errLog.String())
-		}
-		return stdout.String()
+		return out
 	}
 	osToken := func(out string) string {
 		t.Helper()
@@ -237,6 +171,84 @@ func TestInteropV4OIDC(t *testing.T) {
 	if r.Status != http.StatusBadRequest {
 		t.Fatalf("replayed state: %d %s", r.Status, r.Body)
 	}
+}
+
+// oidcCLILogin runs `keystone-ng login --idp idp` (the CLI, a subprocess)
+// as a user runs it: the authorization code flow with a loopback redirect
+// on loopPort, the provider's login form (the zitadel example op's)
+// filled in by an HTTP client. It returns the CLI's output and the
+// authorization URL it printed.
+func oidcCLILogin(t *testing.T, ng *sidecar, issuer, idp, username, password string, loopPort int, extra ...string) (string, string) {
+	t.Helper()
+	loopback := fmt.Sprintf("http://127.0.0.1:%d/callback", loopPort)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"login", "--os-auth-url", ng.base + "/v3", "--idp", idp, "--listen", fmt.Sprintf("127.0.0.1:%d", loopPort)}, extra...)
+	cmd := exec.CommandContext(ctx, sidecarBinary(t), args...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var errLog strings.Builder
+	authURL := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			errLog.WriteString(line + "\n")
+			if u := strings.TrimSpace(line); strings.HasPrefix(u, issuer+"/") {
+				select {
+				case authURL <- u:
+				default:
+				}
+			}
+		}
+		close(authURL)
+	}()
+	var au string
+	select {
+	case au = <-authURL:
+	case <-ctx.Done():
+	}
+	if au == "" {
+		_ = cmd.Wait()
+		t.Fatalf("the CLI printed no authorization URL:\n%s", errLog.String())
+	}
+	if q := mustParse(t, au).Query(); q.Get("redirect_uri") != loopback || q.Get("code_challenge_method") != "S256" {
+		t.Fatalf("authorization URL %s", au)
+	}
+	// The op's login form, then the redirect to the CLI's loopback
+	// listener.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Timeout: 20 * time.Second, Jar: jar}
+	resp, err := browser.Get(au)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	reqID := resp.Request.URL.Query().Get("authRequestID")
+	if reqID == "" {
+		t.Fatalf("no login form: %s %s", resp.Status, resp.Request.URL)
+	}
+	resp, err = browser.PostForm(issuer+"/login/username", url.Values{"username": {username}, "password": {password}, "id": {reqID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Request.URL.String(), loopback) {
+		t.Fatalf("the login did not end at the loopback listener: %s %s %s", resp.Status, resp.Request.URL, page)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("keystone-ng login: %v\n%s", err, errLog.String())
+	}
+	return stdout.String(), au
 }
 
 func mustParse(t *testing.T, s string) *url.URL {
