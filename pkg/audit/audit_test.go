@@ -319,7 +319,8 @@ func TestServiceOutbox(t *testing.T) {
 	if bus.keys[0] != "keystone/notifications.info" || bus.keys[1] != "keystone/audit.info" {
 		t.Errorf("routing %v", bus.keys[:2])
 	}
-	waitFor(t, "the outage to end", func() bool { return s.Health() == "" })
+	// Health clears as the outage ends; its log line follows it.
+	waitFor(t, "the outage to end", func() bool { return s.Health() == "" && strings.Contains(logs.String(), "reachable again") })
 	c.mu.Lock()
 	if c.queued != 50 || c.sent != 50 || len(c.dropped) != 0 {
 		t.Errorf("counters queued %d sent %d dropped %v", c.queued, c.sent, c.dropped)
