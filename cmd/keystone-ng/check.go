@@ -103,6 +103,9 @@ func (a *app) checkV4(ctx context.Context, stdout io.Writer) []string {
 			pending = append(pending, m.Name)
 		}
 	}
+	if why := a.cfg.AuditBusUnsupported(); why != "" {
+		fmt.Fprintf(stdout, "/v4: off, its audit events could not be published where Python publishes its own: %s (token validation is not affected)\n", why)
+	}
 	if len(pending) > 0 {
 		fmt.Fprintf(stdout, "/v4: off until `keystone-ng db migrate` applies %v (token validation is not affected)\n", pending)
 	} else {

@@ -129,3 +129,20 @@ func TestPurgeLoopRunsPurgers(t *testing.T) {
 		t.Fatalf("purgers ran %d and %d times, want at least twice each", p1.n.Load(), p2.n.Load())
 	}
 }
+
+// Python publishing its notifications to a bus keystone-ng cannot reach
+// (Kafka here) leaves /v4 off, so that nothing happens there without an
+// audit event; the service still starts (validation emits no event).
+func TestV4OffWhenTheAuditBusIsUnsupported(t *testing.T) {
+	a, _ := testApp(t, true)
+	a.cfg.Notifications.Driver = []string{"messagingv2"}
+	a.cfg.Notifications.TransportURL = "kafka://k:9092/"
+	v4, purgers, err := a.v4(context.Background(), a.server(nil))
+	if err != nil || v4 != nil || purgers != nil {
+		t.Fatalf("v4 %v, purgers %v, err %v; want /v4 off without an error", v4, purgers, err)
+	}
+	a.cfg.Notifications.TransportURL = "rabbit://guest:guest@127.0.0.1:1/"
+	if v4, _, err := a.v4(context.Background(), a.server(nil)); err != nil || v4 == nil {
+		t.Fatalf("with RabbitMQ: v4 %v, err %v", v4, err)
+	}
+}

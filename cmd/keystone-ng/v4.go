@@ -90,7 +90,13 @@ func (a *app) v4(ctx context.Context, v *httpapi.Server) (*httpapi.V4, []Purger,
 	pipeline := &v4login.Pipeline{Users: users, Issuer: issuer, ServiceAccounts: sa, Log: a.log}
 	v4.Logins = pipeline
 	// Audit notifications where Python's notifier sends its own
-	// (docs/audit.md): every login and refusal, every /v4 change.
+	// (docs/audit.md): every login and refusal, every /v4 change. Where
+	// keystone-ng cannot publish them, /v4 stays off rather than act
+	// without a trace.
+	if why := cfg.AuditBusUnsupported(); why != "" {
+		a.log.Error("/v4 is off: its audit events could not be published where Python publishes its own (token validation is not affected)", "reason", why)
+		return nil, nil, nil
+	}
 	au, err := a.auditService(v.Metrics)
 	if err != nil {
 		return nil, nil, err

@@ -231,15 +231,39 @@ func (c *Config) NotificationsToBus() bool {
 	return false
 }
 
+// AuditBusUnsupported says why keystone-ng cannot publish audit events
+// where Python's notifier publishes them ("" when it can, or when no
+// driver publishes to the bus): no transport URL, or a bus other than
+// RabbitMQ. /v4 then stays off rather than act without a trace; token
+// validation, which emits no event, is not affected (docs/audit.md §1).
+func (c *Config) AuditBusUnsupported() string {
+	if !c.NotificationsToBus() {
+		return ""
+	}
+	u := c.NotificationTransportURL()
+	where := c.at("oslo_messaging_notifications", "transport_url")
+	if c.Notifications.TransportURL == "" {
+		where = c.at("DEFAULT", "transport_url")
+	}
+	scheme, _, ok := strings.Cut(u, "://")
+	switch {
+	case u == "":
+		return where + ": not set, while [oslo_messaging_notifications] driver publishes to the bus (messaging, messagingv2)"
+	case !ok || !contains(busSchemes, strings.ToLower(scheme)):
+		return where + ": " + RedactURL(u) + ": keystone-ng publishes audit events only to RabbitMQ (rabbit://)"
+	}
+	return ""
+}
+
 // busSchemes are the transport URL schemes keystone-ng can publish to:
 // oslo.messaging's RabbitMQ driver ("kombu" is its old alias).
 var busSchemes = []string{"rabbit", "kombu"}
 
 // validateNotifications checks what keystone-ng needs to publish audit
 // events where Python's notifier publishes them. Python's own options are
-// read as Python reads them; the one refusal is a bus keystone-ng cannot
-// publish to, because starting anyway would lose every audit event
-// without a trace (docs/audit.md §1).
+// read as Python reads them. A bus keystone-ng cannot publish to is not a
+// problem of the configuration (Python may well publish there): /v4 then
+// stays off, see AuditBusUnsupported.
 func (c *Config) validateNotifications(p *Problems) {
 	ng := c.KeystoneNG
 	if ng.AuditOutboxMaxEvents < 1 {
@@ -255,18 +279,6 @@ func (c *Config) validateNotifications(p *Problems) {
 	}
 	if !c.NotificationsToBus() {
 		return
-	}
-	u := c.NotificationTransportURL()
-	where := c.at("oslo_messaging_notifications", "transport_url")
-	if c.Notifications.TransportURL == "" {
-		where = c.at("DEFAULT", "transport_url")
-	}
-	scheme, _, ok := strings.Cut(u, "://")
-	switch {
-	case u == "":
-		p.add("%s: must be set when [oslo_messaging_notifications] driver publishes to the bus (messaging, messagingv2)", where)
-	case !ok || !contains(busSchemes, strings.ToLower(scheme)):
-		p.add("%s: %s: keystone-ng publishes audit events only to RabbitMQ (rabbit://)", where, RedactURL(u))
 	}
 	if len(c.Notifications.Topics) == 0 {
 		p.add("%s: must name at least one topic", c.at("oslo_messaging_notifications", "topics"))
