@@ -114,12 +114,7 @@ func login(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tok, err = serviceAccountLogin(ctx, c, *account, *keyFile, *secretFile, *project, *domain)
 	case *jwtFile != "":
 		var b []byte
-		if *jwtFile == "-" {
-			b, err = io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
-		} else {
-			b, err = os.ReadFile(*jwtFile)
-		}
-		if err != nil {
+		if b, err = readInput(*jwtFile, os.Stdin); err != nil {
 			fmt.Fprintf(stderr, "keystone-ng login: %v\n", err)
 			return 1
 		}
@@ -175,12 +170,7 @@ func serviceAccountProblems(account, idp, keyFile, secretFile, jwtFile string, d
 
 // serviceAccountLogin reads the key or secret file and logs in.
 func serviceAccountLogin(ctx context.Context, c *loginclient.Client, account, keyFile, secretFile, project, domain string) (*loginclient.Token, error) {
-	read := func(f string) ([]byte, error) {
-		if f == "-" {
-			return io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
-		}
-		return os.ReadFile(f)
-	}
+	read := func(f string) ([]byte, error) { return readInput(f, os.Stdin) }
 	l := &loginclient.ServiceAccountLogin{AccountID: account}
 	switch {
 	case project != "":
@@ -206,4 +196,14 @@ func serviceAccountLogin(ctx context.Context, c *loginclient.Client, account, ke
 		}
 	}
 	return c.ServiceAccount(ctx, l)
+}
+
+// readInput reads a credential the client subcommands take from a file
+// (a JWT, a private key, a secret, a token): the file, or stdin for "-"
+// (at most 64 KiB).
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		return io.ReadAll(io.LimitReader(stdin, 64<<10))
+	}
+	return os.ReadFile(file)
 }

@@ -98,15 +98,7 @@ func restrictSubject(file string, stdin io.Reader) (string, []string) {
 		}
 		return "", []string{"no token to restrict: set OS_TOKEN or give --token-file"}
 	}
-	var (
-		b   []byte
-		err error
-	)
-	if file == "-" {
-		b, err = io.ReadAll(io.LimitReader(stdin, 64<<10))
-	} else {
-		b, err = os.ReadFile(file)
-	}
+	b, err := readInput(file, stdin)
 	if err != nil {
 		return "", []string{err.Error()}
 	}

@@ -8,7 +8,6 @@ package federation
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/outbound"
 	"github.com/keystone-ng/keystone-ng/pkg/sqldialect"
@@ -238,12 +238,10 @@ func badRequest(format string, a ...any) *apierror.Error {
 	return apierror.New(http.StatusBadRequest, fmt.Sprintf(format, a...))
 }
 
+// newID is a random UUID4 in hex, as Python's uuid.uuid4().hex.
 func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return hex.EncodeToString(b[:])
+	u := uuid.New()
+	return hex.EncodeToString(u[:])
 }
 
 // checkURL applies the outbound rule (pkg/outbound.CheckURL) to a URL

@@ -105,6 +105,13 @@ func TestInteropRestrictedTokens(t *testing.T) {
 	if exp.After(srcExpires) || time.Until(exp) > 601*time.Second {
 		t.Fatalf("expires %v (source %v)", exp, srcExpires)
 	}
+	// Nobody holds the credential's secret, and Python reads its hash:
+	// a guessed secret is an ordinary refusal (401), not a failure.
+	rc.unchanged(t, "Python login with a guessed secret of the restricted credential", func() {
+		if got := py.do(t, "POST", "/v3/auth/tokens", map[string]any{"auth": auth(appCredIdentity(ac["id"].(string), "guess"), nil)}); got.Status != http.StatusUnauthorized {
+			t.Fatalf("application credential login with a guessed secret: %d %s", got.Status, got.Body)
+		}
+	})
 	// A validator that does not announce access rules: refused by both.
 	if st := chk.compare(t, admin, rtok, ""); st != http.StatusNotFound {
 		t.Fatalf("restricted token without %s: status %d, want 404 in both", accessRulesHeader, st)

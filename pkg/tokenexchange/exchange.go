@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/issue"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
@@ -97,6 +98,10 @@ var _ login.Authenticator = (*Exchange)(nil)
 // Exchange returns the authenticator of a request.
 func (s *Service) Exchange(req *Request) *Exchange { return &Exchange{s: s, req: req} }
 
+// errSubjectInvalid is the cause logged when validation refused the
+// subject token.
+var errSubjectInvalid = errors.New("token exchange refused: the subject token did not validate")
+
 // purgeBatch bounds the expired credentials deleted after one exchange.
 const purgeBatch = 100
 
@@ -174,10 +179,7 @@ func (x *Exchange) Authenticate(ctx context.Context) (*login.Attempt, error) {
 // (nobody can authenticate with the credential; its tokens come only
 // from the exchange), the roles and rules, the expiry.
 func credentialFor(p *Plan, now time.Time, userLimit int) (*store.RestrictedCredential, error) {
-	id, err := hexID()
-	if err != nil {
-		return nil, err
-	}
+	id := hexID()
 	hash, err := unusableSecretHash()
 	if err != nil {
 		return nil, err
@@ -192,24 +194,16 @@ func credentialFor(p *Plan, now time.Time, userLimit int) (*store.RestrictedCred
 		c.RoleIDs = append(c.RoleIDs, r.ID)
 	}
 	for _, r := range p.AccessRules {
-		rid, err := hexID() // Python: uuid.uuid4().hex for a rule given without id
-		if err != nil {
-			return nil, err
-		}
-		c.AccessRules = append(c.AccessRules, keystone.AccessRule{ID: rid, Service: r.Service, Method: r.Method, Path: r.Path})
+		// Python: uuid.uuid4().hex for a rule given without id.
+		c.AccessRules = append(c.AccessRules, keystone.AccessRule{ID: hexID(), Service: r.Service, Method: r.Method, Path: r.Path})
 	}
 	return c, nil
 }
 
 // hexID is a random UUID4 in hex, as Python's uuid.uuid4().hex.
-func hexID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return hex.EncodeToString(b[:]), nil
+func hexID() string {
+	u := uuid.New()
+	return hex.EncodeToString(u[:])
 }
 
 // unusableSecretHash hashes a random secret nobody is given, in bcrypt

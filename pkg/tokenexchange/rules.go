@@ -1,7 +1,6 @@
 package tokenexchange
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -210,7 +209,3 @@ func narrowRules(ac *keystone.AppCred, want []keystone.AccessRule) ([]keystone.A
 	}
 	return want, nil
 }
-
-// errSubjectInvalid is the cause logged when validation refused the
-// subject token.
-var errSubjectInvalid = errors.New("token exchange refused: the subject token did not validate")

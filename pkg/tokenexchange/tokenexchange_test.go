@@ -1,14 +1,17 @@
 package tokenexchange
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keystone-ng/keystone-ng/pkg/apierror"
 	"github.com/keystone-ng/keystone-ng/pkg/keystone"
 	"github.com/keystone-ng/keystone-ng/pkg/oauth2"
 	"github.com/keystone-ng/keystone-ng/pkg/payload"
+	"github.com/keystone-ng/keystone-ng/pkg/store"
 	"github.com/keystone-ng/keystone-ng/pkg/token"
 )
 
@@ -288,4 +291,80 @@ func FuzzParseAccessRules(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fakeValidator answers one token.
+type fakeValidator struct {
+	tok *token.Token
+	err error
+}
+
+func (f fakeValidator) Validate(context.Context, token.Request) (*token.Token, error) {
+	return f.tok, f.err
+}
+
+// fakeStore records what would be written.
+type fakeStore struct{ created []*store.RestrictedCredential }
+
+func (f *fakeStore) Create(_ context.Context, c *store.RestrictedCredential) (*store.Undo, error) {
+	f.created = append(f.created, c)
+	return nil, nil
+}
+
+func (f *fakeStore) PurgeExpired(context.Context, time.Time, int) (int, error) { return 0, nil }
+
+// TestAuthenticate: the exchange's decisions before anything is written:
+// an invalid subject is invalid_request and its validation message (which
+// on Queens names the token) stays out of the error's text; access rules
+// on a schema without them are refused; a good request says what to write
+// and mints an application credential's token capped by the source.
+func TestAuthenticate(t *testing.T) {
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	subject := &token.Token{Payload: &payload.Payload{UserID: "u", ProjectID: "p", Methods: []string{"password"},
+		ExpiresAt: now.Add(time.Hour), AuditIDs: []string{"a1"}}, Roles: []token.RoleRef{{ID: "r1", Name: "member"}}}
+	rules := `[{"type":"openstack_access_rule","service":"compute","method":"GET","path":"/v2.1/servers"}]`
+	req := func(mod func(r *Request)) *Request {
+		r := &Request{SubjectToken: "tok", SubjectTokenType: TokenTypeAccessToken}
+		if mod != nil {
+			mod(r)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name        string
+		v           fakeValidator
+		accessRules bool
+		r           *Request
+		code        string
+	}{
+		{"invalid subject", fakeValidator{err: &apierror.Error{Code: 404, Title: "Not Found", Message: "This is not a recognized Fernet token tok",
+			LogMessage: "This is not a recognized Fernet token (left out)"}}, true, req(nil), "invalid_request"},
+		{"access rules before Train", fakeValidator{tok: subject}, false, req(func(r *Request) { r.AuthorizationDetails = rules }), "invalid_authorization_details"},
+		{"roles only before Train", fakeValidator{tok: subject}, false, req(nil), ""},
+		{"rules on Train and later", fakeValidator{tok: subject}, true, req(func(r *Request) { r.AuthorizationDetails = rules; r.ExpiresIn = "60" }), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &fakeStore{}
+			s := New(tc.v, st, Options{Expiration: 2 * time.Hour, UserLimit: -1, AccessRules: tc.accessRules, Now: func() time.Time { return now }}, nil)
+			att, err := s.Exchange(tc.r).Authenticate(context.Background())
+			if c := code(err); c != tc.code {
+				t.Fatalf("code %q, want %q (%v)", c, tc.code, err)
+			}
+			if err != nil {
+				if strings.Contains(err.Error(), "Fernet token tok") {
+					t.Fatalf("the error's text names the subject token: %v", err)
+				}
+				return
+			}
+			g := att.Grant
+			if att.UserID != "u" || att.Kind != "token_exchange" || g.Scope.ProjectID != "p" || g.ApplicationCredentialID == "" ||
+				strings.Join(g.Methods, ",") != MethodApplicationCredential || g.ParentAuditID != "a1" || g.NotAfter.After(subject.Payload.ExpiresAt) {
+				t.Fatalf("attempt %+v", att)
+			}
+			if _, _, err := att.Provision(context.Background()); err != nil || len(st.created) != 1 || st.created[0].ID != g.ApplicationCredentialID ||
+				!st.created[0].ExpiresAt.Equal(g.NotAfter) {
+				t.Fatalf("provisioned %+v, %v", st.created, err)
+			}
+		})
+	}
 }
