@@ -39,6 +39,7 @@ func serve(ctx context.Context, o *cliOptions, stderr io.Writer) int {
 		m = httpapi.NewMetrics(a.db.DB)
 		m.CountDBQueries(a.reader.Queries)
 		m.CountDBBatches(a.reader.Batched)
+		m.CountDBCoalesced(a.reader.Coalesced)
 		waits = store.Waits{Round: m.DBWait, Statement: m.DBStatementWait}
 		if a.identity != nil {
 			a.identity.OnSearch(m.LDAPSearch)

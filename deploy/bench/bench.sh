@@ -134,18 +134,18 @@ ng_run() {
   say "$1: $DUR at c=$CONNS"
   ( peak=0; while kill -0 $NGPID 2>/dev/null; do r=$(awk '/VmRSS/{print $2}' /proc/$NGPID/status 2>/dev/null || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$OUT/rss-peak-kb-$1"; sleep 0.2; done ) &
   local rsspid=$!
-  local q0 b0 r0 v0
-  q0=$(metric keystone_ng_db_queries_total); b0=$(metric keystone_ng_db_batches_total); r0=$(metric keystone_ng_db_batched_rounds_total)
+  local q0 b0 r0 c0 v0
+  q0=$(metric keystone_ng_db_queries_total); b0=$(metric keystone_ng_db_batches_total); r0=$(metric keystone_ng_db_batched_rounds_total); c0=$(metric keystone_ng_db_coalesced_rounds_total)
   v0=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
   ticks_of "$NGPID" >"$OUT/ticks-ng-0"; db_ticks >"$OUT/ticks-db-0"
   wrk_run "$1" "$NGURL" "$DUR" >>"$results"
   ticks_of "$NGPID" >"$OUT/ticks-ng-1"; db_ticks >"$OUT/ticks-db-1"
   kill $rsspid 2>/dev/null || true
-  local q1 b1 r1 v1
-  q1=$(metric keystone_ng_db_queries_total); b1=$(metric keystone_ng_db_batches_total); r1=$(metric keystone_ng_db_batched_rounds_total)
+  local q1 b1 r1 c1 v1
+  q1=$(metric keystone_ng_db_queries_total); b1=$(metric keystone_ng_db_batches_total); r1=$(metric keystone_ng_db_batched_rounds_total); c1=$(metric keystone_ng_db_coalesced_rounds_total)
   v1=$(curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk '$1 ~ /^keystone_ng_token_validations_total/ {s+=$2} END{printf "%d", s}')
-  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v v=$((v1 - v0)) 'BEGIN{
-    if (v > 0) printf "- %s under load: %.2f queries per validation, %.0f%% of validations in shared statements (mean %.1f per statement)\n", n, q/v, 100*r/v, (b > 0 ? r/b : 0) }' >>"$OUT/load-queries.txt"
+  awk -v n="$1" -v q=$((q1 - q0)) -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v c=$((${c1:-0} - ${c0:-0})) -v v=$((v1 - v0)) 'BEGIN{
+    if (v > 0) printf "- %s under load: %.2f queries per validation, %.0f%% of validations in shared statements (mean %.1f per statement), %.0f%% handed the rows of an identical round\n", n, q/v, 100*r/v, (b > 0 ? r/b : 0), 100*c/v }' >>"$OUT/load-queries.txt"
   # CPU milliseconds per 1000 validations: keystone-ng, the database, wrk.
   local tn td cw
   tn=$(ticks_delta "$OUT/ticks-ng-0" "$OUT/ticks-ng-1"); td=$(ticks_delta "$OUT/ticks-db-0" "$OUT/ticks-db-1")

@@ -139,6 +139,16 @@ func (m *Metrics) CountDBBatches(batched func() (batches, rounds uint64)) {
 	}, func() float64 { _, r := batched(); return float64(r) }))
 }
 
+// CountDBCoalesced exports the batched rounds that asked for exactly the
+// rows of another round of their statement (store.Reader.Coalesced) as
+// keystone_ng_db_coalesced_rounds_total.
+func (m *Metrics) CountDBCoalesced(n func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keystone_ng_db_coalesced_rounds_total",
+		Help: "Batched validation rounds that asked for the same rows as another round of their statement and added nothing to it (keystone_ng_db_batched_rounds_total).",
+	}, func() float64 { return float64(n()) }))
+}
+
 // DBStatementWait records one round's wait for a statement slot
 // (store.Waits.Statement).
 func (m *Metrics) DBStatementWait(d time.Duration) { m.stmtWait.Observe(d.Seconds()) }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -158,6 +159,7 @@ func newBatcher(slots, size int, exec func([]*combinedCall), waited func(time.Du
 // is the context's, when it ended while c was still in line.
 func (b *batcher) run(ctx context.Context, c *combinedCall) error {
 	w := &batchWait{call: c}
+	c.key = argsKey(c.args)
 	b.mu.Lock()
 	if b.busy < b.slots {
 		b.busy++
@@ -212,10 +214,13 @@ func (b *batcher) lead(batch []*batchWait) {
 }
 
 // handOff gives the slot just used to the oldest waiting round, with the
-// rounds of its shape that wait behind it (all of them, up to max), or
-// frees the slot. (Batches of powers of two only, for fewer prepared
-// statements, left the rest waiting a whole statement longer: about 10%
-// less throughput and a higher p99 on the bench, docs/performance.md.)
+// rounds of its shape that wait behind it (all of them, up to max distinct
+// ones), or frees the slot. (Batches of powers of two only, for fewer
+// prepared statements, left the rest waiting a whole statement longer:
+// about 10% less throughput and a higher p99 on the bench,
+// docs/performance.md.) A round asking for the same rows as one already
+// taken (sameArgs) rides along without counting: it adds nothing to the
+// statement (execBatch).
 func (b *batcher) handOff() {
 	b.mu.Lock()
 	if len(b.queue) == 0 {
@@ -230,11 +235,20 @@ func (b *batcher) handOff() {
 	}
 	next := make([]*batchWait, 0, min(limit, len(b.queue)))
 	rest := b.queue[:0]
+	distinct := 0
 	for _, w := range b.queue {
-		if len(next) < limit && w.call.cs == head.call.cs {
-			w.taken = true
-			next = append(next, w)
-			continue
+		if w.call.cs == head.call.cs {
+			if sameAsTaken(next, w.call) {
+				w.taken = true
+				next = append(next, w)
+				continue
+			}
+			if distinct < limit {
+				distinct++
+				w.taken = true
+				next = append(next, w)
+				continue
+			}
 		}
 		rest = append(rest, w)
 	}
@@ -254,24 +268,125 @@ func (b *batcher) remove(w *batchWait) {
 	}
 }
 
-// execBatch runs the calls (of one shape) as one statement. A batch that
-// cannot be prepared (no room, preparer) or did not run (refused, or an
-// error of that execution) runs as single calls, prepared already.
+// execBatch runs the calls (of one shape) as one statement. Calls asking
+// for the same rows (sameArgs: the same statements with the same
+// arguments) share one set of branches and so the same rows, read by the
+// one statement that every one of them waited for; nothing read before a
+// call arrived is ever handed to it. A batch that cannot be prepared (no
+// room, preparer) or did not run (refused, or an error of that execution)
+// runs as single statements, prepared already, one per distinct call.
 func (r *Reader) execBatch(calls []*combinedCall) {
-	if len(calls) > 1 {
-		if cs := calls[0].cs.batched(len(calls)); cs != nil && r.prep.roomForBatch(cs.q) {
-			args := make([]any, 0, len(calls)*len(calls[0].args))
-			for _, c := range calls {
-				args = append(args, c.args...) // each already flat (flattenArgs)
+	groups := groupSame(calls)
+	shared := func() {
+		r.batches.Add(1)
+		r.batchedRounds.Add(uint64(len(calls)))
+		r.coalesced.Add(uint64(len(calls) - len(groups)))
+	}
+	if len(groups) > 1 {
+		if cs := calls[0].cs.batched(len(groups)); cs != nil && r.prep.roomForBatch(cs.q) {
+			args := make([]any, 0, len(groups)*len(calls[0].args))
+			for _, g := range groups {
+				args = append(args, g[0].args...) // each already flat (flattenArgs)
 			}
-			if r.execCombined(cs, args, calls) {
-				r.batches.Add(1)
-				r.batchedRounds.Add(uint64(len(calls)))
+			if r.execCombined(cs, args, groups) {
+				shared()
 				return
 			}
 		}
 	}
-	for _, c := range calls {
-		r.execCombined(c.cs, c.args, []*combinedCall{c})
+	for _, g := range groups {
+		if r.execCombined(g[0].cs, g[0].args, [][]*combinedCall{g}) && len(groups) == 1 && len(g) > 1 {
+			shared()
+		}
 	}
+}
+
+// groupSame groups calls by the rows they ask for (sameArgs), in order of
+// first appearance; each group's first call is the one whose arguments
+// the statement carries.
+func groupSame(calls []*combinedCall) [][]*combinedCall {
+	groups := make([][]*combinedCall, 0, len(calls))
+next:
+	for _, c := range calls {
+		for i, g := range groups {
+			if g[0].key == c.key && sameArgs(g[0].args, c.args) {
+				groups[i] = append(g, c)
+				continue next
+			}
+		}
+		groups = append(groups, []*combinedCall{c})
+	}
+	return groups
+}
+
+// sameAsTaken reports whether c asks for the same rows as a round already
+// in next.
+func sameAsTaken(next []*batchWait, c *combinedCall) bool {
+	for _, w := range next {
+		if w.call.key == c.key && sameArgs(w.call.args, c.args) {
+			return true
+		}
+	}
+	return false
+}
+
+// argsSeed seeds argsKey for the life of the process.
+var argsSeed = maphash.MakeSeed()
+
+// argsKey hashes a call's flat arguments, so that calls asking for
+// different rows are told apart without comparing their arguments one by
+// one; equal keys are confirmed by sameArgs.
+func argsKey(args []any) uint64 {
+	var h maphash.Hash
+	h.SetSeed(argsSeed)
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			h.WriteByte('s')
+			h.WriteString(v)
+		case int64:
+			h.WriteByte('i')
+			maphash.WriteComparable(&h, v)
+		default:
+			h.WriteByte('?') // compared by sameArgs
+		}
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// sameArgs reports whether two calls of one shape (the same statement
+// text) carry the same arguments, and so ask for the same rows. Only
+// values compared exactly count as the same: any other type makes the
+// calls different, which costs a branch, never a wrong answer.
+func sameArgs(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameArg(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameArg(x, y any) bool {
+	switch x := x.(type) {
+	case string:
+		y, ok := y.(string)
+		return ok && x == y
+	case int64:
+		y, ok := y.(int64)
+		return ok && x == y
+	case int:
+		y, ok := y.(int)
+		return ok && x == y
+	case bool:
+		y, ok := y.(bool)
+		return ok && x == y
+	case nil:
+		return y == nil
+	}
+	return false
 }

@@ -87,7 +87,7 @@ func TestBatcherSharesStatementsByShape(t *testing.T) {
 	var wg sync.WaitGroup
 	calls := map[string]*combinedCall{}
 	start := func(name string, cs *combinedSQL) {
-		c := &combinedCall{cs: cs}
+		c := &combinedCall{cs: cs, args: []any{name}} // each asks for its own rows
 		e.mu.Lock()
 		e.names[c] = name
 		e.mu.Unlock()
@@ -148,6 +148,93 @@ func TestBatcherSharesStatementsByShape(t *testing.T) {
 	}
 	if len(waits) != 8 || zero != 1 {
 		t.Fatalf("waits observed %v, want 8 with one 0", waits)
+	}
+}
+
+// Rounds asking for the same rows as a round already in the next batch
+// ride along without counting towards the batch size; the others wait
+// their turn as before, and rounds of another shape never join.
+func TestBatcherCoalescesSameRows(t *testing.T) {
+	shapeA, shapeB := &combinedSQL{q: "A"}, &combinedSQL{q: "B"}
+	e := &recordingExec{hold: make(chan struct{}), names: map[*combinedCall]string{}}
+	b := newBatcher(1, 2, e.exec, nil)
+	var wg sync.WaitGroup
+	start := func(name string, cs *combinedSQL, args ...any) {
+		c := &combinedCall{cs: cs, args: args}
+		e.mu.Lock()
+		e.names[c] = name
+		e.mu.Unlock()
+		wg.Go(func() {
+			if err := b.run(context.Background(), c); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	start("a0", shapeA, "x")
+	for b.slotsBusy() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	order := []struct {
+		name string
+		cs   *combinedSQL
+		args []any
+	}{
+		{"a1", shapeA, []any{"x", int64(1)}},
+		{"a2", shapeA, []any{"y", int64(1)}},
+		{"a3", shapeA, []any{"x", int64(1)}},
+		{"a4", shapeA, []any{"z", int64(1)}},
+		{"a5", shapeA, []any{"x", int64(1)}},
+		{"a6", shapeA, []any{"x", int64(2)}},
+		{"b1", shapeB, []any{"x", int64(1)}},
+	}
+	for i, r := range order {
+		start(r.name, r.cs, r.args...)
+		waitQueued(t, b, i+1)
+	}
+	for i := range 4 {
+		release(t, e, i)
+	}
+	wg.Wait()
+	// a1 and a2 fill the batch of two; a3 and a5 ask what a1 asks. a4 and
+	// a6 are the next two distinct rounds of shape A.
+	if got, want := fmt.Sprint(e.recorded()), "[[a0] [a1 a2 a3 a5] [a4 a6] [b1]]"; got != want {
+		t.Fatalf("batches %s, want %s", got, want)
+	}
+}
+
+func TestGroupSame(t *testing.T) {
+	call := func(args ...any) *combinedCall {
+		return &combinedCall{args: args, key: argsKey(args)}
+	}
+	a, b, c, d, e := call("u1", "p1"), call("u2", "p1"), call("u1", "p1"), call("u1", "p1", "x"), call(int64(1))
+	f, g := call(int64(1)), call(1.5) // a float is never "the same": it costs a branch
+	h := call(1.5)
+	groups := groupSame([]*combinedCall{a, b, c, d, e, f, g, h})
+	var got []int
+	for _, grp := range groups {
+		got = append(got, len(grp))
+	}
+	if fmt.Sprint(got) != "[2 1 1 2 1 1]" || groups[0][1] != c || groups[3][1] != f {
+		t.Fatalf("groups of sizes %v", got)
+	}
+	for _, tc := range []struct {
+		x, y []any
+		same bool
+	}{
+		{nil, nil, true},
+		{[]any{"a"}, []any{"a"}, true},
+		{[]any{"a"}, []any{"b"}, false},
+		{[]any{"1"}, []any{int64(1)}, false},
+		{[]any{int64(1)}, []any{1}, false},
+		{[]any{1, true}, []any{1, true}, true},
+		{[]any{nil}, []any{nil}, true},
+		{[]any{nil}, []any{""}, false},
+		{[]any{[]byte("a")}, []any{[]byte("a")}, false},
+		{[]any{"a"}, []any{"a", "a"}, false},
+	} {
+		if got := sameArgs(tc.x, tc.y); got != tc.same {
+			t.Errorf("sameArgs(%#v, %#v) = %v", tc.x, tc.y, got)
+		}
 	}
 }
 

@@ -328,7 +328,7 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 	}
 	c := &combinedCall{sts: sts, cs: cs, args: args}
 	if r.batch == nil {
-		r.execCombined(cs, args, []*combinedCall{c})
+		r.execCombined(cs, args, [][]*combinedCall{{c}})
 	} else if err := r.batch.run(ctx, c); err != nil {
 		return true, err
 	}
@@ -341,19 +341,26 @@ type combinedCall struct {
 	sts  []stmt
 	cs   *combinedSQL
 	args []any
+	// key hashes args (argsKey), set when the call may wait in line
+	// with others: equal keys are where sameArgs is worth asking.
+	key  uint64
 	done bool
 	err  error
 }
 
-// execCombined runs cs with args, the statement of calls (one call, or a
-// batch of calls of one shape, batch.go), and hands each call its rows.
-// ran is false when the statement did not run (not prepared, refused by
-// the server, or an error of this execution such as a lock wait): the
+// execCombined runs cs with args, the statement of groups (one group, or a
+// batch of groups of one shape, batch.go), and hands each call its rows.
+// The calls of a group ask for the same rows (sameArgs): the statement
+// carries the first's branches once and every call of the group scans
+// them. ran is false when the statement did not run (not prepared, refused
+// by the server, or an error of this execution such as a lock wait): the
 // calls are then left undone (done false: sent otherwise).
-func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall) (ran bool) {
+func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedCall) (ran bool) {
 	set := func(err error) {
-		for _, c := range calls {
-			c.done, c.err = true, err
+		for _, g := range groups {
+			for _, c := range g {
+				c.done, c.err = true, err
+			}
 		}
 	}
 	width := cs.width
@@ -366,9 +373,9 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		switch {
 		case errors.As(err, &pe):
 			// The server cannot run this combination at all.
-			if len(calls) > 1 {
+			if len(groups) > 1 {
 				if !r.batch.off.Swap(true) {
-					slog.Warn("the database refused a batched validation statement; validations wait for a statement each from now on", "rounds", len(calls), "error", err)
+					slog.Warn("the database refused a batched validation statement; validations wait for a statement each from now on", "rounds", len(groups), "error", err)
 				}
 			} else if !r.prep.noUnion.Swap(true) {
 				slog.Warn("the database refused the combined validation statement; sending its parts one by one from now on", "error", err)
@@ -393,8 +400,8 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		set(fmt.Errorf("store: combined statement returned %d columns, want %d", len(cols), width+1))
 		return true
 	}
-	per := len(calls[0].sts) // statements per call
-	buf := make([]bufferedRows, per*len(calls))
+	per := len(groups[0][0].sts) // statements per call
+	buf := make([]bufferedRows, per*len(groups))
 	vals := make([]rawValue, width+1)
 	dest := make([]any, width+1)
 	for i := range vals {
@@ -411,7 +418,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 			return true
 		}
 		b := &buf[tag]
-		b.cols = calls[tag/per].sts[tag%per].cols
+		b.cols = groups[tag/per][0].sts[tag%per].cols
 		for _, v := range vals[1 : 1+b.cols] {
 			b.cells = append(b.cells, v.v)
 		}
@@ -426,13 +433,18 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, calls []*combinedCall
 		set(err)
 		return true
 	}
-	// Each call reads its own rows; a scanner's error is its call's.
-	for i, c := range calls {
-		c.done = true
-		for j, st := range c.sts {
-			if err := st.scan(&buf[i*per+j]); err != nil {
-				c.err = err
-				break
+	// Each call reads its group's rows through its own cursor (the cells,
+	// immutable strings and numbers, are shared); a scanner's error is
+	// its call's.
+	for i, g := range groups {
+		for _, c := range g {
+			c.done = true
+			for j, st := range c.sts {
+				rows := bufferedRows{cells: buf[i*per+j].cells, cols: buf[i*per+j].cols}
+				if err := st.scan(&rows); err != nil {
+					c.err = err
+					break
+				}
 			}
 		}
 	}

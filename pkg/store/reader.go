@@ -46,6 +46,9 @@ type Reader struct {
 	// batches and batchedRounds count the batched statements that ran
 	// and the rounds they carried (Batched).
 	batches, batchedRounds atomic.Uint64
+	// coalesced counts the batched rounds that asked for the same rows as
+	// another round of their statement and were handed those rows.
+	coalesced atomic.Uint64
 }
 
 var _ token.Store = (*Reader)(nil)
@@ -137,6 +140,11 @@ func (r *Reader) Queries() uint64 { return r.queries.Load() }
 func (r *Reader) Batched() (batches, rounds uint64) {
 	return r.batches.Load(), r.batchedRounds.Load()
 }
+
+// Coalesced reports how many of the batched rounds asked for exactly the
+// rows another round of their statement asked for (the same token's
+// validations arriving together, say) and so added no branch to it.
+func (r *Reader) Coalesced() uint64 { return r.coalesced.Load() }
 
 // query runs one read: prepared where the backend benefits (see
 // preparer), otherwise formatted by bun.

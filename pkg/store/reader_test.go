@@ -1265,7 +1265,7 @@ func TestBatchedPrefetch(t *testing.T) {
 					qs = append(qs, tc.q)
 				}
 			}
-			got, queries, _ := run(t, qs)
+			got, queries, r := run(t, qs)
 			alone := 0
 			for i, tc := range cases {
 				before := f.r.Queries()
@@ -1282,6 +1282,11 @@ func TestBatchedPrefetch(t *testing.T) {
 			}
 			if int(queries) >= copies*alone {
 				t.Errorf("%d queries batched, %d for the same rounds alone: nothing was shared", queries, copies*alone)
+			}
+			// The copies ask for the same rows as the first: each copy
+			// that met its original in a batch was handed its rows.
+			if _, rounds := r.Batched(); r.Coalesced() == 0 || r.Coalesced() >= rounds {
+				t.Errorf("%d of %d batched rounds coalesced", r.Coalesced(), rounds)
 			}
 			t.Logf("%d rounds: %d queries batched, %d alone", len(qs), queries, copies*alone)
 		})
