@@ -11,16 +11,23 @@
 # and then logins/s (deploy/bench/jwtbench): keystone-ng's JWT workload
 # login against Python's password login, both to a project token.
 # Both services validate X-Subject-Token = X-Auth-Token = a project-scoped
-# admin token, catalog included (GET /v3/auth/tokens), as keystonemiddleware
-# does. keystone-ng's resident memory is sampled during its run, and the SQL
-# statements one validation costs are counted with MariaDB's Com_select.
+# admin token, catalog included (GET /v3/auth/tokens). keystone-ng's
+# resident memory is sampled during its run, and the SQL statements one
+# validation costs are counted with MariaDB's Com_select.
+#
+# Then, with BENCH_TOKENS subject tokens (32; 0 skips it), the load shaped
+# as keystonemiddleware's (deploy/bench/tokens.sh): one service token as
+# X-Auth-Token on every request, X-Subject-Token cycling through the
+# others; keystone-ng-many and python-memcache-many. That load shares less
+# between waiting validations than the one token above
+# (docs/validation.md, "Rounds asking the same").
 #
 # Knobs: BENCH_DB (mysql), BENCH_CONNS (16), BENCH_THREADS (2),
 # BENCH_DURATION (20s), BENCH_WARMUP (5s), BENCH_PY_DURATION (20s),
 # BENCH_OUT (out/bench), BENCH_SKIP_PYTHON=1 (keystone-ng only),
 # BENCH_NG_BIN (a keystone-ng binary to load instead of building this tree),
 # BENCH_SKIP_LOGIN=1 (no login figures), BENCH_SKIP_GOMAXPROCS1=1 (no
-# second keystone-ng run with GOMAXPROCS=1).
+# second keystone-ng run with GOMAXPROCS=1), BENCH_TOKENS (32).
 #
 # Besides requests/s and latency, each keystone-ng run reports the queries
 # per validation under load and one at a time, and the CPU time keystone-ng,
@@ -37,6 +44,7 @@ PYDUR=${BENCH_PY_DURATION:-20s}
 WARM=${BENCH_WARMUP:-5s}
 OUT=${BENCH_OUT:-$ROOT/out/bench}
 STATE=/tmp/keystone-ng-bench-$DB
+NTOKENS=${BENCH_TOKENS:-32}
 PYPORT=${BENCH_PY_PORT:-5201}
 NGPORT=${BENCH_NG_PORT:-5202}
 mkdir -p "$OUT"
@@ -91,6 +99,19 @@ token() {
 }
 T=$(token)
 [ -n "$T" ] || { say "could not get a token"; exit 1; }
+# shellcheck source=tokens.sh
+. "$ROOT/deploy/bench/tokens.sh"
+# What wrk sends: the one token as caller and subject (single_load), or
+# the keystonemiddleware-shaped script (many_load).
+LOADARGS=()
+single_load() { LOADARGS=(-H "X-Auth-Token: $T" -H "X-Subject-Token: $T"); }
+many_load() { many_tokens_lua "$OUT/many.lua" "$T" "${SUBJECTS[@]}"; LOADARGS=(-s "$OUT/many.lua"); }
+single_load
+SUBJECTS=()
+if [ "$NTOKENS" -gt 0 ]; then
+  say "getting $NTOKENS subject tokens"
+  for _ in $(seq "$NTOKENS"); do SUBJECTS+=("$(token)"); done
+fi
 
 # Same answer from both before measuring anything.
 py=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$KSPY_URL/auth/tokens" | python3 -c 'import json,sys; d=json.load(sys.stdin)["token"]; print(d["user"]["id"], d["project"]["id"], sorted(r["name"] for r in d["roles"]))')
@@ -102,7 +123,7 @@ ng=$(curl -fsS -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "http://127.0.0.1:
 wrk_run() {
   local name=$1 url=$2 dur=$3 f="$OUT/wrk-$1.txt"
   (
-    wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 60s --latency -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$url" >"$f" 2>&1
+    wrk -t"$THREADS" -c"$CONNS" -d"$dur" --timeout 60s --latency "${LOADARGS[@]}" "$url" >"$f" 2>&1
     # bash's times: the second line is the children's (wrk's) user and
     # system time, as 1m2.345s. Not in a pipeline: there it would run in
     # a subshell of its own, which has no children.
@@ -130,7 +151,7 @@ metric() { curl -fsS "http://127.0.0.1:$NGPORT/metrics" | awk -v n="$1" '$1==n{p
 # and reading from its metrics the queries and the batching under load.
 ng_run() {
   say "warming up $1 ($WARM)"
-  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$NGURL" >/dev/null 2>&1
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" "${LOADARGS[@]}" "$NGURL" >/dev/null 2>&1
   say "$1: $DUR at c=$CONNS"
   ( peak=0; while kill -0 $NGPID 2>/dev/null; do r=$(awk '/VmRSS/{print $2}' /proc/$NGPID/status 2>/dev/null || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$OUT/rss-peak-kb-$1"; sleep 0.2; done ) &
   local rsspid=$!
@@ -197,6 +218,11 @@ if [ "${BENCH_SKIP_GOMAXPROCS1:-0}" != 1 ]; then
   ng_run keystone-ng-gomaxprocs1
   start_ng
 fi
+if [ "$NTOKENS" -gt 0 ]; then
+  many_load
+  ng_run keystone-ng-many
+  single_load
+fi
 
 if [ "${BENCH_SKIP_PYTHON:-0}" != 1 ]; then
   say "Python Keystone, cache off: $PYDUR at c=$CONNS"
@@ -204,8 +230,16 @@ if [ "${BENCH_SKIP_PYTHON:-0}" != 1 ]; then
   say "Python Keystone with memcached"
   up 1
   T=$(token)
-  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" -H "X-Auth-Token: $T" -H "X-Subject-Token: $T" "$KSPY_URL/auth/tokens" >/dev/null 2>&1
+  single_load
+  wrk -t"$THREADS" -c"$CONNS" -d"$WARM" "${LOADARGS[@]}" "$KSPY_URL/auth/tokens" >/dev/null 2>&1
   wrk_run python-memcache "$KSPY_URL/auth/tokens" "$PYDUR" >>"$results"
+  if [ "$NTOKENS" -gt 0 ]; then
+    say "Python Keystone with memcached, $NTOKENS subject tokens"
+    many_load
+    wrk -t"$THREADS" -c"$CONNS" -d"$WARM" "${LOADARGS[@]}" "$KSPY_URL/auth/tokens" >/dev/null 2>&1
+    wrk_run python-memcache-many "$KSPY_URL/auth/tokens" "$PYDUR" >>"$results"
+    single_load
+  fi
   up 0
 fi
 
@@ -216,14 +250,14 @@ fi
   echo "|---|---|---|---|---|"
   awk '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$results"
   echo
-  for name in keystone-ng keystone-ng-gomaxprocs1; do
+  for pair in keystone-ng:python-nocache keystone-ng:python-memcache keystone-ng-gomaxprocs1:python-nocache \
+    keystone-ng-gomaxprocs1:python-memcache keystone-ng-many:python-memcache-many; do
+    name=${pair%%:*} ref=${pair#*:}
     ng=$(awk -v n="$name" '$1==n{print $2}' "$results")
-    [ -n "$ng" ] || continue
-    for ref in python-nocache python-memcache; do
-      v=$(awk -v r="$ref" '$1==r{print $2}' "$results")
-      [ -n "$v" ] && awk -v a="$ng" -v b="$v" -v r="$ref" -v n="$name" 'BEGIN{ if (b>0) printf "- %s / %s: **%.1fx**\n", n, r, a/b }'
-    done
+    v=$(awk -v r="$ref" '$1==r{print $2}' "$results")
+    [ -n "$ng" ] && [ -n "$v" ] && awk -v a="$ng" -v b="$v" -v r="$ref" -v n="$name" 'BEGIN{ if (b>0) printf "- %s / %s: **%.1fx**\n", n, r, a/b }'
   done
+  [ "$NTOKENS" -gt 0 ] && echo "- *-many: one service token as X-Auth-Token, X-Subject-Token cycling through $NTOKENS other tokens (keystonemiddleware's shape)"
   echo "- keystone-ng peak resident memory under load: $((rss / 1024)) MiB"
   echo "- queries per validation, 200 sequential requests (keystone_ng_db_queries_total): $seqq without the catalog, $seqqc with it"
   [ -n "$selects" ] && echo "- SQL statements per validation (MariaDB Com_select over both sets of 200 sequential requests): $selects"
@@ -235,6 +269,7 @@ fi
   printf 'db=%s date=%s seq_qpv=%s seq_qpv_catalog=%s' "$DB" "$(date -u +%F)" "$seqq" "$seqqc"
   awk '{printf " %s_rps=%s %s_p50=%s %s_p99=%s", $1, $2, $1, $3, $1, $4}' "$results"
   awk '$1=="keystone-ng"{for (i=2; i<=NF; i++) printf " %s", $i}' "$OUT/figures-load.txt"
+  awk '$1=="keystone-ng-many"{for (i=2; i<=NF; i++) printf " many_%s", $i}' "$OUT/figures-load.txt"
   echo
 } >"$OUT/figures.txt"
 
