@@ -272,33 +272,123 @@ func (b *batcher) remove(w *batchWait) {
 // for the same rows (sameArgs: the same statements with the same
 // arguments) share one set of branches and so the same rows, read by the
 // one statement that every one of them waited for; nothing read before a
-// call arrived is ever handed to it. A batch that cannot be prepared (no
-// room, preparer) or did not run (refused, or an error of that execution)
-// runs as single statements, prepared already, one per distinct call.
+// call arrived is ever handed to it. Of the other calls, those whose
+// statement j has the same arguments (the same user's different tokens
+// share all but the revocation read) share statement j's branch
+// (branchLayoutOf). A batch that cannot be prepared (no room, preparer)
+// or did not run (refused, or an error of that execution) runs as single
+// statements, prepared already, one per distinct call.
 func (r *Reader) execBatch(calls []*combinedCall) {
 	groups := groupSame(calls)
+	cs := calls[0].cs
 	shared := func() {
 		r.batches.Add(1)
 		r.batchedRounds.Add(uint64(len(calls)))
 		r.coalesced.Add(uint64(len(calls) - len(groups)))
 	}
-	if len(groups) > 1 {
-		if cs := calls[0].cs.batched(len(groups)); cs != nil && r.prep.roomForBatch(cs.q) {
-			args := make([]any, 0, len(groups)*len(calls[0].args))
-			for _, g := range groups {
-				args = append(args, g[0].args...) // each already flat (flattenArgs)
-			}
-			if r.execCombined(cs, args, groups) {
-				shared()
-				return
-			}
+	if len(groups) > 1 && len(cs.flat) == len(cs.sts) {
+		lay := branchLayoutOf(groups, cs.flat)
+		b := cs.batched(lay.counts)
+		if b == nil || !r.prep.roomForBatch(b.q) {
+			// No room for this pattern: the same rounds with a branch
+			// each, as before branches were shared.
+			lay = fullLayout(len(groups), len(cs.sts))
+			b = cs.batched(lay.counts)
+		}
+		if b != nil && r.prep.roomForBatch(b.q) && r.execCombined(b, lay.args(groups, cs.flat), groups, lay) {
+			shared()
+			return
 		}
 	}
 	for _, g := range groups {
-		if r.execCombined(g[0].cs, g[0].args, [][]*combinedCall{g}) && len(groups) == 1 && len(g) > 1 {
+		if r.execCombined(cs, g[0].args, [][]*combinedCall{g}, aloneLayout(len(cs.sts))) && len(groups) == 1 && len(g) > 1 {
 			shared()
 		}
 	}
+}
+
+// branchLayout says which branch of a batched statement each round group
+// reads for each statement of the shape. Branches go statement by
+// statement (combinedSQL.batched): counts[j] branches of statement j,
+// each carrying the arguments of group reps[j][k].
+type branchLayout struct {
+	counts []int
+	reps   [][]int
+	tag    [][]int // tag[i][j]: the tag of group i's statement j
+	stmtOf []int   // the statement of each tag
+	tags   int
+}
+
+// aloneLayout is the layout of one round alone: statement j is tag j.
+func aloneLayout(per int) branchLayout {
+	l := branchLayout{counts: make([]int, per), reps: make([][]int, per), tag: [][]int{make([]int, per)}, stmtOf: make([]int, per), tags: per}
+	for j := range per {
+		l.counts[j], l.reps[j], l.tag[0][j], l.stmtOf[j] = 1, []int{0}, j, j
+	}
+	return l
+}
+
+// fullLayout gives each of n groups a branch of every statement.
+func fullLayout(n, per int) branchLayout {
+	l := branchLayout{counts: make([]int, per), reps: make([][]int, per), tag: make([][]int, n), tags: n * per}
+	for i := range n {
+		l.tag[i] = make([]int, per)
+	}
+	for j := range per {
+		l.counts[j] = n
+		for i := range n {
+			l.reps[j] = append(l.reps[j], i)
+			l.tag[i][j] = j*n + i
+			l.stmtOf = append(l.stmtOf, j)
+		}
+	}
+	return l
+}
+
+// branchLayoutOf lays out groups (whole rounds already told apart by
+// groupSame) so that groups whose statement j has the same arguments read
+// one branch of it. flat is the shape's arguments per statement.
+func branchLayoutOf(groups [][]*combinedCall, flat []int) branchLayout {
+	per := len(flat)
+	l := branchLayout{counts: make([]int, per), reps: make([][]int, per), tag: make([][]int, len(groups))}
+	for i := range groups {
+		l.tag[i] = make([]int, per)
+	}
+	off := 0
+	for j, n := range flat {
+		end := off + n
+		for i, g := range groups {
+			a, k := g[0].args[off:end], 0
+			for ; k < len(l.reps[j]); k++ {
+				if sameArgs(groups[l.reps[j][k]][0].args[off:end], a) {
+					break
+				}
+			}
+			if k == len(l.reps[j]) {
+				l.reps[j] = append(l.reps[j], i)
+				l.stmtOf = append(l.stmtOf, j)
+			}
+			l.tag[i][j] = l.tags + k
+		}
+		l.counts[j] = len(l.reps[j])
+		l.tags += l.counts[j]
+		off = end
+	}
+	return l
+}
+
+// args is the batched statement's arguments: for each statement, each of
+// its branches' arguments, taken from the group the branch carries.
+func (l branchLayout) args(groups [][]*combinedCall, flat []int) []any {
+	out := make([]any, 0, len(groups[0][0].args)*len(groups))
+	off := 0
+	for j, n := range flat {
+		for _, i := range l.reps[j] {
+			out = append(out, groups[i][0].args[off:off+n]...)
+		}
+		off += n
+	}
+	return out
 }
 
 // groupSame groups calls by the rows they ask for (sameArgs), in order of

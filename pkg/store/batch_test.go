@@ -241,6 +241,39 @@ func TestGroupSame(t *testing.T) {
 	}
 }
 
+// Rounds of one shape that differ only in some statements' arguments share
+// the branches of the others: each statement's branches are its distinct
+// argument runs, and every round reads the branch carrying its own.
+func TestBranchLayout(t *testing.T) {
+	// Three statements taking 1, 2 and 1 flat arguments.
+	flat := []int{1, 2, 1}
+	group := func(args ...any) []*combinedCall { return []*combinedCall{{args: args}} }
+	groups := [][]*combinedCall{
+		group("u1", "p1", "x", "a1"),
+		group("u1", "p1", "x", "a2"),
+		group("u2", "p1", "y", "a3"),
+		group("u1", "p1", "x", "a1"), // groupSame would have merged it; still laid out right
+	}
+	l := branchLayoutOf(groups, flat)
+	if got := fmt.Sprint(l.counts, l.reps, l.tag, l.stmtOf, l.tags); got != "[2 2 3] [[0 2] [0 2] [0 1 2]] [[0 2 4] [0 2 5] [1 3 6] [0 2 4]] [0 0 1 1 2 2 2] 7" {
+		t.Fatalf("layout %s", got)
+	}
+	if got := fmt.Sprint(l.args(groups, flat)); got != "[u1 u2 p1 x p1 y a1 a2 a3]" {
+		t.Fatalf("args %s", got)
+	}
+	f := fullLayout(2, 3)
+	if got := fmt.Sprint(f.counts, f.tag, f.stmtOf, f.tags); got != "[2 2 2] [[0 2 4] [1 3 5]] [0 0 1 1 2 2] 6" {
+		t.Fatalf("full layout %s", got)
+	}
+	if got := fmt.Sprint(f.args(groups[:2], flat)); got != "[u1 u1 p1 x p1 x a1 a2]" {
+		t.Fatalf("full layout args %s", got)
+	}
+	a := aloneLayout(3)
+	if got := fmt.Sprint(a.counts, a.tag, a.stmtOf, a.tags); got != "[1 1 1] [[0 1 2]] [0 1 2] 3" {
+		t.Fatalf("alone layout %s", got)
+	}
+}
+
 // A round finding a free slot runs at once, alone, however many slots
 // there are; nothing batches without a wait.
 func TestBatcherFreeSlotRunsAlone(t *testing.T) {

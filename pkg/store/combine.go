@@ -122,25 +122,39 @@ type combinedSQL struct {
 	// sts are the statements it was built from (their arguments are
 	// ignored), for building batches of it.
 	sts []stmt
+	// flat is how many flat arguments (flattenArgs) each statement of the
+	// shape takes: a call's args are these runs one after the other.
+	flat []int
 
 	batchMu sync.Mutex
-	batches map[int]*combinedSQL // by number of rounds (batch.go)
+	batches map[string]*combinedSQL // by branches per statement (batch.go)
 }
 
-// batched returns the statement running n rounds of cs's shape at once:
-// its branches n times over, tagged 0 to n*len(sts)-1, so that round i's
-// rows carry the tags of its statements shifted by i*len(sts). Built once
-// per n; nil if it cannot be built (never the case for a shape that
-// combined alone).
-func (cs *combinedSQL) batched(n int) *combinedSQL {
+// maxVariants bounds the batched statements kept per shape: one per
+// pattern of branches per statement that batches of the shape have had.
+const maxVariants = 64
+
+// batched returns the statement carrying counts[j] branches of statement j
+// of cs's shape, statement by statement: the branches of statement 0
+// first, tagged 0 to counts[0]-1, then those of statement 1, and so on
+// (branchLayout gives each round its tags). Built once per pattern; nil
+// if it cannot be built (never the case for a shape that combined alone)
+// or the shape has maxVariants patterns already.
+func (cs *combinedSQL) batched(counts []int) *combinedSQL {
+	key := fmt.Sprint(counts)
 	cs.batchMu.Lock()
 	defer cs.batchMu.Unlock()
-	if b, ok := cs.batches[n]; ok {
+	if b, ok := cs.batches[key]; ok {
 		return b
 	}
-	sts := make([]stmt, 0, n*len(cs.sts))
-	for range n {
-		sts = append(sts, cs.sts...)
+	if len(cs.batches) >= maxVariants || len(counts) != len(cs.sts) {
+		return nil
+	}
+	var sts []stmt
+	for j, n := range counts {
+		for range n {
+			sts = append(sts, cs.sts[j])
+		}
 	}
 	var b *combinedSQL
 	if q, width, err := combine(sts, cs.asText); err == nil {
@@ -149,10 +163,25 @@ func (cs *combinedSQL) batched(n int) *combinedSQL {
 		}
 	}
 	if cs.batches == nil {
-		cs.batches = map[int]*combinedSQL{}
+		cs.batches = map[string]*combinedSQL{}
 	}
-	cs.batches[n] = b
+	cs.batches[key] = b
 	return b
+}
+
+// flatLens is how many flat arguments each of sts takes (appendFlat).
+func flatLens(sts []stmt) []int {
+	out := make([]int, len(sts))
+	for i, st := range sts {
+		for _, a := range st.args {
+			if l, ok := a.(inList); ok {
+				out[i] += paddedLen(len(l))
+			} else {
+				out[i]++
+			}
+		}
+	}
+	return out
 }
 
 // concatArgs is the arguments of sts one statement after the other, IN
@@ -272,7 +301,7 @@ func (c *combinedCache) get(sts []stmt) (*combinedSQL, []any, error) {
 			return nil, nil, err
 		}
 		eq, _, ok := expandIn(q, concatArgs(sts))
-		cs = &combinedSQL{q: eq, width: width, ok: ok, asText: c.asText, shape: shapeOf(sts), sts: shapeStmts(sts)}
+		cs = &combinedSQL{q: eq, width: width, ok: ok, asText: c.asText, shape: shapeOf(sts), sts: shapeStmts(sts), flat: flatLens(sts)}
 		if k != 0 {
 			c.mu.Lock()
 			if c.m == nil {
@@ -328,7 +357,7 @@ func (r *Reader) runCombined(ctx context.Context, sts []stmt) (done bool, err er
 	}
 	c := &combinedCall{sts: sts, cs: cs, args: args}
 	if r.batch == nil {
-		r.execCombined(cs, args, [][]*combinedCall{{c}})
+		r.execCombined(cs, args, [][]*combinedCall{{c}}, aloneLayout(len(sts)))
 	} else if err := r.batch.run(ctx, c); err != nil {
 		return true, err
 	}
@@ -349,13 +378,13 @@ type combinedCall struct {
 }
 
 // execCombined runs cs with args, the statement of groups (one group, or a
-// batch of groups of one shape, batch.go), and hands each call its rows.
-// The calls of a group ask for the same rows (sameArgs): the statement
-// carries the first's branches once and every call of the group scans
-// them. ran is false when the statement did not run (not prepared, refused
-// by the server, or an error of this execution such as a lock wait): the
+// batch of groups of one shape, batch.go), and hands each call its rows:
+// those of the branch lay gives for its group and statement. The calls of
+// a group ask for the same rows (sameArgs) and scan the same branches.
+// ran is false when the statement did not run (not prepared, refused by
+// the server, or an error of this execution such as a lock wait): the
 // calls are then left undone (done false: sent otherwise).
-func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedCall) (ran bool) {
+func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedCall, lay branchLayout) (ran bool) {
 	set := func(err error) {
 		for _, g := range groups {
 			for _, c := range g {
@@ -400,8 +429,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedC
 		set(fmt.Errorf("store: combined statement returned %d columns, want %d", len(cols), width+1))
 		return true
 	}
-	per := len(groups[0][0].sts) // statements per call
-	buf := make([]bufferedRows, per*len(groups))
+	buf := make([]bufferedRows, lay.tags)
 	vals := make([]rawValue, width+1)
 	dest := make([]any, width+1)
 	for i := range vals {
@@ -418,7 +446,7 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedC
 			return true
 		}
 		b := &buf[tag]
-		b.cols = groups[tag/per][0].sts[tag%per].cols
+		b.cols = groups[0][0].sts[lay.stmtOf[tag]].cols
 		for _, v := range vals[1 : 1+b.cols] {
 			b.cells = append(b.cells, v.v)
 		}
@@ -440,7 +468,8 @@ func (r *Reader) execCombined(cs *combinedSQL, args []any, groups [][]*combinedC
 		for _, c := range g {
 			c.done = true
 			for j, st := range c.sts {
-				rows := bufferedRows{cells: buf[i*per+j].cells, cols: buf[i*per+j].cols}
+				b := &buf[lay.tag[i][j]]
+				rows := bufferedRows{cells: b.cells, cols: b.cols}
 				if err := st.scan(&rows); err != nil {
 					c.err = err
 					break
