@@ -288,14 +288,15 @@ func (r *Reader) execBatch(calls []*combinedCall) {
 	}
 	if len(groups) > 1 && len(cs.flat) == len(cs.sts) {
 		lay := branchLayoutOf(groups, cs.flat)
+		sharing := lay.tags < len(groups)*len(cs.sts)
 		b := cs.batched(lay.counts)
-		if b == nil || !r.prep.roomForBatch(b.q) {
+		if sharing && (b == nil || !r.prep.roomForBatch(b.q, true)) {
 			// No room for this pattern: the same rounds with a branch
 			// each, as before branches were shared.
 			lay = fullLayout(len(groups), len(cs.sts))
 			b = cs.batched(lay.counts)
 		}
-		if b != nil && r.prep.roomForBatch(b.q) && r.execCombined(b, lay.args(groups, cs.flat), groups, lay) {
+		if b != nil && r.prep.roomForBatch(b.q, false) && r.execCombined(b, lay.args(groups, cs.flat), groups, lay) {
 			shared()
 			return
 		}

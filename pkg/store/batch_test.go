@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -395,4 +396,45 @@ func (b *batcher) slotsBusy() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.busy
+}
+
+// Batches whose rounds share branches are one prepared text per pattern:
+// they stop being prepared before plain batches do, and past maxVariants
+// patterns per shape only plain batches are built, so that rare patterns
+// never take the room of the batches every shape needs.
+func TestSharedBatchesBounded(t *testing.T) {
+	p := &preparer{stmts: map[string]*sql.Stmt{}}
+	for i := range maxSharedPrepared {
+		p.stmts[fmt.Sprint(i)] = &sql.Stmt{}
+	}
+	if p.roomForBatch("new", true) || !p.roomForBatch("new", false) || !p.roomForBatch("0", true) {
+		t.Fatalf("at %d statements: a new sharing batch must wait, a plain one or a prepared one go", maxSharedPrepared)
+	}
+	for i := maxSharedPrepared; i < maxBatchPrepared; i++ {
+		p.stmts[fmt.Sprint(i)] = &sql.Stmt{}
+	}
+	if p.roomForBatch("new", false) || !p.roomForBatch("0", false) {
+		t.Fatalf("at %d statements: no new batch, prepared ones go", maxBatchPrepared)
+	}
+
+	sts := []stmt{
+		{sql: "SELECT a FROM t WHERE id = ?", args: []any{"x"}, cols: 1},
+		{sql: "SELECT b, c FROM u WHERE id = ?", args: []any{"y"}, cols: 2},
+	}
+	cs := &combinedSQL{sts: sts, flat: flatLens(sts)}
+	for i := range maxVariants {
+		if b := cs.batched([]int{1, i + 2}); b == nil {
+			t.Fatalf("pattern %d not built", i)
+		}
+	}
+	if cs.batched([]int{1, maxVariants + 2}) != nil {
+		t.Fatal("a sharing pattern past the bound was built")
+	}
+	b := cs.batched([]int{3, 3})
+	if b == nil {
+		t.Fatal("a plain batch past the bound was not built")
+	}
+	if want := "SELECT 0, a, NULL FROM t WHERE id = ?\nUNION ALL\nSELECT 1, a, NULL FROM t WHERE id = ?\nUNION ALL\nSELECT 2, a, NULL FROM t WHERE id = ?\nUNION ALL\nSELECT 3, b, c FROM u WHERE id = ?"; !strings.HasPrefix(b.q, want) {
+		t.Fatalf("plain batch of 3:\n%s", b.q)
+	}
 }

@@ -130,8 +130,9 @@ type combinedSQL struct {
 	batches map[string]*combinedSQL // by branches per statement (batch.go)
 }
 
-// maxVariants bounds the batched statements kept per shape: one per
-// pattern of branches per statement that batches of the shape have had.
+// maxVariants bounds the batched statements kept per shape whose rounds
+// share branches: one per pattern of branches per statement that batches
+// of the shape have had.
 const maxVariants = 64
 
 // batched returns the statement carrying counts[j] branches of statement j
@@ -147,7 +148,10 @@ func (cs *combinedSQL) batched(counts []int) *combinedSQL {
 	if b, ok := cs.batches[key]; ok {
 		return b
 	}
-	if len(cs.batches) >= maxVariants || len(counts) != len(cs.sts) {
+	if len(counts) != len(cs.sts) || (len(cs.batches) >= maxVariants && !sameCounts(counts)) {
+		// Past the bound only patterns with as many branches of every
+		// statement are built (those of batches sharing nothing among
+		// them: one per batch size, at most db_batch_size).
 		return nil
 	}
 	var sts []stmt
@@ -167,6 +171,17 @@ func (cs *combinedSQL) batched(counts []int) *combinedSQL {
 	}
 	cs.batches[key] = b
 	return b
+}
+
+// sameCounts reports whether every statement has as many branches as the
+// first: a batch whose rounds share no branch.
+func sameCounts(counts []int) bool {
+	for _, n := range counts {
+		if n != counts[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // flatLens is how many flat arguments each of sts takes (appendFlat).

@@ -61,7 +61,12 @@ func bunArgs(args []any) []any {
 const (
 	maxPrepared      = 128
 	maxBatchPrepared = maxPrepared / 2
-	maxPreparedIn    = 32
+	// maxSharedPrepared: batches whose rounds share some branches (one
+	// text per pattern of branch counts, batch.go) are prepared only
+	// while fewer statements than this are, so that the plain batches of
+	// shapes met later still find room.
+	maxSharedPrepared = maxBatchPrepared * 3 / 4
+	maxPreparedIn     = 32
 )
 
 // MySQL error numbers: ER_MAX_PREPARED_STMT_COUNT_REACHED and
@@ -156,11 +161,16 @@ func (p *preparer) forget(q string, st *sql.Stmt) {
 }
 
 // roomForBatch reports whether q, a batched statement, may run prepared:
-// it is already, or the preparer holds fewer than maxBatchPrepared.
-func (p *preparer) roomForBatch(q string) bool {
+// it is already, or the preparer holds fewer than maxBatchPrepared
+// (maxSharedPrepared for a batch whose rounds share branches).
+func (p *preparer) roomForBatch(q string, sharing bool) bool {
+	limit := maxBatchPrepared
+	if sharing {
+		limit = maxSharedPrepared
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stmts[q] != nil || len(p.stmts) < maxBatchPrepared
+	return p.stmts[q] != nil || len(p.stmts) < limit
 }
 
 // needsReprepare reports MySQL's ER_NEED_REPREPARE, which the server can
