@@ -237,13 +237,11 @@ func (b *batcher) handOff() {
 	distinct := 0
 	for _, w := range b.queue {
 		if w.call.cs == head.call.cs {
-			if sameAsTaken(next, w.call) {
-				w.taken = true
-				next = append(next, w)
-				continue
-			}
-			if distinct < limit {
-				distinct++
+			same := sameAsTaken(next, w.call)
+			if same || distinct < limit {
+				if !same {
+					distinct++
+				}
 				w.taken = true
 				next = append(next, w)
 				continue

@@ -79,21 +79,23 @@ func sameArgs(a, b []any) bool {
 func sameArg(x, y any) bool {
 	switch x := x.(type) {
 	case string:
-		y, ok := y.(string)
-		return ok && x == y
+		return equalAs(x, y)
 	case int64:
-		y, ok := y.(int64)
-		return ok && x == y
+		return equalAs(x, y)
 	case int:
-		y, ok := y.(int)
-		return ok && x == y
+		return equalAs(x, y)
 	case bool:
-		y, ok := y.(bool)
-		return ok && x == y
+		return equalAs(x, y)
 	case nil:
 		return y == nil
 	}
 	return false
+}
+
+// equalAs reports whether y is a T equal to x.
+func equalAs[T comparable](x T, y any) bool {
+	v, ok := y.(T)
+	return ok && x == v
 }
 
 // branchLayout says which branch of a batched statement each round group
