@@ -121,3 +121,10 @@ func HoldBatchSlots(r *Reader) (queued func() int, release func(), ok bool) {
 	}
 	return queued, release, true
 }
+
+// The preparer's bounds (prepared.go), for tests that drive them.
+const (
+	MaxPrepared       = maxPrepared
+	MaxBatchPrepared  = maxBatchPrepared
+	MaxSharedPrepared = maxSharedPrepared
+)

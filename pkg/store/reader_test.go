@@ -1321,6 +1321,97 @@ func TestBatchedPrefetch(t *testing.T) {
 				t.Errorf("%d queries batched, want %d (%d alone)", queries, want, alone)
 			}
 		})
+
+		// Every pattern of shared branches is one more prepared statement
+		// (share.go). On one reader, batches of eight rounds of one shape
+		// go through every pattern of u distinct users and p distinct
+		// projects (u, p = 1..8: 64 patterns, past maxSharedPrepared):
+		// the preparer must stay within its bound, the batches must keep
+		// going (as plain batches once sharing ones can no longer be
+		// prepared), and every round must still read exactly its own rows.
+		// Round 0 of each batch reads a seeded user and project; the others
+		// read ids that match nothing, so rows handed to the wrong round
+		// show.
+		t.Run("past the bounds of sharing", func(t *testing.T) {
+			r := store.NewReader(b.DB)
+			r.Limit(config.DBLimits{Statements: 1, Batch: 8}, store.Waits{})
+			users := func(n, k int) string {
+				if k%n == 0 {
+					return "u-local"
+				}
+				return fmt.Sprintf("nobody-%d", k%n)
+			}
+			projects := func(n, k int) string {
+				if k%n == 0 {
+					return "k2"
+				}
+				return fmt.Sprintf("nowhere-%d", k%n)
+			}
+			want := map[[2]string]*token.Prefetched{}
+			for nu := 1; nu <= 8; nu++ {
+				for np := 1; np <= 8; np++ {
+					qs := make([]token.PrefetchQuery, 8)
+					for k := range qs {
+						qs[k] = token.PrefetchQuery{UserID: users(nu, k), ProjectID: projects(np, k)}
+					}
+					queued, release, _ := store.HoldBatchSlots(r)
+					got := make([]*token.Prefetched, len(qs))
+					errs := make([]error, len(qs))
+					var wg sync.WaitGroup
+					var finished atomic.Int64
+					for k, q := range qs {
+						wg.Go(func() {
+							defer finished.Add(1)
+							got[k], errs[k] = r.Prefetch(ctx, q)
+						})
+					}
+					for deadline := time.Now().Add(10 * time.Second); queued()+int(finished.Load()) != len(qs); time.Sleep(time.Millisecond) {
+						if time.Now().After(deadline) {
+							t.Fatalf("%d users, %d projects: %d rounds in line and %d done", nu, np, queued(), finished.Load())
+						}
+					}
+					release()
+					wg.Wait()
+					for k, q := range qs {
+						if errs[k] != nil {
+							t.Fatalf("%d users, %d projects, round %d: %v", nu, np, k, errs[k])
+						}
+						w, ok := want[[2]string{q.UserID, q.ProjectID}]
+						if !ok {
+							var err error
+							if w, err = f.r.Prefetch(ctx, q); err != nil {
+								t.Fatal(err)
+							}
+							want[[2]string{q.UserID, q.ProjectID}] = w
+						}
+						if !reflect.DeepEqual(got[k], w) {
+							t.Fatalf("%d users, %d projects, round %d (%s on %s): batched read\n%+v\nalone\n%+v", nu, np, k, q.UserID, q.ProjectID, got[k], w)
+						}
+					}
+					if n := store.PreparedStatements(r); n > store.MaxPrepared {
+						t.Fatalf("after %d users, %d projects: %d statements prepared, bound %d", nu, np, n, store.MaxPrepared)
+					}
+				}
+			}
+			if w := want[[2]string{"u-local", "k2"}]; w.User == nil || len(w.Lineage) == 0 {
+				t.Fatalf("the seeded round read no user or no project: %+v", w)
+			}
+			batches, rounds := r.Batched()
+			// 63 patterns batch (all eight rounds of the 1x1 pattern ask
+			// the same and go as one); every one of their rounds batched.
+			if batches < 63 || rounds < 63*8 {
+				t.Errorf("Batched() = %d statements, %d rounds; want every pattern batched (63, 504)", batches, rounds)
+			}
+			// Sharing patterns stop being prepared at MaxSharedPrepared;
+			// past it the batches go plain (one more statement, eight
+			// rounds of every statement), beside the few statements
+			// rounds run alone (the rest of a lineage).
+			n := store.PreparedStatements(r)
+			if n < store.MaxSharedPrepared || n > store.MaxSharedPrepared+4 {
+				t.Errorf("%d statements prepared: want the sharing bound (%d) reached and kept", n, store.MaxSharedPrepared)
+			}
+			t.Logf("64 patterns: %d statements, %d rounds batched, %d coalesced, %d statements prepared", batches, rounds, r.Coalesced(), n)
+		})
 	})
 }
 
