@@ -11,6 +11,19 @@ OUT=${BENCH_OUT:-$ROOT/out/bench}
 DBS=${BENCH_DBS:-mysql postgresql sqlite}
 rc=0
 dirs=()
+# The ceiling this machine allows: BenchmarkValidateHTTPInMemory, the
+# same HTTP stack and rendering over an in-memory store (median of three
+# runs, before any load). The machine's speed drifts between runs by a
+# third or more, and the p99 follows it; each table states its machine's
+# ceiling and each figure's share of it (docs/performance.md).
+# BENCH_SKIP_CEILING=1 skips it.
+ceiling=""
+if [ "${BENCH_SKIP_CEILING:-0}" != 1 ]; then
+  printf '[bench] the ceiling: BenchmarkValidateHTTPInMemory, three runs\n' >&2
+  ceiling=$(cd "$ROOT" && go test -run '^$' -bench ValidateHTTPInMemory -benchtime "${BENCH_CEILING_REQUESTS:-20000}x" -count 3 ./pkg/httpapi |
+    awk '{ for (i = 2; i <= NF; i++) if ($i == "req/s") print $(i - 1) }' | sort -n | sed -n 2p) || ceiling=""
+  [ -n "$ceiling" ] || printf '[bench] the ceiling benchmark failed; the table goes without it\n' >&2
+fi
 # Each database's Python Keystone takes the same port: stop any left
 # running by an earlier bench.sh first.
 for db in mysql postgresql sqlite; do
@@ -26,6 +39,10 @@ done
 {
   echo "## GET /v3/auth/tokens, same project token, catalog included, c=${BENCH_CONNS:-16} ($(date -u +%F))"
   echo
-  "$HERE/table.sh" "${dirs[@]}"
+  BENCH_CEILING=$ceiling "$HERE/table.sh" "${dirs[@]}"
+  if [ -n "$ceiling" ]; then
+    echo
+    echo "- the ceiling on this machine (BenchmarkValidateHTTPInMemory, median of three runs): $ceiling req/s"
+  fi
 } | tee "$OUT/summary.md"
 exit $rc
