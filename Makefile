@@ -84,6 +84,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzEscapeFilter$$' -fuzztime=$(FUZZTIME) ./pkg/ldapidentity
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRule$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
+	$(GO) test -run='^$$' -fuzz='^FuzzAppendString$$' -fuzztime=$(FUZZTIME) ./pkg/pyjson
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/mapping
 	$(GO) test -run='^$$' -fuzz='^FuzzParseTransports$$' -fuzztime=$(FUZZTIME) ./pkg/passkey
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAccessRules$$' -fuzztime=$(FUZZTIME) ./pkg/tokenexchange

@@ -1,6 +1,11 @@
 package pyjson
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestMarshalMatchesPython(t *testing.T) {
 	// Expected strings are what CPython 3.11's json.dumps prints for the
@@ -72,6 +77,78 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, err := Parse(Marshal(v)); err != nil {
 			t.Fatalf("re-parse of %q failed: %v", Marshal(v), err)
+		}
+	})
+}
+
+// dumps is CPython's json.dumps(s) (ensure_ascii=True) for one string,
+// written rune by rune from the rules of Lib/json/encoder.py
+// (py_encode_basestring_ascii): the two-character escapes, \uXXXX for
+// every other control and non-ASCII character, surrogate pairs above the
+// BMP. Ranging over a Go string reads each invalid UTF-8 byte as U+FFFD,
+// as keystone-ng's decoders do.
+func dumps(s string) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			sb.WriteString(`\"`)
+		case r == '\\':
+			sb.WriteString(`\\`)
+		case r == '\n':
+			sb.WriteString(`\n`)
+		case r == '\r':
+			sb.WriteString(`\r`)
+		case r == '\t':
+			sb.WriteString(`\t`)
+		case r == '\b':
+			sb.WriteString(`\b`)
+		case r == '\f':
+			sb.WriteString(`\f`)
+		case r >= 0x10000:
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, 0xd800+((r-0x10000)>>10), 0xdc00+((r-0x10000)&0x3ff))
+		case r < 0x20 || r > 0x7e && r != 0x7f:
+			fmt.Fprintf(&sb, `\u%04x`, r)
+		default:
+			sb.WriteRune(r)
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{
+		"", "a", "8edef059f6e74eb4b0629014fbbda659", "http://127.0.0.1:5000/v3", "2026-12-07T17:18:47.000000Z",
+		`"`, `\`, `a"b`, `ab\`, "\"\"", "\x00", "\x1f", "\x7f", "\x80", "\xff\xfe", "é", "aé", "éa",
+		"Zürich\n", "😀", "a😀b", "\ud7ff", "\uffff", "\U0010ffff", "\xed\xa0\x80", "tab\there", "x\r\n\b\f",
+	} {
+		if got, want := string(AppendString(nil, s)), dumps(s); got != want {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+		if got := string(AppendString([]byte("prefix"), s)); got != "prefix"+dumps(s) {
+			t.Errorf("AppendString onto a prefix (%q) = %s", s, got)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `q"b\s`, "é😀\x00\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := AppendString(nil, s)
+		if want := dumps(s); string(got) != want {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+		// What a client decodes is s, its invalid bytes as U+FFFD.
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("AppendString(%q) = %s: not JSON: %v", s, got, err)
+		}
+		if want := string([]rune(s)); back != want {
+			t.Fatalf("AppendString(%q) decodes to %q", s, back)
 		}
 	})
 }
