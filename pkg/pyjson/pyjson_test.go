@@ -108,7 +108,7 @@ func dumps(s string) string {
 			sb.WriteString(`\f`)
 		case r >= 0x10000:
 			fmt.Fprintf(&sb, `\u%04x\u%04x`, 0xd800+((r-0x10000)>>10), 0xdc00+((r-0x10000)&0x3ff))
-		case r < 0x20 || r > 0x7e && r != 0x7f:
+		case r < 0x20 || r >= 0x80:
 			fmt.Fprintf(&sb, `\u%04x`, r)
 		default:
 			sb.WriteRune(r)

@@ -125,6 +125,5 @@ func HoldBatchSlots(r *Reader) (queued func() int, release func(), ok bool) {
 // The preparer's bounds (prepared.go), for tests that drive them.
 const (
 	MaxPrepared       = maxPrepared
-	MaxBatchPrepared  = maxBatchPrepared
 	MaxSharedPrepared = maxSharedPrepared
 )

@@ -1216,7 +1216,7 @@ func TestBatchedPrefetch(t *testing.T) {
 			if b.Dialect == store.MySQL {
 				t.Fatal("no batching on MySQL")
 			}
-			t.Skip("only MySQL/MariaDB combine, and so batch, statements")
+			t.Skip("only MySQL/MariaDB and PostgreSQL combine, and so batch, statements")
 		}
 
 		// newReader has one statement slot and batches of up to eight.
